@@ -1,0 +1,82 @@
+"""Terminal input and output: passwords, one-line errors, tables and JSON."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import typer
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    typer.echo(f"trialctl: {message}", err=True)
+    raise typer.Exit(code)
+
+
+class PasswordSource:
+    """Passwords from a hidden prompt, or from stdin lines with --password-stdin."""
+
+    def __init__(self, from_stdin: bool) -> None:
+        self.from_stdin = from_stdin
+
+    def read(self, prompt: str) -> str:
+        if self.from_stdin:
+            line = sys.stdin.readline()
+            if not line:
+                fail(f"--password-stdin: standard input ended before the {prompt.lower()}")
+            return line.rstrip("\r\n")
+        if not sys.stdin.isatty():
+            fail("no terminal to ask for a password: pass --password-stdin", EXIT_USAGE)
+        return getpass.getpass(f"{prompt}: ")
+
+    def read_new(self, prompt: str) -> str:
+        password = self.read(prompt)
+        if not self.from_stdin and getpass.getpass("Repeat it: ") != password:
+            fail("the two passwords differ")
+        return password
+
+
+def need_user(user: str | None) -> str:
+    if not user:
+        fail("who is signing? pass --user or set TRIALCTL_USER", EXIT_USAGE)
+    return user
+
+
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    Console().print(table)
+
+
+@contextmanager
+def ledger_errors() -> Iterator[None]:
+    """The one boundary where expected failures become a single line and an exit code."""
+    from eventsourcing.persistence import PersistenceError
+
+    from ledger.checkpoint import CheckpointError
+    from ledger.errors import LedgerError
+
+    try:
+        yield
+    except (LedgerError, CheckpointError) as e:
+        fail(str(e))
+    except PersistenceError as e:
+        fail(f"database error: {str(e).strip().splitlines()[0] if str(e).strip() else e!r}")

@@ -1,0 +1,175 @@
+"""`trialctl init`, `checkpoint` and `verify`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.io import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    PasswordSource,
+    fail,
+    ledger_errors,
+    need_user,
+    print_json,
+)
+from cli.options import JsonOption, LedgerOption, PasswordStdinOption, UserOption
+
+
+def init(
+    admin: Annotated[str, typer.Option("--admin", help="User id of the first admin.")],
+    admin_name: Annotated[
+        str, typer.Option("--name", help="The admin's printed name, as it appears on records.")
+    ],
+    title: Annotated[str, typer.Option("--title", help="A name for this ledger.")] = "trialctl",
+    ledger: LedgerOption = None,
+    password_stdin: PasswordStdinOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Create a ledger and its first admin, whose new key is sealed with their password.
+
+    Example: trialctl init --admin alice --name "Alice Adams, MD" --ledger trial.sqlite
+    """
+    from ledger.application import open_ledger
+
+    with ledger_errors():
+        password = PasswordSource(password_stdin).read_new(f"New password for {admin}")
+        app = open_ledger(ledger, create=True)
+        summary = app.initialise(title, admin, admin_name, password)
+        record = app.ledger_record()
+        result = {
+            "ledger": app.location.display(),
+            "ledger_id": record.ledger_id,
+            "admin": summary.user_id,
+            "key_id": summary.key_id,
+        }
+    if json_output:
+        print_json(result)
+    else:
+        typer.echo(f"Created ledger {result['ledger_id']} at {result['ledger']}")
+        typer.echo(f"First admin: {summary.user_id} ({summary.name}), key {summary.key_id[:16]}…")
+
+
+def checkpoint(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the note.")],
+    ledger: LedgerOption = None,
+    user: UserOption = None,
+    password_stdin: PasswordStdinOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Record a signed tree head in the ledger and write it to a file.
+
+    Keep the file outside the database: `verify --checkpoint FILE` later proves the ledger
+    still holds exactly those entries (nothing rewritten, nothing cut off).
+
+    Example: trialctl checkpoint -u alice -o checkpoints/2026-11-25.txt
+    """
+    from ledger.application import open_ledger
+
+    signer = need_user(user)
+    if output.exists():
+        fail(f"{output} exists; a checkpoint file is never overwritten", EXIT_USAGE)
+    with ledger_errors():
+        app = open_ledger(ledger)
+        actor = app.unlock(signer, PasswordSource(password_stdin).read(f"Password for {signer}"))
+        signed = app.checkpoint(actor, datetime.now(UTC))
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(signed.to_text(), encoding="utf-8")
+    result: dict[str, str | int] = {
+        "file": str(output),
+        "tree_size": signed.checkpoint.tree_size,
+        "root_hash": signed.checkpoint.root_hash.hex(),
+        "signer": signed.checkpoint.signer,
+    }
+    if json_output:
+        print_json(result)
+    else:
+        typer.echo(
+            f"Checkpoint of {signed.checkpoint.tree_size} entries, root "
+            f"{signed.checkpoint.root_hash.hex()[:16]}…, "
+            f"written to {output}"
+        )
+
+
+def verify(
+    checkpoint_files: Annotated[
+        list[Path] | None,
+        typer.Option("--checkpoint", "-c", help="A checkpoint file to check (repeatable)."),
+    ] = None,
+    ledger: LedgerOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Check every signature, authority, chain link, position and Merkle root.
+
+    Exit 0 when clean, 1 when anything fails (every failure is listed), 2 on usage errors.
+
+    Example: trialctl verify --checkpoint checkpoints/2026-11-25.txt --json
+    """
+    from ledger.application import open_ledger
+    from ledger.checkpoint import CheckpointError, parse_checkpoint
+    from ledger.verify import verify_ledger
+
+    checkpoints = []
+    for path in checkpoint_files or []:
+        try:
+            checkpoints.append((str(path), parse_checkpoint(path.read_text(encoding="utf-8"))))
+        except (OSError, UnicodeDecodeError) as e:
+            fail(f"cannot read checkpoint {path}: {e}", EXIT_USAGE)
+        except CheckpointError as e:
+            fail(f"checkpoint {path} is malformed: {e}")
+    with ledger_errors():
+        app = open_ledger(ledger)
+        with _progress(enabled=not json_output and sys.stderr.isatty()) as progress:
+            report = verify_ledger(
+                app.signed_recorder, app.location.display(), checkpoints, progress
+            )
+    if json_output:
+        print_json(report.to_dict())
+    else:
+        for finding in report.findings:
+            typer.echo(f"FAIL {finding.describe()}")
+        for result in report.checkpoints:
+            typer.echo(f"checkpoint {result.source} (size {result.tree_size}): {result.status}")
+        verdict = "clean" if report.ok else f"{len(report.findings)} finding(s)"
+        typer.echo(
+            f"{report.location}: {report.entries_checked} entries, root "
+            f"{report.root_hash[:16]}…: {verdict}"
+        )
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+class _progress:
+    """A rich progress bar on a terminal; nothing otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __enter__(self) -> Callable[[int, int], None] | None:
+        if not self.enabled:
+            return None
+        from rich.progress import Progress
+
+        self.bar = Progress(transient=True)
+        self.bar.start()
+        self.task = self.bar.add_task("verifying", total=None)
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        self.bar.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.bar.stop()
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(init)
+    app.command()(checkpoint)
+    app.command()(verify)

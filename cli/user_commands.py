@@ -1,0 +1,168 @@
+"""`trialctl user add|list|grant-role|revoke-role|rotate-key|revoke`: signed by an admin."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli.io import PasswordSource, ledger_errors, need_user, print_json, print_table
+from cli.options import JsonOption, LedgerOption, PasswordStdinOption, UserOption
+
+app = typer.Typer(help="Users, their roles and keys; every change is signed by an admin.",
+                  no_args_is_help=True)
+
+ROLES = "admin, principal-investigator, investigator, monitor, data-manager, auditor"
+
+
+def _summary_dict(summary: object) -> dict[str, object]:
+    from dataclasses import asdict
+
+    return asdict(summary)  # type: ignore[call-overload, no-any-return]
+
+
+def _admin_session(ledger: str | None, user: str | None, passwords: PasswordSource):  # type: ignore[no-untyped-def]
+    from ledger.application import open_ledger
+
+    signer = need_user(user)
+    ledger_app = open_ledger(ledger)
+    return ledger_app, ledger_app.unlock(signer, passwords.read(f"Password for {signer}"))
+
+
+def _print_user(summary: object, json_output: bool, what: str) -> None:
+    data = _summary_dict(summary)
+    if json_output:
+        print_json(data)
+    else:
+        typer.echo(f"{what}: {data['user_id']} ({data['name']}), roles "
+                   f"{', '.join(data['roles'])}, key {str(data['key_id'])[:16]}…")  # type: ignore[arg-type]
+
+
+@app.command("add")
+def add(
+    new_user: Annotated[str, typer.Argument(help="The new user's id, e.g. 'bob'.")],
+    name: Annotated[str, typer.Option("--name", help="Printed name, as on records.")],
+    roles: Annotated[list[str], typer.Option("--role", help=f"Role (repeatable): {ROLES}.")],
+    ledger: LedgerOption = None,
+    user: UserOption = None,
+    password_stdin: PasswordStdinOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Register a user with a new key, sealed with the password they type.
+
+    With --password-stdin, line 1 is the admin's password and line 2 the new user's.
+
+    Example: trialctl user add bob --name "Bob Brown, RN" --role monitor -u alice
+    """
+    _check_roles(roles)
+    passwords = PasswordSource(password_stdin)
+    with ledger_errors():
+        ledger_app, actor = _admin_session(ledger, user, passwords)
+        password = passwords.read_new(f"New password for {new_user}")
+        summary = ledger_app.register_user(actor, new_user, name, roles, password)
+    _print_user(summary, json_output, "Registered")
+
+
+@app.command("list")
+def list_users(ledger: LedgerOption = None, json_output: JsonOption = False) -> None:
+    """List users with their roles, current key and status.
+
+    Example: trialctl user list --json
+    """
+    from ledger.application import open_ledger
+
+    with ledger_errors():
+        users = open_ledger(ledger).list_users()
+    if json_output:
+        print_json([_summary_dict(u) for u in users])
+        return
+    print_table(
+        "Users",
+        ["user", "name", "roles", "key", "status"],
+        [(u.user_id, u.name, ", ".join(u.roles), u.key_id[:16] + "…",
+          "active" if u.active else "revoked") for u in users],
+    )
+
+
+@app.command("grant-role")
+def grant_role(
+    target: Annotated[str, typer.Argument(help="The user to change.")],
+    role: Annotated[str, typer.Argument(help=f"One of: {ROLES}.")],
+    ledger: LedgerOption = None,
+    user: UserOption = None,
+    password_stdin: PasswordStdinOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Grant a role. Example: trialctl user grant-role bob investigator -u alice"""
+    _check_roles([role])
+    with ledger_errors():
+        ledger_app, actor = _admin_session(ledger, user, PasswordSource(password_stdin))
+        summary = ledger_app.grant_role(actor, target, role)
+    _print_user(summary, json_output, "Granted")
+
+
+@app.command("revoke-role")
+def revoke_role(
+    target: Annotated[str, typer.Argument(help="The user to change.")],
+    role: Annotated[str, typer.Argument(help=f"One of: {ROLES}.")],
+    ledger: LedgerOption = None,
+    user: UserOption = None,
+    password_stdin: PasswordStdinOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Revoke a role. Example: trialctl user revoke-role bob monitor -u alice"""
+    _check_roles([role])
+    with ledger_errors():
+        ledger_app, actor = _admin_session(ledger, user, PasswordSource(password_stdin))
+        summary = ledger_app.revoke_role(actor, target, role)
+    _print_user(summary, json_output, "Revoked role")
+
+
+@app.command("rotate-key")
+def rotate_key(
+    target: Annotated[str, typer.Argument(help="Whose key to replace.")],
+    ledger: LedgerOption = None,
+    user: UserOption = None,
+    password_stdin: PasswordStdinOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Give a user a new key; what they signed before stays valid.
+
+    With --password-stdin, line 1 is the admin's password and line 2 the new key's.
+
+    Example: trialctl user rotate-key bob -u alice
+    """
+    passwords = PasswordSource(password_stdin)
+    with ledger_errors():
+        ledger_app, actor = _admin_session(ledger, user, passwords)
+        password = passwords.read_new(f"New password for {target}'s new key")
+        summary = ledger_app.rotate_key(actor, target, password)
+    _print_user(summary, json_output, "Rotated key")
+
+
+@app.command("revoke")
+def revoke(
+    target: Annotated[str, typer.Argument(help="The user whose key to revoke.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the audit trail.")],
+    ledger: LedgerOption = None,
+    user: UserOption = None,
+    password_stdin: PasswordStdinOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Revoke a user's key and deactivate them: nothing they sign afterwards counts.
+
+    Example: trialctl user revoke bob --reason "left the site" -u alice
+    """
+    with ledger_errors():
+        ledger_app, actor = _admin_session(ledger, user, PasswordSource(password_stdin))
+        summary = ledger_app.revoke_user(actor, target, reason)
+    _print_user(summary, json_output, "Revoked")
+
+
+def _check_roles(roles: list[str]) -> None:
+    from cli.io import EXIT_USAGE, fail
+
+    known = {r.strip() for r in ROLES.split(",")}
+    for role in roles:
+        if role not in known:
+            fail(f"unknown role {role!r}; roles are: {ROLES}", EXIT_USAGE)

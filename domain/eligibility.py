@@ -1,0 +1,584 @@
+"""Eligibility criteria as data, evaluated criterion by criterion.
+
+A :class:`Criterion` reads one screening value (``field``) and tests it with one operator
+from a small closed set (:class:`Operator`).  The rule always expresses what must hold for
+the patient to be *eligible*, whatever its ``kind``: the exclusion "no active infection" is
+written ``field = "active_infection", op = "is_false"``.  ``kind`` only records whether the
+public record lists it as an inclusion or an exclusion criterion.
+
+Screening values are plain data (``str``, ``int``, ``bool``, ``Decimal``, ``date`` or
+``None``); numbers are parsed into :class:`~decimal.Decimal`, never floats.  A value that
+is absent or ``None`` (or an empty string) is *missing*, and a missing value fails.
+
+Operators:
+
+``>=`` / ``<=``
+    numeric comparison with ``threshold`` (a Decimal) or with another screening value
+    named by ``threshold_field`` (e.g. LVEF >= its lower limit of normal).
+``==``
+    equality with ``threshold`` (numerically if both sides are numbers, else as text).
+``in``
+    membership in the list ``threshold`` (same equality as ``==``).
+``is_true`` / ``is_false``
+    boolean value; ``True``/``False`` or the strings true/false/yes/no.
+``days_since_at_least``
+    the value is an ISO date (or a :class:`datetime.date`) of the last exposure; at least
+    ``threshold`` whole days must separate it from ``as_of``.  The string ``"never"`` means
+    no such exposure and passes.
+``x_uln_at_most``
+    value <= ``threshold`` x ULN, where the ULN is another screening value (``uln_field``)
+    or fixed in the criterion (``uln``).
+
+``applies_if`` makes a criterion conditional (e.g. a pregnancy test only for patients of
+child-bearing potential); when the condition does not hold the criterion is *not
+applicable*, which does not prevent eligibility.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+__all__ = [
+    "CONDITION_OPERATORS",
+    "NEVER",
+    "Condition",
+    "Criterion",
+    "CriterionKind",
+    "CriterionResult",
+    "CriterionStatus",
+    "EligibilityResult",
+    "Operator",
+    "ScreeningValue",
+    "Threshold",
+    "evaluate_eligibility",
+    "screening_fields",
+]
+
+ScreeningValue = str | int | bool | Decimal | date | None
+"""What a screening value may be (floats are refused as invalid)."""
+
+Threshold = Decimal | int | str | tuple[str, ...] | None
+"""Decimal for >=, <=, x_uln_at_most; int days for days_since_at_least; str for ==;
+tuple of str for in; None for is_true / is_false (and for >=/<= with threshold_field)."""
+
+NEVER = "never"
+"""Screening value meaning "no such exposure" for ``days_since_at_least``."""
+
+_NUMBER_RE = re.compile(r"^[+-]?\d+(\.\d+)?$")
+_TRUE_WORDS = frozenset({"true", "yes"})
+_FALSE_WORDS = frozenset({"false", "no"})
+
+
+class Operator(StrEnum):
+    """The closed set of criterion operators."""
+
+    GE = ">="
+    LE = "<="
+    EQ = "=="
+    IN = "in"
+    IS_TRUE = "is_true"
+    IS_FALSE = "is_false"
+    DAYS_SINCE_AT_LEAST = "days_since_at_least"
+    X_ULN_AT_MOST = "x_uln_at_most"
+
+
+CONDITION_OPERATORS: frozenset[Operator] = frozenset(
+    {Operator.GE, Operator.LE, Operator.EQ, Operator.IN, Operator.IS_TRUE, Operator.IS_FALSE}
+)
+"""Operators allowed in an ``applies_if`` condition."""
+
+
+class CriterionKind(StrEnum):
+    INCLUSION = "inclusion"
+    EXCLUSION = "exclusion"
+
+
+class CriterionStatus(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_APPLICABLE = "not_applicable"
+    MISSING = "missing"
+
+
+def _check_threshold(
+    where: str,
+    op: Operator,
+    threshold: Threshold,
+    *,
+    threshold_field: str | None = None,
+) -> None:
+    """Check that ``threshold`` has the shape ``op`` needs (ValueError otherwise)."""
+    if op in (Operator.GE, Operator.LE):
+        if (threshold is None) == (threshold_field is None):
+            raise ValueError(f"{where}: {op} needs exactly one of threshold or threshold_field")
+        if threshold is not None and not isinstance(threshold, Decimal):
+            raise ValueError(f"{where}: {op} needs a Decimal threshold")
+    elif op is Operator.X_ULN_AT_MOST:
+        if not isinstance(threshold, Decimal) or threshold <= 0:
+            raise ValueError(f"{where}: {op} needs a positive Decimal threshold (k in k x ULN)")
+    elif op is Operator.EQ:
+        if not isinstance(threshold, str):
+            raise ValueError(f"{where}: {op} needs a string threshold")
+    elif op is Operator.IN:
+        if (
+            not isinstance(threshold, tuple)
+            or not threshold
+            or not all(isinstance(t, str) for t in threshold)
+        ):
+            raise ValueError(f"{where}: {op} needs a non-empty tuple of strings")
+    elif op is Operator.DAYS_SINCE_AT_LEAST:
+        if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
+            raise ValueError(f"{where}: {op} needs a positive whole number of days")
+    elif threshold is not None:
+        raise ValueError(f"{where}: {op} takes no threshold")
+
+
+def _threshold_to_json(threshold: Threshold) -> object:
+    if isinstance(threshold, Decimal):
+        return str(threshold)
+    if isinstance(threshold, tuple):
+        return list(threshold)
+    return threshold
+
+
+def _describe_test(op: Operator, threshold: Threshold, unit: str | None) -> str:
+    u = f" {unit}" if unit else ""
+    if op in (Operator.IS_TRUE, Operator.IS_FALSE):
+        return "is true" if op is Operator.IS_TRUE else "is false"
+    if op is Operator.IN:
+        assert isinstance(threshold, tuple)
+        return f"in {list(threshold)}"
+    if op is Operator.DAYS_SINCE_AT_LEAST:
+        return f"at least {threshold} days ago (or never)"
+    return f"{op} {threshold}{u}"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """The ``applies_if`` condition of a criterion."""
+
+    field: str
+    op: Operator
+    threshold: Threshold = None
+
+    def __post_init__(self) -> None:
+        if self.op not in CONDITION_OPERATORS:
+            raise ValueError(f"applies_if: operator {self.op} cannot be used in a condition")
+        _check_threshold("applies_if", self.op, self.threshold)
+
+    def describe(self) -> str:
+        return f"{self.field} {_describe_test(self.op, self.threshold, None)}"
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"field": self.field, "op": str(self.op)}
+        if self.threshold is not None:
+            out["threshold"] = _threshold_to_json(self.threshold)
+        return out
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One eligibility criterion (see the module docstring for the operators)."""
+
+    code: str
+    text: str
+    kind: CriterionKind
+    field: str
+    op: Operator
+    threshold: Threshold = None
+    unit: str | None = None
+    threshold_field: str | None = None
+    uln: Decimal | None = None
+    uln_field: str | None = None
+    applies_if: Condition | None = None
+
+    def __post_init__(self) -> None:
+        where = f"criterion {self.code!r}"
+        _check_threshold(where, self.op, self.threshold, threshold_field=self.threshold_field)
+        if self.threshold_field is not None and self.op not in (Operator.GE, Operator.LE):
+            raise ValueError(f"{where}: threshold_field is only used with >= and <=")
+        if self.op is Operator.X_ULN_AT_MOST:
+            if (self.uln is None) == (self.uln_field is None):
+                raise ValueError(f"{where}: x_uln_at_most needs exactly one of uln or uln_field")
+        elif self.uln is not None or self.uln_field is not None:
+            raise ValueError(f"{where}: uln/uln_field are only used with x_uln_at_most")
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Every screening value this criterion may read."""
+        out = [self.field]
+        for extra in (self.threshold_field, self.uln_field):
+            if extra is not None:
+                out.append(extra)
+        if self.applies_if is not None:
+            out.append(self.applies_if.field)
+        return tuple(dict.fromkeys(out))
+
+    def describe(self) -> str:
+        """Machine-style statement of the requirement, e.g. ``anc >= 1500 /mm^3``."""
+        u = f" {self.unit}" if self.unit else ""
+        if self.op is Operator.X_ULN_AT_MOST:
+            uln = self.uln_field if self.uln_field is not None else f"{self.uln}{u}"
+            req = f"{self.field} <= {self.threshold} x ULN ({uln})"
+        elif self.threshold_field is not None:
+            req = f"{self.field} {self.op} {self.threshold_field}"
+        else:
+            req = f"{self.field} {_describe_test(self.op, self.threshold, self.unit)}"
+        if self.applies_if is not None:
+            req += f" [if {self.applies_if.describe()}]"
+        return req
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "code": self.code,
+            "text": self.text,
+            "kind": str(self.kind),
+            "field": self.field,
+            "op": str(self.op),
+        }
+        if self.threshold is not None:
+            out["threshold"] = _threshold_to_json(self.threshold)
+        if self.threshold_field is not None:
+            out["threshold_field"] = self.threshold_field
+        if self.uln is not None:
+            out["uln"] = str(self.uln)
+        if self.uln_field is not None:
+            out["uln_field"] = self.uln_field
+        if self.unit is not None:
+            out["unit"] = self.unit
+        if self.applies_if is not None:
+            out["applies_if"] = self.applies_if.to_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    """The verdict on one criterion."""
+
+    code: str
+    text: str
+    kind: CriterionKind
+    field: str
+    status: CriterionStatus
+    value: ScreeningValue
+    reason: str
+    requirement: str
+
+    @property
+    def satisfied(self) -> bool:
+        """True when the criterion does not stand in the way (passed or not applicable)."""
+        return self.status in (CriterionStatus.PASSED, CriterionStatus.NOT_APPLICABLE)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "text": self.text,
+            "kind": str(self.kind),
+            "field": self.field,
+            "status": str(self.status),
+            "value": _value_to_json(self.value),
+            "reason": self.reason,
+            "requirement": self.requirement,
+        }
+
+
+@dataclass(frozen=True)
+class EligibilityResult:
+    """The verdict on all criteria; ``eligible`` only if every one is satisfied."""
+
+    eligible: bool
+    as_of: date
+    results: tuple[CriterionResult, ...]
+
+    @property
+    def failures(self) -> tuple[CriterionResult, ...]:
+        """Criteria that failed or lacked a value, in protocol order."""
+        return tuple(r for r in self.results if not r.satisfied)
+
+    @property
+    def failed_codes(self) -> tuple[str, ...]:
+        return tuple(r.code for r in self.failures)
+
+    @property
+    def missing_fields(self) -> tuple[str, ...]:
+        return tuple(r.field for r in self.results if r.status is CriterionStatus.MISSING)
+
+    def result(self, code: str) -> CriterionResult:
+        for r in self.results:
+            if r.code == code:
+                return r
+        raise KeyError(code)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "eligible": self.eligible,
+            "as_of": self.as_of.isoformat(),
+            "failed": list(self.failed_codes),
+            "results": [r.to_dict() for r in self.results],
+        }
+
+
+def _value_to_json(value: ScreeningValue) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _fmt(value: ScreeningValue) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+class _Invalid(Exception):
+    """A screening value that cannot be read as the operator needs."""
+
+
+class _Missing(Exception):
+    """A screening value needed (other than the criterion's own field) is missing."""
+
+    def __init__(self, field: str, why: str) -> None:
+        super().__init__(field)
+        self.field = field
+        self.why = why
+
+
+def _is_missing(value: ScreeningValue) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _as_number(value: ScreeningValue, what: str) -> Decimal:
+    if isinstance(value, bool):
+        raise _Invalid(f"{what} must be a number, got boolean {value}")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise _Invalid(f"{what} must be a finite number, got {value}")
+        return value
+    if isinstance(value, str) and _NUMBER_RE.match(value.strip()):
+        return Decimal(value.strip())
+    if isinstance(value, float):
+        raise _Invalid(f"{what} must not be a float ({value}); give it as a string or int")
+    raise _Invalid(f"{what} must be a number, got {_fmt(value)}")
+
+
+def _as_bool(value: ScreeningValue, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
+    raise _Invalid(f"{what} must be true or false, got {_fmt(value)}")
+
+
+def _as_date(value: ScreeningValue, what: str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise _Invalid(f"{what} must be an ISO date (YYYY-MM-DD) or {NEVER!r}, got {_fmt(value)}")
+
+
+def _equals(value: ScreeningValue, expected: str) -> bool:
+    if isinstance(value, bool):
+        raise _Invalid(f"a boolean ({value}) cannot be compared with {expected!r}")
+    if isinstance(value, float):
+        raise _Invalid(f"floats are not accepted ({value}); give the value as a string or int")
+    text = value.isoformat() if isinstance(value, date) else str(value).strip()
+    if _NUMBER_RE.match(expected) and _NUMBER_RE.match(text):
+        try:
+            return Decimal(text) == Decimal(expected)
+        except InvalidOperation:  # pragma: no cover - guarded by the regex
+            return False
+    return text == expected
+
+
+def _other(values: Mapping[str, ScreeningValue], field: str, why: str) -> ScreeningValue:
+    value = values.get(field)
+    if _is_missing(value):
+        raise _Missing(field, why)
+    return value
+
+
+def _test(
+    op: Operator,
+    threshold: Threshold,
+    value: ScreeningValue,
+    *,
+    unit: str | None,
+    values: Mapping[str, ScreeningValue],
+    as_of: date,
+    threshold_field: str | None = None,
+    uln: Decimal | None = None,
+    uln_field: str | None = None,
+) -> tuple[bool, str]:
+    """Apply ``op``; return (ok, reason).  Raise _Invalid / _Missing."""
+    u = f" {unit}" if unit else ""
+    if op in (Operator.GE, Operator.LE):
+        number = _as_number(value, "value")
+        if threshold_field is not None:
+            limit = _as_number(
+                _other(values, threshold_field, "the limit to compare with"), threshold_field
+            )
+            limit_text = f"{threshold_field} {limit}{u}"
+        else:
+            assert isinstance(threshold, Decimal)
+            limit = threshold
+            limit_text = f"{limit}{u}"
+        ok = number >= limit if op is Operator.GE else number <= limit
+        if ok:
+            return True, f"{number}{u} {op} {limit_text}"
+        worse = "<" if op is Operator.GE else ">"
+        return False, f"{number}{u} {worse} {limit_text} (required {op} {limit_text})"
+    if op is Operator.X_ULN_AT_MOST:
+        assert isinstance(threshold, Decimal)
+        number = _as_number(value, "value")
+        if uln_field is not None:
+            upper = _as_number(_other(values, uln_field, "the upper limit of normal"), uln_field)
+        else:
+            assert uln is not None
+            upper = uln
+        limit = threshold * upper
+        if number <= limit:
+            return True, f"{number}{u} <= {threshold} x ULN {upper}{u} = {limit}{u}"
+        return False, (
+            f"{number}{u} > {threshold} x ULN {upper}{u} = {limit}{u} "
+            f"(required <= {threshold} x ULN)"
+        )
+    if op in (Operator.IS_TRUE, Operator.IS_FALSE):
+        flag = _as_bool(value, "value")
+        wanted = op is Operator.IS_TRUE
+        if flag == wanted:
+            return True, f"is {str(flag).lower()}"
+        return False, f"is {str(flag).lower()} (required {str(wanted).lower()})"
+    if op is Operator.EQ:
+        assert isinstance(threshold, str)
+        if _equals(value, threshold):
+            return True, f"{_fmt(value)} == {threshold!r}"
+        return False, f"{_fmt(value)} is not {threshold!r}"
+    if op is Operator.IN:
+        assert isinstance(threshold, tuple)
+        if any(_equals(value, t) for t in threshold):
+            return True, f"{_fmt(value)} is one of {list(threshold)}"
+        return False, f"{_fmt(value)} is not one of {list(threshold)}"
+    if op is Operator.DAYS_SINCE_AT_LEAST:
+        assert isinstance(threshold, int)
+        if isinstance(value, str) and value.strip().lower() == NEVER:
+            return True, f"never (no prior exposure; required at least {threshold} days)"
+        when = _as_date(value, "value")
+        if when > as_of:
+            raise _Invalid(f"date {when.isoformat()} is after the assessment date {as_of}")
+        days = (as_of - when).days
+        if days >= threshold:
+            return True, f"{days} days since {when.isoformat()} (required at least {threshold})"
+        return False, f"only {days} days since {when.isoformat()} (required at least {threshold})"
+    raise AssertionError(f"unhandled operator {op}")  # pragma: no cover
+
+
+def _evaluate_one(
+    criterion: Criterion, values: Mapping[str, ScreeningValue], as_of: date
+) -> CriterionResult:
+    def result(status: CriterionStatus, value: ScreeningValue, reason: str) -> CriterionResult:
+        return CriterionResult(
+            code=criterion.code,
+            text=criterion.text,
+            kind=criterion.kind,
+            field=criterion.field,
+            status=status,
+            value=value,
+            reason=reason,
+            requirement=criterion.describe(),
+        )
+
+    cond = criterion.applies_if
+    if cond is not None:
+        cond_value = values.get(cond.field)
+        if _is_missing(cond_value):
+            return result(
+                CriterionStatus.MISSING,
+                None,
+                f"missing: no screening value for {cond.field!r} "
+                "(decides whether this criterion applies)",
+            )
+        try:
+            applies, why = _test(cond.op, cond.threshold, cond_value, unit=None,
+                                 values=values, as_of=as_of)
+        except _Invalid as exc:
+            return result(CriterionStatus.FAILED, cond_value, f"invalid {cond.field}: {exc}")
+        if not applies:
+            return result(
+                CriterionStatus.NOT_APPLICABLE,
+                values.get(criterion.field),
+                f"not applicable: {cond.field} {why}",
+            )
+
+    value = values.get(criterion.field)
+    if _is_missing(value):
+        return result(
+            CriterionStatus.MISSING, None, f"missing: no screening value for {criterion.field!r}"
+        )
+    try:
+        ok, why = _test(
+            criterion.op,
+            criterion.threshold,
+            value,
+            unit=criterion.unit,
+            values=values,
+            as_of=as_of,
+            threshold_field=criterion.threshold_field,
+            uln=criterion.uln,
+            uln_field=criterion.uln_field,
+        )
+    except _Missing as exc:
+        return result(
+            CriterionStatus.MISSING,
+            value,
+            f"missing: no screening value for {exc.field!r} ({exc.why})",
+        )
+    except _Invalid as exc:
+        return result(CriterionStatus.FAILED, value, f"invalid {criterion.field}: {exc}")
+    return result(CriterionStatus.PASSED if ok else CriterionStatus.FAILED, value, why)
+
+
+def evaluate_eligibility(
+    criteria: Sequence[Criterion],
+    screening_values: Mapping[str, ScreeningValue],
+    as_of: date,
+) -> EligibilityResult:
+    """Evaluate every criterion (none is skipped after a failure) against the values.
+
+    ``as_of`` is the screening/assessment date used for the wash-out (``days_since``)
+    criteria.  The patient is eligible only when every criterion passed or was not
+    applicable; a missing value counts as a failure with a reason starting "missing".
+    """
+    results = tuple(_evaluate_one(c, screening_values, as_of) for c in criteria)
+    return EligibilityResult(
+        eligible=all(r.satisfied for r in results), as_of=as_of, results=results
+    )
+
+
+def screening_fields(criteria: Iterable[Criterion]) -> tuple[str, ...]:
+    """Every screening value the criteria read, in first-use order (for prompting/forms)."""
+    out: dict[str, None] = {}
+    for c in criteria:
+        for f in c.fields:
+            out.setdefault(f, None)
+    return tuple(out)

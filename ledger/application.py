@@ -1,0 +1,379 @@
+"""The trialctl ledger: a thin eventsourcing application.
+
+Each method loads what it needs, calls one aggregate method, saves with a signer and
+returns plain values. Signing, chaining and numbering happen in the recorder; who may sign
+what is decided by `authority`, inside the same transaction as the write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    Mapper,
+    OperationalError,
+    PersistenceError,
+)
+from eventsourcing.utils import get_topic
+
+from ledger.authority import (
+    Meaning,
+    Role,
+    check_bootstrap,
+    check_signature_authority,
+    choose_role,
+    default_meaning,
+)
+from ledger.checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
+from ledger.errors import (
+    AuthorityError,
+    DatabaseUnavailableError,
+    KeyFileError,
+    LedgerExistsError,
+    NotALedgerError,
+    RecordingError,
+    UnknownUserError,
+)
+from ledger.factory import LedgerFactory
+from ledger.keys import KeyPair, open_key_file, seal_key_file
+from ledger.location import LedgerLocation, check_user_id, key_file_path
+from ledger.mapper import EntryMapper, format_time
+from ledger.merkle import root_from_leaf_hashes
+from ledger.recorder import ENTRIES_TABLE, LEAVES_TABLE, SignedRecorder, Signer
+from ledger.users import LEDGER_AGGREGATE_ID, LedgerRecord, SecurityLog, User, user_aggregate_id
+
+
+@dataclass(frozen=True)
+class UnlockedUser:
+    """A registered user whose key has been unlocked with their password."""
+
+    user: User
+    keys: KeyPair
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    user_id: str
+    name: str
+    roles: list[str]
+    key_id: str
+    active: bool
+
+
+class TrialLedger(Application[UUID]):
+    name = "trialctl"  # table names follow it: trialctl_events
+
+    def __init__(self, location: LedgerLocation, create: bool = False) -> None:
+        self.location = location
+        if location.sqlite_path is not None:
+            _check_sqlite_file(location.sqlite_path, create)
+        env = {
+            "SQLALCHEMY_URL": location.url,
+            "CREATE_TABLE": "y" if create else "n",
+        }
+        try:
+            super().__init__(env=env)
+        except (PersistenceError, sqlalchemy.exc.SQLAlchemyError) as e:
+            raise DatabaseUnavailableError(
+                f"cannot open the ledger at {location.display()}: {_first_line(e)}"
+            ) from e
+        self.signed_recorder: SignedRecorder = self.recorder  # type: ignore[assignment]
+        if not create:
+            self._check_is_ledger()
+
+    def construct_factory(self, env: Any) -> LedgerFactory:  # type: ignore[override]
+        return LedgerFactory(env)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return EntryMapper(transcoder=JSONTranscoder())
+
+    # -- opening -------------------------------------------------------------------------
+
+    def _check_is_ledger(self) -> None:
+        engine = self.signed_recorder.datastore.engine
+        assert engine is not None
+        try:
+            tables = set(sqlalchemy.inspect(engine).get_table_names())
+        except sqlalchemy.exc.SQLAlchemyError as e:
+            raise _unavailable(self.location, e) from e
+        if not {ENTRIES_TABLE, LEAVES_TABLE} <= tables:
+            raise NotALedgerError(
+                f"{self.location.display()} is not a trialctl ledger (run 'trialctl init')"
+            )
+
+    def ledger_record(self) -> LedgerRecord:
+        try:
+            record: LedgerRecord = self.repository.get(LEDGER_AGGREGATE_ID)
+        except AggregateNotFoundError as e:
+            raise NotALedgerError(f"{self.location.display()} has no ledger identity") from e
+        return record
+
+    # -- signing -------------------------------------------------------------------------
+
+    def get_user(self, user_id: str) -> User:
+        try:
+            user: User = self.repository.get(user_aggregate_id(user_id))
+        except AggregateNotFoundError as e:
+            raise UnknownUserError(f"unknown user {user_id!r}") from e
+        return user
+
+    def unlock(self, user_id: str, password: str) -> UnlockedUser:
+        """Open the user's current key with their password."""
+        user = self.get_user(user_id)
+        if not user.current_key_usable:
+            raise AuthorityError(f"user {user_id} is deactivated; their key was revoked")
+        keys = open_key_file(key_file_path(user_id, user.key_id), password, user.key_id)
+        return UnlockedUser(user, keys)
+
+    def record(
+        self,
+        actor: UnlockedUser,
+        *aggregates: Aggregate,
+        meaning: str | None = None,
+    ) -> list[int]:
+        """Sign and append the pending events of `aggregates`; returns their positions."""
+        event_types = [get_topic(type(e)) for a in aggregates for e in a.pending_events]
+        action = ", ".join(dict.fromkeys(event_types))
+        role = choose_role(actor.user, event_types)
+        if role is None:
+            reason = f"none of {actor.user.user_id}'s roles ({', '.join(actor.user.roles)}) " \
+                     f"may record {action}"
+            self._record_refusal(actor, action, reason)
+            raise AuthorityError(f"refused: {reason}")
+        signer = Signer(
+            user_id=actor.user.user_id,
+            name=actor.user.name,
+            role=role,
+            meaning=meaning or default_meaning(event_types[0]),
+            keys=actor.keys,
+        )
+        try:
+            return self._save_signed(signer, aggregates)
+        except AuthorityError as e:
+            for aggregate in aggregates:
+                aggregate.pending_events.clear()
+            self._record_refusal(actor, action, str(e))
+            raise AuthorityError(f"refused: {e}") from e
+
+    def _save_signed(self, signer: Signer, aggregates: Sequence[Aggregate]) -> list[int]:
+        try:
+            recordings = self.save(*aggregates, signer=signer, authorize=self._authorize)
+        except IntegrityError as e:
+            raise RecordingError(
+                "another change was recorded at the same moment; nothing was written, try again"
+            ) from e
+        except OperationalError as e:
+            raise DatabaseUnavailableError(f"could not write: {_first_line(e)}") from e
+        return [r.notification.id for r in recordings]
+
+    def _authorize(self, statements: list[dict[str, Any]]) -> None:
+        if statements and statements[0]["position"] == 0:
+            reason = check_bootstrap(statements[0], statements[1] if len(statements) > 1 else {})
+            if reason is not None:
+                raise AuthorityError(reason)
+            statements = statements[2:]
+        for statement in statements:
+            actor = statement["actor"]
+            try:
+                user: User | None = self.repository.get(user_aggregate_id(actor["user_id"]))
+            except AggregateNotFoundError:
+                user = None
+            reason = check_signature_authority(
+                user, actor, statement["type"], statement["meaning"]
+            )
+            if reason is not None:
+                raise AuthorityError(reason)
+
+    def _record_refusal(self, actor: UnlockedUser, action: str, reason: str) -> None:
+        """Sign the refusal with the refused user's own key: who tried what, and when."""
+        try:
+            log: SecurityLog = self.repository.get(SecurityLog.create_id(actor.user.user_id))
+        except AggregateNotFoundError:
+            log = SecurityLog(user_id=actor.user.user_id)
+        log.refuse_attempt(action=action, reason=reason)
+        role = actor.user.roles[0] if actor.user.roles else Role.AUDITOR.value
+        signer = Signer(
+            actor.user.user_id, actor.user.name, role, Meaning.ATTEMPTED, actor.keys
+        )
+        with contextlib.suppress(AuthorityError):
+            # A deactivated user's attempt cannot be signed by them; the refusal stands.
+            self._save_signed(signer, [log])
+
+    # -- users ---------------------------------------------------------------------------
+
+    def initialise(
+        self, ledger_name: str, admin_id: str, admin_name: str, password: str
+    ) -> UserSummary:
+        """Create the ledger's identity and its first admin (self-signed)."""
+        if self.signed_recorder.tree_size() > 0:
+            raise LedgerExistsError(f"{self.location.display()} already holds a ledger")
+        check_user_id(admin_id)
+        keys = KeyPair.generate()
+        identity = LedgerRecord(ledger_id=str(uuid.uuid4()), name=ledger_name)
+        admin = User(
+            user_id=admin_id,
+            name=_printed_name(admin_name),
+            roles=[Role.ADMIN.value],
+            public_key=keys.public_key_hex,
+            key_id=keys.key_id,
+        )
+        with _key_file_kept_only_if_recorded(key_file_path(admin_id, keys.key_id)) as path:
+            seal_key_file(path, admin_id, keys, password)
+            signer = Signer(admin_id, admin.name, Role.ADMIN, Meaning.AUTHORED, keys)
+            self._save_signed(signer, [identity, admin])
+        return _summary(admin)
+
+    def register_user(
+        self, actor: UnlockedUser, user_id: str, name: str, roles: list[str], password: str
+    ) -> UserSummary:
+        check_user_id(user_id)
+        roles = [Role(r).value for r in roles]
+        with contextlib.suppress(UnknownUserError):
+            self.get_user(user_id)
+            raise LedgerExistsError(f"user {user_id!r} is already registered")
+        keys = KeyPair.generate()
+        user = User(
+            user_id=user_id,
+            name=_printed_name(name),
+            roles=roles,
+            public_key=keys.public_key_hex,
+            key_id=keys.key_id,
+        )
+        with _key_file_kept_only_if_recorded(key_file_path(user_id, keys.key_id)) as path:
+            seal_key_file(path, user_id, keys, password)
+            self.record(actor, user)
+        return _summary(user)
+
+    def grant_role(self, actor: UnlockedUser, user_id: str, role: str) -> UserSummary:
+        user = self.get_user(user_id)
+        user.grant_role(Role(role).value)
+        self.record(actor, user)
+        return _summary(user)
+
+    def revoke_role(self, actor: UnlockedUser, user_id: str, role: str) -> UserSummary:
+        user = self.get_user(user_id)
+        if role not in user.roles:
+            raise AuthorityError(f"{user_id} does not hold the role {role!r}")
+        user.revoke_role(Role(role).value)
+        self.record(actor, user)
+        return _summary(user)
+
+    def rotate_key(self, actor: UnlockedUser, user_id: str, password: str) -> UserSummary:
+        """Give the user a new key; entries signed with the old one stay valid."""
+        user = self.get_user(user_id)
+        if not user.active:
+            raise AuthorityError(f"user {user_id} is deactivated")
+        keys = KeyPair.generate()
+        user.rotate_key(public_key=keys.public_key_hex, key_id=keys.key_id)
+        with _key_file_kept_only_if_recorded(key_file_path(user_id, keys.key_id)) as path:
+            seal_key_file(path, user_id, keys, password)
+            self.record(actor, user)
+        return _summary(user)
+
+    def revoke_user(self, actor: UnlockedUser, user_id: str, reason: str) -> UserSummary:
+        """Revoke the user's key: nothing signed with it after this position counts."""
+        user = self.get_user(user_id)
+        if not user.active:
+            raise AuthorityError(f"user {user_id} is already revoked")
+        user.revoke_key(key_id=user.key_id, reason=reason)
+        self.record(actor, user)
+        return _summary(user)
+
+    def list_users(self) -> list[UserSummary]:
+        ids = [
+            UUID(str(n.originator_id))
+            for n in self.signed_recorder.select_notifications(
+                start=None, limit=1_000_000, topics=[User.Registered.TOPIC]
+            )
+        ]
+        return sorted(
+            (_summary(self.repository.get(i)) for i in ids), key=lambda s: s.user_id
+        )
+
+    # -- checkpoints and proofs -----------------------------------------------------------
+
+    def checkpoint(self, actor: UnlockedUser, now: datetime) -> SignedCheckpoint:
+        """Record a signed tree head over every entry so far, and return it as a note."""
+        leaf_hashes = self.signed_recorder.leaf_hashes()
+        root = root_from_leaf_hashes(leaf_hashes)
+        record = self.ledger_record()
+        record.record_checkpoint(tree_size=len(leaf_hashes), root_hash=root.hex())
+        self.record(actor, record)
+        checkpoint = Checkpoint(
+            ledger_id=record.ledger_id,
+            tree_size=len(leaf_hashes),
+            root_hash=root,
+            time=format_time(now),
+            signer=actor.user.user_id,
+        )
+        return sign_checkpoint(checkpoint, actor.keys)
+
+    def close(self) -> None:
+        engine = self.signed_recorder.datastore.engine
+        if isinstance(engine, sqlalchemy.engine.Engine):
+            engine.dispose()
+
+
+def _summary(user: User) -> UserSummary:
+    return UserSummary(user.user_id, user.name, list(user.roles), user.key_id, user.active)
+
+
+def _printed_name(name: str) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned or len(cleaned) > 200:
+        raise KeyFileError("a printed name is 1-200 characters")
+    return cleaned
+
+
+@contextlib.contextmanager
+def _key_file_kept_only_if_recorded(path: Path) -> Iterator[Path]:
+    """A key file whose registration failed to record is removed again."""
+    try:
+        yield path
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def _check_sqlite_file(path: Path, create: bool) -> None:
+    if path.is_dir():
+        raise NotALedgerError(f"{path} is a directory, not a ledger file")
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return
+    if not path.exists():
+        raise NotALedgerError(f"no ledger at {path} (run 'trialctl init' to make one)")
+    with path.open("rb") as handle:
+        header = handle.read(16)
+    if header and header != b"SQLite format 3\x00":
+        raise NotALedgerError(f"{path} is not a trialctl ledger (not a SQLite database)")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def _unavailable(location: LedgerLocation, error: BaseException) -> DatabaseUnavailableError:
+    return DatabaseUnavailableError(
+        f"cannot reach the ledger at {location.display()}: {_first_line(error)}"
+    )
+
+
+def open_ledger(given: str | None, create: bool = False) -> TrialLedger:
+    """Resolve `--ledger` / TRIALCTL_LEDGER / the default and open it."""
+    from ledger.location import resolve_ledger
+
+    return TrialLedger(resolve_ledger(given), create=create)

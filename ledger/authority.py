@@ -1,0 +1,153 @@
+"""Who may sign what: roles, the actions each may take, and the one check that applies them.
+
+The same `check_signature_authority` runs when an event is written and when `verify`
+replays the ledger, so a refusal at the door and a finding in an audit never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ledger.users import LedgerRecord, SecurityLog, User
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    PRINCIPAL_INVESTIGATOR = "principal-investigator"
+    INVESTIGATOR = "investigator"
+    MONITOR = "monitor"
+    DATA_MANAGER = "data-manager"
+    AUDITOR = "auditor"  # reads and verifies; signs nothing but its own refusals
+
+
+class Meaning(StrEnum):
+    """What a signature means (21 CFR 11.50(a)(3))."""
+
+    RECORDED = "recorded"
+    REVIEWED = "reviewed"
+    APPROVED = "approved"
+    CORRECTED = "corrected"
+    AUTHORED = "authored"
+    REVOKED = "revoked"
+    ATTEMPTED = "attempted"
+
+
+EVERY_ROLE = frozenset(Role)
+STAFF = frozenset(EVERY_ROLE - {Role.AUDITOR})
+
+
+@dataclass(frozen=True)
+class Permission:
+    roles: frozenset[Role]
+    meanings: frozenset[Meaning]
+    default_meaning: Meaning
+
+
+def _allow(roles: frozenset[Role], default: Meaning, *others: Meaning) -> Permission:
+    return Permission(roles, frozenset({default, *others}), default)
+
+
+_ADMIN = frozenset({Role.ADMIN})
+
+# Keyed by stored event type; an event type missing here may be signed by no one.
+PERMISSIONS: dict[str, Permission] = {
+    LedgerRecord.Initialised.TOPIC: _allow(_ADMIN, Meaning.AUTHORED),
+    LedgerRecord.CheckpointRecorded.TOPIC: _allow(STAFF, Meaning.REVIEWED, Meaning.APPROVED),
+    User.Registered.TOPIC: _allow(_ADMIN, Meaning.APPROVED),
+    User.RoleGranted.TOPIC: _allow(_ADMIN, Meaning.APPROVED),
+    User.RoleRevoked.TOPIC: _allow(_ADMIN, Meaning.REVOKED),
+    User.KeyRotated.TOPIC: _allow(_ADMIN, Meaning.APPROVED),
+    User.KeyRevoked.TOPIC: _allow(_ADMIN, Meaning.REVOKED),
+    SecurityLog.Opened.TOPIC: _allow(EVERY_ROLE, Meaning.ATTEMPTED),
+    SecurityLog.AttemptRefused.TOPIC: _allow(EVERY_ROLE, Meaning.ATTEMPTED),
+}
+
+
+def register_permissions(permissions: Mapping[str, Permission]) -> None:
+    """Add the permissions of another module's event types (the trial domain's)."""
+    for event_type, permission in permissions.items():
+        if event_type in PERMISSIONS and PERMISSIONS[event_type] != permission:
+            raise ValueError(f"conflicting permission for {event_type}")
+        PERMISSIONS[event_type] = permission
+
+
+def permission_for(event_type: str) -> Permission | None:
+    return PERMISSIONS.get(event_type)
+
+
+def choose_role(user: User, event_types: list[str]) -> str | None:
+    """The signer's role for a batch: the first of the user's roles allowed every type."""
+    for role in user.roles:
+        permitted = (PERMISSIONS.get(t) for t in event_types)
+        if all(p is not None and role in p.roles for p in permitted):
+            return role
+    return None
+
+
+def default_meaning(event_type: str) -> Meaning:
+    permission = PERMISSIONS.get(event_type)
+    return permission.default_meaning if permission else Meaning.RECORDED
+
+
+def check_signature_authority(
+    user: User | None,
+    actor: Mapping[str, str],
+    event_type: str,
+    meaning: str,
+) -> str | None:
+    """Why this signer may not sign this event now, or None when they may.
+
+    `user` is the signer's record as it stands at the event's position.
+    """
+    if user is None:
+        return f"user {actor.get('user_id')!r} is not registered"
+    if actor["name"] != user.name:
+        return f"printed name {actor['name']!r} is not the registered {user.name!r}"
+    if actor["key_id"] in user.revoked_keys:
+        return f"key {actor['key_id'][:16]}… of {user.user_id} was revoked"
+    if not user.active:
+        return f"user {user.user_id} is deactivated"
+    if actor["key_id"] != user.key_id:
+        return f"key {actor['key_id'][:16]}… is not the current key of {user.user_id}"
+    if actor["role"] not in user.roles:
+        return f"{user.user_id} does not hold the role {actor['role']!r}"
+    permission = PERMISSIONS.get(event_type)
+    if permission is None:
+        return f"no role may record {event_type}"
+    if actor["role"] not in permission.roles:
+        return f"role {actor['role']!r} may not record {event_type}"
+    if meaning not in permission.meanings:
+        return f"meaning {meaning!r} does not apply to {event_type}"
+    return None
+
+
+def check_bootstrap(first: Mapping[str, object], second: Mapping[str, object]) -> str | None:
+    """The two entries that open a ledger: its identity and its first admin, self-signed.
+
+    Nobody exists yet to sign the first admin's registration, so that one entry (and the
+    ledger identity before it) is signed by the key it registers, and by nothing else.
+    """
+    if first.get("type") != LedgerRecord.Initialised.TOPIC or first.get("position") != 0:
+        return "a ledger must open with its identity at position 0"
+    if second.get("type") != User.Registered.TOPIC or second.get("position") != 1:
+        return "the ledger's first admin must be registered at position 1"
+    payload = second.get("payload")
+    actor = second.get("actor")
+    if not isinstance(payload, Mapping) or not isinstance(actor, Mapping):
+        return "the first admin's registration is malformed"
+    if Role.ADMIN not in payload.get("roles", []):
+        return "the first registered user must be an admin"
+    for statement in (first, second):
+        if statement.get("actor") != actor:
+            return "the opening entries must be signed by the first admin"
+    expected = {
+        "user_id": payload.get("user_id"),
+        "name": payload.get("name"),
+        "role": Role.ADMIN.value,
+        "key_id": payload.get("key_id"),
+    }
+    if dict(actor) != expected:
+        return "the opening entries must be signed by the key they register"
+    return None

@@ -1,0 +1,146 @@
+"""The stored form of one ledger entry: a canonical signed statement and its signatures.
+
+    <RFC 8785 canonical JSON of the statement> LF
+    <key id (hex)> SP <base64 Ed25519 signature over the statement bytes> LF   (one line per signer)
+
+Canonical JSON never contains a raw line feed, so the first LF ends the statement. The
+signature covers the statement bytes exactly as stored; nothing is re-serialised to check it.
+The whole entry (statement and signature lines) is what the hash chain and the Merkle tree hash.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.canonical import canonical_bytes
+from ledger.keys import KeyPair
+
+STATEMENT_FORMAT = "trialctl-event/v1"
+STATEMENT_FIELDS = frozenset(
+    {
+        "format",
+        "position",
+        "aggregate_id",
+        "aggregate_version",
+        "type",
+        "payload",
+        "recorded_at",
+        "actor",
+        "meaning",
+        "prev_hash",
+    }
+)
+ACTOR_FIELDS = frozenset({"user_id", "name", "role", "key_id"})
+
+
+class MalformedEntryError(ValueError):
+    """The stored bytes are not a well-formed trialctl entry."""
+
+
+@dataclass(frozen=True)
+class Signature:
+    key_id: str
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A parsed entry; `statement_bytes` are the signed bytes exactly as stored."""
+
+    statement_bytes: bytes
+    statement: dict[str, Any]
+    signatures: tuple[Signature, ...]
+
+    @property
+    def position(self) -> int:
+        return int(self.statement["position"])
+
+    @property
+    def actor(self) -> dict[str, str]:
+        return dict(self.statement["actor"])
+
+
+def entry_hash(entry_bytes: bytes) -> str:
+    """The hex SHA-256 of a whole stored entry: what the next entry's `prev_hash` names."""
+    return hashlib.sha256(entry_bytes).hexdigest()
+
+
+def seal(statement: dict[str, Any], keys: KeyPair) -> bytes:
+    """Canonicalise `statement`, sign it with `keys` and return the bytes to store."""
+    statement_bytes = canonical_bytes(statement)
+    signature = base64.b64encode(keys.sign(statement_bytes)).decode("ascii")
+    return statement_bytes + b"\n" + f"{keys.key_id} {signature}\n".encode("ascii")
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise MalformedEntryError(f"statement repeats the key {key!r}")
+        result[key] = value
+    return result
+
+
+def parse_entry(entry_bytes: bytes) -> Entry:
+    """Split and parse stored bytes; raises MalformedEntryError naming what is wrong."""
+    statement_bytes, newline, rest = entry_bytes.partition(b"\n")
+    if not newline:
+        raise MalformedEntryError("entry has no signature block")
+    try:
+        statement = json.loads(statement_bytes, object_pairs_hook=_reject_duplicate_keys)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise MalformedEntryError(f"statement is not JSON: {e}") from e
+    _check_statement_shape(statement)
+    signatures = []
+    lines = rest.split(b"\n")
+    if lines[-1] != b"":
+        raise MalformedEntryError("signature block does not end with a line feed")
+    for line in lines[:-1]:
+        key_id, space, encoded = line.partition(b" ")
+        if not space or len(key_id) != 64:
+            raise MalformedEntryError("signature line is not '<key id> <signature>'")
+        try:
+            signature = base64.b64decode(encoded, validate=True)
+            key_id_text = key_id.decode("ascii")
+            bytes.fromhex(key_id_text)
+        except (binascii.Error, ValueError) as e:
+            raise MalformedEntryError(f"signature line is not valid: {e}") from e
+        if len(signature) != 64:
+            raise MalformedEntryError("an Ed25519 signature is 64 bytes")
+        signatures.append(Signature(key_id_text, signature))
+    if not signatures:
+        raise MalformedEntryError("entry carries no signature")
+    return Entry(statement_bytes, statement, tuple(signatures))
+
+
+def _check_statement_shape(statement: Any) -> None:
+    if not isinstance(statement, dict):
+        raise MalformedEntryError("statement is not a JSON object")
+    if set(statement) != STATEMENT_FIELDS:
+        missing = sorted(STATEMENT_FIELDS - set(statement))
+        extra = sorted(set(statement) - STATEMENT_FIELDS)
+        raise MalformedEntryError(f"statement fields wrong (missing {missing}, unexpected {extra})")
+    if statement["format"] != STATEMENT_FORMAT:
+        raise MalformedEntryError(f"unknown statement format {statement['format']!r}")
+    for name in ("position", "aggregate_version"):
+        value = statement[name]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise MalformedEntryError(f"{name} is not a non-negative integer")
+    for name in ("aggregate_id", "type", "recorded_at", "meaning"):
+        if not isinstance(statement[name], str):
+            raise MalformedEntryError(f"{name} is not a string")
+    if not isinstance(statement["payload"], dict):
+        raise MalformedEntryError("payload is not an object")
+    prev = statement["prev_hash"]
+    if prev is not None and (not isinstance(prev, str) or len(prev) != 64):
+        raise MalformedEntryError("prev_hash is neither null nor a SHA-256 hex digest")
+    actor = statement["actor"]
+    if not isinstance(actor, dict) or set(actor) != ACTOR_FIELDS:
+        raise MalformedEntryError("actor must hold exactly user_id, name, role and key_id")
+    if not all(isinstance(v, str) for v in actor.values()):
+        raise MalformedEntryError("actor fields must be strings")

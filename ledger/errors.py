@@ -1,0 +1,47 @@
+"""Typed failures of the ledger: each one becomes a one-line message at the CLI boundary."""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Base for every failure the ledger reports to a user."""
+
+
+class ConfigurationError(LedgerError):
+    """A location, URL or environment setting is unusable."""
+
+
+class NotALedgerError(LedgerError):
+    """The path or database exists but holds no trialctl ledger."""
+
+
+class LedgerExistsError(LedgerError):
+    """`init` was asked to create a ledger where one already is."""
+
+
+class DatabaseUnavailableError(LedgerError):
+    """The database could not be reached or opened."""
+
+
+class UnknownUserError(LedgerError):
+    """No user with that id is registered in the ledger."""
+
+
+class KeyFileError(LedgerError):
+    """A key file is missing, unreadable, malformed or not the user's current key."""
+
+
+class WrongPasswordError(LedgerError):
+    """The password does not unlock the key file."""
+
+
+class AuthorityError(LedgerError):
+    """The signer may not take this action; the refusal itself is recorded."""
+
+
+class RecordingError(LedgerError):
+    """The events could not be appended (for example a concurrent writer won the race)."""
+
+
+class PayloadError(LedgerError):
+    """An event payload holds a value that has no exact canonical JSON form."""

@@ -1,0 +1,202 @@
+"""Ed25519 keys and the password-protected key files that hold them.
+
+A key file holds one private key, encrypted with AES-256-GCM under a key derived from the
+user's password by scrypt (memory-hard). The header (user, key id, KDF parameters) is bound
+to the ciphertext as associated data, so editing any of it makes decryption fail.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
+
+from ledger.canonical import canonical_bytes
+from ledger.errors import KeyFileError, WrongPasswordError
+
+KEY_FILE_FORMAT = "trialctl-key/v1"
+# OWASP's interactive-login floor for scrypt: 2**17 x 8 x 1 uses 128 MiB per attempt.
+SCRYPT_N = 2**17
+SCRYPT_R = 8
+SCRYPT_P = 1
+SALT_BYTES = 16
+NONCE_BYTES = 12
+MIN_PASSWORD_LENGTH = 8
+
+
+def key_id_of(public_key_raw: bytes) -> str:
+    """A key's id: the hex SHA-256 of its raw 32-byte public key."""
+    return hashlib.sha256(public_key_raw).hexdigest()
+
+
+def public_raw(private_key: Ed25519PrivateKey) -> bytes:
+    return private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def load_public_key(public_key_hex: str) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
+
+
+def signature_is_valid(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    try:
+        public_key.verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """An unlocked private key with its public half; lives only in memory."""
+
+    private_key: Ed25519PrivateKey
+    public_key_hex: str
+    key_id: str
+
+    @classmethod
+    def generate(cls) -> KeyPair:
+        return cls.from_private(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_private(cls, private_key: Ed25519PrivateKey) -> KeyPair:
+        raw = public_raw(private_key)
+        return cls(private_key=private_key, public_key_hex=raw.hex(), key_id=key_id_of(raw))
+
+    def sign(self, message: bytes) -> bytes:
+        return self.private_key.sign(message)
+
+
+def check_new_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise KeyFileError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def _derive(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(password.encode("utf-8"))
+
+
+def _header(user_id: str, key_id: str, public_key_hex: str, kdf: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "format": KEY_FILE_FORMAT,
+        "user_id": user_id,
+        "key_id": key_id,
+        "public_key": public_key_hex,
+        "kdf": kdf,
+        "aead": "AES-256-GCM",
+    }
+
+
+def seal_key_file(path: Path, user_id: str, keys: KeyPair, password: str) -> None:
+    """Write `keys` to `path`, encrypted under `password`; never overwrites an existing file."""
+    check_new_password(password)
+    salt = os.urandom(SALT_BYTES)
+    nonce = os.urandom(NONCE_BYTES)
+    kdf = {
+        "name": "scrypt",
+        "n": SCRYPT_N,
+        "r": SCRYPT_R,
+        "p": SCRYPT_P,
+        "salt": base64.b64encode(salt).decode(),
+    }
+    header = _header(user_id, keys.key_id, keys.public_key_hex, kdf)
+    secret = keys.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    key = _derive(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    ciphertext = AESGCM(key).encrypt(nonce, secret, canonical_bytes(header))
+    document = dict(header)
+    document["nonce"] = base64.b64encode(nonce).decode()
+    document["ciphertext"] = base64.b64encode(ciphertext).decode()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # O_EXCL: a key file is never silently replaced; 0600: readable by its owner only.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+
+
+def _field(document: dict[str, Any], name: str, kind: type, path: Path) -> Any:
+    value = document.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool) != (kind is bool):
+        raise KeyFileError(f"key file {path} is corrupt: field '{name}' is missing or malformed")
+    return value
+
+
+def _b64(document: dict[str, Any], name: str, path: Path) -> bytes:
+    try:
+        return base64.b64decode(_field(document, name, str, path), validate=True)
+    except ValueError as e:
+        raise KeyFileError(f"key file {path} is corrupt: field '{name}' is not base64") from e
+
+
+def open_key_file(path: Path, password: str, expected_key_id: str | None = None) -> KeyPair:
+    """Decrypt the key in `path`; checks the format, the password and the key's identity."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise KeyFileError(f"no key file at {path}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise KeyFileError(f"cannot read key file {path}: {e}") from e
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise KeyFileError(f"key file {path} is corrupt: not JSON ({e.msg})") from e
+    if not isinstance(document, dict) or document.get("format") != KEY_FILE_FORMAT:
+        raise KeyFileError(f"key file {path} is not a {KEY_FILE_FORMAT} key file")
+    kdf = _field(document, "kdf", dict, path)
+    if kdf.get("name") != "scrypt" or not all(
+        isinstance(kdf.get(k), int) and not isinstance(kdf.get(k), bool) for k in ("n", "r", "p")
+    ):
+        raise KeyFileError(f"key file {path} is corrupt: unsupported key derivation")
+    if kdf["n"] < 2**14 or kdf["n"] > 2**22 or kdf["r"] > 32 or kdf["p"] > 16:
+        raise KeyFileError(f"key file {path} has out-of-range scrypt parameters")
+    header = _header(
+        _field(document, "user_id", str, path),
+        _field(document, "key_id", str, path),
+        _field(document, "public_key", str, path),
+        kdf,
+    )
+    salt = _b64(kdf, "salt", path)
+    nonce = _b64(document, "nonce", path)
+    ciphertext = _b64(document, "ciphertext", path)
+    if len(nonce) != NONCE_BYTES:
+        raise KeyFileError(f"key file {path} is corrupt: nonce has the wrong length")
+    try:
+        key = _derive(password, salt, kdf["n"], kdf["r"], kdf["p"])
+    except (ValueError, MemoryError) as e:
+        raise KeyFileError(f"key file {path} has unusable scrypt parameters") from e
+    try:
+        secret = AESGCM(key).decrypt(nonce, ciphertext, canonical_bytes(header))
+    except InvalidTag as e:
+        # A wrong password and an edited file look the same to an AEAD: say both.
+        raise WrongPasswordError(
+            f"wrong password for {header['user_id']} (or the key file {path} was altered)"
+        ) from e
+    try:
+        keys = KeyPair.from_private(Ed25519PrivateKey.from_private_bytes(secret))
+    except ValueError as e:
+        raise KeyFileError(f"key file {path} holds no valid Ed25519 key") from e
+    if keys.key_id != header["key_id"]:
+        raise KeyFileError(f"key file {path} is corrupt: key id does not match its key")
+    if expected_key_id is not None and keys.key_id != expected_key_id:
+        raise KeyFileError(
+            f"key file {path} holds key {keys.key_id[:16]}…, but the ledger's current key "
+            f"for {header['user_id']} is {expected_key_id[:16]}…"
+        )
+    return keys

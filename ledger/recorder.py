@@ -1,0 +1,266 @@
+"""The append-only, signed recorder: eventsourcing's SQLAlchemy recorder, extended where the
+library expects it, so that every row it writes is a signed, chained, numbered entry.
+
+Within one transaction, and holding the writer's lock, it
+  1. numbers the new entries densely after the last Merkle leaf (global position),
+  2. links each to the hash of the previous entry of its aggregate,
+  3. asks the application whether the signer may sign them (authority),
+  4. signs them, inserts them, and inserts their Merkle leaves.
+Triggers in the database refuse UPDATE and DELETE on entries and leaves.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
+from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, Table, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from ledger.entry import STATEMENT_FORMAT, entry_hash, seal
+from ledger.errors import RecordingError
+from ledger.keys import KeyPair
+from ledger.merkle import hash_leaf
+
+ENTRIES_TABLE = "trialctl_events"
+LEAVES_TABLE = "trialctl_leaves"
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Who signs the entries being written, and with what meaning."""
+
+    user_id: str
+    name: str
+    role: str
+    meaning: str
+    keys: KeyPair
+
+    @property
+    def actor(self) -> dict[str, str]:
+        return {
+            "user_id": self.user_id,
+            "name": self.name,
+            "role": self.role,
+            "key_id": self.keys.key_id,
+        }
+
+
+Authorizer = Callable[[list[dict[str, Any]]], None]
+
+
+def leaves_table(metadata: MetaData, schema: str | None = None) -> Table:
+    """One row per entry, numbered densely in commit order: the Merkle tree's leaves."""
+    return Table(
+        LEAVES_TABLE,
+        metadata,
+        Column("position", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+               autoincrement=False),
+        Column("notification_id", BigInteger().with_variant(Integer(), "sqlite"),
+               nullable=False, unique=True),
+        Column("leaf_hash", LargeBinary(), nullable=False),
+        schema=schema,
+    )
+
+
+def _append_only_sqlite(table: str) -> list[str]:
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, 'trialctl: {table} is append-only'); END",
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, 'trialctl: {table} is append-only'); END",
+    ]
+
+
+POSTGRES_REJECT_FUNCTION = """
+CREATE OR REPLACE FUNCTION trialctl_reject_change() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'trialctl: % is append-only', TG_TABLE_NAME;
+END;
+$$ LANGUAGE plpgsql
+"""
+
+
+def _append_only_postgres(table: str) -> list[str]:
+    return [
+        f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
+        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+        "FOR EACH ROW EXECUTE FUNCTION trialctl_reject_change()",
+        f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
+        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION trialctl_reject_change()",
+    ]
+
+
+class SignedRecorder(SQLAlchemyApplicationRecorder):
+    def __init__(
+        self,
+        datastore: SQLAlchemyDatastore,
+        *,
+        events_table_name: str,
+        schema_name: str | None = None,
+    ) -> None:
+        super().__init__(datastore, events_table_name=events_table_name, schema_name=schema_name)
+        self.leaves = leaves_table(MetaData(), schema_name)
+        self.tables.append(self.leaves)
+
+    @property
+    def dialect(self) -> str:
+        assert self.datastore.engine is not None
+        return str(self.datastore.engine.dialect.name)
+
+    def create_table(self) -> None:
+        super().create_table()
+        assert self.datastore.engine is not None
+        engine = self.datastore.engine
+        assert isinstance(engine, Engine)
+        with engine.begin() as connection:
+            statements: list[str] = []
+            if self.dialect == "postgresql":
+                statements.append(POSTGRES_REJECT_FUNCTION)
+                for table in (self.events_table_name, LEAVES_TABLE):
+                    statements += _append_only_postgres(table)
+            else:
+                for table in (self.events_table_name, LEAVES_TABLE):
+                    statements += _append_only_sqlite(table)
+            for statement in statements:
+                connection.execute(text(statement))
+
+    def _lock_for_append(self, session: Session) -> None:
+        if self.dialect == "postgresql":
+            # Serialise appenders so positions follow commit order.
+            self._lock_table(session)
+        else:
+            # A write as the transaction's first statement takes SQLite's write lock now,
+            # so the position we read next cannot be taken by another process.
+            session.execute(text(f"DELETE FROM {LEAVES_TABLE} WHERE 0 = 1"))
+
+    def tree_size(self) -> int:
+        with self.transaction(commit=False) as session:
+            return self._tree_size(session)
+
+    def _tree_size(self, session: Session) -> int:
+        last = session.execute(
+            select(self.leaves.c.position).order_by(self.leaves.c.position.desc()).limit(1)
+        ).scalar()
+        return 0 if last is None else int(last) + 1
+
+    def _previous_entry_hash(self, originator_id: UUID, version: int) -> str | None:
+        if version == 1:
+            return None
+        previous = self.select_events(originator_id, lte=version - 1, desc=True, limit=1)
+        if not previous or previous[0].originator_version != version - 1:
+            raise RecordingError(
+                f"aggregate {originator_id} has no version {version - 1} to follow"
+            )
+        return entry_hash(previous[0].state)
+
+    def insert_events(
+        self,
+        stored_events: Sequence[StoredEvent],
+        *,
+        session: Session | None = None,
+        signer: Signer | None = None,
+        authorize: Authorizer | None = None,
+        **kwargs: Any,
+    ) -> Sequence[int] | None:
+        if signer is None:
+            raise RecordingError("every entry must be signed; no signer was given")
+        if session is not None:
+            return self._append(session, stored_events, signer, authorize, **kwargs)
+        with self.transaction(commit=True) as new_session:
+            return self._append(new_session, stored_events, signer, authorize, **kwargs)
+
+    def _append(
+        self,
+        session: Session,
+        drafts: Sequence[StoredEvent],
+        signer: Signer,
+        authorize: Authorizer | None,
+        **kwargs: Any,
+    ) -> Sequence[int]:
+        self._lock_for_append(session)
+        position = self._tree_size(session)
+        statements: list[dict[str, Any]] = []
+        chain: dict[UUID, tuple[int, str]] = {}
+        sealed: list[StoredEvent] = []
+        for offset, draft in enumerate(drafts):
+            body = json.loads(draft.state)
+            originator_id = UUID(str(draft.originator_id))
+            if originator_id in chain and chain[originator_id][0] == draft.originator_version - 1:
+                prev_hash: str | None = chain[originator_id][1]
+            else:
+                prev_hash = self._previous_entry_hash(originator_id, draft.originator_version)
+            statements.append(
+                {
+                    "format": STATEMENT_FORMAT,
+                    "position": position + offset,
+                    "aggregate_id": str(originator_id),
+                    "aggregate_version": draft.originator_version,
+                    "type": draft.topic,
+                    "payload": body["payload"],
+                    "recorded_at": body["recorded_at"],
+                    "actor": signer.actor,
+                    "meaning": signer.meaning,
+                    "prev_hash": prev_hash,
+                }
+            )
+            entry = seal(statements[-1], signer.keys)
+            chain[originator_id] = (draft.originator_version, entry_hash(entry))
+            sealed.append(
+                StoredEvent(originator_id, draft.originator_version, draft.topic, entry)
+            )
+        if authorize is not None:
+            authorize(statements)
+        self._insert_events(session, sealed, **kwargs)
+        notification_ids = self._insert_stored_events(session, sealed, **kwargs)
+        session.execute(
+            self.leaves.insert(),
+            [
+                {
+                    "position": position + offset,
+                    "notification_id": notification_id,
+                    "leaf_hash": hash_leaf(entry.state),
+                }
+                for offset, (notification_id, entry) in enumerate(
+                    zip(notification_ids, sealed, strict=True)
+                )
+            ],
+        )
+        return notification_ids
+
+    def leaf_hashes(self, upto: int | None = None) -> list[bytes]:
+        """Leaf hashes in position order, for the first `upto` leaves (all by default)."""
+        with self.transaction(commit=False) as session:
+            query = select(self.leaves.c.position, self.leaves.c.leaf_hash).order_by(
+                self.leaves.c.position
+            )
+            if upto is not None:
+                query = query.where(self.leaves.c.position < upto)
+            hashes = []
+            for expected, (position, leaf_hash) in enumerate(session.execute(query)):
+                if position != expected:
+                    raise RecordingError(f"Merkle leaf {expected} is missing")
+                hashes.append(bytes(leaf_hash))
+            return hashes
+
+    def entry_at(self, position: int) -> tuple[int, StoredEvent] | None:
+        """The notification id and stored entry at a Merkle position."""
+        record = self.events_record_cls
+        with self.transaction(commit=False) as session:
+            row = session.execute(
+                select(record.id, record.originator_id, record.originator_version,
+                       record.topic, record.state)
+                .join(self.leaves, self.leaves.c.notification_id == record.id)
+                .where(self.leaves.c.position == position)
+            ).first()
+            if row is None:
+                return None
+            return int(row[0]), StoredEvent(row[1], row[2], row[3], bytes(row[4]))

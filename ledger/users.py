@@ -1,0 +1,174 @@
+"""Ledger records about people and the ledger itself: users, roles, keys, checkpoints, refusals.
+
+These are event-sourced aggregates like the trial's own; every change is a signed event.
+Stored topics are explicit and permanent: renaming a class must not orphan old rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+# The namespace for every trialctl id derived with uuid5, so a re-registration of the same
+# user or trial lands on the same aggregate id and is refused by the unique version index.
+TRIALCTL_NAMESPACE = uuid5(NAMESPACE_URL, "https://trialctl.dev/ids")
+
+
+def user_aggregate_id(user_id: str) -> UUID:
+    return uuid5(TRIALCTL_NAMESPACE, f"user:{user_id}")
+
+
+def security_log_id(user_id: str) -> UUID:
+    return uuid5(TRIALCTL_NAMESPACE, f"security-log:{user_id}")
+
+
+LEDGER_AGGREGATE_ID = uuid5(TRIALCTL_NAMESPACE, "ledger")
+
+
+class LedgerRecord(Aggregate):
+    """The ledger's own identity, made at `init`, and the checkpoints recorded in it."""
+
+    TOPIC = "trialctl.Ledger"
+
+    class Created(Aggregate.Created):
+        TOPIC = "trialctl.Ledger.Created"  # a base the library requires; never emitted
+
+    class Initialised(Created):
+        TOPIC = "trialctl.Ledger.Initialised"
+        ledger_id: str
+        name: str
+
+    @event(Initialised)
+    def __init__(self, ledger_id: str, name: str) -> None:
+        self.ledger_id = ledger_id
+        self.name = name
+        self.checkpoints: list[dict[str, Any]] = []
+
+    @staticmethod
+    def create_id() -> UUID:
+        return LEDGER_AGGREGATE_ID
+
+    class CheckpointRecorded(Aggregate.Event):
+        TOPIC = "trialctl.Ledger.CheckpointRecorded"
+        tree_size: int
+        root_hash: str
+
+    @event(CheckpointRecorded)
+    def record_checkpoint(self, tree_size: int, root_hash: str) -> None:
+        self.checkpoints.append({"tree_size": tree_size, "root_hash": root_hash})
+
+
+class User(Aggregate):
+    """A person who signs: their printed name, roles and the history of their keys."""
+
+    TOPIC = "trialctl.User"
+
+    class Created(Aggregate.Created):
+        TOPIC = "trialctl.User.Created"  # a base the library requires; never emitted
+
+    class Registered(Created):
+        TOPIC = "trialctl.User.Registered"
+        user_id: str
+        name: str
+        roles: list[str]
+        public_key: str
+        key_id: str
+
+    @event(Registered)
+    def __init__(
+        self, user_id: str, name: str, roles: list[str], public_key: str, key_id: str
+    ) -> None:
+        self.user_id = user_id
+        self.name = name
+        self.roles = sorted(set(roles))
+        self.public_key = public_key
+        self.key_id = key_id
+        self.past_keys: dict[str, str] = {}
+        self.revoked_keys: set[str] = set()
+        self.active = True
+
+    @staticmethod
+    def create_id(user_id: str) -> UUID:
+        return user_aggregate_id(user_id)
+
+    @property
+    def current_key_usable(self) -> bool:
+        return self.active and self.key_id not in self.revoked_keys
+
+    def public_key_for(self, key_id: str) -> str | None:
+        """The public key with this id, current or past, if the user ever held it."""
+        if key_id == self.key_id:
+            return self.public_key
+        return self.past_keys.get(key_id)
+
+    class RoleGranted(Aggregate.Event):
+        TOPIC = "trialctl.User.RoleGranted"
+        role: str
+
+    @event(RoleGranted)
+    def grant_role(self, role: str) -> None:
+        self.roles = sorted({*self.roles, role})
+
+    class RoleRevoked(Aggregate.Event):
+        TOPIC = "trialctl.User.RoleRevoked"
+        role: str
+
+    @event(RoleRevoked)
+    def revoke_role(self, role: str) -> None:
+        self.roles = [r for r in self.roles if r != role]
+
+    class KeyRotated(Aggregate.Event):
+        TOPIC = "trialctl.User.KeyRotated"
+        public_key: str
+        key_id: str
+
+    @event(KeyRotated)
+    def rotate_key(self, public_key: str, key_id: str) -> None:
+        self.past_keys[self.key_id] = self.public_key
+        self.public_key = public_key
+        self.key_id = key_id
+
+    class KeyRevoked(Aggregate.Event):
+        """The key may sign nothing from here on; the user is deactivated with it."""
+
+        TOPIC = "trialctl.User.KeyRevoked"
+        key_id: str
+        reason: str
+
+    @event(KeyRevoked)
+    def revoke_key(self, key_id: str, reason: str) -> None:
+        self.revoked_keys = {*self.revoked_keys, key_id}
+        self.active = False
+
+
+class SecurityLog(Aggregate):
+    """Refused attempts of one user, signed by that user: who tried what, and when."""
+
+    TOPIC = "trialctl.SecurityLog"
+
+    class Created(Aggregate.Created):
+        TOPIC = "trialctl.SecurityLog.Created"  # a base the library requires; never emitted
+
+    class Opened(Created):
+        TOPIC = "trialctl.SecurityLog.Opened"
+        user_id: str
+
+    @event(Opened)
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+        self.refusals = 0
+
+    @staticmethod
+    def create_id(user_id: str) -> UUID:
+        return security_log_id(user_id)
+
+    class AttemptRefused(Aggregate.Event):
+        TOPIC = "trialctl.SecurityLog.AttemptRefused"
+        action: str
+        reason: str
+
+    @event(AttemptRefused)
+    def refuse_attempt(self, action: str, reason: str) -> None:
+        self.refusals += 1

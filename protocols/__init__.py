@@ -1,0 +1,1 @@
+"""trialctl protocols."""

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Run the whole test suite. Where Debian's pg_virtualenv is present, the run happens inside a
+# throwaway PostgreSQL cluster and the PostgreSQL tests get its URL from
+# TRIALCTL_TEST_DATABASE_URL; elsewhere they skip and say why.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pytest_bin=".venv/bin/pytest"
+[ -x "$pytest_bin" ] || pytest_bin="pytest"
+
+if [ -n "${TRIALCTL_TEST_DATABASE_URL:-}" ]; then
+  exec "$pytest_bin" "$@"
+fi
+if command -v pg_virtualenv >/dev/null 2>&1; then
+  exec pg_virtualenv bash -c '
+    export TRIALCTL_TEST_DATABASE_URL="postgresql+psycopg://${PGUSER}:${PGPASSWORD}@${PGHOST}:${PGPORT}/${PGDATABASE}"
+    exec "$0" "$@"' "$pytest_bin" "$@"
+fi
+echo "pg_virtualenv not found: PostgreSQL tests will be skipped" >&2
+exec "$pytest_bin" "$@"
