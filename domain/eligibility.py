@@ -519,8 +519,9 @@ def _evaluate_one(
                 "(decides whether this criterion applies)",
             )
         try:
-            applies, why = _test(cond.op, cond.threshold, cond_value, unit=None,
-                                 values=values, as_of=as_of)
+            applies, why = _test(
+                cond.op, cond.threshold, cond_value, unit=None, values=values, as_of=as_of
+            )
         except _Invalid as exc:
             return result(CriterionStatus.FAILED, cond_value, f"invalid {cond.field}: {exc}")
         if not applies:

@@ -279,9 +279,7 @@ class ObservationKind:
         if self.value_type is ObservationValueType.CATEGORICAL:
             text = str(value).strip()
             if text not in self.allowed_values:
-                raise ValueError(
-                    f"{self.code}: {text!r} is not one of {list(self.allowed_values)}"
-                )
+                raise ValueError(f"{self.code}: {text!r} is not one of {list(self.allowed_values)}")
             return text
         if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
             raise ValueError(f"{self.code}: expected a number, got {value!r}")
@@ -466,7 +464,7 @@ def _decimal(value: object, path: str, *, positive: bool = False) -> Decimal:
     elif isinstance(value, str) and _NUMBER_RE.match(value.strip()):
         number = Decimal(value.strip())
     elif isinstance(value, str):
-        _fail(path, f"expected a number written as digits, e.g. \"400\" or \"2.0\", got {value!r}")
+        _fail(path, f'expected a number written as digits, e.g. "400" or "2.0", got {value!r}')
     else:
         _fail(path, f"expected a number (integer or string), got {_kind_of(value)}")
     if number < 0:
@@ -558,9 +556,7 @@ def _days(value: object, path: str, course_length: int) -> tuple[int, ...]:
             _fail(path, f"range {value!r} runs backwards")
         days = tuple(range(first, last + 1))
     else:
-        days = tuple(
-            _int(d, f"{path}[{i}]", minimum=1) for i, d in enumerate(_list(value, path))
-        )
+        days = tuple(_int(d, f"{path}[{i}]", minimum=1) for i, d in enumerate(_list(value, path)))
         for i in range(1, len(days)):
             if days[i] <= days[i - 1]:
                 _fail(f"{path}[{i}]", f"days must increase ({days[i]} after {days[i - 1]})")
@@ -571,9 +567,7 @@ def _days(value: object, path: str, course_length: int) -> tuple[int, ...]:
 
 def _parse_fixed_doses(agent: _Table, unit: str) -> tuple[FixedDose, ...]:
     doses: list[FixedDose] = []
-    tables = agent.tables(
-        "doses", ("name", "dose", "first_course", "last_course"), required=True
-    )
+    tables = agent.tables("doses", ("name", "dose", "first_course", "last_course"), required=True)
     for t in tables:
         first = _int(t.req("first_course"), t.at("first_course"), minimum=1)
         last_raw = t.get("last_course")
@@ -586,8 +580,7 @@ def _parse_fixed_doses(agent: _Table, unit: str) -> tuple[FixedDose, ...]:
         if first != expected_first:
             _fail(
                 t.at("first_course"),
-                f"doses must cover every course in order (expected {expected_first}, "
-                f"got {first})",
+                f"doses must cover every course in order (expected {expected_first}, got {first})",
             )
         doses.append(
             FixedDose(
@@ -608,7 +601,14 @@ def _parse_fixed_doses(agent: _Table, unit: str) -> tuple[FixedDose, ...]:
 
 
 _AGENT_KEYS = (
-    "name", "role", "route", "schedule", "days", "frequency", "unit", "doses",
+    "name",
+    "role",
+    "route",
+    "schedule",
+    "days",
+    "frequency",
+    "unit",
+    "doses",
 )
 
 
@@ -686,8 +686,12 @@ def _parse_design(root: _Table) -> Design:
         root.req("design"),
         "design",
         (
-            "name", "cohort_size", "max_per_level", "allow_deescalation",
-            "dlt_window_courses", "dlt_window_days",
+            "name",
+            "cohort_size",
+            "max_per_level",
+            "allow_deescalation",
+            "dlt_window_courses",
+            "dlt_window_days",
         ),
     )
     name = _str(t.req("name"), t.at("name"))
@@ -756,9 +760,9 @@ def _parse_dlt(root: _Table) -> DltDefinition:
             DltRule(
                 code=_name(r.req("code"), r.at("code")),
                 text=_str(r.req("text"), r.at("text")),
-                toxicity=None if r.get("toxicity") is None else _name(
-                    r.get("toxicity"), r.at("toxicity")
-                ),
+                toxicity=None
+                if r.get("toxicity") is None
+                else _name(r.get("toxicity"), r.at("toxicity")),
                 min_grade=grade,
                 duration_days_more_than=None
                 if dur_raw is None
@@ -814,8 +818,17 @@ def _threshold(t: _Table, op: Operator, *, has_field: bool = False) -> Threshold
 
 
 _CRITERION_KEYS = (
-    "code", "text", "kind", "field", "op", "threshold", "threshold_field",
-    "uln", "uln_field", "unit", "applies_if",
+    "code",
+    "text",
+    "kind",
+    "field",
+    "op",
+    "threshold",
+    "threshold_field",
+    "uln",
+    "uln_field",
+    "unit",
+    "applies_if",
 )
 
 
@@ -950,9 +963,20 @@ def _parse_observations(root: _Table) -> tuple[ObservationKind, ...]:
 
 
 _ROOT_KEYS = (
-    "id", "title", "phase", "source", "planned_accrual", "course_length_days",
-    "start_level", "agents", "dose_levels", "design", "dlt", "eligibility",
-    "response", "observations",
+    "id",
+    "title",
+    "phase",
+    "source",
+    "planned_accrual",
+    "course_length_days",
+    "start_level",
+    "agents",
+    "dose_levels",
+    "design",
+    "dlt",
+    "eligibility",
+    "response",
+    "observations",
 )
 
 

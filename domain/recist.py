@@ -293,9 +293,7 @@ def classify_response(
 
     reasons: list[str] = []
     # >= 20 % over nadir, exactly: current >= 1.2 x nadir  <=>  5 x current >= 6 x nadir
-    target_pd = (
-        not targets_resolved and current * 5 >= nadir * 6 and from_nadir >= Decimal(5)
-    )
+    target_pd = not targets_resolved and current * 5 >= nadir * 6 and from_nadir >= Decimal(5)
     if new_lesions:
         reasons.append("new lesion(s) -> PD")
     if non_target_progression:
@@ -328,9 +326,7 @@ def classify_response(
         )
     else:
         category = ResponseCategory.SD
-        why = []
-        if current * 10 > baseline * 7:
-            why.append(f"{pct_baseline:+}% from baseline {baseline} mm (PR needs <= -30%)")
+        why = [f"{pct_baseline:+}% from baseline {baseline} mm (PR needs <= -30%)"]
         if current * 5 >= nadir * 6:
             why.append(f"{from_nadir:+} mm over nadir {nadir} mm (PD also needs >= +5 mm)")
         else:

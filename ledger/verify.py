@@ -21,7 +21,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from sqlalchemy import select
+from sqlalchemy import String, select, type_coerce
 
 from ledger.authority import check_bootstrap, check_signature_authority
 from ledger.checkpoint import SignedCheckpoint
@@ -170,7 +170,9 @@ def _rows(recorder: SignedRecorder, from_position: int = 0) -> Iterator[_Row]:
     leaves = recorder.leaves
     query = (
         select(
-            record.id, record.originator_id, record.originator_version, record.topic,
+            # Read the id column raw: a forged row must become a finding, not a decoding crash.
+            record.id, type_coerce(record.originator_id, String), record.originator_version,
+            record.topic,
             record.state, leaves.c.position, leaves.c.leaf_hash,
         )
         .outerjoin(leaves, leaves.c.notification_id == record.id)
@@ -182,10 +184,20 @@ def _rows(recorder: SignedRecorder, from_position: int = 0) -> Iterator[_Row]:
         result = session.execute(query.execution_options(yield_per=BATCH_SIZE))
         for row in result:
             yield _Row(
-                int(row[0]), str(row[1]), int(row[2]), str(row[3]), bytes(row[4]),
+                int(row[0]), _uuid_text(row[1]), int(row[2]), str(row[3]), bytes(row[4]),
                 None if row[5] is None else int(row[5]),
                 None if row[6] is None else bytes(row[6]),
             )
+
+
+def _uuid_text(value: object) -> str:
+    """The aggregate id column as text: SQLite stores 16 raw bytes, PostgreSQL a uuid."""
+    try:
+        if isinstance(value, (bytes, memoryview)):
+            return str(UUID(bytes=bytes(value)))
+        return str(UUID(str(value)))
+    except ValueError:
+        return repr(value)
 
 
 def _key_directory(recorder: SignedRecorder) -> dict[str, str]:
@@ -236,7 +248,7 @@ class _Auditor:
         self.opening: dict[str, Any] | None = None
         self.mapper = EntryMapper(transcoder=None)  # type: ignore[arg-type]
         self.ledger_id: str | None = None
-        self.recorded_checkpoints: list[tuple[_Row, int, str]] = []
+        self.recorded_checkpoints: list[tuple[_Row, int, int, str]] = []
 
     def fail(self, row: _Row, check: str, detail: str, position: int | None = None) -> None:
         self.report.findings.append(
@@ -286,7 +298,7 @@ class _Auditor:
         if statement["type"] == LedgerRecord.CheckpointRecorded.TOPIC:
             payload = statement["payload"]
             self.recorded_checkpoints.append(
-                (row, int(payload.get("tree_size", -1)), str(payload.get("root_hash")))
+                (row, position, int(payload.get("tree_size", -1)), str(payload.get("root_hash")))
             )
         self.apply_user_event(row, statement)
 
@@ -400,13 +412,13 @@ def _check_orphan_leaves(
 
 
 def _check_recorded_checkpoints(auditor: _Auditor, report: VerificationReport) -> None:
-    for row, size, root in auditor.recorded_checkpoints:
+    for row, position, size, root in auditor.recorded_checkpoints:
         if not 0 <= size <= len(auditor.leaf_hashes):
             auditor.fail(row, "checkpoint", f"recorded checkpoint of size {size} exceeds the "
-                         "ledger")
+                         "ledger", position)
         elif root_from_leaf_hashes(auditor.leaf_hashes[:size]).hex() != root:
             auditor.fail(row, "checkpoint", f"recorded checkpoint root for size {size} does "
-                         "not match the entries")
+                         "not match the entries", position)
 
 
 def _checkpoint_signer_ok(auditor: _Auditor, signed: SignedCheckpoint) -> str | None:

@@ -1,0 +1,1 @@
+"""trialctl benchmarks: `python benchmarks/run.py` writes benchmarks/results.md."""
