@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy
@@ -67,7 +67,7 @@ def test_every_entry_carries_who_what_when_and_meaning(ledger_url: str, home: ob
     assert statement["aggregate_version"] == 1 and statement["prev_hash"] is None
     recorded = datetime.fromisoformat(statement["recorded_at"])
     assert recorded.utcoffset() is not None and recorded.utcoffset().total_seconds() == 0
-    assert abs((datetime.now(timezone.utc) - recorded).total_seconds()) < 600
+    assert abs((datetime.now(UTC) - recorded).total_seconds()) < 600
 
 
 def test_a_monitor_attempting_an_admin_action_is_refused_and_the_refusal_recorded(
@@ -117,11 +117,11 @@ def test_rotated_keys_keep_old_signatures_valid(ledger_url: str, home: object) -
     staff = make_staff(ledger_url)
     staff.app.rotate_key(staff.alice, "carol", "carol-new-password")
     carol = staff.app.unlock("carol", "carol-new-password")
-    staff.app.checkpoint(carol, datetime.now(timezone.utc))
+    staff.app.checkpoint(carol, datetime.now(UTC))
 
     assert verify_ledger(staff.app.signed_recorder, ledger_url).ok
     with pytest.raises(AuthorityError):
-        staff.app.checkpoint(staff.carol, datetime.now(timezone.utc))  # the old key
+        staff.app.checkpoint(staff.carol, datetime.now(UTC))  # the old key
 
 
 def test_update_and_delete_are_refused_by_the_database(ledger_url: str, home: object) -> None:

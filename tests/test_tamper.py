@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -55,7 +55,7 @@ def test_untouched_ledger_is_clean(staff: Staff) -> None:
 def test_a_changed_payload_byte_is_named(staff: Staff) -> None:
     engine = engine_for(staff.url)
     drop_append_only_triggers(engine)
-    notification_id, _, position, state = rows(engine)[4]
+    notification_id, _, _position, state = rows(engine)[4]
     forged = state.replace(b'"role":"data-manager"', b'"role":"principal-investigator"')
     assert forged != state
     sql(engine, "UPDATE trialctl_events SET state = :s WHERE id = :i", s=forged, i=notification_id)
@@ -81,7 +81,8 @@ def test_a_deleted_entry_is_named(staff: Staff) -> None:
     sequence = [f for f in report["findings"] if f["check"] == "sequence"]  # type: ignore[union-attr]
     assert len(sequence) == 1
     assert sequence[0]["position"] == 6
-    assert "1 entry missing" in sequence[0]["detail"] and "expected position 5" in sequence[0]["detail"]
+    detail = sequence[0]["detail"]
+    assert "1 entry missing" in detail and "expected position 5" in detail
 
 
 def test_two_swapped_entries_are_named(staff: Staff) -> None:
@@ -109,7 +110,7 @@ def test_two_swapped_entries_are_named(staff: Staff) -> None:
 def test_a_truncated_tail_is_caught_against_an_older_checkpoint(
     staff: Staff, tmp_path: Path
 ) -> None:
-    checkpoint = staff.app.checkpoint(staff.alice, datetime.now(timezone.utc))  # covers 7
+    checkpoint = staff.app.checkpoint(staff.alice, datetime.now(UTC))  # covers 7
     note = write_file(tmp_path / "checkpoint.txt", checkpoint.to_text())
     staff.app.grant_role(staff.alice, "carol", "data-manager")
     engine = engine_for(staff.url)
@@ -130,12 +131,12 @@ def test_a_truncated_tail_is_caught_against_an_older_checkpoint(
 def test_a_rewritten_history_is_caught_against_a_checkpoint(staff: Staff, tmp_path: Path) -> None:
     note = write_file(
         tmp_path / "checkpoint.txt",
-        staff.app.checkpoint(staff.alice, datetime.now(timezone.utc)).to_text(),
+        staff.app.checkpoint(staff.alice, datetime.now(UTC)).to_text(),
     )
     engine = engine_for(staff.url)
     drop_append_only_triggers(engine)
     # Re-sign the last user entry as alice (the attacker stole her key) and fix every hash.
-    notification_id, topic, position, state = rows(engine)[6]
+    notification_id, _topic, position, state = rows(engine)[6]
     statement = parse_entry(state).statement
     statement["payload"]["role"] = "investigator"
     forged = seal(statement, staff.alice.keys)
@@ -175,7 +176,7 @@ def test_an_entry_resigned_with_another_users_key_is_named(staff: Staff) -> None
 def test_a_signature_swapped_for_another_users_is_named(staff: Staff) -> None:
     engine = engine_for(staff.url)
     drop_append_only_triggers(engine)
-    notification_id, _, position, state = rows(engine)[3]
+    notification_id, _, _position, state = rows(engine)[3]
     statement_bytes = parse_entry(state).statement_bytes
     signature = base64.b64encode(staff.carol.keys.sign(statement_bytes)).decode()
     forged = statement_bytes + f"\n{staff.carol.keys.key_id} {signature}\n".encode()
@@ -201,7 +202,7 @@ def test_an_entry_signed_after_its_keys_revocation_is_named(staff: Staff) -> Non
         "aggregate_version": 1,
         "type": "trialctl.SecurityLog.Opened",
         "payload": {"originator_topic": "trialctl.SecurityLog", "user_id": "bob"},
-        "recorded_at": datetime.now(timezone.utc).isoformat(),
+        "recorded_at": datetime.now(UTC).isoformat(),
         "actor": {"user_id": "bob", "name": "Bob Brown", "role": "monitor",
                   "key_id": staff.bob.keys.key_id},
         "meaning": "attempted",
@@ -236,7 +237,7 @@ def test_an_entry_signed_after_its_keys_revocation_is_named(staff: Staff) -> Non
 def test_an_edited_checkpoint_file_is_caught(
     staff: Staff, tmp_path: Path, edit: object, message: str
 ) -> None:
-    text = staff.app.checkpoint(staff.alice, datetime.now(timezone.utc)).to_text()
+    text = staff.app.checkpoint(staff.alice, datetime.now(UTC)).to_text()
     note = write_file(tmp_path / "checkpoint.txt", edit(text))  # type: ignore[operator]
 
     result = trialctl("verify", "--ledger", staff.url, "--checkpoint", str(note))
