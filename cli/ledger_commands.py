@@ -169,7 +169,49 @@ class _progress:
             self.bar.stop()
 
 
+def demo(
+    directory: Annotated[Path | None, typer.Option(
+        "--dir", help="Where to build it [default: a new temporary directory].")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Build a fresh ledger with demo users and run a complete trial of NCT00084513.
+
+    Consents, screening (one patient refused as ineligible), enrollment, dosing, adverse
+    events, DLTs, an expansion, escalations, a declared MTD, a correction and RECIST
+    responses, all recorded and signed through the same code as `trialctl record`; then the
+    ledger is verified and the trial status printed.
+
+    Example: trialctl demo --dir /tmp/trialctl-demo
+    """
+    import tempfile
+
+    from cli.trial_commands import render_status
+    from ledger.demo import run_demo
+
+    target = directory or Path(tempfile.mkdtemp(prefix="trialctl-demo-"))
+    if (target / "demo.sqlite").exists():
+        fail(f"{target} already holds a demo ledger; choose another --dir", EXIT_USAGE)
+    target.mkdir(parents=True, exist_ok=True)
+    say = (lambda _: None) if json_output else typer.echo
+    with ledger_errors():
+        result = run_demo(target, say)
+    if json_output:
+        print_json({"ledger": result.ledger, "home": result.home, "entries": result.entries,
+                    "verify": result.report.to_dict(), "status": result.status})
+    else:
+        typer.echo("")
+        render_status(result.status)
+        verdict = "clean" if result.report.ok else f"{len(result.report.findings)} finding(s)"
+        typer.echo(f"\nverify: {result.entries} signed entries, root "
+                   f"{result.report.root_hash[:16]}…: {verdict}")
+        typer.echo(f"explore it: export TRIALCTL_HOME={result.home} "
+                   f"TRIALCTL_LEDGER={result.ledger}; trialctl status")
+    if not result.report.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
 def register(app: typer.Typer) -> None:
+    app.command()(demo)
     app.command()(init)
     app.command()(checkpoint)
     app.command()(verify)

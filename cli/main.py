@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import typer
 
-from cli import ledger_commands, proof_commands, user_commands
+from cli import (
+    escalation_commands,
+    ledger_commands,
+    proof_commands,
+    record_commands,
+    trial_commands,
+    user_commands,
+)
 
 app = typer.Typer(
     name="trialctl",
@@ -20,6 +27,10 @@ app = typer.Typer(
 ledger_commands.register(app)
 app.add_typer(user_commands.app, name="user")
 app.add_typer(proof_commands.app, name="proof")
+app.add_typer(trial_commands.app, name="trial")
+app.add_typer(record_commands.app, name="record")
+app.add_typer(escalation_commands.app, name="escalation")
+app.command("status")(trial_commands.status)
 
 
 def run() -> None:

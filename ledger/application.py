@@ -33,8 +33,8 @@ from ledger.authority import (
     Role,
     check_bootstrap,
     check_signature_authority,
+    choose_meaning,
     choose_role,
-    default_meaning,
 )
 from ledger.checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
 from ledger.errors import (
@@ -156,7 +156,7 @@ class TrialLedger(Application[UUID]):
             user_id=actor.user.user_id,
             name=actor.user.name,
             role=role,
-            meaning=meaning or default_meaning(event_types[0]),
+            meaning=meaning or choose_meaning(event_types),
             keys=actor.keys,
         )
         try:

@@ -86,9 +86,13 @@ def choose_role(user: User, event_types: list[str]) -> str | None:
     return None
 
 
-def default_meaning(event_type: str) -> Meaning:
-    permission = PERMISSIONS.get(event_type)
-    return permission.default_meaning if permission else Meaning.RECORDED
+def choose_meaning(event_types: list[str]) -> Meaning:
+    """The meaning of a batch's one signature: the first default that fits every type."""
+    permissions = [p for p in map(PERMISSIONS.get, event_types) if p is not None]
+    for candidate in (p.default_meaning for p in permissions):
+        if all(candidate in p.meanings for p in permissions):
+            return candidate
+    return permissions[0].default_meaning if permissions else Meaning.RECORDED
 
 
 def check_signature_authority(

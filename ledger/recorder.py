@@ -251,6 +251,18 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
                 hashes.append(bytes(leaf_hash))
             return hashes
 
+    def entries_for(self, notification_ids: Sequence[int]) -> list[tuple[int, bytes]]:
+        """(position, stored entry) for rows just written, in position order."""
+        record = self.events_record_cls
+        with self.transaction(commit=False) as session:
+            found = session.execute(
+                select(self.leaves.c.position, record.state)
+                .join(self.leaves, self.leaves.c.notification_id == record.id)
+                .where(record.id.in_(list(notification_ids)))
+                .order_by(self.leaves.c.position)
+            )
+            return [(int(position), bytes(state)) for position, state in found]
+
     def entry_at(self, position: int) -> tuple[int, StoredEvent] | None:
         """The notification id and stored entry at a Merkle position."""
         record = self.events_record_cls

@@ -7,13 +7,13 @@ Stored topics are explicit and permanent: renaming a class must not orphan old r
 from __future__ import annotations
 
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 # The namespace for every trialctl id derived with uuid5, so a re-registration of the same
 # user or trial lands on the same aggregate id and is refused by the unique version index.
-TRIALCTL_NAMESPACE = uuid5(NAMESPACE_URL, "https://trialctl.dev/ids")
+from domain.ids import TRIALCTL_NAMESPACE
 
 
 def user_aggregate_id(user_id: str) -> UUID:

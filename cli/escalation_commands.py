@@ -1,0 +1,126 @@
+"""`trialctl escalation path|paths`: the 3+3 rules applied to a dose path."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from cli.io import fail, ledger_errors, print_json, print_table
+from cli.options import JsonOption, LedgerOption
+from cli.record_commands import TrialOption
+
+app = typer.Typer(help="The 3+3 dose-escalation rules.", no_args_is_help=True)
+
+DeescalationOption = Annotated[
+    bool | None,
+    typer.Option("--allow-deescalation/--no-allow-deescalation",
+                 help="Fill the level below a toxic one to 6 before declaring it the MTD."),
+]
+
+
+def _selection_dict(selection: Any) -> dict[str, Any]:
+    return {
+        "path": selection.path,
+        "recommended_dose": selection.recommended_level,
+        "continue": selection.should_continue,
+        "next_dose": selection.next_level,
+        "mtd": selection.mtd_level,
+        "stop_reason": selection.stop_reason,
+        "cohorts": [
+            {"cohort": d.cohort_number, "level": d.level, "patients": d.patients,
+             "dlts": d.dlts, "action": d.action, "next_dose": d.next_level,
+             "mtd": d.mtd_level, "reason": d.reason}
+            for d in selection.decisions
+        ],
+    }
+
+
+@app.command("path")
+def path(
+    dose_path: Annotated[str, typer.Argument(help='Cohorts, e.g. "1NNN 2NTN 2NNN" (N no '
+                                                  'DLT, T DLT); "" for none yet.')],
+    doses: Annotated[int, typer.Option("--doses", min=1, help="Number of dose levels.")],
+    start: Annotated[int, typer.Option("--start", min=1, help="Starting level.")] = 1,
+    allow_deescalation: DeescalationOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Replay a dose path and print the decision after each cohort.
+
+    Example: trialctl escalation path "1NNN 2NTN 2NNN 3TTN" --doses 4 --allow-deescalation --json
+    """
+    from domain.escalation import (
+        DosePathSyntaxError,
+        OutOfRuleError,
+        ThreePlusThree,
+        parse_dose_path,
+    )
+
+    try:
+        design = ThreePlusThree(num_doses=doses, start_level=start,
+                                allow_deescalation=bool(allow_deescalation))
+        selection = design.fit(parse_dose_path(dose_path, doses))
+    except (DosePathSyntaxError, OutOfRuleError, ValueError) as e:
+        fail(str(e))
+    result = _selection_dict(selection)
+    if json_output:
+        print_json(result)
+        return
+    for cohort in result["cohorts"]:
+        typer.echo(f"cohort {cohort['cohort']} at level {cohort['level']}: "
+                   f"{cohort['dlts']}/{cohort['patients']} DLT — {cohort['reason']}")
+    if selection.should_continue:
+        typer.echo(f"next: level {selection.next_level}")
+    else:
+        typer.echo(f"stop: {selection.stop_reason_text()}; MTD "
+                   f"{selection.mtd_level if selection.mtd_level else 'none'}")
+
+
+@app.command("paths")
+def paths(
+    cohorts: Annotated[int, typer.Option("--cohorts", min=1, max=6,
+                                         help="How many future cohorts to enumerate.")],
+    from_path: Annotated[str | None, typer.Option(
+        "--from", help="Start from this dose path instead of the trial's own.")] = None,
+    doses: Annotated[int | None, typer.Option("--doses", min=1,
+                                              help="Levels (with --from).")] = None,
+    allow_deescalation: DeescalationOption = None,
+    trial: TrialOption = None, ledger: LedgerOption = None, json_output: JsonOption = False,
+) -> None:
+    """The dose-transition pathways for the next K cohorts, as a protocol appendix shows.
+
+    Example: trialctl escalation paths --cohorts 2 --from "1NNN" --doses 4 --json
+    """
+    from domain.escalation import (
+        DosePathSyntaxError,
+        OutOfRuleError,
+        ThreePlusThree,
+        dose_path_rows,
+        dose_paths,
+        parse_dose_path,
+    )
+
+    try:
+        if from_path is not None:
+            if doses is None:
+                fail("--from needs --doses")
+            design = ThreePlusThree(num_doses=doses,
+                                    allow_deescalation=bool(allow_deescalation))
+            history = parse_dose_path(from_path, doses)
+        else:
+            from domain.trial import design_for
+            from ledger.application import open_ledger
+            from ledger.trials import TrialRecords
+
+            with ledger_errors():
+                current = TrialRecords(open_ledger(ledger)).trial(trial)
+            design = design_for(current.protocol)
+            history = current.evaluated_cohorts()
+        rows = dose_path_rows(dose_paths(design, history, cohorts))
+    except (DosePathSyntaxError, OutOfRuleError, ValueError) as e:
+        fail(str(e))
+    if json_output:
+        print_json(rows)
+        return
+    print_table("Dose-transition pathways", list(rows[0].keys()) if rows else [],
+                [list(r.values()) for r in rows])

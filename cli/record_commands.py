@@ -1,0 +1,303 @@
+"""`trialctl record …`: every trial action, signed by the person who takes it."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cli.io import EXIT_USAGE, fail
+from cli.options import JsonOption, LedgerOption, PasswordStdinOption, UserOption
+from cli.signing import run_signed
+
+app = typer.Typer(help="Record trial actions as signed events.", no_args_is_help=True)
+
+TrialOption = Annotated[
+    str | None,
+    typer.Option("--trial", envvar="TRIALCTL_TRIAL",
+                 help="Protocol id [default: the ledger's only trial]."),
+]
+PatientArgument = Annotated[str, typer.Argument(help="The patient's study id, e.g. P001.")]
+DateOption = Annotated[str, typer.Option("--date", help="The date it happened (YYYY-MM-DD).")]
+
+_INTEGER = re.compile(r"^-?\d+$")
+
+
+def parse_assignments(pairs: list[str], option: str) -> dict[str, Any]:
+    """KEY=VALUE pairs: true/false become booleans, whole numbers integers, the rest text."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, equals, raw = pair.partition("=")
+        if not equals or not key.strip():
+            fail(f"{option} expects KEY=VALUE, not {pair!r}", EXIT_USAGE)
+        text = raw.strip()
+        value: Any = text
+        if text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        elif _INTEGER.match(text):
+            value = int(text)
+        values[key.strip()] = value
+    return values
+
+
+@app.command("consent")
+def consent(
+    patient: PatientArgument,
+    consent_version: Annotated[str, typer.Option("--consent-version",
+                                                 help="Informed-consent form version.")],
+    date: DateOption,
+    trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """Informed consent signed. Example: trialctl record consent P001 --consent-version 2.1 --date 2026-01-05 -u carol"""
+    run_signed(ledger, user, password_stdin, json_output,
+               lambda r, a, now: r.consent(a, trial, patient, consent_version, date, now))
+
+
+@app.command("screen")
+def screen(
+    patient: PatientArgument,
+    date: DateOption,
+    values: Annotated[list[str] | None, typer.Option(
+        "--value", help="A screening value KEY=VALUE (repeatable).")] = None,
+    values_file: Annotated[Path | None, typer.Option(
+        "--values-file", help="A JSON object of screening values.")] = None,
+    trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """Screening values recorded; eligibility is evaluated criterion by criterion.
+
+    Example: trialctl record screen P001 --date 2026-01-08 --values-file p001.json --value ecog=1 -u carol
+    """
+    screening: dict[str, Any] = {}
+    if values_file is not None:
+        try:
+            loaded = json.loads(values_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            fail(f"cannot read screening values from {values_file}: {e}", EXIT_USAGE)
+        if not isinstance(loaded, dict) or any(isinstance(v, float) for v in loaded.values()):
+            fail(f"{values_file} must hold one JSON object of values (decimals as strings)",
+                 EXIT_USAGE)
+        screening.update(loaded)
+    screening.update(parse_assignments(values or [], "--value"))
+    if not screening:
+        fail("no screening values: give --values-file or --value KEY=VALUE", EXIT_USAGE)
+    run_signed(ledger, user, password_stdin, json_output,
+               lambda r, a, now: r.screen(a, trial, patient, screening, date, now))
+
+
+@app.command("enroll")
+def enroll(
+    patient: PatientArgument, date: DateOption,
+    trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """Enroll an eligible patient into the open cohort at its dose level.
+
+    Example: trialctl record enroll P001 --date 2026-01-10 -u carol
+    """
+    run_signed(ledger, user, password_stdin, json_output,
+               lambda r, a, now: r.enroll(a, trial, patient, date, now))
+
+
+@app.command("dose")
+def dose(
+    patient: PatientArgument,
+    agent: Annotated[str, typer.Option("--agent", help="Agent name as in the protocol.")],
+    amount: Annotated[str, typer.Option("--dose", help="Dose, e.g. 400 or 2.5.")],
+    unit: Annotated[str, typer.Option("--unit", help="Unit, as in the protocol.")],
+    course: Annotated[int, typer.Option("--course", min=1)],
+    day: Annotated[int, typer.Option("--day", min=1, help="Day of the course.")],
+    given_at: Annotated[str, typer.Option("--at", help="When: 2026-01-12T09:30:00+00:00.")],
+    trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """A dose given. Example: trialctl record dose P001 --agent "imatinib mesylate" --dose 300 --unit mg/day --course 1 --day 1 --at 2026-01-12T09:30:00+00:00 -u carol"""
+    run_signed(ledger, user, password_stdin, json_output,
+               lambda r, a, now: r.dose(a, trial, patient, agent, amount, unit, course, day,
+                                        given_at, now))
+
+
+@app.command("ae")
+def adverse_event(
+    patient: PatientArgument,
+    ae_id: Annotated[str, typer.Option("--id", help="Your id for this adverse event, e.g. AE1.")],
+    term: Annotated[str, typer.Option("--term", help="CTCAE term, e.g. 'Neutropenia'.")],
+    grade: Annotated[int, typer.Option("--grade", help="CTCAE grade 1-5.")],
+    attribution: Annotated[str, typer.Option(
+        "--attribution", help="unrelated, unlikely, possible, probable or definite.")],
+    onset: Annotated[str, typer.Option("--onset", help="Onset date.")],
+    resolved: Annotated[str | None, typer.Option("--resolved", help="Resolution date.")] = None,
+    trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """An adverse event. Example: trialctl record ae P001 --id AE1 --term Neutropenia --grade 4 --attribution probable --onset 2026-01-20 -u carol"""
+    run_signed(ledger, user, password_stdin, json_output,
+               lambda r, a, now: r.adverse_event(a, trial, patient, ae_id, term, grade,
+                                                 attribution, onset, resolved, now))
+
+
+@app.command("dlt")
+def dlt(
+    patient: PatientArgument,
+    ae_id: Annotated[str, typer.Option("--ae", help="The adverse event adjudicated.")],
+    date: DateOption,
+    is_dlt: Annotated[bool, typer.Option("--dlt/--not-dlt", help="Is it a DLT?")] = True,
+    rule: Annotated[str | None, typer.Option("--rule", help="The protocol's DLT rule code.")] = None,
+    trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """DLT adjudicated for an adverse event (investigators only); only a DLT inside the
+    evaluation window counts toward cohort decisions.
+
+    Example: trialctl record dlt P001 --ae AE1 --dlt --rule heme_neutropenia --date 2026-01-27 -u carol
+    """
+    run_signed(ledger, user, password_stdin, json_output,
+               lambda r, a, now: r.adjudicate_dlt(a, trial, patient, ae_id, is_dlt, rule,
+                                                  date, now))
+
+
+@app.command("complete-course")
+def complete_course(
+    patient: PatientArgument,
+    course: Annotated[int, typer.Option("--course", min=1)],
+    date: DateOption,
+    evaluable: Annotated[bool, typer.Option("--evaluable/--not-evaluable")] = True,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why not evaluable.")] = None,
+    trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """A course completed; course 1 makes the patient DLT-evaluable (or, with
+    --not-evaluable, opens their place for a replacement).
+
+    Example: trialctl record complete-course P001 --course 1 --date 2026-02-02 -u carol
+    """
+    run_signed(ledger, user, password_stdin, json_output,
+               lambda r, a, now: r.complete_course(a, trial, patient, course, date, evaluable,
+                                                   reason, now))
+
+
+def parse_lesion(text: str) -> Any:
+    """ID:SITE:LONGEST_MM, or ID:node:LONGEST_MM:SHORT_AXIS_MM for a lymph node."""
+    from decimal import Decimal, InvalidOperation
+
+    from domain.recist import TargetLesion
+
+    parts = text.split(":")
+    try:
+        if len(parts) == 3:
+            return TargetLesion(parts[0], parts[1], Decimal(parts[2]))
+        if len(parts) == 4 and parts[1] == "node":
+            return TargetLesion(parts[0], "node", Decimal(parts[2]), True, Decimal(parts[3]))
+    except (InvalidOperation, ValueError) as e:
+        fail(f"--lesion {text!r}: {e}", EXIT_USAGE)
+    fail(f"--lesion {text!r}: write ID:SITE:MM or ID:node:MM:SHORT_MM", EXIT_USAGE)
+
+
+@app.command("response")
+def response(
+    patient: PatientArgument,
+    date: DateOption,
+    lesions: Annotated[list[str], typer.Option(
+        "--lesion", help="Target lesion ID:SITE:MM, or ID:node:MM:SHORT_MM (repeatable).")],
+    baseline: Annotated[bool, typer.Option("--baseline", help="This is the baseline.")] = False,
+    new_lesions: Annotated[bool, typer.Option("--new-lesions")] = False,
+    non_target_progression: Annotated[bool, typer.Option("--non-target-progression")] = False,
+    trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """Target-lesion measurements; CR/PR/SD/PD is computed by RECIST 1.1, never typed in.
+
+    Example: trialctl record response P001 --date 2026-03-10 --lesion T1:liver:31 --lesion T2:lung:18 -u carol
+    """
+    parsed = [parse_lesion(text) for text in lesions]
+    run_signed(ledger, user, password_stdin, json_output,
+               lambda r, a, now: r.response(a, trial, patient, date, parsed, new_lesions,
+                                            non_target_progression, baseline, now))
+
+
+@app.command("observe")
+def observe(
+    patient: PatientArgument,
+    kind: Annotated[str, typer.Option("--kind", help="Observation code from the protocol.")],
+    value: Annotated[str, typer.Option("--value")],
+    date: DateOption,
+    trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """A secondary observation (e.g. circulating tumour cells, phosphorylation).
+
+    Example: trialctl record observe P001 --kind ctc_count --value 12 --date 2026-01-10 -u carol
+    """
+    run_signed(ledger, user, password_stdin, json_output,
+               lambda r, a, now: r.observe(a, trial, patient, kind, value, date, now))
+
+
+@app.command("withdraw")
+def withdraw(
+    patient: PatientArgument, date: DateOption,
+    reason: Annotated[str, typer.Option("--reason")] = "",
+    trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """Consent withdrawn; afterwards only safety follow-up may be recorded.
+
+    Example: trialctl record withdraw P004 --date 2026-01-20 --reason "moved away" -u carol
+    """
+    run_signed(ledger, user, password_stdin, json_output,
+               lambda r, a, now: r.withdraw(a, trial, patient, date, reason, now))
+
+
+@app.command("off-study")
+def off_study(
+    patient: PatientArgument, date: DateOption,
+    reason: Annotated[str, typer.Option("--reason")],
+    trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """Patient off study. Example: trialctl record off-study P001 --date 2026-04-01 --reason "progression" -u carol"""
+    run_signed(ledger, user, password_stdin, json_output,
+               lambda r, a, now: r.off_study(a, trial, patient, date, reason, now))
+
+
+@app.command("decide")
+def decide(
+    action: Annotated[str, typer.Option(
+        "--action", help="escalate, expand, continue, deescalate or stop.")],
+    next_level: Annotated[int | None, typer.Option("--next-level", min=1)] = None,
+    mtd_level: Annotated[int | None, typer.Option("--mtd-level", min=1)] = None,
+    override_reason: Annotated[str | None, typer.Option(
+        "--override-reason", help="Needed (with principal-investigator authority) to decide "
+        "otherwise than the 3+3 rules.")] = None,
+    trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """The cohort decision, checked against the 3+3 engine and signed by an investigator.
+
+    Example: trialctl record decide --action escalate --next-level 2 -u carol
+    """
+    run_signed(ledger, user, password_stdin, json_output,
+               lambda r, a, now: r.decide(a, trial, action, next_level, mtd_level,
+                                          override_reason, now))
+
+
+@app.command("correct")
+def correct(
+    patient: PatientArgument,
+    version: Annotated[int, typer.Option("--version", min=1,
+                                         help="The patient record version to correct.")],
+    changes: Annotated[list[str], typer.Option("--set", help="FIELD=NEW_VALUE (repeatable).")],
+    reason: Annotated[str, typer.Option("--reason", help="Reason for change.")],
+    trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """Correct a recorded value: the original stays, the correction is its own signed event.
+
+    Example: trialctl record correct P001 --version 4 --set dose=300 --reason "transcription error" -u carol
+    """
+    parsed = parse_assignments(changes, "--set")
+    run_signed(ledger, user, password_stdin, json_output,
+               lambda r, a, now: r.correct(a, trial, patient, version, parsed, reason, now))

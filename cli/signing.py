@@ -1,0 +1,59 @@
+"""Running one signed trial action: open the ledger, unlock the signer, call, render."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from cli.io import PasswordSource, ledger_errors, need_user, print_json
+
+if TYPE_CHECKING:
+    from ledger.application import UnlockedUser
+    from ledger.trials import Recorded, TrialRecords
+
+Action = Callable[["TrialRecords", "UnlockedUser", datetime], "Recorded"]
+
+
+def run_signed(
+    ledger: str | None, user: str | None, password_stdin: bool, json_output: bool,
+    action: Action,
+) -> None:
+    """Every `record` command: the domain refuses, the ledger signs, this renders."""
+    from domain.rules import TrialRuleError
+    from ledger.application import open_ledger
+    from ledger.trials import TrialRecords
+
+    signer = need_user(user)
+    with ledger_errors():
+        app = open_ledger(ledger)
+        actor = app.unlock(signer, PasswordSource(password_stdin).read(f"Password for {signer}"))
+        try:
+            recorded = action(TrialRecords(app), actor, datetime.now(UTC))
+        except TrialRuleError as e:
+            from cli.io import fail
+
+            fail(f"refused: {e}")
+    render_recorded(recorded, json_output)
+
+
+def render_recorded(recorded: Recorded, json_output: bool) -> None:
+    if json_output:
+        print_json({"trial": recorded.trial, "patient": recorded.patient,
+                    "entries": recorded.entries, "summary": recorded.summary})
+        return
+    for statement in recorded.entries:
+        event_type = statement["type"].removeprefix("trialctl.")
+        typer.echo(f"recorded #{statement['position']} {event_type} "
+                   f"({statement['meaning']} by {statement['actor']['user_id']} as "
+                   f"{statement['actor']['role']})")
+    summary: dict[str, Any] = recorded.summary
+    for key in ("eligibility", "response", "counts_toward_decision", "corrected", "engine"):
+        if key in summary:
+            value = summary[key]
+            if key == "eligibility":
+                value = "eligible" if value["eligible"] else \
+                    f"NOT eligible (failed: {', '.join(value['failed'])})"
+            typer.echo(f"  {key.replace('_', ' ')}: {value}")

@@ -1,0 +1,235 @@
+"""`trialctl demo`: a complete, realistic trial of the shipped protocol on a fresh ledger,
+recorded through the same `TrialRecords` methods as `trialctl record`, then verified.
+
+The story (de-escalation on, four imatinib levels): cohort 1 at level 1 — one patient
+withdraws before course 1 ends and is replaced, none of three has a DLT → escalate; level 2
+sees one DLT in three → expand; the expansion has none (1 of 6) → escalate; level 3 sees two
+DLTs → level 2 already holds six patients with one DLT, so the MTD is level 2. Along the way:
+one screened patient is ineligible and refused enrollment, a dose is corrected, responses
+are assessed by RECIST and circulating tumour cells are counted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from domain.protocol import Protocol, load_protocol
+from domain.recist import TargetLesion
+from domain.rules import TrialRuleError
+from ledger.application import TrialLedger, UnlockedUser
+from ledger.location import resolve_ledger
+from ledger.trials import TrialRecords
+from ledger.verify import VerificationReport, verify_ledger
+
+DEMO_PROTOCOL = "NCT00084513.toml"
+DEMO_USERS = {
+    "alice": ("Alice Adams (admin)", ["admin"]),
+    "pat": ("Dr Pat Park (PI)", ["principal-investigator"]),
+    "ivan": ("Dr Ivan Ito", ["investigator"]),
+    "mona": ("Mona Moss, RN (monitor)", ["monitor"]),
+}
+
+
+def demo_password(user_id: str) -> str:
+    return f"demo-{user_id}-password"
+
+
+def shipped_protocol(name: str = DEMO_PROTOCOL) -> Protocol:
+    text = resources.files("protocols").joinpath(name).read_text(encoding="utf-8")
+    return load_protocol(text)
+
+
+def screening_values(screened_on: date, **changes: Any) -> dict[str, Any]:
+    """Screening values of a patient who meets every NCT00084513 criterion."""
+    values: dict[str, Any] = {
+        "her2_ihc_score": "3+", "her2_fish_positive": False, "histologic_confirmation": True,
+        "recurrent_or_metastatic": True, "disease_assessable": "measurable",
+        "carcinomatous_meningitis": False, "uncontrolled_brain_metastases": False,
+        "prior_brain_metastases": False, "age_years": 57, "ecog": 1, "anc_per_mm3": 2400,
+        "platelets_per_mm3": 215000, "alt_u_l": 31, "alt_uln_u_l": 40, "ast_u_l": 28,
+        "ast_uln_u_l": 40, "alkaline_phosphatase_u_l": 110,
+        "alkaline_phosphatase_uln_u_l": 120, "bilirubin_mg_dl": "0.7",
+        "chronic_liver_disease": False, "creatinine_mg_dl": "0.9", "lvef_percent": 61,
+        "lvef_lln_percent": 50, "uncontrolled_cardiovascular_disease": False,
+        "last_myocardial_infarction_date": "never",
+        "ischemic_heart_disease_on_medication": False, "congestive_heart_failure": False,
+        "uncontrolled_pulmonary_disease": False, "pregnant_or_nursing": False,
+        "childbearing_potential": False, "pregnancy_test": "not done", "fertile": False,
+        "barrier_contraception_agreed": True, "active_infection": False,
+        "concurrent_growth_factors": False, "concurrent_other_biologics": False,
+        "last_chemotherapy_date": (screened_on - timedelta(days=45)).isoformat(),
+        "last_nitrosourea_date": "never", "concurrent_chemotherapy": False,
+        "recovered_from_prior_therapy": True,
+        "last_radiotherapy_date": (screened_on - timedelta(days=120)).isoformat(),
+        "last_major_surgery_date": "never",
+        "last_antibiotic_date": (screened_on - timedelta(days=30)).isoformat(),
+        "concurrent_parenteral_antibiotics": False, "concurrent_other_anticancer_agents": False,
+        "concurrent_investigational_drugs": False, "therapeutic_warfarin": False,
+    }
+    values.update(changes)
+    return values
+
+
+@dataclass
+class DemoResult:
+    ledger: str
+    home: str
+    status: dict[str, Any]
+    report: VerificationReport
+    entries: int
+
+
+class _Story:
+    def __init__(self, records: TrialRecords, actors: dict[str, UnlockedUser],
+                 protocol: Protocol, start: date, say: Callable[[str], None]) -> None:
+        self.records = records
+        self.actors = actors
+        self.protocol = protocol
+        self.start = start
+        self.say = say
+        self.now = datetime.now(UTC)
+        self.next_number = 1
+
+    def day(self, offset: int) -> str:
+        return (self.start + timedelta(days=offset)).isoformat()
+
+    def at(self, offset: int) -> str:
+        return f"{self.day(offset)}T09:30:00+00:00"
+
+    def new_patient(self, offset: int, **screening: Any) -> str:
+        patient = f"P{self.next_number:03d}"
+        self.next_number += 1
+        mona = self.actors["mona"]
+        self.records.consent(mona, None, patient, "2.1", self.day(offset), self.now)
+        screened = self.start + timedelta(days=offset + 2)
+        result = self.records.screen(mona, None, patient, screening_values(screened, **screening),
+                                     self.day(offset + 2), self.now)
+        eligibility = result.summary["eligibility"]
+        if not eligibility["eligible"]:
+            self.say(f"{patient} screened: NOT eligible ({', '.join(eligibility['failed'])})")
+            return patient
+        self.records.enroll(mona, None, patient, self.day(offset + 4), self.now)
+        return patient
+
+    def dose_course(self, patient: str, level: int, course: int, offset: int) -> None:
+        ivan = self.actors["ivan"]
+        imatinib = self.protocol.escalated_agent
+        own = self.protocol.level(level)
+        trastuzumab = next(a for a in self.protocol.agents if not a.is_escalated)
+        fixed = trastuzumab.dose_for_course(course)
+        self.records.dose(ivan, None, patient, trastuzumab.name, str(fixed.dose), fixed.unit,
+                          course, 1, self.at(offset), self.now)
+        for day in (1, 8, 15):
+            self.records.dose(ivan, None, patient, imatinib.name, str(own.dose), own.unit, course,
+                              day, self.at(offset + day - 1), self.now)
+
+    def treat(self, patient: str, level: int, offset: int, dlt: bool) -> None:
+        """Course 1: doses, then a DLT inside the window or an uneventful completion."""
+        ivan, pat = self.actors["ivan"], self.actors["pat"]
+        self.dose_course(patient, level, 1, offset)
+        if dlt:
+            self.records.adverse_event(ivan, None, patient, "AE1", "Neutrophil count decreased",
+                                       4, "probable", self.day(offset + 10),
+                                       self.day(offset + 17), self.now)
+            self.records.adjudicate_dlt(pat, None, patient, "AE1", True, "neutropenia_g4",
+                                        self.day(offset + 17), self.now)
+        else:
+            self.records.adverse_event(ivan, None, patient, "AE1", "Fatigue", 1, "possible",
+                                       self.day(offset + 5), self.day(offset + 12), self.now)
+        self.records.complete_course(ivan, None, patient, 1, self.day(offset + 21), True, None,
+                                     self.now)
+
+    def decide(self) -> dict[str, Any]:
+        trial = self.records.trial(None)
+        step = trial.expected_step()
+        assert step is not None
+        recorded = self.records.decide(self.actors["pat"], None, step.action, step.next_level,
+                                       step.mtd_level, None, self.now)
+        self.say(f"cohort {recorded.summary['cohort_number']}: {step.reason}")
+        return recorded.summary
+
+
+def run_demo(directory: Path, say: Callable[[str], None] = lambda _: None) -> DemoResult:
+    """Build the demo ledger in `directory` (which must not hold one yet)."""
+    home = directory / "home"
+    os.environ["TRIALCTL_HOME"] = str(home)  # the demo users' key files stay with the demo
+    location = resolve_ledger(str(directory / "demo.sqlite"))
+    app = TrialLedger(location, create=True)
+    app.initialise("trialctl demo", "alice", DEMO_USERS["alice"][0], demo_password("alice"))
+    actors = {"alice": app.unlock("alice", demo_password("alice"))}
+    for user_id, (name, roles) in DEMO_USERS.items():
+        if user_id != "alice":
+            app.register_user(actors["alice"], user_id, name, roles, demo_password(user_id))
+            actors[user_id] = app.unlock(user_id, demo_password(user_id))
+    say("ledger, admin and three staff created; each has a sealed Ed25519 key")
+
+    protocol = shipped_protocol()
+    records = TrialRecords(app)
+    records.register_trial(actors["pat"], protocol, datetime.now(UTC))
+    say(f"trial {protocol.id} registered from its protocol ({protocol.num_levels} levels)")
+    story = _Story(records, actors, protocol, date.today() - timedelta(days=330), say)
+
+    # Cohort 1, level 1: one patient is ineligible, one withdraws and is replaced.
+    story.new_patient(0, anc_per_mm3=1200, bilirubin_mg_dl="1.6")
+    try:
+        records.enroll(actors["mona"], None, "P001", story.day(4), story.now)
+    except TrialRuleError as refusal:
+        say(f"P001 enrollment refused: {refusal}")
+    cohort = [story.new_patient(1) for _ in range(3)]
+    story.dose_course(cohort[0], 1, 1, 6)
+    records.withdraw(actors["mona"], None, cohort[0], story.day(12), "moved out of state",
+                     story.now)
+    say(f"{cohort[0]} withdrew consent before course 1 ended: replaced in cohort 1")
+    cohort.append(story.new_patient(5))
+    for patient in cohort[1:]:
+        story.treat(patient, 1, 10, dlt=False)
+    story.decide()
+
+    # Cohort 2, level 2: one DLT in three → expansion.
+    second = [story.new_patient(40 + i) for i in range(3)]
+    for index, patient in enumerate(second):
+        story.treat(patient, 2, 46, dlt=index == 1)
+    story.decide()
+    third = [story.new_patient(80 + i) for i in range(3)]
+    for patient in third:
+        story.treat(patient, 2, 86, dlt=False)
+    story.decide()
+
+    # Cohort 4, level 3: two DLTs → MTD level 2 (six patients, one DLT, behind it).
+    fourth = [story.new_patient(120 + i) for i in range(3)]
+    for index, patient in enumerate(fourth):
+        story.treat(patient, 3, 126, dlt=index < 2)
+    final = story.decide()
+
+    # A correction, responses and secondary observations.
+    patient = records.patient(records.trial(None), second[0])
+    wrong = patient.doses()[1]
+    records.correct(actors["ivan"], None, second[0], wrong["version"],
+                    {"given_at": story.at(47)}, "dosing diary transcribed a day early",
+                    story.now)
+    say(f"{second[0]}: dose time corrected (version {wrong['version']} kept, correction signed)")
+    week_nine = {second[0]: ("25", "17"), second[1]: ("38", "20"), second[2]: ("24", "12")}
+    for pid, (liver, lung) in week_nine.items():
+        records.response(actors["ivan"], None, pid, story.day(44),
+                         [TargetLesion("T1", "liver", Decimal("42")),
+                          TargetLesion("T2", "lung", Decimal("21"))], False, False, True, story.now)
+        followed = records.response(actors["ivan"], None, pid, story.day(44 + 63),
+                                    [TargetLesion("T1", "liver", Decimal(liver)),
+                                     TargetLesion("T2", "lung", Decimal(lung))], False, False,
+                                    False, story.now)
+        records.observe(actors["mona"], None, pid, "ctc_count", "7", story.day(44), story.now)
+        say(f"{pid}: RECIST response at week 9 = {followed.summary['response']}")
+    say(f"MTD declared: level {final['mtd_level']}")
+
+    status = records.status(records.trial(None))
+    report = verify_ledger(app.signed_recorder, location.display())
+    entries = app.signed_recorder.tree_size()
+    app.close()
+    return DemoResult(location.display(), str(home), status, report, entries)

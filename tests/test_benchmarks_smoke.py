@@ -1,0 +1,67 @@
+"""The benchmark runs end to end with tiny sizes on SQLite, so it keeps working.
+
+Nothing here checks a speed: the figures only mean something from a full run of
+`python benchmarks/run.py`, compared as ratios within that run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from benchmarks import run
+
+
+def test_benchmark_runs_and_writes_results(tmp_path: Path) -> None:
+    home_before = os.environ.get("TRIALCTL_HOME")
+    config = run.Config(
+        events=20,
+        batch=5,
+        rounds=1,
+        verify_entries=40,
+        verify_repeats=1,
+        raw_count=20,
+        profile_events=10,
+        import_repeats=1,
+        postgres_url=None,
+    )
+
+    report = run.run_benchmarks(config)
+
+    assert [backend.name for backend in report.backends] == ["SQLite"]
+    sqlite = report.backends[0]
+    assert set(sqlite.append.rates) == {
+        run.Variant(store, size) for store in ("ledger", "bare", "native") for size in (1, 5)
+    }
+    assert all(len(rates) == 1 for rates in sqlite.append.rates.values())
+    assert sqlite.verify.entries >= 40
+    assert sqlite.verify.findings == 0
+    assert len(sqlite.profiles) == 4
+    assert all(profile.top for profile in sqlite.profiles)
+    assert not report.imports.loads_database_stack
+    assert os.environ.get("TRIALCTL_HOME") == home_before
+
+    output = tmp_path / "results.md"
+    output.write_text(run.render(report), encoding="utf-8")
+    text = output.read_text(encoding="utf-8")
+    for heading in ("## SQLite", "## Start-up", "## What the profile shows", "## Analysis",
+                    "## Machine"):
+        assert heading in text
+    assert "## PostgreSQL" not in text
+
+
+def test_command_line_defaults_to_the_postgres_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(run.POSTGRES_URL_VARIABLE, "postgresql://bench@localhost/db")
+    config, output = run.parse_args(["--events", "30"])
+    assert config.events == 30
+    assert config.profile_events == 30
+    assert config.postgres_url == "postgresql://bench@localhost/db"
+    assert output == run.RESULTS_FILE
+
+    monkeypatch.delenv(run.POSTGRES_URL_VARIABLE)
+    config, _ = run.parse_args([])
+    assert config.postgres_url is None
