@@ -209,8 +209,7 @@ def run_demo(directory: Path, say: Callable[[str], None] = lambda _: None) -> De
     final = story.decide()
 
     # A correction, responses and secondary observations.
-    patient = records.patient(records.trial(None), second[0])
-    wrong = patient.doses()[1]
+    wrong = records.patient(records.trial(None), second[0]).doses()[1]
     records.correct(actors["ivan"], None, second[0], wrong["version"],
                     {"given_at": story.at(47)}, "dosing diary transcribed a day early",
                     story.now)
