@@ -319,9 +319,12 @@ def raw_verify_seconds(message: bytes, count: int) -> tuple[float, float]:
     return start, time.perf_counter()
 
 
-def raw_verify_rate(message: bytes, count: int) -> float:
+def raw_verify_rate(message: bytes, count: int) -> tuple[float, float]:
+    """Raw Ed25519 verifications per second on one core, and CPU seconds per verification
+    (which a busy neighbour on a shared machine disturbs less than the wall clock)."""
+    cpu = time.process_time()
     start, end = raw_verify_seconds(message, count)
-    return count / (end - start)
+    return count / (end - start), (time.process_time() - cpu) / count
 
 
 def parallel_raw_verify_rate(message: bytes, count: int, workers: int) -> float:
@@ -348,11 +351,13 @@ class VerifyResult:
     workers: int
     runs: list[VerifyRun]
     raw_single: list[float]
+    raw_cpu: list[float]
     raw_parallel: list[float]
     findings: int
-    check_one_rate: float
+    check_one: list[float]
+    batch_size: int | None  # ledger.verify.BATCH_SIZE, if verify still has one
     experiment_batch: int
-    experiment_runs: list[VerifyRun]
+    experiment_runs: list[VerifyRun]  # empty when there was no batch size to patch
 
     @property
     def seconds(self) -> list[float]:
@@ -382,6 +387,24 @@ class VerifyResult:
         return self._ratio(self.runs, self.raw_parallel, 1)
 
     @property
+    def effective_cores(self) -> float:
+        """How many cores' worth of Ed25519 the machine gave when all were asked for."""
+        return statistics.median(
+            p / r for p, r in zip(self.raw_parallel, self.raw_single, strict=True)
+        )
+
+    @property
+    def check_one_rate(self) -> float:
+        return statistics.median(self.check_one)
+
+    @property
+    def check_one_ratio(self) -> float:
+        """verify's per-entry function against one raw Ed25519 verify, same core, same time."""
+        return statistics.median(
+            c / r for c, r in zip(self.check_one, self.raw_single, strict=True)
+        )
+
+    @property
     def experiment_rate(self) -> float:
         return self.entries / statistics.median(run.seconds for run in self.experiment_runs)
 
@@ -402,12 +425,9 @@ def top_up(app: TrialLedger, actor: UnlockedUser, total: int, batch: int = 100) 
         drive(ledger_saver(app, actor), missing, batch)
 
 
-def check_one_rate(app: TrialLedger) -> float:
+def check_one_rate(states: Sequence[bytes], keys: dict[str, str]) -> float:
     """Entries per second through verify's per-entry worker function, in this process,
     with the rows already in memory: Ed25519 plus everything else done per entry."""
-    recorder = app.signed_recorder
-    states = [row.state for row in verify_module._rows(recorder)]
-    keys = verify_module._key_directory(recorder)
     start = time.perf_counter()
     for state in states:
         verify_module._check_one(state, keys)
@@ -448,27 +468,39 @@ def bench_verify(app: TrialLedger, repeats: int, raw_count: int) -> VerifyResult
     """Alternate raw Ed25519 loops with full verifications, so all see the same load."""
     message = typical_statement(app)
     workers = os.cpu_count() or 1
+    recorder = app.signed_recorder
+    states = [row.state for row in verify_module._rows(recorder)][:raw_count]
+    keys = verify_module._key_directory(recorder)
+    check_one: list[float] = []
     runs: list[VerifyRun] = []
     experiment: list[VerifyRun] = []
+    batch_size: int | None = getattr(verify_module, "BATCH_SIZE", None)
     raw_single: list[float] = []
+    raw_cpu: list[float] = []
     raw_parallel: list[float] = []
     entries = findings = 0
     for _ in range(repeats):
-        raw_single.append(raw_verify_rate(message, raw_count))
+        rate, cpu = raw_verify_rate(message, raw_count)
+        raw_single.append(rate)
+        raw_cpu.append(cpu)
+        check_one.append(check_one_rate(states, keys))
         raw_parallel.append(parallel_raw_verify_rate(message, raw_count, workers))
         run, entries, findings = timed_verify(app)
         runs.append(run)
         with verify_batch_size(EXPERIMENT_BATCH):
-            experiment.append(timed_verify(app)[0])
+            if batch_size is not None:
+                experiment.append(timed_verify(app)[0])
     return VerifyResult(
         entries=entries,
         statement_bytes=len(message),
         workers=workers,
         runs=runs,
         raw_single=raw_single,
+        raw_cpu=raw_cpu,
         raw_parallel=raw_parallel,
         findings=findings,
-        check_one_rate=check_one_rate(app),
+        check_one=check_one,
+        batch_size=batch_size,
         experiment_batch=EXPERIMENT_BATCH,
         experiment_runs=experiment,
     )
@@ -490,6 +522,7 @@ class Profile:
     title: str
     total: float
     events: int
+    saves: int  # how many saves the profiled loop made (0 for verify)
     top: list[ProfileLine]
     parts: list[ProfileLine]
 
@@ -504,6 +537,8 @@ APPEND_PARTS: list[Part] = [
     ("- of which Ed25519 sign", [("ledger/keys.py", "sign")]),
     ("authority: _authorize() (loads the signer's User)", [("ledger/application.py",
                                                             "_authorize")]),
+    ("- of which aggregate loads: Repository.get()", [("eventsourcing/application.py",
+                                                       "get")]),
     ("chain: _previous_entry_hash() (selects the previous entry)",
      [("ledger/recorder.py", "_previous_entry_hash")]),
     ("numbering: write lock + tree size", [("ledger/recorder.py", "_lock_for_append"),
@@ -547,8 +582,8 @@ def _own_name(filename: str) -> str | None:
     return str(relative) if relative.parts[0] in OWN_PACKAGES else None
 
 
-def profile_call(title: str, events: int, call: Callable[[], object], parts: list[Part],
-                 top: int = 5) -> Profile:
+def profile_call(title: str, events: int, saves: int, call: Callable[[], object],
+                 parts: list[Part], top: int = 5) -> Profile:
     profiler = cProfile.Profile()
     profiler.runcall(call)
     stats = pstats.Stats(profiler)
@@ -562,7 +597,10 @@ def profile_call(title: str, events: int, call: Callable[[], object], parts: lis
                                    cumulative / total))
     own.sort(key=lambda p: p.seconds, reverse=True)
     lines: list[ProfileLine] = []
+    parent_shown = False
     for label, functions in parts:
+        if label.startswith("- ") and not parent_shown:
+            continue
         seconds = 0.0
         calls = 0
         for suffix, name in functions:
@@ -576,14 +614,17 @@ def profile_call(title: str, events: int, call: Callable[[], object], parts: lis
                 calls += best[1]
         if calls:
             lines.append(ProfileLine(label, calls, seconds, seconds / total))
-    return Profile(title, total, events, own[:top], lines)
+        if not label.startswith("- "):
+            parent_shown = calls > 0
+    return Profile(title, total, events, saves, own[:top], lines)
 
 
 def profile_append(app: TrialLedger, actor: UnlockedUser, events: int, batch: int) -> Profile:
     shape = "one per save" if batch == 1 else f"{batch} per save"
     return profile_call(
         f"append loop: {events} events through TrialLedger.record, {shape}",
-        events, lambda: drive(ledger_saver(app, actor), events, batch), APPEND_PARTS,
+        events, -(-events // batch),  # drive() saves every `batch` events, then the rest
+        lambda: drive(ledger_saver(app, actor), events, batch), APPEND_PARTS,
     )
 
 
@@ -592,7 +633,7 @@ def profile_verify(app: TrialLedger, workers: int) -> Profile:
     where = ("every check in this one process (workers=1)" if workers == 1 else
              f"the main process only, with {workers} worker processes")
     return profile_call(
-        f"verify_ledger over {entries} entries: {where}", entries,
+        f"verify_ledger over {entries} entries: {where}", entries, 0,
         lambda: verify_ledger(app.signed_recorder, app.location.display(), workers=workers),
         VERIFY_PARTS,
     )
@@ -620,6 +661,9 @@ class ImportResult:
     command: str
     help_seconds: float
     python_seconds: float
+    help_seconds_as_is: float
+    python_seconds_as_is: float
+    bytecode_off: bool
     after_import: list[str]
     after_help: list[str]
     module_count: int
@@ -637,18 +681,46 @@ def trialctl_command() -> list[str]:
     return [sys.executable, "-c", "from cli.main import run; run()"]
 
 
-def _timed_run(command: list[str]) -> float:
+def warm_bytecode_env(cache: Path) -> dict[str, str]:
+    """The environment with bytecode caching on, in a private cache (PYTHONPYCACHEPREFIX),
+    so nothing is written next to the sources: what a user sees from the second run on."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPYCACHEPREFIX": str(cache), "COLUMNS": "100"}
+
+
+def _timed_run(command: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run(command, capture_output=True, check=True, timeout=120,
-                   env={**os.environ, "COLUMNS": "100"})
+    subprocess.run(command, capture_output=True, check=True, timeout=120, env=env)
     return time.perf_counter() - start
 
 
-def heaviest_imports(top: int = 5) -> list[tuple[str, float]]:
-    """The direct imports of `cli.main` by cumulative time (python -X importtime)."""
+def _median_times(
+    baseline: list[str], command: list[str], env: dict[str, str], repeats: int
+) -> tuple[float, float]:
+    """Median seconds of `baseline` and `command`, run alternately after one warm-up each."""
+    _timed_run(baseline, env)
+    _timed_run(command, env)
+    base: list[float] = []
+    mine: list[float] = []
+    for _ in range(repeats):
+        base.append(_timed_run(baseline, env))
+        mine.append(_timed_run(command, env))
+    return statistics.median(base), statistics.median(mine)
+
+
+HELP_RUN = """
+import contextlib, io
+from cli.main import app
+with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+    app(["--help"], prog_name="trialctl")
+"""
+
+
+def _outer_imports(code: str, env: dict[str, str]) -> dict[str, float]:
+    """Outermost imports of `python -X importtime -c code`: name -> cumulative seconds."""
     completed = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import cli.main"],
-        capture_output=True, text=True, check=True, timeout=120,
+        [sys.executable, "-X", "importtime", "-c", code],
+        capture_output=True, text=True, check=True, timeout=120, env=env,
     )
     rows: list[tuple[int, str, float]] = []
     for line in completed.stderr.splitlines():
@@ -661,48 +733,48 @@ def heaviest_imports(top: int = 5) -> list[tuple[str, float]]:
             continue  # the header line
         depth = len(parts[2]) - len(parts[2].lstrip())
         rows.append((depth, parts[2].strip(), cumulative / 1e6))
-    # importtime prints a module after everything it imported, indented one level deeper.
-    index = next((i for i, row in enumerate(rows) if row[1] == "cli.main"), None)
-    if index is None:
-        return []
-    depth = rows[index][0]
-    nested: list[tuple[int, str, float]] = []
-    for row in reversed(rows[:index]):
-        if row[0] <= depth:
-            break
-        nested.append(row)
-    if not nested:
-        return []
-    child_depth = min(row[0] for row in nested)
-    children = [(name, seconds) for d, name, seconds in nested if d == child_depth]
-    return sorted(children, key=lambda child: -child[1])[:top]
+    if not rows:
+        return {}
+    outer = min(depth for depth, _, _ in rows)
+    return {name: seconds for depth, name, seconds in rows if depth == outer}
+
+
+def heaviest_imports(env: dict[str, str], top: int = 5) -> list[tuple[str, float]]:
+    """What `trialctl --help` imports beyond interpreter start-up, heaviest first
+    (outermost imports only, each with everything it pulled in)."""
+    startup = _outer_imports("pass", env)
+    during_help = _outer_imports(HELP_RUN, env)
+    extra = [(n, s) for n, s in during_help.items() if n not in startup]
+    return sorted(extra, key=lambda item: -item[1])[:top]
 
 
 def bench_import(repeats: int) -> ImportResult:
     command = trialctl_command()
     baseline = [sys.executable, "-c", "pass"]
     help_command = [*command, "--help"]
-    _timed_run(baseline)  # warm the page cache and the bytecode caches
-    _timed_run(help_command)
-    help_times: list[float] = []
-    python_times: list[float] = []
-    for _ in range(repeats):
-        python_times.append(_timed_run(baseline))
-        help_times.append(_timed_run(help_command))
-    check = subprocess.run(
-        [sys.executable, "-c", MODULE_CHECK.format(names=REPORTED_MODULES)],
-        capture_output=True, text=True, check=True, timeout=120,
-    )
+    as_is = {**os.environ, "COLUMNS": "100"}
+    with tempfile.TemporaryDirectory(prefix="trialctl-pycache-") as cache:
+        warm = warm_bytecode_env(Path(cache))
+        python_seconds, help_seconds = _median_times(baseline, help_command, warm, repeats)
+        python_as_is, help_as_is = _median_times(baseline, help_command, as_is, repeats)
+        check = subprocess.run(
+            [sys.executable, "-c", MODULE_CHECK.format(names=REPORTED_MODULES)],
+            capture_output=True, text=True, check=True, timeout=120, env=warm,
+        )
+        heaviest = heaviest_imports(warm)
     loaded = json.loads(check.stdout.strip().splitlines()[-1])
     shown = " ".join(Path(command[0]).name if i == 0 else c for i, c in enumerate(command))
     return ImportResult(
         command=f"{shown} --help",
-        help_seconds=statistics.median(help_times),
-        python_seconds=statistics.median(python_times),
+        help_seconds=help_seconds,
+        python_seconds=python_seconds,
+        help_seconds_as_is=help_as_is,
+        python_seconds_as_is=python_as_is,
+        bytecode_off=bool(os.environ.get("PYTHONDONTWRITEBYTECODE")),
         after_import=list(loaded["after_import"]),
         after_help=list(loaded["after_help"]),
         module_count=int(loaded["modules"]),
-        heaviest=heaviest_imports(),
+        heaviest=heaviest,
     )
 
 
@@ -844,10 +916,6 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
 
 
-def _spread(values: Sequence[float]) -> str:
-    return f"{min(values):,.0f}-{max(values):,.0f}"
-
-
 def append_rows(result: BackendResult) -> list[list[str]]:
     append = result.append
     rows = []
@@ -937,8 +1005,10 @@ class AppendCosts:
     def estimate(self, prefix: str) -> float:
         return self.ledger * _share(self.profile, prefix)
 
-    def ratio_without(self, *prefixes: str) -> float:
-        removed = sum(self.estimate(prefix) for prefix in prefixes)
+    def ratio_without(self, **fractions: float) -> float:
+        """The ratio if the given fraction of each named part's time went away, e.g.
+        ratio_without(authority=1.0, numbering=0.5)."""
+        removed = sum(self.estimate(prefix) * f for prefix, f in fractions.items())
         return self.bare / (self.ledger - removed)
 
 
@@ -951,10 +1021,10 @@ def append_costs(result: BackendResult, batch: int) -> AppendCosts:
 
 
 def verify_ceiling(verify: VerifyResult) -> float:
-    """The best ratio to the raw limit that this much CPU per entry allows on these cores."""
+    """The best ratio to the raw limit that this much CPU per entry allows on these cores:
+    CPU per raw verification over all CPU (main process and workers) per verified entry."""
     per_entry_cpu = (verify.cpu("main") + verify.cpu("worker")) / verify.entries
-    raw_per_signature = 1 / statistics.median(verify.raw_single)
-    return raw_per_signature / per_entry_cpu
+    return statistics.median(verify.raw_cpu) / per_entry_cpu
 
 
 def profile_summary(report: Report) -> list[str]:
@@ -989,6 +1059,20 @@ def profile_summary(report: Report) -> list[str]:
     return out
 
 
+def _batching_note(verify: VerifyResult) -> str:
+    if verify.batch_size is None or not verify.experiment_runs:
+        return ""
+    batches = -(-verify.entries // verify.batch_size)
+    return (
+        "The rest of the gap is scheduling: all rows are read before the first batch goes "
+        f"out, and {verify.entries:,} entries in batches of {verify.batch_size} make "
+        f"{batches} batch{'es' if batches != 1 else ''} for {verify.workers} workers, so "
+        "workers sit idle while others finish. Patched to batches of "
+        f"{verify.experiment_batch} in this process, verify ran at "
+        f"{_rate(verify.experiment_rate, 'entries')} ({verify.experiment_ratio:.2f}x). "
+    )
+
+
 def analysis(report: Report) -> list[str]:
     """Findings written from this run's numbers."""
     out: list[str] = []
@@ -1011,10 +1095,16 @@ def analysis(report: Report) -> list[str]:
         out.append(
             f"- **{name}, append, {batch} events per save: {batched.ratio:.2f}x "
             f"({_verdict(batched.ratio, APPEND_TARGET)}).** One commit is shared by {batch} "
-            f"events, so the bare library drops to {_ms(batched.bare)} per event while the "
-            f"ledger keeps paying per statement: {_ms(batched.estimate('authority'))} for the "
-            f"authority reload and {_ms(batched.estimate('signing'))} for `seal()` of its "
-            f"{_ms(batched.ledger)}."
+            f"events, so the bare library drops to {_ms(batched.bare)} per event; the "
+            f"ledger's {_ms(batched.ledger)} goes mostly to "
+            + ", ".join(
+                f"{p.function.split(':')[0]} ({p.share:.0%})"
+                for p in sorted(
+                    (p for p in batched.profile.parts if not p.function.startswith("- ")),
+                    key=lambda p: -p.share,
+                )[:3]
+            )
+            + "."
         )
         if Variant("native", 1) in result.append.rates:
             native = result.append.ratio(Variant("bare", 1), Variant("native", 1))
@@ -1033,17 +1123,13 @@ def analysis(report: Report) -> list[str]:
             f"- **{name}, verify: {_rate(verify.rate, 'entries')}, {verify.ratio:.2f}x the raw "
             f"limit ({_verdict(verify.ratio, VERIFY_TARGET)}).** Each run used "
             f"{verify.cpu('worker'):.2f} CPU-s in the workers ({worker_per_entry * 1e6:.0f} us "
-            f"per entry, against {1e6 / statistics.median(verify.raw_single):.0f} us for a bare "
-            f"Ed25519 verify) and {verify.cpu('main'):.2f} CPU-s in the main process, on "
+            f"per entry, against {statistics.median(verify.raw_cpu) * 1e6:.0f} us of CPU for a "
+            f"bare Ed25519 verify) and {verify.cpu('main'):.2f} CPU-s in the main process, on "
             f"{verify.workers} cores: even perfectly scheduled, that much CPU caps verify at "
-            f"{ceiling:.2f}x the raw limit. The rest of the gap is scheduling: all rows are "
-            f"read before the first batch goes out, and batches of {verify_module.BATCH_SIZE} "
-            f"leave a worker idle at the end ({verify.entries:,} entries make "
-            f"{-(-verify.entries // verify_module.BATCH_SIZE)} batches for {verify.workers} "
-            f"workers). Patched to batches of {verify.experiment_batch} in this process, "
-            f"verify ran at {_rate(verify.experiment_rate, 'entries')} "
-            f"({verify.experiment_ratio:.2f}x). Against raw Ed25519 measured with "
-            f"{verify.workers} processes at once (what the machine gave then), verify is at "
+            f"{ceiling:.2f}x the raw limit. "
+            + _batching_note(verify)
+            + f"Against raw Ed25519 measured with {verify.workers} processes at once (what "
+            f"the machine gave then: {verify.effective_cores:.2f} cores' worth), verify is at "
             f"{verify.ratio_to_parallel:.2f}x."
         )
         if verify.findings:
@@ -1057,7 +1143,7 @@ def analysis(report: Report) -> list[str]:
         f"({imports.help_seconds / imports.python_seconds:.1f}x) and "
         + ("loads no database stack (target met).**" if not loaded else
            f"loads {', '.join(loaded)} (target missed).**")
-        + " What it does load is mostly typer (and click and rich under it): "
+        + " Its heaviest imports: "
         + ", ".join(f"`{n}` {s * 1000:.0f} ms" for n, s in imports.heaviest) + "."
     )
     return out
@@ -1068,30 +1154,50 @@ def suggestions(report: Report) -> list[str]:
     first = report.backends[0]
     single, batched = append_costs(first, 1), append_costs(first, first.append.batch)
     verify = first.verify
+    all_three = single.ratio_without(authority=1, chain=1, numbering=0.5)
+
+    def loads(costs: AppendCosts) -> float:
+        part = _part(costs.profile, "- of which aggregate loads")
+        return part.calls / costs.profile.saves if part and costs.profile.saves else 0.0
+
     return [
-        "1. **Authority check without a reload per statement** (`TrialLedger._authorize`). "
-        "Load each signer's `User` once per `_authorize` call (all statements of a save "
-        "have one signer); and since `record()` already holds the signer's `User` from "
-        "`unlock`, check inside the write transaction only that the user's latest version "
-        "is still the one held (one indexed scalar query, or none when the application "
-        "records its own user changes). Estimated effect on "
+        "1. **Authority check without reloading the signer** (`TrialLedger._authorize`). "
+        f"In the profiles it loads an aggregate (`Repository.get`) {loads(single):.1f} times "
+        f"per one-event save and {loads(batched):.1f} times per {first.append.batch}-event "
+        "save"
+        + (": load each signer once per call, since every statement of a save has the same "
+           "signer; and" if loads(batched) > 1.5 else "; once per save is still a query, "
+           "a replay and a parse of every user event. Instead,")
+        + " since `record()` already holds the signer's `User` from `unlock`, check inside "
+        "the write transaction only that the user's latest version is still the one held "
+        "(one indexed scalar query, or none when the application records its own user "
+        "changes). Estimated from the profile, at best, on "
         f"{first.name}: one event per save {single.ratio:.2f}x -> "
-        f"~{single.ratio_without('authority'):.2f}x; {first.append.batch} per save "
-        f"{batched.ratio:.2f}x -> ~{batched.ratio_without('authority'):.2f}x.",
+        f"~{single.ratio_without(authority=1):.2f}x; {first.append.batch} per save "
+        f"{batched.ratio:.2f}x -> ~{batched.ratio_without(authority=1):.2f}x.",
         "2. **No previous-entry `SELECT` when the hash is already known** "
         "(`SignedRecorder._previous_entry_hash`). Entries are immutable (append-only "
         "triggers), so the hash of an entry this process read or committed never goes stale: "
         "remember it per (aggregate, version) when the mapper reads an entry and after a "
         "commit, and fall back to the query only on a miss. With (1), estimated "
-        f"{single.ratio:.2f}x -> ~{single.ratio_without('authority', 'chain'):.2f}x for one "
-        "event per save.",
+        f"~{single.ratio_without(authority=1, chain=1):.2f}x for one event per save.",
         "3. **One statement for lock + position** (`_lock_for_append` + `_tree_size`): on "
         "SQLite begin the transaction with `BEGIN IMMEDIATE` instead of a dummy `DELETE`; "
-        "saves one round trip per save.",
+        "on PostgreSQL the table lock is taken twice (again in `_insert_stored_events`). "
+        "Counting half of that part as saved, (1)-(3) together estimate "
+        f"~{all_three:.2f}x for one event per save on {first.name}"
+        + (f": the {APPEND_TARGET}x target needs all three." if all_three >= APPEND_TARGET
+           else f", still short of {APPEND_TARGET}x: the remainder is the extra leaf row and "
+           "the per-save ORM work in eventsourcing-sqlalchemy."),
         "4. **verify: stream and balance.** Send batches to the pool while rows are still "
         "being read, and size them by the ledger (e.g. entries / (workers x 8), at least "
-        f"~100) instead of a fixed {verify_module.BATCH_SIZE}: the batch-size experiment "
-        f"alone took {first.name} from {verify.ratio:.2f}x to {verify.experiment_ratio:.2f}x.",
+        "~100)"
+        + (f" instead of a fixed {verify.batch_size}. In this run the batch-size experiment "
+           f"alone took {first.name} from {verify.ratio:.2f}x to "
+           f"{verify.experiment_ratio:.2f}x; the gain needs idle cores to balance onto, and "
+           f"the machine gave {verify.effective_cores:.2f} of {verify.workers} cores' worth "
+           "while verify ran." if verify.batch_size is not None and verify.experiment_runs
+           else "."),
         "5. **verify: less CPU outside Ed25519.** Main-process work (building `_Row`s, "
         "unpickling whole statement dicts from the workers, the ordered checks) competes with "
         "the workers for the same cores; return only what the ordered checks need (position, "
@@ -1129,12 +1235,13 @@ def render(report: Report) -> str:
         append = result.append
         verify = result.verify
         per_round = "; ".join(
-            f"{v.store}/{v.batch}: {_spread(rates)}" for v, rates in append.rates.items()
+            f"{v.store}/{v.batch}: {', '.join(f'{r:,.0f}' for r in rates)}"
+            for v, rates in append.rates.items()
         )
         raw_single = statistics.median(verify.raw_single)
         lines += [
             "",
-            f"- Append rates per round (min-max, events/s; store/events per save): "
+            f"- Append rates by round (events/s; store/events per save): "
             f"{per_round}.",
             f"- Unlocking the signer's key (scrypt, once per signing `trialctl` command, not "
             f"in the append rates): {result.unlock_seconds:.2f} s.",
@@ -1145,17 +1252,21 @@ def render(report: Report) -> str:
             f"- Raw Ed25519 verify of a {verify.statement_bytes}-byte statement: "
             f"{_rate(raw_single)} on one core; "
             f"{_rate(statistics.median(verify.raw_parallel))} measured with "
-            f"{verify.workers} processes at once (verify is at "
+            f"{verify.workers} processes at once, i.e. {verify.effective_cores:.2f} of "
+            f"{verify.workers} cores' worth on this shared machine (verify is at "
             f"{verify.ratio_to_parallel:.2f}x of that).",
             f"- verify's per-entry worker function `_check_one` alone, one process, rows in "
             f"memory: {_rate(verify.check_one_rate, 'entries')} "
-            f"({verify.check_one_rate / raw_single:.2f}x raw Ed25519 on one core).",
-            f"- Experiment, not a change: with `ledger.verify.BATCH_SIZE` patched from "
-            f"{verify_module.BATCH_SIZE} to {verify.experiment_batch} in this process, verify "
-            f"ran at {_rate(verify.experiment_rate, 'entries')} "
-            f"({verify.experiment_ratio:.2f}x the raw limit).",
-            "",
+            f"({verify.check_one_ratio:.2f}x raw Ed25519 on one core, measured alongside).",
         ]
+        if verify.batch_size is not None and verify.experiment_runs:
+            lines.append(
+                f"- Experiment, not a change: with `ledger.verify.BATCH_SIZE` patched from "
+                f"{verify.batch_size} to {verify.experiment_batch} in this process, verify "
+                f"ran at {_rate(verify.experiment_rate, 'entries')} "
+                f"({verify.experiment_ratio:.2f}x the raw limit)."
+            )
+        lines.append("")
     imports = report.imports
     lines += ["## Start-up (no backend)", ""]
     lines += markdown_table(header, [[
@@ -1172,7 +1283,15 @@ def render(report: Report) -> str:
         f"after running `--help` in the same process: "
         f"{', '.join(imports.after_help) or 'none'} (checked: {', '.join(REPORTED_MODULES)}); "
         f"{imports.module_count} modules loaded in all.",
-        "- Direct imports of `cli.main` by cumulative time (`python -X importtime`): "
+        f"- Timed with a warm bytecode cache (a private PYTHONPYCACHEPREFIX), medians of "
+        f"{report.config.import_repeats} alternating runs. In this environment as it is"
+        + (" (PYTHONDONTWRITEBYTECODE=1, so the project's own modules are compiled on every "
+           "start)" if imports.bytecode_off else "")
+        + f": {imports.help_seconds_as_is * 1000:.0f} ms against "
+        f"{imports.python_seconds_as_is * 1000:.0f} ms "
+        f"({imports.help_seconds_as_is / imports.python_seconds_as_is:.1f}x).",
+        "- Heaviest imports while running `--help` (`python -X importtime`, outermost "
+        "modules with everything they import, interpreter start-up excluded): "
         + ", ".join(f"`{n}` {s * 1000:.0f} ms" for n, s in imports.heaviest) + ".",
         "",
         "## What the profile shows",

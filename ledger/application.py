@@ -25,6 +25,7 @@ from eventsourcing.persistence import (
     Mapper,
     OperationalError,
     PersistenceError,
+    StoredEvent,
 )
 from eventsourcing.utils import get_topic
 
@@ -52,7 +53,14 @@ from ledger.location import LedgerLocation, check_user_id, key_file_path
 from ledger.mapper import EntryMapper, format_time
 from ledger.merkle import root_from_leaf_hashes
 from ledger.recorder import ENTRIES_TABLE, LEAVES_TABLE, SignedRecorder, Signer
-from ledger.users import LEDGER_AGGREGATE_ID, LedgerRecord, SecurityLog, User, user_aggregate_id
+from ledger.users import (
+    LEDGER_AGGREGATE_ID,
+    USER_EVENT_PREFIX,
+    LedgerRecord,
+    SecurityLog,
+    User,
+    user_aggregate_id,
+)
 
 
 @dataclass(frozen=True)
@@ -178,23 +186,37 @@ class TrialLedger(Application[UUID]):
             raise DatabaseUnavailableError(f"could not write: {_first_line(e)}") from e
         return [r.notification.id for r in recordings]
 
-    def _authorize(self, statements: list[dict[str, Any]]) -> None:
-        if statements and statements[0]["position"] == 0:
-            reason = check_bootstrap(statements[0], statements[1] if len(statements) > 1 else {})
+    def _authorize(self, entries: list[tuple[dict[str, Any], StoredEvent]]) -> None:
+        """Each entry against the signer's record as it stands just before that entry, as
+        `verify` will check it: a batch that changes a user changes them for what follows."""
+        if entries and entries[0][0]["position"] == 0:
+            second = entries[1][0] if len(entries) > 1 else {}
+            reason = check_bootstrap(entries[0][0], second)
             if reason is not None:
                 raise AuthorityError(reason)
-            statements = statements[2:]
-        for statement in statements:
+            entries = entries[2:]
+        users: dict[UUID, User | None] = {}
+        for statement, sealed in entries:
             actor = statement["actor"]
-            try:
-                user: User | None = self.repository.get(user_aggregate_id(actor["user_id"]))
-            except AggregateNotFoundError:
-                user = None
             reason = check_signature_authority(
-                user, actor, statement["type"], statement["meaning"]
+                self._user_as_of(users, user_aggregate_id(actor["user_id"])), actor,
+                statement["type"], statement["meaning"],
             )
             if reason is not None:
                 raise AuthorityError(reason)
+            if statement["type"].startswith(USER_EVENT_PREFIX):
+                target = UUID(statement["aggregate_id"])
+                domain_event = self.mapper.to_domain_event(sealed)
+                users[target] = domain_event.mutate(  # type: ignore[attr-defined]
+                    self._user_as_of(users, target))
+
+    def _user_as_of(self, users: dict[UUID, User | None], aggregate_id: UUID) -> User | None:
+        if aggregate_id not in users:
+            try:
+                users[aggregate_id] = self.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                users[aggregate_id] = None
+        return users[aggregate_id]
 
     def _record_refusal(self, actor: UnlockedUser, action: str, reason: str) -> None:
         """Sign the refusal with the refused user's own key: who tried what, and when."""

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from domain.patient import Patient
+from domain.trial import Trial
 from ledger.users import LedgerRecord, SecurityLog, User
 
 
@@ -63,6 +65,40 @@ PERMISSIONS: dict[str, Permission] = {
     SecurityLog.Opened.TOPIC: _allow(EVERY_ROLE, Meaning.ATTEMPTED),
     SecurityLog.AttemptRefused.TOPIC: _allow(EVERY_ROLE, Meaning.ATTEMPTED),
 }
+
+
+# The trial's own events.
+PI = frozenset({Role.PRINCIPAL_INVESTIGATOR})
+INVESTIGATORS = frozenset({Role.PRINCIPAL_INVESTIGATOR, Role.INVESTIGATOR})
+SITE_STAFF = INVESTIGATORS | {Role.MONITOR, Role.DATA_MANAGER}
+
+
+_RECORDED = (Meaning.RECORDED, Meaning.REVIEWED)
+# Trial-side consequences carry the meaning of the patient event they are signed with.
+_CONSEQUENCE = (Meaning.RECORDED, Meaning.REVIEWED, Meaning.APPROVED)
+PERMISSIONS.update(
+    {
+        Trial.Registered.TOPIC: _allow(PI | {Role.ADMIN}, Meaning.APPROVED),
+        # Trial-side consequences are co-signed in the same batch as the patient event.
+        Trial.PatientAssigned.TOPIC: _allow(SITE_STAFF, *_CONSEQUENCE),
+        Trial.OutcomeRecorded.TOPIC: _allow(SITE_STAFF, *_CONSEQUENCE),
+        Trial.PatientReplaced.TOPIC: _allow(SITE_STAFF, *_CONSEQUENCE),
+        Trial.CohortDecided.TOPIC: _allow(INVESTIGATORS, Meaning.APPROVED),
+        Trial.CohortDecisionOverridden.TOPIC: _allow(PI, Meaning.APPROVED),
+        Patient.ConsentSigned.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        Patient.ScreeningRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        Patient.Enrolled.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        Patient.DoseGiven.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        Patient.AdverseEventReported.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        Patient.DltAdjudicated.TOPIC: _allow(INVESTIGATORS, Meaning.APPROVED),
+        Patient.CourseCompleted.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        Patient.ResponseAssessed.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        Patient.ObservationRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        Patient.ConsentWithdrawn.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        Patient.WentOffStudy.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        Patient.Corrected.TOPIC: _allow(SITE_STAFF, Meaning.CORRECTED),
+    }
+)
 
 
 def register_permissions(permissions: Mapping[str, Permission]) -> None:
@@ -141,11 +177,14 @@ def check_bootstrap(first: Mapping[str, object], second: Mapping[str, object]) -
     actor = second.get("actor")
     if not isinstance(payload, Mapping) or not isinstance(actor, Mapping):
         return "the first admin's registration is malformed"
-    if Role.ADMIN not in payload.get("roles", []):
+    roles = payload.get("roles")
+    if not isinstance(roles, list) or Role.ADMIN not in roles:
         return "the first registered user must be an admin"
     for statement in (first, second):
         if statement.get("actor") != actor:
             return "the opening entries must be signed by the first admin"
+        if statement.get("meaning") != Meaning.AUTHORED:
+            return "the opening entries are signed with the meaning 'authored'"
     expected = {
         "user_id": payload.get("user_id"),
         "name": payload.get("name"),

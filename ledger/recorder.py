@@ -53,7 +53,8 @@ class Signer:
         }
 
 
-Authorizer = Callable[[list[dict[str, Any]]], None]
+# Called with each new entry's statement and sealed row, in order, before anything is written.
+Authorizer = Callable[[list[tuple[dict[str, Any], StoredEvent]]], None]
 
 
 def leaves_table(metadata: MetaData, schema: str | None = None) -> Table:
@@ -218,7 +219,7 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
                 StoredEvent(originator_id, draft.originator_version, draft.topic, entry)
             )
         if authorize is not None:
-            authorize(statements)
+            authorize(list(zip(statements, sealed, strict=True)))
         self._insert_events(session, sealed, **kwargs)
         notification_ids = self._insert_stored_events(session, sealed, **kwargs)
         session.execute(

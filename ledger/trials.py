@@ -17,45 +17,9 @@ from domain.recist import TargetLesion
 from domain.rules import TrialRuleError
 from domain.trial import Trial, trial_id_for
 from ledger.application import TrialLedger, UnlockedUser
-from ledger.authority import Meaning, Permission, Role, register_permissions
+from ledger.authority import Meaning
 from ledger.entry import parse_entry
 from ledger.errors import LedgerError
-
-PI = frozenset({Role.PRINCIPAL_INVESTIGATOR})
-INVESTIGATORS = frozenset({Role.PRINCIPAL_INVESTIGATOR, Role.INVESTIGATOR})
-SITE_STAFF = INVESTIGATORS | {Role.MONITOR, Role.DATA_MANAGER}
-
-
-def _allow(roles: frozenset[Role], default: Meaning, *others: Meaning) -> Permission:
-    return Permission(roles, frozenset({default, *others}), default)
-
-
-_RECORDED = (Meaning.RECORDED, Meaning.REVIEWED)
-# Trial-side consequences carry the meaning of the patient event they are signed with.
-_CONSEQUENCE = (Meaning.RECORDED, Meaning.REVIEWED, Meaning.APPROVED)
-register_permissions(
-    {
-        Trial.Registered.TOPIC: _allow(PI | {Role.ADMIN}, Meaning.APPROVED),
-        # Trial-side consequences are co-signed in the same batch as the patient event.
-        Trial.PatientAssigned.TOPIC: _allow(SITE_STAFF, *_CONSEQUENCE),
-        Trial.OutcomeRecorded.TOPIC: _allow(SITE_STAFF, *_CONSEQUENCE),
-        Trial.PatientReplaced.TOPIC: _allow(SITE_STAFF, *_CONSEQUENCE),
-        Trial.CohortDecided.TOPIC: _allow(INVESTIGATORS, Meaning.APPROVED),
-        Trial.CohortDecisionOverridden.TOPIC: _allow(PI, Meaning.APPROVED),
-        Patient.ConsentSigned.TOPIC: _allow(SITE_STAFF, *_RECORDED),
-        Patient.ScreeningRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
-        Patient.Enrolled.TOPIC: _allow(SITE_STAFF, *_RECORDED),
-        Patient.DoseGiven.TOPIC: _allow(SITE_STAFF, *_RECORDED),
-        Patient.AdverseEventReported.TOPIC: _allow(SITE_STAFF, *_RECORDED),
-        Patient.DltAdjudicated.TOPIC: _allow(INVESTIGATORS, Meaning.APPROVED),
-        Patient.CourseCompleted.TOPIC: _allow(SITE_STAFF, *_RECORDED),
-        Patient.ResponseAssessed.TOPIC: _allow(SITE_STAFF, *_RECORDED),
-        Patient.ObservationRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
-        Patient.ConsentWithdrawn.TOPIC: _allow(SITE_STAFF, *_RECORDED),
-        Patient.WentOffStudy.TOPIC: _allow(SITE_STAFF, *_RECORDED),
-        Patient.Corrected.TOPIC: _allow(SITE_STAFF, Meaning.CORRECTED),
-    }
-)
 
 
 @dataclass(frozen=True)

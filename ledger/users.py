@@ -25,6 +25,7 @@ def security_log_id(user_id: str) -> UUID:
 
 
 LEDGER_AGGREGATE_ID = uuid5(TRIALCTL_NAMESPACE, "ledger")
+USER_EVENT_PREFIX = "trialctl.User."
 
 
 class LedgerRecord(Aggregate):

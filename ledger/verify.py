@@ -36,7 +36,7 @@ from ledger.merkle import (
     verify_consistency,
 )
 from ledger.recorder import SignedRecorder
-from ledger.users import LedgerRecord, User
+from ledger.users import USER_EVENT_PREFIX, LedgerRecord, User, user_aggregate_id
 
 KEY_EVENT_TYPES = (User.Registered.TOPIC, User.KeyRotated.TOPIC)
 PARALLEL_THRESHOLD = 2000
@@ -257,7 +257,7 @@ class _Auditor:
         )
 
     def apply_user_event(self, row: _Row, statement: dict[str, Any]) -> None:
-        if not statement["type"].startswith("trialctl.User."):
+        if not statement["type"].startswith(USER_EVENT_PREFIX):
             if statement["type"] == LedgerRecord.Initialised.TOPIC:
                 self.ledger_id = str(statement["payload"].get("ledger_id"))
             return
@@ -292,9 +292,13 @@ class _Auditor:
         self._check_columns(row, statement, position)
         self._check_leaf(row, checked, position)
         self._check_chain(row, statement, checked, position)
+        findings_before = len(self.report.findings)
         if checked.signature_problem:
             self.fail(row, "signature", checked.signature_problem, position)
         self._check_authority(row, statement, position)
+        self._check_identity(row, statement, position)
+        if len(self.report.findings) > findings_before:
+            return  # an unsigned or unauthorised change to a user must not shape what follows
         if statement["type"] == LedgerRecord.CheckpointRecorded.TOPIC:
             payload = statement["payload"]
             self.recorded_checkpoints.append(
@@ -351,6 +355,17 @@ class _Auditor:
                 self.fail(row, "chain", f"prev_hash does not match the hash of version "
                           f"{previous_version}", position)
         self.chain[row.originator_id] = (version, checked.entry_hash)
+
+    def _check_identity(self, row: _Row, statement: dict[str, Any], position: int) -> None:
+        """A user's record lives at the id derived from their user id, so nobody can be
+        registered twice under two aggregates."""
+        if statement["type"] == User.Registered.TOPIC:
+            user_id = statement["payload"].get("user_id")
+            if not isinstance(user_id, str) or statement["aggregate_id"] != str(
+                user_aggregate_id(user_id)
+            ):
+                self.fail(row, "identity", f"user {user_id!r} registered under an aggregate id "
+                          "not derived from it", position)
 
     def _check_authority(self, row: _Row, statement: dict[str, Any], position: int) -> None:
         if position == 0:
@@ -426,6 +441,8 @@ def _checkpoint_signer_ok(auditor: _Auditor, signed: SignedCheckpoint) -> str | 
     if user is None:
         return f"signed by {signed.checkpoint.signer!r}, who is not a user of this ledger"
     for key_id in [user.key_id, *user.past_keys]:
+        if key_id in user.revoked_keys:
+            continue  # a revoked key vouches for nothing
         public_key = user.public_key_for(key_id)
         if public_key and signed.signature_valid_for(public_key, key_id):
             return None

@@ -138,3 +138,22 @@ def test_update_and_delete_are_refused_by_the_database(ledger_url: str, home: ob
                 engine.begin() as connection:
             connection.execute(sqlalchemy.text(statement))
     assert verify_ledger(open_ledger(ledger_url).signed_recorder, ledger_url).ok
+
+
+def test_a_batch_is_authorised_entry_by_entry_as_verify_checks_it(
+    ledger_url: str, home: object
+) -> None:
+    staff = make_staff(ledger_url)
+    alice = staff.app.get_user("alice")
+    alice.revoke_role("admin")  # alice gives up admin first ...
+    bob = staff.app.get_user("bob")
+    bob.revoke_key(key_id=bob.key_id, reason="left")  # ... then acts as admin in the same batch
+    before = staff.app.signed_recorder.tree_size()
+
+    with pytest.raises(AuthorityError, match="alice does not hold the role 'admin'"):
+        staff.app.record(staff.alice, alice, bob)
+
+    app = staff.reopen()
+    assert app.get_user("alice").roles == ["admin"] and app.get_user("bob").active
+    assert app.signed_recorder.tree_size() == before + 2  # only the signed refusal was added
+    assert verify_ledger(app.signed_recorder, ledger_url).ok

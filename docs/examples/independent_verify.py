@@ -609,7 +609,7 @@ class Verifier:
                               entry.statement_bytes):
             self.fail("signature", f"signature does not verify with key "
                       f"{actor['key_id'][:16]}...", position, n)
-        # Checks trialctl verify does not make (FORMAT.md, "Beyond trialctl verify").
+        # Checks trialctl verify does not make (FORMAT.md section 16).
         self.check_strict(statement, entry.statement_bytes, position, n)
         # Authority, against the users as they stood before this entry.
         if position == 0:

@@ -1,0 +1,92 @@
+"""Pure-domain helpers: a trial and its patients built in memory, dates relative to a fixed
+day, for tests of the trial rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from domain import journey
+from domain.patient import Patient
+from domain.protocol import Protocol, load_protocol
+from domain.trial import Trial
+from ledger.demo import screening_values
+
+ROOT = Path(__file__).resolve().parent.parent
+START = date(2026, 1, 5)
+NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+
+def nct_protocol() -> Protocol:
+    return load_protocol((ROOT / "protocols" / "NCT00084513.toml").read_text(encoding="utf-8"))
+
+
+def second_protocol() -> Protocol:
+    path = ROOT / "tests" / "data" / "protocols" / "second_protocol.toml"
+    return load_protocol(path.read_text(encoding="utf-8"))
+
+
+def second_screening(screened_on: date, **changes: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "age_years": 40, "ecog": 1, "anc_10e9_l": "1.8", "platelets_10e9_l": 160,
+        "haemoglobin_g_dl": "11.2", "bilirubin_umol_l": "12", "alt_u_l": 30,
+        "creatinine_clearance_ml_min": 80, "qtcf_ms": 420, "childbearing_potential": False,
+        "last_anticancer_therapy_date": (screened_on - timedelta(days=40)).isoformat(),
+        "symptomatic_brain_metastases": False,
+    }
+    values.update(changes)
+    return values
+
+
+def day(offset: int) -> str:
+    return (START + timedelta(days=offset)).isoformat()
+
+
+def at(offset: int) -> str:
+    return f"{day(offset)}T09:00:00+00:00"
+
+
+def screening_for(protocol: Protocol, offset: int, **changes: Any) -> dict[str, Any]:
+    screened = START + timedelta(days=offset)
+    if protocol.id == "TEST-0002":
+        return second_screening(screened, **changes)
+    return screening_values(screened, **changes)
+
+
+def enrolled_patient(trial: Trial, patient_id: str, offset: int = 0) -> Patient:
+    patient = Patient.consent(trial.id, patient_id, "1.0", day(offset), NOW)
+    patient.screen(screening_for(trial.protocol, offset + 1), day(offset + 1), trial.protocol, NOW)
+    journey.enroll(trial, patient, day(offset + 2), NOW)
+    return patient
+
+
+def dose_escalated(patient: Patient, trial: Trial, offset: int, course: int = 1) -> None:
+    protocol = trial.protocol
+    assert patient.level is not None
+    level = protocol.level(patient.level)
+    patient.give_dose(protocol.escalated_agent.name, str(level.dose), level.unit, course, 1,
+                      at(offset), protocol, NOW)
+
+
+def run_cohort(trial: Trial, outcomes: str, first_number: int, offset: int) -> list[Patient]:
+    """Enroll one patient per letter (N no DLT, T DLT) and evaluate each for course 1."""
+    patients = []
+    window = trial.protocol.dlt_window_days
+    for index, letter in enumerate(outcomes):
+        patient = enrolled_patient(trial, f"P{first_number + index:03d}", offset)
+        dose_escalated(patient, trial, offset + 3)
+        if letter == "T":
+            patient.report_adverse_event("AE1", "Neutrophil count decreased", 4, "probable",
+                                         day(offset + 8), None, NOW)
+            journey.adjudicate_dlt(trial, patient, "AE1", True, "neutropenia_g4",
+                                   day(offset + 9), NOW)
+        journey.complete_course(trial, patient, 1, day(offset + 3 + window), True, None, NOW)
+        patients.append(patient)
+    return patients
+
+
+def follow_the_engine(trial: Trial) -> None:
+    step = trial.expected_step()
+    assert step is not None
+    trial.decide(step.action, step.next_level, step.mtd_level, NOW)
