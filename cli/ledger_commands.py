@@ -102,6 +102,11 @@ def verify(
         list[Path] | None,
         typer.Option("--checkpoint", "-c", help="A checkpoint file to check (repeatable)."),
     ] = None,
+    since_checkpoint: Annotated[
+        Path | None,
+        typer.Option("--since-checkpoint", help="Check in full only what was appended after "
+                     "this checkpoint (verified before), and prove the rest unchanged."),
+    ] = None,
     ledger: LedgerOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -112,22 +117,24 @@ def verify(
     Example: trialctl verify --checkpoint checkpoints/2026-11-25.txt --json
     """
     from ledger.application import open_ledger
-    from ledger.checkpoint import CheckpointError, parse_checkpoint
+    from ledger.checkpoint import CheckpointError, SignedCheckpoint, parse_checkpoint
     from ledger.verify import verify_ledger
 
-    checkpoints = []
-    for path in checkpoint_files or []:
+    def read(path: Path) -> tuple[str, SignedCheckpoint]:
         try:
-            checkpoints.append((str(path), parse_checkpoint(path.read_text(encoding="utf-8"))))
+            return str(path), parse_checkpoint(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as e:
             fail(f"cannot read checkpoint {path}: {e}", EXIT_USAGE)
         except CheckpointError as e:
             fail(f"checkpoint {path} is malformed: {e}")
+
+    checkpoints = [read(path) for path in checkpoint_files or []]
+    since = read(since_checkpoint) if since_checkpoint is not None else None
     with ledger_errors():
         app = open_ledger(ledger)
         with _progress(enabled=not json_output and sys.stderr.isatty()) as progress:
             report = verify_ledger(
-                app.signed_recorder, app.location.display(), checkpoints, progress
+                app.signed_recorder, app.location.display(), checkpoints, progress, since=since
             )
     if json_output:
         print_json(report.to_dict())
@@ -137,8 +144,10 @@ def verify(
         for result in report.checkpoints:
             typer.echo(f"checkpoint {result.source} (size {result.tree_size}): {result.status}")
         verdict = "clean" if report.ok else f"{len(report.findings)} finding(s)"
+        scope = "" if report.since_tree_size is None else \
+            f" after checkpoint size {report.since_tree_size}"
         typer.echo(
-            f"{report.location}: {report.entries_checked} entries, root "
+            f"{report.location}: {report.entries_checked} entries{scope}, root "
             f"{report.root_hash[:16]}…: {verdict}"
         )
     if not report.ok:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the whole test suite. Where Debian's pg_virtualenv is present, the run happens inside a
-# throwaway PostgreSQL cluster and the PostgreSQL tests get its URL from
+# throwaway PostgreSQL cluster (in a temporary directory, so runs never collide) and the PostgreSQL tests get its URL from
 # TRIALCTL_TEST_DATABASE_URL; elsewhere they skip and say why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,7 @@ if [ -n "${TRIALCTL_TEST_DATABASE_URL:-}" ]; then
   exec "$pytest_bin" "$@"
 fi
 if command -v pg_virtualenv >/dev/null 2>&1; then
-  exec pg_virtualenv bash -c '
+  exec pg_virtualenv -t bash -c '
     export TRIALCTL_TEST_DATABASE_URL="postgresql+psycopg://${PGUSER}:${PGPASSWORD}@${PGHOST}:${PGPORT}/${PGDATABASE}"
     exec "$0" "$@"' "$pytest_bin" "$@"
 fi
