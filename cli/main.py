@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from cli import (
+    audit_commands,
     escalation_commands,
     ledger_commands,
     proof_commands,
@@ -31,6 +32,7 @@ app.add_typer(trial_commands.app, name="trial")
 app.add_typer(record_commands.app, name="record")
 app.add_typer(escalation_commands.app, name="escalation")
 app.command("status")(trial_commands.status)
+audit_commands.register(app)
 
 
 def run() -> None:

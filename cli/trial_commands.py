@@ -62,18 +62,26 @@ def list_trials(ledger: LedgerOption = None, json_output: JsonOption = False) ->
 
 
 def status(
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Show it as it stood then (replayed from the entries).")] = None,
     trial: TrialOption = None, ledger: LedgerOption = None, json_output: JsonOption = False,
 ) -> None:
     """The trial now: dose level, cohorts with patients and DLTs, what comes next, the MTD.
 
     Example: trialctl status --json
     """
+    from cli.audit_commands import parse_moment
     from ledger.application import open_ledger
+    from ledger.replay import replay_trial
     from ledger.trials import TrialRecords
 
+    moment = parse_moment(as_of, "--as-of")
     with ledger_errors():
         records = TrialRecords(open_ledger(ledger))
-        state = records.status(records.trial(trial))
+        if moment is not None:
+            state = replay_trial(records, trial, None, moment)["status"]
+        else:
+            state = records.status(records.trial(trial))
     if json_output:
         print_json(state)
         return

@@ -815,8 +815,8 @@ class Patient(Aggregate):
             changes = {"values": {**fact["values"]["values"], **changes["values"]}}
         new_values.update(changes)
         self._check_correction(fact["kind"], new_values, protocol, now)
-        if fact["kind"] == "dose":
-            changes["dose"] = decimal_text(new_values["dose"], "dose")
+        if fact["kind"] == "dose" and "dose" in changes:
+            changes["dose"] = decimal_text(changes["dose"], "dose")
         self._corrected(target_version, fact["kind"], old, changes, reason.strip(), timestamp=now)
         return {k: new_values[k] for k in changes}
 

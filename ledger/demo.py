@@ -94,8 +94,12 @@ class _Story:
         self.protocol = protocol
         self.start = start
         self.say = say
-        self.now = datetime.now(UTC)
         self.next_number = 1
+
+    @property
+    def now(self) -> datetime:
+        """Each action is recorded at the moment it is taken, as at a real site."""
+        return datetime.now(UTC)
 
     def day(self, offset: int) -> str:
         return (self.start + timedelta(days=offset)).isoformat()

@@ -131,6 +131,11 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
             else:
                 for table in (self.events_table_name, LEAVES_TABLE):
                     statements += _append_only_sqlite(table)
+            # Finding a trial's patients, users or checkpoints reads by event type.
+            statements.append(
+                f"CREATE INDEX IF NOT EXISTS {self.events_table_name}_topic_idx "
+                f"ON {self.events_table_name} (topic)"
+            )
             for statement in statements:
                 connection.execute(text(statement))
 

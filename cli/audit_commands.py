@@ -1,0 +1,164 @@
+"""The auditor's view: `trialctl replay`, `trialctl patient`, `trialctl log`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+
+from cli.io import EXIT_USAGE, fail, ledger_errors, print_json, print_table
+from cli.options import JsonOption, LedgerOption
+from cli.record_commands import TrialOption
+
+AsOfOption = Annotated[str | None, typer.Option(
+    "--as-of", help="A past moment, ISO 8601 with offset (2026-03-01T12:00:00+00:00).")]
+UptoOption = Annotated[int | None, typer.Option(
+    "--upto", min=0, help="A ledger position: the state after that entry.")]
+
+
+def parse_moment(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{option} {text!r} is not an ISO 8601 time", EXIT_USAGE)
+    if moment.tzinfo is None:
+        fail(f"{option} {text!r} needs a UTC offset, e.g. +00:00", EXIT_USAGE)
+    return moment
+
+
+def replay(
+    as_of: AsOfOption = None, upto: UptoOption = None,
+    trial: TrialOption = None, ledger: LedgerOption = None, json_output: JsonOption = False,
+) -> None:
+    """The trial and its patients as they stood then, rebuilt from the signed entries alone.
+
+    Example: trialctl replay --as-of 2026-03-01T12:00:00+00:00 --json
+    """
+    from cli.trial_commands import render_status
+    from ledger.application import open_ledger
+    from ledger.replay import replay_trial
+    from ledger.trials import TrialRecords
+
+    moment = parse_moment(as_of, "--as-of")
+    if moment is None and upto is None:
+        fail("replay needs --as-of TIME or --upto POSITION", EXIT_USAGE)
+    with ledger_errors():
+        state = replay_trial(TrialRecords(open_ledger(ledger)), trial, upto, moment)
+    if json_output:
+        print_json(state)
+        return
+    typer.echo(f"as of {as_of or f'position {upto}'} "
+               f"(last entry included: #{state['last_position_included']})")
+    render_status(state["status"])
+    _patients_table(state["patients"])
+
+
+def _patients_table(patients: list[dict[str, Any]]) -> None:
+    print_table("Patients", ["patient", "status", "level", "cohort", "doses", "AEs", "DLTs",
+                             "evaluable", "responses"],
+                [(p["patient_id"], p["status"], p["level"], p["cohort"], p["doses"],
+                  p["adverse_events"], p["dlts"], p["evaluable"], " ".join(p["responses"]))
+                 for p in patients])
+
+
+def patient(
+    patient_id: Annotated[str, typer.Argument(help="The patient's study id.")],
+    trial: TrialOption = None, ledger: LedgerOption = None, json_output: JsonOption = False,
+) -> None:
+    """One patient's timeline: every entry with its signer, meaning and time.
+
+    Example: trialctl patient P006 --json
+    """
+    from ledger.application import open_ledger
+    from ledger.audit import AuditFilter, audit_trail
+    from ledger.trials import TrialRecords
+
+    with ledger_errors():
+        app = open_ledger(ledger)
+        records = TrialRecords(app)
+        current = records.trial(trial)
+        found = records.patient(current, patient_id)
+        timeline = list(audit_trail(app.signed_recorder, AuditFilter(
+            patient_aggregate=str(found.id), patient_id=patient_id)))
+    if json_output:
+        print_json({"patient": found.summary(), "timeline": timeline})
+        return
+    summary = found.summary()
+    typer.echo(f"{patient_id}: {summary['status']}, level {summary['level']}, "
+               f"cohort {summary['cohort']}, corrections {summary['corrections']}")
+    _trail_table(f"Timeline of {patient_id}", timeline)
+
+
+def _trail_table(title: str, rows: list[dict[str, Any]]) -> None:
+    print_table(title, ["#", "recorded at", "who", "role", "meaning", "what"],
+                [(r["position"], r["recorded_at"][:19], f"{r['user_id']} ({r['name']})",
+                  r["role"], r["meaning"], r["what"]) for r in rows])
+
+
+def log(
+    patient_id: Annotated[str | None, typer.Option("--patient", help="Only this patient.")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Only entries signed by this user.")] = None,
+    event_type: Annotated[str | None, typer.Option(
+        "--type", help="Only this event type (e.g. DoseGiven or trialctl.Patient.DoseGiven).")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="From this time (ISO 8601).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Up to this time (ISO 8601).")] = None,
+    csv_output: Annotated[bool, typer.Option("--csv", help="CSV, one row per entry.")] = False,
+    trial: TrialOption = None, ledger: LedgerOption = None,
+    json_output: Annotated[bool, typer.Option("--json", help="JSON lines, streamed.")] = False,
+) -> None:
+    """The audit trail: position, time, who, meaning, what happened, and for corrections
+    the old value, the new value and the reason. Security events appear too.
+
+    Example: trialctl log --patient P006 --type Corrected --csv
+    """
+    from ledger.application import open_ledger
+    from ledger.audit import AuditFilter, audit_trail
+    from ledger.trials import TrialRecords
+
+    if json_output and csv_output:
+        fail("choose one of --json and --csv", EXIT_USAGE)
+    wanted = AuditFilter(user_id=user, event_type=event_type,
+                         since=parse_moment(since, "--since"), until=parse_moment(until, "--until"))
+    with ledger_errors():
+        app = open_ledger(ledger)
+        if patient_id is not None:
+            records = TrialRecords(app)
+            found = records.patient(records.trial(trial), patient_id)
+            wanted = AuditFilter(patient_aggregate=str(found.id), patient_id=patient_id,
+                                 user_id=user, event_type=event_type, since=wanted.since,
+                                 until=wanted.until)
+        rows = audit_trail(app.signed_recorder, wanted)
+        if json_output:
+            for row in rows:
+                sys.stdout.write(json.dumps(row, sort_keys=True) + "\n")
+            return
+        if csv_output:
+            writer: Any = None
+            for row in rows:
+                if writer is None:
+                    writer = csv.DictWriter(sys.stdout, fieldnames=list(row))
+                    writer.writeheader()
+                writer.writerow({k: json.dumps(v) if isinstance(v, (dict, list)) else v
+                                 for k, v in row.items()})
+            return
+        collected = list(rows)
+    if sys.stdout.isatty() and len(collected) > 40:
+        from rich.console import Console
+
+        console = Console()
+        with console.pager():
+            _trail_table("Audit trail", collected)
+        return
+    _trail_table("Audit trail", collected)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(replay)
+    app.command()(patient)
+    app.command()(log)

@@ -1,0 +1,76 @@
+"""The auditor's replay: a trial and its patients exactly as they stood at a past moment or
+position, rebuilt from the signed entries alone (never from read models). The cost follows
+the chosen trial: its own entries and its patients', found through the event-type index."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from domain.patient import Patient
+from domain.trial import Trial
+from ledger.entry import parse_entry
+from ledger.errors import LedgerError
+from ledger.mapper import parse_time
+from ledger.trials import TrialRecords
+
+A = TypeVar("A", bound=Aggregate)
+Cutoff = Callable[[dict[str, Any]], bool]
+
+
+def _cutoff(upto: int | None, as_of: datetime | None) -> Cutoff:
+    def included(statement: dict[str, Any]) -> bool:
+        if upto is not None and statement["position"] > upto:
+            return False
+        return not (as_of is not None and parse_time(statement["recorded_at"]) > as_of)
+
+    return included
+
+
+def _replay(records: TrialRecords, aggregate_id: UUID, included: Cutoff) -> tuple[Any, int]:
+    """The aggregate from its entries up to the cutoff, and the last position used."""
+    ledger = records.ledger
+    aggregate: Any = None
+    last = -1
+    for stored in ledger.signed_recorder.select_events(aggregate_id):
+        statement = parse_entry(stored.state).statement
+        if not included(statement):
+            break  # an aggregate's entries only move forward in position and time
+        aggregate = ledger.mapper.to_domain_event(stored).mutate(aggregate)  # type: ignore[attr-defined]
+        last = max(last, int(statement["position"]))
+    return aggregate, last
+
+
+def replay_trial(
+    records: TrialRecords, trial_ref: str | None, upto: int | None, as_of: datetime | None
+) -> dict[str, Any]:
+    if upto is None and as_of is None:
+        raise LedgerError("replay needs --as-of TIME or --upto POSITION")
+    included = _cutoff(upto, as_of)
+    current = records.trial(trial_ref)
+    trial, last = _replay(records, current.id, included)
+    if not isinstance(trial, Trial):
+        raise LedgerError(f"trial {current.protocol_id} was not registered yet at that point")
+    patients = []
+    notifications = records.ledger.signed_recorder.select_notifications(
+        start=None, limit=1_000_000, topics=[Patient.ConsentSigned.TOPIC]
+    )
+    for notification in notifications:
+        payload = parse_entry(notification.state).statement["payload"]
+        if payload.get("trial_id") != str(trial.id):
+            continue
+        patient, patient_last = _replay(records, UUID(str(notification.originator_id)), included)
+        if isinstance(patient, Patient):
+            patients.append(patient.summary())
+            last = max(last, patient_last)
+    return {
+        "upto": upto,
+        "as_of": None if as_of is None else as_of.isoformat(),
+        "last_position_included": last,
+        "status": records.status(trial),
+        "patients": sorted(patients, key=lambda p: p["patient_id"]),
+    }

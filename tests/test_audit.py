@@ -1,0 +1,103 @@
+"""The auditor's view over the demo trial: the audit trail, a patient's timeline, and the
+state at a past position or moment rebuilt from the entries alone."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import assert_one_line_error, trialctl
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    directory = tmp_path_factory.mktemp("demo")
+    result = trialctl("demo", "--dir", str(directory), "--json")
+    assert result.returncode == 0, result
+    built = json.loads(result.stdout)
+    assert built["verify"]["ok"] is True
+    return {"TRIALCTL_HOME": built["home"], "TRIALCTL_LEDGER": built["ledger"],
+            "entries": str(built["entries"])}
+
+
+def run(demo: dict[str, str], *args: str) -> str:
+    result = trialctl(*args, env={k: v for k, v in demo.items() if k.startswith("TRIALCTL")})
+    assert result.returncode == 0, result
+    return result.stdout
+
+
+def test_log_json_shows_who_signed_every_entry_with_what_meaning_and_when(
+    demo: dict[str, str]
+) -> None:
+    rows = [json.loads(line) for line in run(demo, "log", "--json").splitlines()]
+
+    assert [r["position"] for r in rows] == list(range(int(demo["entries"])))
+    for row in rows:
+        assert row["user_id"] and row["name"] and row["role"] and row["meaning"]
+        assert row["recorded_at"].endswith("+00:00")
+    (correction,) = [r for r in rows if r["type"] == "trialctl.Patient.Corrected"]
+    assert correction["old_value"] == {"given_at": correction["old_value"]["given_at"]}
+    assert set(correction["new_value"]) == {"given_at"}
+    assert correction["reason_for_change"] == "dosing diary transcribed a day early"
+    assert any(r["type"] == "trialctl.User.Registered" for r in rows)  # ledger records too
+
+
+def test_log_filters_and_csv(demo: dict[str, str]) -> None:
+    decisions = run(demo, "log", "--type", "CohortDecided", "--csv")
+    parsed = list(csv.DictReader(io.StringIO(decisions)))
+    assert len(parsed) == 4
+    assert {r["user_id"] for r in parsed} == {"pat"} and {r["meaning"] for r in parsed} == {
+        "approved"}
+
+    by_mona = [json.loads(line) for line in run(demo, "log", "--user", "mona", "--json")
+               .splitlines()]
+    assert by_mona and all(r["user_id"] == "mona" for r in by_mona)
+
+
+def test_patient_timeline(demo: dict[str, str]) -> None:
+    data = json.loads(run(demo, "patient", "P006", "--json"))
+
+    kinds = [row["type"].removeprefix("trialctl.") for row in data["timeline"]]
+    assert kinds[:4] == ["Patient.ConsentSigned", "Patient.ScreeningRecorded",
+                         "Trial.PatientAssigned", "Patient.Enrolled"]
+    assert "Patient.Corrected" in kinds and "Trial.OutcomeRecorded" in kinds
+    assert data["patient"]["corrections"] == 1
+    assert all(row["user_id"] and row["meaning"] for row in data["timeline"])
+
+
+def test_replay_at_the_last_position_equals_the_current_status(demo: dict[str, str]) -> None:
+    last = int(demo["entries"]) - 1
+    replayed = json.loads(run(demo, "replay", "--upto", str(last), "--json"))
+    current = json.loads(run(demo, "status", "--json"))
+
+    assert replayed["status"] == current
+    assert replayed["last_position_included"] == last
+
+
+def test_replay_shows_the_trial_as_it_stood(demo: dict[str, str]) -> None:
+    rows = [json.loads(line) for line in run(demo, "log", "--json").splitlines()]
+    first_decision = next(r for r in rows if r["type"] == "trialctl.Trial.CohortDecided")
+
+    before = json.loads(run(demo, "replay", "--upto", str(first_decision["position"] - 1),
+                            "--json"))
+    after = json.loads(run(demo, "status", "--json", "--as-of",
+                           first_decision["recorded_at"]))
+
+    assert before["status"]["decisions"] == [] and before["status"]["next"]["code"] == \
+        "decision-due"
+    assert [d["action"] for d in after["decisions"]] == ["escalate"]
+
+
+def test_replay_before_the_trial_existed(demo: dict[str, str]) -> None:
+    result = trialctl("replay", "--upto", "2",
+                      env={k: v for k, v in demo.items() if k.startswith("TRIALCTL")})
+    assert_one_line_error(result, "not registered yet")
+
+
+def test_replay_needs_a_point(demo: dict[str, str], tmp_path: Path) -> None:
+    result = trialctl("replay", env={k: v for k, v in demo.items() if k.startswith("TRIALCTL")})
+    assert_one_line_error(result, "--as-of TIME or --upto POSITION")
