@@ -1191,8 +1191,9 @@ def suggestions(report: Report) -> list[str]:
         "Counting half of that part as saved, (1)-(3) together estimate "
         f"~{all_three:.2f}x for one event per save on {first.name}"
         + (f": the {APPEND_TARGET}x target needs all three." if all_three >= APPEND_TARGET
-           else f", still short of {APPEND_TARGET}x: the remainder is the extra leaf row and "
-           "the per-save ORM work in eventsourcing-sqlalchemy."),
+           else f", still short of {APPEND_TARGET}x: what remains is the leaf insert, "
+           "signing and the ledger's per-save Python (the mapper's JSON draft is parsed again "
+           "in the recorder, topics and roles are worked out per save)."),
         "4. **verify: stream and balance.** Send batches to the pool while rows are still "
         "being read, and size them by the ledger (e.g. entries / (workers x 8), at least "
         "~100)"
