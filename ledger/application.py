@@ -8,6 +8,7 @@ what is decided by `authority`, inside the same transaction as the write.
 from __future__ import annotations
 
 import contextlib
+import copy
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -98,6 +99,7 @@ class TrialLedger(Application[UUID]):
                 f"cannot open the ledger at {location.display()}: {_first_line(e)}"
             ) from e
         self.signed_recorder: SignedRecorder = self.recorder  # type: ignore[assignment]
+        self._users: dict[UUID, User] = {}
         if not create:
             self._check_is_ledger()
 
@@ -207,16 +209,25 @@ class TrialLedger(Application[UUID]):
             if statement["type"].startswith(USER_EVENT_PREFIX):
                 target = UUID(statement["aggregate_id"])
                 domain_event = self.mapper.to_domain_event(sealed)
+                # A copy: the batch may yet be refused, and the cache must not have moved.
                 users[target] = domain_event.mutate(  # type: ignore[attr-defined]
-                    self._user_as_of(users, target))
+                    copy.deepcopy(self._user_as_of(users, target)))
 
     def _user_as_of(self, users: dict[UUID, User | None], aggregate_id: UUID) -> User | None:
         if aggregate_id not in users:
-            try:
-                users[aggregate_id] = self.repository.get(aggregate_id)
-            except AggregateNotFoundError:
-                users[aggregate_id] = None
+            users[aggregate_id] = self._current_user(aggregate_id)
         return users[aggregate_id]
+
+    def _current_user(self, aggregate_id: UUID) -> User | None:
+        """The user as committed now; re-read only when their record has grown."""
+        version = self.signed_recorder.latest_version(aggregate_id)
+        if version is None:
+            return None
+        cached = self._users.get(aggregate_id)
+        if cached is None or cached.version != version:
+            cached = self.repository.get(aggregate_id)
+            self._users[aggregate_id] = cached
+        return cached
 
     def _record_refusal(self, actor: UnlockedUser, action: str, reason: str) -> None:
         """Sign the refusal with the refused user's own key: who tried what, and when."""

@@ -7,6 +7,7 @@ floats are refused because a binary float has no exact decimal meaning in a clin
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +41,25 @@ def check_json_value(value: Any, path: str = "$") -> JSONValue:
             checked[key] = check_json_value(item, f"{path}.{key}")
         return checked
     raise PayloadError(f"{path}: {type(value).__name__} has no canonical JSON form")
+
+
+def is_canonical(value: Any, encoded: bytes) -> bool:
+    """Whether `encoded` is exactly the RFC 8785 form of `value` as parsed from it.
+
+    For the JSON trialctl writes (no floats) Python's compact, key-sorted encoder produces the
+    RFC 8785 bytes, at C speed; only when it disagrees does the library decide (it differs
+    from the fast form only on rare key orders outside the Basic Multilingual Plane).
+    """
+    try:
+        fast = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if fast.encode("utf-8") == encoded:
+            return True
+    except UnicodeEncodeError:
+        return False
+    try:
+        return canonical_bytes(value) == encoded
+    except PayloadError:
+        return False
 
 
 def canonical_bytes(value: Any) -> bytes:

@@ -77,13 +77,8 @@ def seal(statement: dict[str, Any], keys: KeyPair) -> bytes:
     return statement_bytes + b"\n" + f"{keys.key_id} {signature}\n".encode("ascii")
 
 
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise MalformedEntryError(f"statement repeats the key {key!r}")
-        result[key] = value
-    return result
+def _refuse_float(text: str) -> float:
+    raise MalformedEntryError(f"statement holds the float {text}; decimals are strings")
 
 
 def parse_entry(entry_bytes: bytes) -> Entry:
@@ -92,7 +87,7 @@ def parse_entry(entry_bytes: bytes) -> Entry:
     if not newline:
         raise MalformedEntryError("entry has no signature block")
     try:
-        statement = json.loads(statement_bytes, object_pairs_hook=_reject_duplicate_keys)
+        statement = json.loads(statement_bytes, parse_float=_refuse_float)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise MalformedEntryError(f"statement is not JSON: {e}") from e
     _check_statement_shape(statement)

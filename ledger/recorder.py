@@ -12,6 +12,7 @@ Triggers in the database refuse UPDATE and DELETE on entries and leaves.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,17 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, Table, select, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -30,6 +41,7 @@ from ledger.keys import KeyPair
 from ledger.merkle import hash_leaf
 
 ENTRIES_TABLE = "trialctl_events"
+KNOWN_HEADS_LIMIT = 10_000
 LEAVES_TABLE = "trialctl_leaves"
 
 
@@ -111,6 +123,10 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
         super().__init__(datastore, events_table_name=events_table_name, schema_name=schema_name)
         self.leaves = leaves_table(MetaData(), schema_name)
         self.tables.append(self.leaves)
+        # Hashes of entries this process has read, by aggregate: (version, entry hash).
+        # Entries never change once committed, and a second entry at the same version is
+        # refused by the unique index, so a remembered hash can stand in for a re-read.
+        self._known_heads: OrderedDict[UUID, tuple[int, str]] = OrderedDict()
 
     @property
     def dialect(self) -> str:
@@ -139,6 +155,13 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
             for statement in statements:
                 connection.execute(text(statement))
 
+    def _lock_table(self, session: Session) -> None:
+        # The library locks again before its insert; once per transaction is enough.
+        transaction = id(session.get_transaction())
+        if session.info.get("trialctl_locked_in") != transaction:
+            super()._lock_table(session)
+            session.info["trialctl_locked_in"] = transaction
+
     def _lock_for_append(self, session: Session) -> None:
         if self.dialect == "postgresql":
             # Serialise appenders so positions follow commit order.
@@ -147,6 +170,15 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
             # A write as the transaction's first statement takes SQLite's write lock now,
             # so the position we read next cannot be taken by another process.
             session.execute(text(f"DELETE FROM {LEAVES_TABLE} WHERE 0 = 1"))
+
+    def latest_version(self, originator_id: UUID) -> int | None:
+        record = self.events_record_cls
+        with self.transaction(commit=False) as session:
+            version = session.execute(
+                select(func.max(record.originator_version)).where(
+                    record.originator_id == originator_id)
+            ).scalar()
+        return None if version is None else int(version)
 
     def tree_size(self) -> int:
         with self.transaction(commit=False) as session:
@@ -158,9 +190,35 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
         ).scalar()
         return 0 if last is None else int(last) + 1
 
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
+        stored = super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+        if stored:
+            latest = max(stored, key=lambda e: e.originator_version)
+            self._remember(UUID(str(originator_id)), latest.originator_version,
+                           entry_hash(latest.state))
+        return stored
+
+    def _remember(self, originator_id: UUID, version: int, digest: str) -> None:
+        known = self._known_heads.get(originator_id)
+        if known is None or known[0] < version:
+            self._known_heads[originator_id] = (version, digest)
+            self._known_heads.move_to_end(originator_id)
+            if len(self._known_heads) > KNOWN_HEADS_LIMIT:
+                self._known_heads.popitem(last=False)
+
     def _previous_entry_hash(self, originator_id: UUID, version: int) -> str | None:
         if version == 1:
             return None
+        known = self._known_heads.get(originator_id)
+        if known is not None and known[0] == version - 1:
+            return known[1]
         previous = self.select_events(originator_id, lte=version - 1, desc=True, limit=1)
         if not previous or previous[0].originator_version != version - 1:
             raise RecordingError(
@@ -180,9 +238,14 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
         if signer is None:
             raise RecordingError("every entry must be signed; no signer was given")
         if session is not None:
-            return self._append(session, stored_events, signer, authorize, **kwargs)
+            return self._append(session, stored_events, signer, authorize, **kwargs)[0]
         with self.transaction(commit=True) as new_session:
-            return self._append(new_session, stored_events, signer, authorize, **kwargs)
+            notification_ids, heads = self._append(
+                new_session, stored_events, signer, authorize, **kwargs
+            )
+        for originator_id, (version, digest) in heads.items():
+            self._remember(originator_id, version, digest)  # committed now, so immutable
+        return notification_ids
 
     def _append(
         self,
@@ -191,7 +254,9 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
         signer: Signer,
         authorize: Authorizer | None,
         **kwargs: Any,
-    ) -> Sequence[int]:
+    ) -> tuple[Sequence[int], dict[UUID, tuple[int, str]]]:
+        """Sign, chain, number and insert; returns the new rows' ids and each aggregate's
+        new head (version and entry hash)."""
         self._lock_for_append(session)
         position = self._tree_size(session)
         statements: list[dict[str, Any]] = []
@@ -240,7 +305,7 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
                 )
             ],
         )
-        return notification_ids
+        return notification_ids, chain
 
     def leaf_hashes(self, upto: int | None = None) -> list[bytes]:
         """Leaf hashes in position order, for the first `upto` leaves (all by default)."""

@@ -20,10 +20,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from uuid import UUID
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import String, or_, select, type_coerce
 
 from ledger.authority import check_bootstrap, check_signature_authority
+from ledger.canonical import is_canonical
 from ledger.checkpoint import SignedCheckpoint
 from ledger.entry import MalformedEntryError, entry_hash, parse_entry
 from ledger.errors import LedgerError
@@ -46,6 +48,7 @@ USER_TOPICS = (
 )
 PARALLEL_THRESHOLD = 2000
 BATCH_SIZE = 2000
+MIN_BATCH = 250
 
 Progress = Callable[[int, int], None]
 
@@ -134,6 +137,14 @@ class _Checked:
 # -- per-entry checks (run in worker processes) ---------------------------------------------
 
 _worker_keys: dict[str, str] = {}
+_public_keys: dict[str, Ed25519PublicKey] = {}
+
+# The ordered checks read payloads only of these types; others travel back without theirs.
+PAYLOADS_READ = frozenset({
+    LedgerRecord.Initialised.TOPIC, LedgerRecord.CheckpointRecorded.TOPIC,
+    User.Registered.TOPIC, User.RoleGranted.TOPIC, User.RoleRevoked.TOPIC,
+    User.KeyRotated.TOPIC, User.KeyRevoked.TOPIC,
+})
 
 
 def _init_worker(keys: dict[str, str]) -> None:
@@ -145,6 +156,15 @@ def _check_batch(states: list[bytes]) -> list[_Checked]:
     return [_check_one(state, _worker_keys) for state in states]
 
 
+def _public_key(key_id: str, keys: dict[str, str]) -> Ed25519PublicKey | None:
+    if key_id not in _public_keys:
+        public_hex = keys.get(key_id)
+        if public_hex is None:
+            return None
+        _public_keys[key_id] = load_public_key(public_hex)
+    return _public_keys[key_id]
+
+
 def _check_one(state: bytes, keys: dict[str, str]) -> _Checked:
     digest = entry_hash(state)
     leaf = hash_leaf(state)
@@ -152,19 +172,25 @@ def _check_one(state: bytes, keys: dict[str, str]) -> _Checked:
         entry = parse_entry(state)
     except MalformedEntryError as e:
         return _Checked(None, f"not a well-formed entry: {e}", None, digest, leaf)
+    if not is_canonical(entry.statement, entry.statement_bytes):
+        return _Checked(None, "statement is not RFC 8785 canonical JSON (repeated or "
+                        "reordered keys, or other spacing)", None, digest, leaf)
     signature_problem = None
     actor_key = entry.statement["actor"]["key_id"]
     if [s.key_id for s in entry.signatures] != [actor_key]:
         signature_problem = "entry must carry exactly one signature, by the actor's key"
     else:
-        public_key = keys.get(actor_key)
+        public_key = _public_key(actor_key, keys)
         if public_key is None:
             signature_problem = f"signed with unknown key {actor_key[:16]}…"
         elif not signature_is_valid(
-            load_public_key(public_key), entry.signatures[0].signature, entry.statement_bytes
+            public_key, entry.signatures[0].signature, entry.statement_bytes
         ):
             signature_problem = f"signature does not verify with key {actor_key[:16]}…"
-    return _Checked(entry.statement, None, signature_problem, digest, leaf)
+    statement = entry.statement
+    if statement["type"] not in PAYLOADS_READ:
+        statement = {**statement, "payload": {}}  # less to send back from the worker
+    return _Checked(statement, None, signature_problem, digest, leaf)
 
 
 # -- reading the ledger ---------------------------------------------------------------------
@@ -233,9 +259,10 @@ def _checked_in_order(
         for row in rows:
             yield _check_one(row.state, keys)
         return
-    batches = [
-        [row.state for row in rows[i : i + BATCH_SIZE]] for i in range(0, len(rows), BATCH_SIZE)
-    ]
+    # Several batches per worker keep every core busy to the end; not so small that
+    # sending them costs more than checking them.
+    size = max(MIN_BATCH, min(BATCH_SIZE, len(rows) // (workers * 4) + 1))
+    batches = ([row.state for row in rows[i : i + size]] for i in range(0, len(rows), size))
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(keys,)) as pool:
         for checked in pool.map(_check_batch, batches):
             yield from checked
