@@ -76,7 +76,7 @@ def patient(
     Example: trialctl patient P006 --json
     """
     from ledger.application import open_ledger
-    from ledger.audit import AuditFilter, audit_trail
+    from ledger.projection import catch_up
     from ledger.trials import TrialRecords
 
     with ledger_errors():
@@ -84,12 +84,12 @@ def patient(
         records = TrialRecords(app)
         current = records.trial(trial)
         found = records.patient(current, patient_id)
-        timeline = list(audit_trail(app.signed_recorder, AuditFilter(
-            patient_aggregate=str(found.id), patient_id=patient_id)))
+        views = catch_up(app)
+        summary = views.patient_summary(str(found.id)) or found.summary()
+        timeline = list(views.audit_rows(patient=(str(found.id), str(current.id), patient_id)))
     if json_output:
-        print_json({"patient": found.summary(), "timeline": timeline})
+        print_json({"patient": summary, "timeline": timeline})
         return
-    summary = found.summary()
     typer.echo(f"{patient_id}: {summary['status']}, level {summary['level']}, "
                f"cohort {summary['cohort']}, corrections {summary['corrections']}")
     _trail_table(f"Timeline of {patient_id}", timeline)
@@ -118,22 +118,26 @@ def log(
     Example: trialctl log --patient P006 --type Corrected --csv
     """
     from ledger.application import open_ledger
-    from ledger.audit import AuditFilter, audit_trail
+    from ledger.mapper import format_time
+    from ledger.projection import catch_up
     from ledger.trials import TrialRecords
 
     if json_output and csv_output:
         fail("choose one of --json and --csv", EXIT_USAGE)
-    wanted = AuditFilter(user_id=user, event_type=event_type,
-                         since=parse_moment(since, "--since"), until=parse_moment(until, "--until"))
+    since_moment, until_moment = parse_moment(since, "--since"), parse_moment(until, "--until")
     with ledger_errors():
         app = open_ledger(ledger)
+        patient = None
         if patient_id is not None:
             records = TrialRecords(app)
-            found = records.patient(records.trial(trial), patient_id)
-            wanted = AuditFilter(patient_aggregate=str(found.id), patient_id=patient_id,
-                                 user_id=user, event_type=event_type, since=wanted.since,
-                                 until=wanted.until)
-        rows = audit_trail(app.signed_recorder, wanted)
+            current = records.trial(trial)
+            found = records.patient(current, patient_id)
+            patient = (str(found.id), str(current.id), patient_id)
+        rows = catch_up(app).audit_rows(
+            user_id=user, event_type=event_type, patient=patient,
+            since=format_time(since_moment) if since_moment else None,
+            until=format_time(until_moment) if until_moment else None,
+        )
         if json_output:
             for row in rows:
                 sys.stdout.write(json.dumps(row, sort_keys=True) + "\n")
@@ -158,7 +162,29 @@ def log(
     _trail_table("Audit trail", collected)
 
 
+projections_app = typer.Typer(help="The read models behind status, patient and log.",
+                              no_args_is_help=True)
+
+
+@projections_app.command("rebuild")
+def rebuild(ledger: LedgerOption = None) -> None:
+    """Drop the read models and build them again from every signed entry.
+
+    Example: trialctl projections rebuild
+    """
+    from cli.ledger_commands import _progress
+    from ledger.application import open_ledger
+    from ledger.projection import rebuild as rebuild_views
+
+    with ledger_errors():
+        app = open_ledger(ledger)
+        with _progress(enabled=sys.stderr.isatty()) as progress:
+            views = rebuild_views(app, progress)
+    typer.echo(f"read models rebuilt through entry row {views.position() or 0}")
+
+
 def register(app: typer.Typer) -> None:
+    app.add_typer(projections_app, name="projections")
     app.command()(replay)
     app.command()(patient)
     app.command()(log)

@@ -107,6 +107,9 @@ def verify(
         typer.Option("--since-checkpoint", help="Check in full only what was appended after "
                      "this checkpoint (verified before), and prove the rest unchanged."),
     ] = None,
+    projections: Annotated[bool, typer.Option(
+        "--projections", help="Also check that the read models equal a replay of the entries.")
+    ] = False,
     ledger: LedgerOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -136,6 +139,13 @@ def verify(
             report = verify_ledger(
                 app.signed_recorder, app.location.display(), checkpoints, progress, since=since
             )
+        if projections:
+            from ledger.projection import catch_up, compare_with_replay
+            from ledger.verify import Finding
+
+            difference = compare_with_replay(app, catch_up(app))
+            if difference is not None:
+                report.findings.append(Finding("projections", difference))
     if json_output:
         print_json(report.to_dict())
     else:

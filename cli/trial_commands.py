@@ -81,7 +81,11 @@ def status(
         if moment is not None:
             state = replay_trial(records, trial, None, moment)["status"]
         else:
-            state = records.status(records.trial(trial))
+            from ledger.projection import catch_up
+
+            current = records.trial(trial)
+            views = catch_up(records.ledger)  # never a stale answer
+            state = views.trial_status(current.protocol_id) or records.status(current)
     if json_output:
         print_json(state)
         return

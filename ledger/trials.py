@@ -22,6 +22,50 @@ from ledger.entry import parse_entry
 from ledger.errors import LedgerError
 
 
+def trial_status(trial: Trial) -> dict[str, Any]:
+    """The trial as it stands: levels, cohorts, what comes next, the MTD once declared."""
+    protocol = trial.protocol
+    step = trial.next_step()
+    mtd = None
+    if trial.stopped and trial.mtd_level is not None:
+        level = protocol.level(trial.mtd_level)
+        mtd = {"level": level.level, "dose": str(level.dose), "unit": level.unit}
+    cohorts = []
+    for cohort in trial.cohorts:
+        active = [p for p in cohort["patients"] if p not in cohort["replaced"]]
+        outcomes = cohort["outcomes"]
+        cohorts.append(
+            {
+                "number": cohort["number"],
+                "level": cohort["level"],
+                "dose": str(protocol.level(cohort["level"]).dose),
+                "patients": active,
+                "replaced": list(cohort["replaced"]),
+                "evaluated": sum(1 for p in active if p in outcomes),
+                "dlts": sum(1 for p in active if outcomes.get(p)),
+            }
+        )
+    return {
+        "trial": trial.protocol_id,
+        "title": protocol.title,
+        "design": f"{protocol.design.name}, de-escalation "
+        f"{'on' if protocol.design.allow_deescalation else 'off'}",
+        "current_level": None if trial.stopped else trial.current_cohort["level"],
+        "cohorts": cohorts,
+        "decisions": list(trial.decisions),
+        "next": {
+            "code": step.code,
+            "text": step.text,
+            "level": step.level,
+            "places": step.places,
+            "waiting_for": list(step.waiting_for),
+        },
+        "stopped": trial.stopped,
+        "stop_reason": trial.stop_reason,
+        "mtd": mtd,
+    }
+
+
 @dataclass(frozen=True)
 class Recorded:
     """What a `record` command wrote, for rendering."""
@@ -86,47 +130,7 @@ class TrialRecords:
         return sorted((p for p in found if p.trial_id == str(trial.id)), key=lambda p: p.patient_id)
 
     def status(self, trial: Trial) -> dict[str, Any]:
-        """The trial as it stands: levels, cohorts, what comes next, the MTD once declared."""
-        protocol = trial.protocol
-        step = trial.next_step()
-        mtd = None
-        if trial.stopped and trial.mtd_level is not None:
-            level = protocol.level(trial.mtd_level)
-            mtd = {"level": level.level, "dose": str(level.dose), "unit": level.unit}
-        cohorts = []
-        for cohort in trial.cohorts:
-            active = [p for p in cohort["patients"] if p not in cohort["replaced"]]
-            outcomes = cohort["outcomes"]
-            cohorts.append(
-                {
-                    "number": cohort["number"],
-                    "level": cohort["level"],
-                    "dose": str(protocol.level(cohort["level"]).dose),
-                    "patients": active,
-                    "replaced": list(cohort["replaced"]),
-                    "evaluated": sum(1 for p in active if p in outcomes),
-                    "dlts": sum(1 for p in active if outcomes.get(p)),
-                }
-            )
-        return {
-            "trial": trial.protocol_id,
-            "title": protocol.title,
-            "design": f"{protocol.design.name}, de-escalation "
-            f"{'on' if protocol.design.allow_deescalation else 'off'}",
-            "current_level": None if trial.stopped else trial.current_cohort["level"],
-            "cohorts": cohorts,
-            "decisions": list(trial.decisions),
-            "next": {
-                "code": step.code,
-                "text": step.text,
-                "level": step.level,
-                "places": step.places,
-                "waiting_for": list(step.waiting_for),
-            },
-            "stopped": trial.stopped,
-            "stop_reason": trial.stop_reason,
-            "mtd": mtd,
-        }
+        return trial_status(trial)
 
     def _record(
         self,

@@ -1,0 +1,202 @@
+"""Keeping the read models: eventsourcing's `Projection` over the signed entries, pulled after
+the tracking position (SQLite cannot push notifications) and applied in batches, each batch's
+rows written in one transaction with its tracking position.
+
+The trial and patient rows are computed by replaying the entries into the same Trial and
+Patient aggregates the rules guard, and rendered by the same `trial_status` that `status`
+uses: there is one implementation of "what is the cohort's state".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Notification, Tracking
+from eventsourcing.projection import Projection
+
+from domain.patient import Patient
+from domain.trial import Trial
+from ledger.application import TrialLedger
+from ledger.audit import audit_row
+from ledger.entry import MalformedEntryError, parse_entry
+from ledger.errors import LedgerError
+from ledger.trials import trial_status
+from ledger.views import (
+    VIEWS_NAME,
+    TrialViews,
+    ViewRows,
+    audit_view,
+    cohorts_view,
+    dumps,
+    patients_view,
+    trials_view,
+)
+
+BATCH = 500
+TRIAL_EVENTS = "trialctl.Trial."
+PATIENT_EVENTS = "trialctl.Patient."
+
+Progress = Callable[[int, int], None]
+
+
+class TrialProjection(Projection[TrialViews]):
+    name = VIEWS_NAME
+
+    def __init__(self, view: TrialViews, ledger: TrialLedger) -> None:
+        super().__init__(view)
+        self.ledger = ledger
+        self.aggregates: dict[UUID, Any] = {}
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """One notification on its own (the library's entry point): rows and position."""
+        rows = ViewRows()
+        self.rows_for(domain_event, rows)
+        with self.view.transaction(commit=True) as session:
+            self.view.write(session, rows, tracking)
+
+    def rows_for(self, notification: Notification, rows: ViewRows) -> None:
+        """The view rows one signed entry changes."""
+        try:
+            statement = parse_entry(notification.state).statement
+        except MalformedEntryError as e:
+            raise LedgerError(
+                f"entry {notification.id} cannot be read ({e}); run 'trialctl verify'"
+            ) from e
+        aggregate = None
+        if statement["type"].startswith((TRIAL_EVENTS, PATIENT_EVENTS)):
+            aggregate = self._advance(notification)
+        patient_id = statement["payload"].get("patient_id")
+        if isinstance(aggregate, Patient):
+            patient_id = aggregate.patient_id
+        rows.put(audit_view, {
+            "position": statement["position"],
+            "recorded_at": statement["recorded_at"],
+            "user_id": statement["actor"]["user_id"],
+            "type": statement["type"],
+            "aggregate_id": statement["aggregate_id"],
+            "patient_id": patient_id if isinstance(patient_id, str) else None,
+            "row": dumps(audit_row(statement)),
+        })
+        if isinstance(aggregate, Trial):
+            self._trial_rows(aggregate, statement["position"], rows)
+        elif isinstance(aggregate, Patient):
+            summary = aggregate.summary()
+            rows.put(patients_view, {
+                "aggregate_id": str(aggregate.id), "trial_id": aggregate.trial_id,
+                "patient_id": aggregate.patient_id, "status": aggregate.status,
+                "level": aggregate.level, "summary": dumps(summary),
+                "position": statement["position"],
+            })
+
+    def _trial_rows(self, trial: Trial, position: int, rows: ViewRows) -> None:
+        status = trial_status(trial)
+        rows.put(trials_view, {
+            "trial_id": str(trial.id), "protocol_id": trial.protocol_id,
+            "stopped": trial.stopped, "mtd_level": trial.mtd_level,
+            "status": dumps(status), "position": position,
+        })
+        for cohort in status["cohorts"]:
+            rows.put(cohorts_view, {
+                "trial_id": str(trial.id), "number": cohort["number"],
+                "level": cohort["level"], "patients": dumps(cohort["patients"]),
+                "evaluated": cohort["evaluated"], "dlts": cohort["dlts"],
+            })
+
+    def _advance(self, notification: Notification) -> Any:
+        """The entry's aggregate just after it: the cached state moved one event on."""
+        aggregate_id = UUID(str(notification.originator_id))
+        version = notification.originator_version
+        aggregate = self.aggregates.get(aggregate_id)
+        if aggregate is None or aggregate.version != version - 1:
+            aggregate = (
+                None if version == 1
+                else self.ledger.repository.get(aggregate_id, version=version - 1)
+            )
+        domain_event = self.ledger.mapper.to_domain_event(notification)
+        aggregate = domain_event.mutate(aggregate)  # type: ignore[attr-defined]
+        self.aggregates[aggregate_id] = aggregate
+        return aggregate
+
+
+def open_views(ledger: TrialLedger) -> TrialViews:
+    views = TrialViews(ledger.signed_recorder.datastore)
+    views.create_table()
+    return views
+
+
+def catch_up(
+    ledger: TrialLedger,
+    views: TrialViews | None = None,
+    progress: Progress | None = None,
+    stop: int | None = None,
+) -> TrialViews:
+    """Apply every entry after the tracking position (up to notification `stop`)."""
+    views = views or open_views(ledger)
+    projection = TrialProjection(views, ledger)
+    recorder = ledger.signed_recorder
+    position = views.position()
+    total = recorder.max_notification_id() or 0
+    while True:
+        notifications = recorder.select_notifications(
+            start=position, limit=BATCH, stop=stop, inclusive_of_start=position is None
+        )
+        if not notifications:
+            return views
+        rows = ViewRows()
+        for notification in notifications:
+            projection.rows_for(notification, rows)
+        with views.transaction(commit=True) as session:
+            views.write(session, rows, Tracking(VIEWS_NAME, notifications[-1].id))
+        position = notifications[-1].id
+        if progress is not None:
+            progress(position, total)
+
+
+def rebuild(ledger: TrialLedger, progress: Progress | None = None) -> TrialViews:
+    """Drop the read models and build them again from the first entry."""
+    views = TrialViews(ledger.signed_recorder.datastore)
+    views.drop()
+    views.create_table()
+    return catch_up(ledger, views, progress)
+
+
+def expected_rows(ledger: TrialLedger) -> dict[str, list[dict[str, Any]]]:
+    """What the read models must hold: every entry replayed into rows in memory."""
+    projection = TrialProjection(TrialViews(ledger.signed_recorder.datastore), ledger)
+    rows = ViewRows()
+    position = None
+    while True:
+        notifications = ledger.signed_recorder.select_notifications(
+            start=position, limit=BATCH, inclusive_of_start=position is None
+        )
+        if not notifications:
+            break
+        for notification in notifications:
+            projection.rows_for(notification, rows)
+        position = notifications[-1].id
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for table, _key, values in rows.items():
+        tables.setdefault(table.name, []).append(values)
+    for table_rows in tables.values():
+        table_rows.sort(key=_sort_key)
+    return tables
+
+
+def _sort_key(row: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(str(row[k]) for k in sorted(row))
+
+
+def compare_with_replay(ledger: TrialLedger, views: TrialViews) -> str | None:
+    """The first read-model row that differs from a replay of the entries, or None."""
+    expected = expected_rows(ledger)
+    for table in (trials_view, cohorts_view, patients_view, audit_view):
+        stored = sorted(views.table_rows(table), key=_sort_key)
+        wanted = expected.get(table.name, [])
+        for index in range(max(len(stored), len(wanted))):
+            have = stored[index] if index < len(stored) else None
+            want = wanted[index] if index < len(wanted) else None
+            if have != want:
+                return f"{table.name} row {index}: read model has {have}, replay gives {want}"
+    return None

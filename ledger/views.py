@@ -1,0 +1,196 @@
+"""Read models: SQL tables of the trial, cohort, patient and audit-trail state, kept in the
+ledger's own database beside eventsourcing's tracking table, and written with their tracking
+position in one transaction (so each entry is applied exactly once)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from eventsourcing.persistence import Tracking
+from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
+from eventsourcing_sqlalchemy.recorders import SQLAlchemyTrackingRecorder
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+VIEWS_NAME = "trialctl_views"  # the tracking name: one projection, one position
+TRACKING_TABLE = "trialctl_views_tracking"
+
+_metadata = MetaData()
+_position = BigInteger().with_variant(Integer(), "sqlite")
+
+trials_view = Table(
+    "trialctl_view_trials", _metadata,
+    Column("trial_id", String(36), primary_key=True),
+    Column("protocol_id", String(100), nullable=False, unique=True),
+    Column("stopped", Boolean, nullable=False),
+    Column("mtd_level", Integer),
+    Column("status", Text, nullable=False),  # JSON, as `trialctl status --json` shows it
+    Column("position", _position, nullable=False),
+)
+cohorts_view = Table(
+    "trialctl_view_cohorts", _metadata,
+    Column("trial_id", String(36), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("level", Integer, nullable=False),
+    Column("patients", Text, nullable=False),
+    Column("evaluated", Integer, nullable=False),
+    Column("dlts", Integer, nullable=False),
+)
+patients_view = Table(
+    "trialctl_view_patients", _metadata,
+    Column("aggregate_id", String(36), primary_key=True),
+    Column("trial_id", String(36), nullable=False),
+    Column("patient_id", String(32), nullable=False),
+    Column("status", String(40), nullable=False),
+    Column("level", Integer),
+    Column("summary", Text, nullable=False),
+    Column("position", _position, nullable=False),
+    Index("trialctl_view_patients_trial_idx", "trial_id", "patient_id", unique=True),
+)
+audit_view = Table(
+    "trialctl_view_audit", _metadata,
+    Column("position", _position, primary_key=True, autoincrement=False),
+    Column("recorded_at", String(40), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("type", String(100), nullable=False),
+    Column("aggregate_id", String(36), nullable=False),
+    Column("patient_id", String(32)),
+    Column("row", Text, nullable=False),  # JSON, as `trialctl log --json` prints it
+    Index("trialctl_view_audit_user_idx", "user_id"),
+    Index("trialctl_view_audit_type_idx", "type"),
+    Index("trialctl_view_audit_aggregate_idx", "aggregate_id"),
+    Index("trialctl_view_audit_patient_idx", "patient_id"),
+    Index("trialctl_view_audit_time_idx", "recorded_at"),
+)
+VIEW_TABLES = (trials_view, cohorts_view, patients_view, audit_view)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+class TrialViews(SQLAlchemyTrackingRecorder):
+    """The read models and their tracking position, in the ledger's database."""
+
+    def __init__(self, datastore: SQLAlchemyDatastore) -> None:
+        super().__init__(datastore, tracking_table_name=TRACKING_TABLE)
+        self.tables.extend(VIEW_TABLES)
+
+    def drop(self) -> None:
+        """For `projections rebuild`: the views and their position go; entries stay."""
+        engine = self.datastore.engine
+        assert isinstance(engine, Engine)
+        with engine.begin() as connection:
+            for table in (*VIEW_TABLES, self.tracking_table):
+                table.drop(connection, checkfirst=True)
+
+    def position(self) -> int | None:
+        return self.max_tracking_id(VIEWS_NAME)
+
+    def write(self, session: Session, rows: ViewRows, tracking: Tracking) -> None:
+        """Upsert the rows a batch produced and move the tracking position, together."""
+        for table, key, values in rows.items():
+            self._upsert(session, table, key, values)
+        self._insert_tracking(session, tracking)
+
+    def _upsert(self, session: Session, table: Table, key: tuple[str, ...],
+                values: dict[str, Any]) -> None:
+        dialect = session.get_bind().dialect.name
+        insert = postgres_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert(table).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=list(key),
+            set_={k: v for k, v in values.items() if k not in key},
+        )
+        session.execute(statement)
+
+    def trial_status(self, protocol_id: str) -> dict[str, Any] | None:
+        with self.transaction(commit=False) as session:
+            text = session.execute(
+                select(trials_view.c.status).where(trials_view.c.protocol_id == protocol_id)
+            ).scalar()
+        return None if text is None else dict(json.loads(text))
+
+    def patient_summary(self, aggregate_id: str) -> dict[str, Any] | None:
+        with self.transaction(commit=False) as session:
+            text = session.execute(
+                select(patients_view.c.summary).where(
+                    patients_view.c.aggregate_id == aggregate_id)
+            ).scalar()
+        return None if text is None else dict(json.loads(text))
+
+    def audit_rows(
+        self,
+        user_id: str | None = None,
+        event_type: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        patient: tuple[str, str, str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Audit rows in position order, filtered in SQL on indexed columns and streamed.
+        `patient` is (patient aggregate id, trial aggregate id, patient id)."""
+        query = select(audit_view.c.row).order_by(audit_view.c.position)
+        if user_id:
+            query = query.where(audit_view.c.user_id == user_id)
+        if event_type:
+            full = event_type if "." in event_type else None
+            query = query.where(
+                audit_view.c.type == full if full
+                else audit_view.c.type.like(f"%.{event_type}")
+            )
+        if since:
+            query = query.where(audit_view.c.recorded_at >= since)
+        if until:
+            query = query.where(audit_view.c.recorded_at <= until)
+        if patient:
+            aggregate_id, trial_id, patient_id = patient
+            query = query.where(
+                (audit_view.c.aggregate_id == aggregate_id)
+                | ((audit_view.c.aggregate_id == trial_id)
+                   & (audit_view.c.patient_id == patient_id))
+            )
+        with self.transaction(commit=False) as session:
+            for (text,) in session.execute(query.execution_options(yield_per=1000)):
+                yield dict(json.loads(text))
+
+    def table_rows(self, table: Table) -> list[dict[str, Any]]:
+        with self.transaction(commit=False) as session:
+            ordered = select(table).order_by(*table.primary_key.columns)
+            return [dict(row._mapping) for row in session.execute(ordered)]
+
+
+class ViewRows:
+    """Rows a batch of entries produced, last write per key winning."""
+
+    KEYS: ClassVar[dict[str, tuple[str, ...]]] = {
+        trials_view.name: ("trial_id",),
+        cohorts_view.name: ("trial_id", "number"),
+        patients_view.name: ("aggregate_id",),
+        audit_view.name: ("position",),
+    }
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, tuple[Any, ...]], tuple[Table, dict[str, Any]]] = {}
+
+    def put(self, table: Table, values: dict[str, Any]) -> None:
+        key = self.KEYS[table.name]
+        self._rows[(table.name, tuple(values[k] for k in key))] = (table, values)
+
+    def items(self) -> list[tuple[Table, tuple[str, ...], dict[str, Any]]]:
+        return [(table, self.KEYS[table.name], values) for table, values in self._rows.values()]
