@@ -1,0 +1,159 @@
+"""Read models: kept incrementally with exactly-once tracking, equal to a rebuild row for row,
+correct after a crash between writing entries and updating them, and equal at every
+position to what `replay` rebuilds from the entries alone."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from ledger.application import TrialLedger, open_ledger
+from ledger.entry import parse_entry
+from ledger.projection import catch_up, compare_with_replay, rebuild
+from ledger.replay import replay_trial
+from ledger.trials import TrialRecords
+from ledger.views import VIEW_TABLES
+from tests.conftest import trialctl
+from tests.ledgers import engine_for, make_staff
+from tests.trial_helpers import at, day, screening_for, second_protocol
+
+
+def small_trial(url: str, patients: int = 3) -> TrialLedger:
+    """A ledger holding the second protocol's first cohort, treated (and decided when full)."""
+    staff = make_staff(url)
+    app = staff.app
+    app.grant_role(staff.alice, "carol", "principal-investigator")
+    carol = app.unlock("carol", "carol-password")
+    records = TrialRecords(app)
+    now = datetime.now(UTC)
+    protocol = second_protocol()
+    records.register_trial(carol, protocol, now)
+    for number in range(1, patients + 1):
+        patient = f"P{number:03d}"
+        records.consent(carol, None, patient, "1.0", day(0), now)
+        records.screen(carol, None, patient, screening_for(protocol, 1), day(1), now)
+        records.enroll(carol, None, patient, day(2), now)
+        records.dose(carol, None, patient, "examplinib", "25", "mg", 1, 1, at(3), now)
+        records.complete_course(carol, None, patient, 1, day(31), True, None, now)
+    if patients == 3:
+        records.decide(carol, None, "escalate", 2, None, None, now)
+    return app
+
+
+def test_incremental_read_models_equal_a_rebuild_row_for_row(
+    ledger_url: str, home: Path
+) -> None:
+    app = small_trial(ledger_url, patients=2)
+    views = catch_up(app)  # part of the story ...
+    TrialRecords(app).consent(app.unlock("carol", "carol-password"), None, "P009", "1.0",
+                              day(5), datetime.now(UTC))
+    catch_up(app, views)  # ... then the rest, incrementally
+    incremental = {table.name: views.table_rows(table) for table in VIEW_TABLES}
+
+    rebuilt_views = rebuild(app)
+    rebuilt = {table.name: rebuilt_views.table_rows(table) for table in VIEW_TABLES}
+
+    assert rebuilt == incremental
+    assert len(incremental["trialctl_view_audit"]) == app.signed_recorder.tree_size()
+    assert compare_with_replay(app, views) is None
+
+
+def test_a_crash_between_entries_and_views_leaves_them_correct_after_restart(
+    ledger_url: str, home: Path, tmp_path: Path
+) -> None:
+    app = small_trial(ledger_url)
+    catch_up(app)
+    app.grant_role(app.unlock("alice", "alice-password"), "bob", "data-manager")
+    app.close()
+    crash = tmp_path / "crash.py"
+    crash.write_text(
+        "import os, sys\n"
+        "from ledger.application import open_ledger\n"
+        "from ledger.projection import catch_up\n"
+        "from ledger.views import TrialViews\n"
+        "def write(self, session, rows, tracking):\n"
+        "    for table, key, values in rows.items():\n"
+        "        self._upsert(session, table, key, values)\n"
+        "    session.flush()\n"
+        "    os._exit(3)  # the process dies with rows written and tracking not\n"
+        "TrialViews.write = write\n"
+        "catch_up(open_ledger(sys.argv[1]))\n"
+    )
+    died = subprocess.run([sys.executable, str(crash), ledger_url], capture_output=True)
+    assert died.returncode == 3, died.stderr
+
+    result = trialctl("verify", "--projections", "--ledger", ledger_url, "--json")
+
+    assert result.returncode == 0, result
+    assert json.loads(result.stdout)["ok"] is True
+
+
+def test_replay_at_every_position_equals_the_projection_then(
+    ledger_url: str, home: Path
+) -> None:
+    app = small_trial(ledger_url, patients=3)
+    records = TrialRecords(app)
+    views = None
+    first_trial_position = None
+    for notification in app.signed_recorder.select_notifications(start=None, limit=10_000):
+        views = catch_up(app, views, stop=notification.id)
+        position = parse_entry(notification.state).position
+        status = views.trial_status("TEST-0002")
+        if status is None:
+            continue
+        first_trial_position = first_trial_position or position
+        replayed = replay_trial(records, None, position, None)
+        assert replayed["status"] == status, position
+    assert first_trial_position is not None
+
+
+def test_verify_projections_names_a_read_model_row_that_differs(
+    ledger_url: str, home: Path
+) -> None:
+    app = small_trial(ledger_url, patients=1)
+    catch_up(app)
+    with engine_for(ledger_url).begin() as connection:
+        connection.execute(sqlalchemy.text(
+            "UPDATE trialctl_view_patients SET status = 'off-study'"))
+
+    result = trialctl("verify", "--projections", "--ledger", ledger_url, "--json")
+
+    assert result.returncode == 1
+    (finding,) = json.loads(result.stdout)["findings"]
+    assert finding["check"] == "projections"
+    assert finding["detail"].startswith("trialctl_view_patients row 0")
+
+
+def test_projections_rebuild_command(ledger_url: str, home: Path) -> None:
+    small_trial(ledger_url, patients=1).close()
+    result = trialctl("projections", "rebuild", "--ledger", ledger_url)
+    assert result.returncode == 0, result
+    assert "rebuilt" in result.stdout
+    status = json.loads(trialctl("status", "--json", "--ledger", ledger_url).stdout)
+    assert status["trial"] == "TEST-0002"
+
+
+@pytest.mark.parametrize("reader", ["status", "patient"])
+def test_readers_never_see_a_stale_answer(ledger_url: str, home: Path, reader: str) -> None:
+    app = small_trial(ledger_url, patients=1)
+    catch_up(app)
+    records = TrialRecords(app)
+    records.consent(app.unlock("carol", "carol-password"), None, "P002", "1.0", day(4),
+                    datetime.now(UTC))
+    app.close()
+    args = ["status"] if reader == "status" else ["patient", "P002"]
+    result = trialctl(*args, "--json", "--ledger", ledger_url)
+    assert result.returncode == 0, result
+    data = json.loads(result.stdout)
+    if reader == "patient":
+        assert data["patient"]["patient_id"] == "P002"
+        assert [r["type"] for r in data["timeline"]] == ["trialctl.Patient.ConsentSigned"]
+    else:
+        assert data["next"]["code"] == "enroll"
+    assert open_ledger(ledger_url).signed_recorder.tree_size() > 0
