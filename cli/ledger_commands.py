@@ -189,8 +189,12 @@ class _progress:
 
 
 def demo(
+    ledger: Annotated[str | None, typer.Option(
+        "--ledger", help="A new ledger: file path or postgresql:// URL to an empty database "
+        "[default: demo.sqlite in --dir].")] = None,
     directory: Annotated[Path | None, typer.Option(
-        "--dir", help="Where to build it [default: a new temporary directory].")] = None,
+        "--dir", help="Where the demo's key files (and default ledger) go "
+        "[default: a new temporary directory].")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Build a fresh ledger with demo users and run a complete trial of NCT00084513.
@@ -200,7 +204,7 @@ def demo(
     responses, all recorded and signed through the same code as `trialctl record`; then the
     ledger is verified and the trial status printed.
 
-    Example: trialctl demo --dir /tmp/trialctl-demo
+    Example: trialctl demo --ledger /tmp/demo.sqlite
     """
     import tempfile
 
@@ -208,12 +212,12 @@ def demo(
     from ledger.demo import run_demo
 
     target = directory or Path(tempfile.mkdtemp(prefix="trialctl-demo-"))
-    if (target / "demo.sqlite").exists():
+    if ledger is None and (target / "demo.sqlite").exists():
         fail(f"{target} already holds a demo ledger; choose another --dir", EXIT_USAGE)
     target.mkdir(parents=True, exist_ok=True)
     say = (lambda _: None) if json_output else typer.echo
     with ledger_errors():
-        result = run_demo(target, say)
+        result = run_demo(target, ledger, say)
     if json_output:
         print_json({"ledger": result.ledger, "home": result.home, "entries": result.entries,
                     "verify": result.report.to_dict(), "status": result.status})

@@ -160,11 +160,14 @@ class _Story:
         return recorded.summary
 
 
-def run_demo(directory: Path, say: Callable[[str], None] = lambda _: None) -> DemoResult:
-    """Build the demo ledger in `directory` (which must not hold one yet)."""
+def run_demo(
+    directory: Path, ledger: str | None = None, say: Callable[[str], None] = lambda _: None
+) -> DemoResult:
+    """Build the demo ledger at `ledger` (default: `directory`/demo.sqlite), which must not
+    hold one yet; the demo users' key files go to `directory`/home."""
     home = directory / "home"
     os.environ["TRIALCTL_HOME"] = str(home)  # the demo users' key files stay with the demo
-    location = resolve_ledger(str(directory / "demo.sqlite"))
+    location = resolve_ledger(ledger or str(directory / "demo.sqlite"))
     app = TrialLedger(location, create=True)
     app.initialise("trialctl demo", "alice", DEMO_USERS["alice"][0], demo_password("alice"))
     actors = {"alice": app.unlock("alice", demo_password("alice"))}

@@ -21,7 +21,7 @@ from ledger.trials import TrialRecords
 from ledger.views import VIEW_TABLES
 from tests.conftest import trialctl
 from tests.ledgers import engine_for, make_staff
-from tests.trial_helpers import at, day, screening_for, second_protocol
+from tests.trial_helpers import at, day, nct_protocol, screening_for, second_protocol
 
 
 def small_trial(url: str, patients: int = 3) -> TrialLedger:
@@ -157,3 +157,19 @@ def test_readers_never_see_a_stale_answer(ledger_url: str, home: Path, reader: s
     else:
         assert data["next"]["code"] == "enroll"
     assert open_ledger(ledger_url).signed_recorder.tree_size() > 0
+
+
+def test_several_trials_in_one_ledger(ledger_url: str, home: Path) -> None:
+    app = small_trial(ledger_url, patients=1)
+    carol = app.unlock("carol", "carol-password")
+    TrialRecords(app).register_trial(carol, nct_protocol(), datetime.now(UTC))
+    app.close()
+
+    ambiguous = trialctl("status", "--ledger", ledger_url)
+    chosen = trialctl("status", "--json", "--trial", "NCT00084513", "--ledger", ledger_url)
+    listed = trialctl("trial", "list", "--json", "--ledger", ledger_url)
+
+    assert ambiguous.returncode == 1
+    assert "several trials: pass --trial (NCT00084513, TEST-0002)" in ambiguous.stderr
+    assert json.loads(chosen.stdout)["trial"] == "NCT00084513"
+    assert [t["trial"] for t in json.loads(listed.stdout)] == ["NCT00084513", "TEST-0002"]
