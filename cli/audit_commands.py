@@ -112,8 +112,11 @@ def log(
     trial: TrialOption = None, ledger: LedgerOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="JSON lines, streamed.")] = False,
 ) -> None:
-    """The audit trail: position, time, who, meaning, what happened, and for corrections
-    the old value, the new value and the reason. Security events appear too.
+    """The audit trail: who did what, when, and with what meaning.
+
+    Position, time, who (user, printed name, role), the meaning of the signature, what
+    happened, and for corrections the old value, the new value and the reason. Security
+    events (refused attempts, key changes) appear too.
 
     Example: trialctl log --patient P006 --type Corrected --csv
     """
