@@ -91,7 +91,7 @@ def patient(
         print_json({"patient": summary, "timeline": timeline})
         return
     typer.echo(f"{patient_id}: {summary['status']}, level {summary['level']}, "
-               f"cohort {summary['cohort']}, corrections {summary['corrections']}")
+               f"cohort {summary['cohort']}, {len(summary['corrections'])} correction(s)")
     _trail_table(f"Timeline of {patient_id}", timeline)
 
 

@@ -84,8 +84,13 @@ def status(
             from ledger.projection import catch_up
 
             current = records.trial(trial)
+            from ledger.trials import with_signers
+
             views = catch_up(records.ledger)  # never a stale answer
-            state = views.trial_status(current.protocol_id) or records.status(current)
+            state = with_signers(
+                views.trial_status(current.protocol_id) or records.status(current),
+                views.decision_signers(str(current.id)),
+            )
     if json_output:
         print_json(state)
         return
@@ -103,8 +108,10 @@ def render_status(state: dict[str, Any]) -> None:
     )
     for decision in state["decisions"]:
         flag = " (override)" if decision["overridden"] else ""
+        signer = decision.get("signed_by")
+        by = f" [{signer['meaning']} by {signer['name']}, {signer['role']}]" if signer else ""
         typer.echo(f"cohort {decision['cohort_number']}: {decision['action']}{flag} — "
-                   f"{decision['reason']}")
+                   f"{decision['reason']}{by}")
     typer.echo(f"next: {state['next']['text']}")
     mtd = state["mtd"]
     if mtd:

@@ -194,6 +194,21 @@ class Patient(Aggregate):
             "corrections": len(self.corrections),
         }
 
+    def state(self) -> dict[str, Any]:
+        """Everything the patient's record says now, corrections applied."""
+        return {
+            **self.summary(),
+            "eligibility": self.eligibility,
+            "screening": self.screening_values,
+            "doses": self.doses(),
+            "adverse_events": self.adverse_events(),
+            "dlt_adjudications": self.dlts(),
+            "responses": self.responses(),
+            "observations": self.observations(),
+            "corrections": list(self.corrections),
+            "withdrawn_on": self.withdrawn_on,
+        }
+
     # -- guards --------------------------------------------------------------------------
 
     def _may_record(self, kind: str, day: date, now: datetime, what: str) -> None:

@@ -25,7 +25,8 @@ from domain.recist import TargetLesion
 from domain.rules import TrialRuleError
 from ledger.application import TrialLedger, UnlockedUser
 from ledger.location import resolve_ledger
-from ledger.trials import TrialRecords
+from ledger.projection import catch_up
+from ledger.trials import TrialRecords, with_signers
 from ledger.verify import VerificationReport, verify_ledger
 
 DEMO_PROTOCOL = "NCT00084513.toml"
@@ -234,7 +235,10 @@ def run_demo(
         say(f"{pid}: RECIST response at week 9 = {followed.summary['response']}")
     say(f"MTD declared: level {final['mtd_level']}")
 
-    status = records.status(records.trial(None))
+    trial = records.trial(None)
+    views = catch_up(app)
+    status = with_signers(views.trial_status(trial.protocol_id) or records.status(trial),
+                          views.decision_signers(str(trial.id)))
     report = verify_ledger(app.signed_recorder, location.display())
     entries = app.signed_recorder.tree_size()
     app.close()

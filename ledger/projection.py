@@ -22,13 +22,14 @@ from ledger.application import TrialLedger
 from ledger.audit import audit_row
 from ledger.entry import MalformedEntryError, parse_entry
 from ledger.errors import LedgerError
-from ledger.trials import trial_status
+from ledger.trials import DECISION_TYPES, decision_signer, trial_status
 from ledger.views import (
     VIEWS_NAME,
     TrialViews,
     ViewRows,
     audit_view,
     cohorts_view,
+    decisions_view,
     dumps,
     patients_view,
     trials_view,
@@ -79,10 +80,16 @@ class TrialProjection(Projection[TrialViews]):
             "patient_id": patient_id if isinstance(patient_id, str) else None,
             "row": dumps(audit_row(statement)),
         })
+        if statement["type"] in DECISION_TYPES:
+            rows.put(decisions_view, {
+                "trial_id": statement["aggregate_id"],
+                "cohort_number": statement["payload"]["cohort_number"],
+                "signed_by": dumps(decision_signer(statement)),
+            })
         if isinstance(aggregate, Trial):
             self._trial_rows(aggregate, statement["position"], rows)
         elif isinstance(aggregate, Patient):
-            summary = aggregate.summary()
+            summary = aggregate.state()
             rows.put(patients_view, {
                 "aggregate_id": str(aggregate.id), "trial_id": aggregate.trial_id,
                 "patient_id": aggregate.patient_id, "status": aggregate.status,
@@ -191,7 +198,7 @@ def _sort_key(row: dict[str, Any]) -> tuple[str, ...]:
 def compare_with_replay(ledger: TrialLedger, views: TrialViews) -> str | None:
     """The first read-model row that differs from a replay of the entries, or None."""
     expected = expected_rows(ledger)
-    for table in (trials_view, cohorts_view, patients_view, audit_view):
+    for table in (trials_view, cohorts_view, patients_view, audit_view, decisions_view):
         stored = sorted(views.table_rows(table), key=_sort_key)
         wanted = expected.get(table.name, [])
         for index in range(max(len(stored), len(wanted))):

@@ -16,7 +16,7 @@ from domain.trial import Trial
 from ledger.entry import parse_entry
 from ledger.errors import LedgerError
 from ledger.mapper import parse_time
-from ledger.trials import TrialRecords
+from ledger.trials import DECISION_TYPES, TrialRecords, decision_signer, with_signers
 
 A = TypeVar("A", bound=Aggregate)
 Cutoff = Callable[[dict[str, Any]], bool]
@@ -31,8 +31,12 @@ def _cutoff(upto: int | None, as_of: datetime | None) -> Cutoff:
     return included
 
 
-def _replay(records: TrialRecords, aggregate_id: UUID, included: Cutoff) -> tuple[Any, int]:
-    """The aggregate from its entries up to the cutoff, and the last position used."""
+def _replay(
+    records: TrialRecords, aggregate_id: UUID, included: Cutoff,
+    signers: dict[int, dict[str, Any]] | None = None,
+) -> tuple[Any, int]:
+    """The aggregate from its entries up to the cutoff, and the last position used; cohort
+    decisions' signers are gathered into `signers` on the way."""
     ledger = records.ledger
     aggregate: Any = None
     last = -1
@@ -42,6 +46,8 @@ def _replay(records: TrialRecords, aggregate_id: UUID, included: Cutoff) -> tupl
             break  # an aggregate's entries only move forward in position and time
         aggregate = ledger.mapper.to_domain_event(stored).mutate(aggregate)  # type: ignore[attr-defined]
         last = max(last, int(statement["position"]))
+        if signers is not None and statement["type"] in DECISION_TYPES:
+            signers[statement["payload"]["cohort_number"]] = decision_signer(statement)
     return aggregate, last
 
 
@@ -52,7 +58,8 @@ def replay_trial(
         raise LedgerError("replay needs --as-of TIME or --upto POSITION")
     included = _cutoff(upto, as_of)
     current = records.trial(trial_ref)
-    trial, last = _replay(records, current.id, included)
+    signers: dict[int, dict[str, Any]] = {}
+    trial, last = _replay(records, current.id, included, signers)
     if not isinstance(trial, Trial):
         raise LedgerError(f"trial {current.protocol_id} was not registered yet at that point")
     patients = []
@@ -71,6 +78,6 @@ def replay_trial(
         "upto": upto,
         "as_of": None if as_of is None else as_of.isoformat(),
         "last_position_included": last,
-        "status": records.status(trial),
+        "status": with_signers(records.status(trial), signers),
         "patients": sorted(patients, key=lambda p: p["patient_id"]),
     }

@@ -78,7 +78,13 @@ audit_view = Table(
     Index("trialctl_view_audit_patient_idx", "patient_id"),
     Index("trialctl_view_audit_time_idx", "recorded_at"),
 )
-VIEW_TABLES = (trials_view, cohorts_view, patients_view, audit_view)
+decisions_view = Table(
+    "trialctl_view_decisions", _metadata,
+    Column("trial_id", String(36), primary_key=True),
+    Column("cohort_number", Integer, primary_key=True),
+    Column("signed_by", Text, nullable=False),  # JSON: user, name, role, meaning, time
+)
+VIEW_TABLES = (trials_view, cohorts_view, patients_view, audit_view, decisions_view)
 
 
 def dumps(value: Any) -> str:
@@ -126,6 +132,14 @@ class TrialViews(SQLAlchemyTrackingRecorder):
                 select(trials_view.c.status).where(trials_view.c.protocol_id == protocol_id)
             ).scalar()
         return None if text is None else dict(json.loads(text))
+
+    def decision_signers(self, trial_id: str) -> dict[int, dict[str, Any]]:
+        with self.transaction(commit=False) as session:
+            found = session.execute(
+                select(decisions_view.c.cohort_number, decisions_view.c.signed_by).where(
+                    decisions_view.c.trial_id == trial_id)
+            )
+            return {int(number): dict(json.loads(text)) for number, text in found}
 
     def patient_summary(self, aggregate_id: str) -> dict[str, Any] | None:
         with self.transaction(commit=False) as session:
@@ -183,6 +197,7 @@ class ViewRows:
         cohorts_view.name: ("trial_id", "number"),
         patients_view.name: ("aggregate_id",),
         audit_view.name: ("position",),
+        decisions_view.name: ("trial_id", "cohort_number"),
     }
 
     def __init__(self) -> None:

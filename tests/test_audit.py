@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from domain.trial import trial_id_for
 from ledger.application import open_ledger
 from ledger.entry import parse_entry
 from ledger.projection import catch_up
 from ledger.replay import replay_trial
-from ledger.trials import TrialRecords
+from ledger.trials import TrialRecords, with_signers
 from ledger.views import TrialViews
 from tests.conftest import BACKENDS, _fresh_postgres_database, assert_one_line_error, trialctl
 
@@ -79,7 +80,11 @@ def test_patient_timeline(demo: dict[str, str]) -> None:
     assert kinds[:4] == ["Patient.ConsentSigned", "Patient.ScreeningRecorded",
                          "Trial.PatientAssigned", "Patient.Enrolled"]
     assert "Patient.Corrected" in kinds and "Trial.OutcomeRecorded" in kinds
-    assert data["patient"]["corrections"] == 1
+    (correction,) = data["patient"]["corrections"]
+    assert correction["reason"] == "dosing diary transcribed a day early"
+    corrected = next(d for d in data["patient"]["doses"] if d["version"] ==
+                     correction["target_version"])
+    assert corrected["given_at"] == correction["new_values"]["given_at"]  # state uses it
     assert all(row["user_id"] and row["meaning"] for row in data["timeline"])
 
 
@@ -134,6 +139,9 @@ def test_replay_as_of_each_entrys_time_equals_the_projection_then(
         moment = statements[index]["recorded_at"]
         later = statements[index + 1]["recorded_at"] if index + 1 < len(statements) else None
         status = views.trial_status("NCT00084513")
+        if status is not None:
+            status = with_signers(
+                status, views.decision_signers(str(trial_id_for("NCT00084513"))))
         if status is None or later == moment:
             continue  # a batch signed at one moment: compare once it is all in
         replayed = replay_trial(records, None, None, datetime.fromisoformat(moment))

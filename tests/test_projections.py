@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
+from domain.trial import trial_id_for
 from ledger.application import TrialLedger, open_ledger
 from ledger.entry import parse_entry
 from ledger.projection import catch_up, compare_with_replay, rebuild
 from ledger.replay import replay_trial
-from ledger.trials import TrialRecords
+from ledger.trials import TrialRecords, with_signers
 from ledger.views import VIEW_TABLES
 from tests.conftest import trialctl
 from tests.ledgers import engine_for, make_staff
@@ -105,6 +106,8 @@ def test_replay_at_every_position_equals_the_projection_then(
         views = catch_up(app, views, stop=notification.id)
         position = parse_entry(notification.state).position
         status = views.trial_status("TEST-0002")
+        if status is not None:
+            status = with_signers(status, views.decision_signers(str(trial_id_for("TEST-0002"))))
         if status is None:
             continue
         first_trial_position = first_trial_position or position

@@ -98,6 +98,10 @@ def test_a_trial_runs_from_first_consent_to_mtd_with_record_alone(site: Site) ->
     assert status["stopped"] is True
     assert status["mtd"] == {"level": 1, "dose": "25", "unit": "mg"}
     assert [c["dlts"] for c in status["cohorts"]] == [0, 2]  # type: ignore[index, union-attr]
+    signers = [(d["signed_by"]["user_id"], d["signed_by"]["role"], d["signed_by"]["meaning"])
+               for d in status["decisions"]]  # type: ignore[union-attr]
+    assert signers == [("pat", "principal-investigator", "approved"),
+                       ("ivan", "investigator", "approved")]
     verified = site.run("verify", "--json")
     assert json.loads(verified.stdout)["ok"] is True
 
