@@ -22,7 +22,7 @@ from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import StoredEvent
-from sqlalchemy import String, or_, select, type_coerce
+from sqlalchemy import String, func, or_, select, type_coerce
 
 from ledger.authority import check_bootstrap, check_signature_authority
 from ledger.canonical import is_canonical
@@ -533,13 +533,17 @@ def _check_orphan_leaves(
     recorder: SignedRecorder, rows: Sequence[_Row], report: VerificationReport,
     first_position: int = 0,
 ) -> None:
-    with recorder.transaction(commit=False) as session:
-        leaf_count = session.execute(
-            select(recorder.leaves.c.position).where(
-                recorder.leaves.c.position >= first_position)
-        ).scalars().all()
     joined = {row.leaf_position for row in rows if row.leaf_position is not None}
-    for position in sorted(set(leaf_count) - joined):
+    leaves = recorder.leaves.c.position
+    with recorder.transaction(commit=False) as session:
+        count = session.execute(
+            select(func.count()).where(leaves >= first_position)
+        ).scalar()
+        if count == len(joined):
+            return  # every leaf belongs to an entry read: nothing to list
+        positions = session.execute(select(leaves).where(leaves >= first_position)).scalars()
+        orphans = sorted(set(positions) - joined)
+    for position in orphans:
         report.findings.append(
             Finding("leaf", "Merkle leaf points at an entry that is gone", position=position)
         )

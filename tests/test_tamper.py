@@ -245,3 +245,44 @@ def test_an_edited_checkpoint_file_is_caught(
     assert result.returncode == 1
     assert message in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_parallel_and_single_process_verification_agree(ledger_url: str, home: Path) -> None:
+    """Past the parallel threshold, signature checks run in worker processes: the findings
+    and the root must be exactly those of checking everything in one process."""
+    from ledger.users import SecurityLog
+    from ledger.verify import PARALLEL_THRESHOLD, verify_ledger
+
+    staff = make_staff(ledger_url)
+    log = SecurityLog(user_id="bob")
+    while staff.app.signed_recorder.tree_size() < PARALLEL_THRESHOLD + 500:
+        for _ in range(100):
+            log.refuse_attempt(action="benchmark", reason="bulk entries for the test")
+        staff.app.record(staff.bob, log)
+    engine = engine_for(staff.url)
+    drop_append_only_triggers(engine)
+    notification_id, _, _, state = rows(engine)[1234]
+    sql(engine, "UPDATE trialctl_events SET state = :s WHERE id = :i",
+        s=state.replace(b"bulk", b"BULK"), i=notification_id)
+
+    parallel = verify_ledger(staff.app.signed_recorder, staff.url, workers=2)
+    single = verify_ledger(staff.app.signed_recorder, staff.url, workers=1)
+
+    assert parallel.findings == single.findings
+    assert parallel.root_hash == single.root_hash
+    assert (1234, "signature") in [(f.position, f.check) for f in parallel.findings]
+
+
+def test_an_entry_deleted_without_its_leaf_is_named_by_the_leaf(staff: Staff) -> None:
+    engine = engine_for(staff.url)
+    drop_append_only_triggers(engine)
+    notification_id = rows(engine)[5][0]
+    sql(engine, "DELETE FROM trialctl_events WHERE id = :i", i=notification_id)
+
+    code, report = verify(staff.url)
+
+    assert code == 1
+    assert (5, "leaf") in findings(report)
+    assert (6, "sequence") in findings(report)
+    detail = next(f["detail"] for f in report["findings"] if f["position"] == 5)  # type: ignore[union-attr]
+    assert detail == "Merkle leaf points at an entry that is gone"
