@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.io import PasswordSource, ledger_errors, need_user, print_json, print_table
 from cli.options import JsonOption, LedgerOption, PasswordStdinOption, UserOption
+
+if TYPE_CHECKING:
+    from ledger.application import TrialLedger, UnlockedUser, UserSummary
 
 app = typer.Typer(help="Users, their roles and keys; every change is signed by an admin.",
                   no_args_is_help=True)
@@ -15,13 +19,9 @@ app = typer.Typer(help="Users, their roles and keys; every change is signed by a
 ROLES = "admin, principal-investigator, investigator, monitor, data-manager, auditor"
 
 
-def _summary_dict(summary: object) -> dict[str, object]:
-    from dataclasses import asdict
-
-    return asdict(summary)  # type: ignore[call-overload, no-any-return]
-
-
-def _admin_session(ledger: str | None, user: str | None, passwords: PasswordSource):  # type: ignore[no-untyped-def]
+def _admin_session(
+    ledger: str | None, user: str | None, passwords: PasswordSource
+) -> tuple[TrialLedger, UnlockedUser]:
     from ledger.application import open_ledger
 
     signer = need_user(user)
@@ -29,13 +29,12 @@ def _admin_session(ledger: str | None, user: str | None, passwords: PasswordSour
     return ledger_app, ledger_app.unlock(signer, passwords.read(f"Password for {signer}"))
 
 
-def _print_user(summary: object, json_output: bool, what: str) -> None:
-    data = _summary_dict(summary)
+def _print_user(summary: UserSummary, json_output: bool, what: str) -> None:
     if json_output:
-        print_json(data)
+        print_json(asdict(summary))
     else:
-        typer.echo(f"{what}: {data['user_id']} ({data['name']}), roles "
-                   f"{', '.join(data['roles'])}, key {str(data['key_id'])[:16]}…")  # type: ignore[arg-type]
+        typer.echo(f"{what}: {summary.user_id} ({summary.name}), roles "
+                   f"{', '.join(summary.roles)}, key {summary.key_id[:16]}…")
 
 
 @app.command("add")
@@ -74,7 +73,7 @@ def list_users(ledger: LedgerOption = None, json_output: JsonOption = False) -> 
     with ledger_errors():
         users = open_ledger(ledger).list_users()
     if json_output:
-        print_json([_summary_dict(u) for u in users])
+        print_json([asdict(u) for u in users])
         return
     print_table(
         "Users",

@@ -50,7 +50,7 @@ from ledger.errors import (
 )
 from ledger.factory import LedgerFactory
 from ledger.keys import KeyPair, open_key_file, seal_key_file
-from ledger.location import LedgerLocation, check_user_id, key_file_path
+from ledger.location import LedgerLocation, check_user_id, keys_dir
 from ledger.mapper import EntryMapper, format_time
 from ledger.merkle import root_from_leaf_hashes
 from ledger.recorder import ENTRIES_TABLE, LEAVES_TABLE, SignedRecorder, Signer
@@ -84,8 +84,11 @@ class UserSummary:
 class TrialLedger(Application[UUID]):
     name = "trialctl"  # table names follow it: trialctl_events
 
-    def __init__(self, location: LedgerLocation, create: bool = False) -> None:
+    def __init__(
+        self, location: LedgerLocation, create: bool = False, keys_home: Path | None = None
+    ) -> None:
         self.location = location
+        self.keys_home = keys_home or keys_dir()
         if location.sqlite_path is not None:
             _check_sqlite_file(location.sqlite_path, create)
         env = {
@@ -132,6 +135,10 @@ class TrialLedger(Application[UUID]):
 
     # -- signing -------------------------------------------------------------------------
 
+    def key_file(self, user_id: str, key_id: str) -> Path:
+        """Where a user's key file lives: one file per key, so rotation keeps the old."""
+        return self.keys_home / user_id / f"{key_id}.json"
+
     def get_user(self, user_id: str) -> User:
         try:
             user: User = self.repository.get(user_aggregate_id(user_id))
@@ -144,7 +151,7 @@ class TrialLedger(Application[UUID]):
         user = self.get_user(user_id)
         if not user.current_key_usable:
             raise AuthorityError(f"user {user_id} is deactivated; their key was revoked")
-        keys = open_key_file(key_file_path(user_id, user.key_id), password, user.key_id)
+        keys = open_key_file(self.key_file(user_id, user.key_id), password, user.key_id)
         return UnlockedUser(user, keys)
 
     def record(
@@ -262,7 +269,7 @@ class TrialLedger(Application[UUID]):
             public_key=keys.public_key_hex,
             key_id=keys.key_id,
         )
-        with _key_file_kept_only_if_recorded(key_file_path(admin_id, keys.key_id)) as path:
+        with _key_file_kept_only_if_recorded(self.key_file(admin_id, keys.key_id)) as path:
             seal_key_file(path, admin_id, keys, password)
             signer = Signer(admin_id, admin.name, Role.ADMIN, Meaning.AUTHORED, keys)
             self._save_signed(signer, [identity, admin])
@@ -284,7 +291,7 @@ class TrialLedger(Application[UUID]):
             public_key=keys.public_key_hex,
             key_id=keys.key_id,
         )
-        with _key_file_kept_only_if_recorded(key_file_path(user_id, keys.key_id)) as path:
+        with _key_file_kept_only_if_recorded(self.key_file(user_id, keys.key_id)) as path:
             seal_key_file(path, user_id, keys, password)
             self.record(actor, user)
         return _summary(user)
@@ -310,7 +317,7 @@ class TrialLedger(Application[UUID]):
             raise AuthorityError(f"user {user_id} is deactivated")
         keys = KeyPair.generate()
         user.rotate_key(public_key=keys.public_key_hex, key_id=keys.key_id)
-        with _key_file_kept_only_if_recorded(key_file_path(user_id, keys.key_id)) as path:
+        with _key_file_kept_only_if_recorded(self.key_file(user_id, keys.key_id)) as path:
             seal_key_file(path, user_id, keys, password)
             self.record(actor, user)
         return _summary(user)

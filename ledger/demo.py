@@ -11,7 +11,6 @@ are assessed by RECIST and circulating tumour cells are counted.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -167,9 +166,9 @@ def run_demo(
     """Build the demo ledger at `ledger` (default: `directory`/demo.sqlite), which must not
     hold one yet; the demo users' key files go to `directory`/home."""
     home = directory / "home"
-    os.environ["TRIALCTL_HOME"] = str(home)  # the demo users' key files stay with the demo
     location = resolve_ledger(ledger or str(directory / "demo.sqlite"))
-    app = TrialLedger(location, create=True)
+    # The demo users' key files stay with the demo, never in the user's own TRIALCTL_HOME.
+    app = TrialLedger(location, create=True, keys_home=home / "keys")
     app.initialise("trialctl demo", "alice", DEMO_USERS["alice"][0], demo_password("alice"))
     actors = {"alice": app.unlock("alice", demo_password("alice"))}
     for user_id, (name, roles) in DEMO_USERS.items():

@@ -29,10 +29,6 @@ def keys_dir() -> Path:
     return trialctl_home() / "keys"
 
 
-def key_file_path(user_id: str, key_id: str) -> Path:
-    return keys_dir() / user_id / f"{key_id}.json"
-
-
 def check_user_id(user_id: str) -> str:
     if not USER_ID_PATTERN.match(user_id):
         raise ConfigurationError(
