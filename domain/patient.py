@@ -182,6 +182,10 @@ class Patient(Aggregate):
             "consent_version": self.consent_version,
             "consent_date": self.consent_date,
             "eligible": None if self.eligibility is None else self.eligibility["eligible"],
+            # Enrolled, then found ineligible by a corrected screening value: a deviation.
+            "eligibility_deviation": self.is_enrolled
+            and self.eligibility is not None
+            and not self.eligibility["eligible"],
             "level": self.level,
             "cohort": self.cohort_number,
             "enrolled_on": self.enrolled_on,
@@ -832,8 +836,13 @@ class Patient(Aggregate):
         self._check_correction(fact["kind"], new_values, protocol, now)
         if fact["kind"] == "dose" and "dose" in changes:
             changes["dose"] = decimal_text(changes["dose"], "dose")
+        if fact["kind"] == "screening":
+            # Eligibility follows the corrected values: evaluated again, never typed in.
+            screened_on = parse_day(fact["values"]["screened_on"], "screening date")
+            old["eligibility"] = self.eligibility
+            changes["eligibility"] = _evaluate(protocol, changes["values"], screened_on)
         self._corrected(target_version, fact["kind"], old, changes, reason.strip(), timestamp=now)
-        return {k: new_values[k] for k in changes}
+        return changes
 
     def _check_correction(
         self, kind: str, values: dict[str, Any], protocol: Protocol, now: datetime
@@ -869,7 +878,8 @@ class Patient(Aggregate):
             }
         )
         if kind == "screening":
-            self.eligibility = {**(self.eligibility or {}), "corrected": True}
+            self.facts[target_version]["values"].pop("eligibility", None)
+            self.eligibility = new_values["eligibility"]
 
 
 def _evaluate(protocol: Protocol, values: dict[str, Any], day: date) -> dict[str, Any]:

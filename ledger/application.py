@@ -306,6 +306,8 @@ class TrialLedger(Application[UUID]):
         user = self.get_user(user_id)
         if role not in user.roles:
             raise AuthorityError(f"{user_id} does not hold the role {role!r}")
+        if role == Role.ADMIN:
+            self._keep_an_admin(user_id)
         user.revoke_role(Role(role).value)
         self.record(actor, user)
         return _summary(user)
@@ -327,9 +329,19 @@ class TrialLedger(Application[UUID]):
         user = self.get_user(user_id)
         if not user.active:
             raise AuthorityError(f"user {user_id} is already revoked")
+        if Role.ADMIN in user.roles:
+            self._keep_an_admin(user_id)
         user.revoke_key(key_id=user.key_id, reason=reason)
         self.record(actor, user)
         return _summary(user)
+
+    def _keep_an_admin(self, leaving: str) -> None:
+        """Nobody could register, rotate or revoke again once no active admin is left."""
+        if not any(
+            u.active and Role.ADMIN in u.roles and u.user_id != leaving
+            for u in self.list_users()
+        ):
+            raise AuthorityError(f"{leaving} is the last active admin; grant another first")
 
     def list_users(self) -> list[UserSummary]:
         ids = [

@@ -157,3 +157,18 @@ def test_a_batch_is_authorised_entry_by_entry_as_verify_checks_it(
     assert app.get_user("alice").roles == ["admin"] and app.get_user("bob").active
     assert app.signed_recorder.tree_size() == before + 2  # only the signed refusal was added
     assert verify_ledger(app.signed_recorder, ledger_url).ok
+
+
+def test_the_last_active_admin_cannot_be_removed(ledger_url: str, home: object) -> None:
+    staff = make_staff(ledger_url)
+    before = staff.app.signed_recorder.tree_size()
+
+    with pytest.raises(AuthorityError, match="last active admin"):
+        staff.app.revoke_role(staff.alice, "alice", "admin")
+    with pytest.raises(AuthorityError, match="last active admin"):
+        staff.app.revoke_user(staff.alice, "alice", "leaving")
+
+    assert staff.app.signed_recorder.tree_size() == before
+    staff.app.grant_role(staff.alice, "carol", "admin")
+    staff.app.revoke_role(staff.alice, "alice", "admin")  # now another admin remains
+    assert staff.reopen().get_user("alice").roles == []

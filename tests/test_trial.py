@@ -226,3 +226,17 @@ def test_replay_of_the_events_gives_the_same_trial(trial: Trial) -> None:
         replayed = domain_event.mutate(replayed)
     assert isinstance(replayed, Trial)
     assert replayed.cohorts == trial.cohorts and replayed.decisions == trial.decisions
+
+
+def test_a_corrected_screening_value_evaluates_eligibility_again(trial: Trial) -> None:
+    patient = enrolled_patient(trial, "P001")
+    version = next(v for v, f in patient.facts.items() if f["kind"] == "screening")
+
+    patient.correct(version, {"anc_per_mm3": 900}, "lab report re-read", trial.protocol, NOW)
+
+    assert patient.screening_values["anc_per_mm3"] == 900
+    assert patient.eligibility is not None and patient.eligibility["failed"] == ["anc"]
+    assert patient.summary()["eligibility_deviation"] is True
+    (correction,) = patient.corrections
+    assert correction["old_values"]["eligibility"]["eligible"] is True
+    assert correction["new_values"]["eligibility"]["eligible"] is False
