@@ -70,6 +70,7 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
 def ledger_errors() -> Iterator[None]:
     """The one boundary where expected failures become a single line and an exit code."""
     from eventsourcing.persistence import PersistenceError
+    from sqlalchemy.exc import SQLAlchemyError
 
     from ledger.checkpoint import CheckpointError
     from ledger.errors import LedgerError
@@ -78,5 +79,14 @@ def ledger_errors() -> Iterator[None]:
         yield
     except (LedgerError, CheckpointError) as e:
         fail(str(e))
-    except PersistenceError as e:
-        fail(f"database error: {str(e).strip().splitlines()[0] if str(e).strip() else e!r}")
+    except (PersistenceError, SQLAlchemyError) as e:
+        # The database went away or refused mid-command: nothing half-written stays, since
+        # every write is one transaction.
+        fail(f"database error: {_first_line(e)}")
+    except OSError as e:
+        fail(f"{e.strerror or 'cannot use file'}: {e.filename or e}")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

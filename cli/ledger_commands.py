@@ -78,9 +78,15 @@ def checkpoint(
     with ledger_errors():
         app = open_ledger(ledger)
         actor = app.unlock(signer, PasswordSource(password_stdin).read(f"Password for {signer}"))
-        signed = app.checkpoint(actor, datetime.now(UTC))
+        # Claim the file before recording, so a checkpoint is never recorded without its note.
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(signed.to_text(), encoding="utf-8")
+        with output.open("x", encoding="utf-8") as note:
+            try:
+                signed = app.checkpoint(actor, datetime.now(UTC))
+            except BaseException:
+                output.unlink(missing_ok=True)
+                raise
+            note.write(signed.to_text())
     result: dict[str, str | int] = {
         "file": str(output),
         "tree_size": signed.checkpoint.tree_size,

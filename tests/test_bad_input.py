@@ -141,3 +141,22 @@ def test_a_missing_checkpoint_file_is_a_usage_error(url: str, tmp_path: Path) ->
     result = trialctl("verify", "--ledger", url, "--checkpoint", str(tmp_path / "nope.txt"))
     assert_one_line_error(result, "cannot read checkpoint")
     assert result.returncode == 2
+
+
+def test_a_checkpoint_that_cannot_be_written_is_not_recorded(url: str, tmp_path: Path) -> None:
+    before = tree_size(url)
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the note's folder should be")
+    result = trialctl("checkpoint", "-o", str(blocker / "note.txt"), "--ledger", url, "-u",
+                      "alice", "--password-stdin", stdin=PASSWORDS["alice"] + "\n")
+    assert_one_line_error(result, "not-a-directory")
+    assert tree_size(url) == before
+
+
+def test_an_existing_checkpoint_file_is_never_overwritten(url: str, tmp_path: Path) -> None:
+    note = tmp_path / "note.txt"
+    note.write_text("kept")
+    result = trialctl("checkpoint", "-o", str(note), "--ledger", url, "-u", "alice",
+                      "--password-stdin", stdin=PASSWORDS["alice"] + "\n")
+    assert_one_line_error(result, "never overwritten")
+    assert note.read_text() == "kept"
