@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
@@ -234,6 +235,18 @@ def _uuid_text(value: object) -> str:
         return repr(value)
 
 
+def _row_count(recorder: SignedRecorder, first_position: int) -> int:
+    """About how many rows verification will read (for batch sizes and the progress bar)."""
+    with recorder.transaction(commit=False) as session:
+        if not first_position:
+            count = session.execute(select(func.count(recorder.events_record_cls.id))).scalar()
+        else:
+            count = session.execute(
+                select(func.count()).where(recorder.leaves.c.position >= first_position)
+            ).scalar()
+    return int(count or 0)
+
+
 def _key_directory(recorder: SignedRecorder) -> dict[str, str]:
     """Every public key any entry registered, by key id (used only for signature maths;
     whether a key was valid at a position is the authority check's business)."""
@@ -253,19 +266,48 @@ def _key_directory(recorder: SignedRecorder) -> dict[str, str]:
 
 
 def _checked_in_order(
-    rows: Sequence[_Row], keys: dict[str, str], workers: int
-) -> Iterator[_Checked]:
-    if workers <= 1 or len(rows) < PARALLEL_THRESHOLD:
-        for row in rows:
-            yield _check_one(row.state, keys)
+    recorder: SignedRecorder, first_position: int, keys: dict[str, str], workers: int,
+    total: int,
+) -> Iterator[tuple[_Row, _Checked]]:
+    """Each row with what the per-entry checks found, in commit order. Rows stream from the
+    store; only the batches in flight are held in memory."""
+    if workers <= 1 or total < PARALLEL_THRESHOLD:
+        for row in _rows(recorder, first_position):
+            yield row, _check_one(row.state, keys)
         return
     # Several batches per worker keep every core busy to the end; not so small that
     # sending them costs more than checking them.
-    size = max(MIN_BATCH, min(BATCH_SIZE, len(rows) // (workers * 4) + 1))
-    batches = ([row.state for row in rows[i : i + size]] for i in range(0, len(rows), size))
+    size = max(MIN_BATCH, min(BATCH_SIZE, total // (workers * 4) + 1))
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(keys,)) as pool:
-        for checked in pool.map(_check_batch, batches):
-            yield from checked
+        # Workers fork at the first task: start them before the store is opened for
+        # reading, so no child inherits an open database transaction.
+        pool.submit(_check_batch, []).result()
+        in_flight: deque[tuple[list[_Row], Future[list[_Checked]]]] = deque()
+        for batch in _batched(_rows(recorder, first_position), size):
+            states = [row.state for row in batch]
+            in_flight.append(([_light(row) for row in batch], pool.submit(_check_batch, states)))
+            while len(in_flight) > workers * 2:
+                rows, future = in_flight.popleft()
+                yield from zip(rows, future.result(), strict=True)
+        while in_flight:
+            rows, future = in_flight.popleft()
+            yield from zip(rows, future.result(), strict=True)
+
+
+def _batched(rows: Iterator[_Row], size: int) -> Iterator[list[_Row]]:
+    batch: list[_Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _light(row: _Row) -> _Row:
+    """The row as the ordered pass needs it: bytes only where a user event is re-read."""
+    return row if row.topic.startswith(USER_EVENT_PREFIX) else replace(row, state=b"")
 
 
 # -- the ordered checks ---------------------------------------------------------------------
@@ -443,17 +485,19 @@ def verify_ledger(
     first_position = 0
     if since is not None:
         first_position = _start_after_checkpoint(recorder, auditor, since)
-    rows = list(_rows(recorder, first_position))
     keys = _key_directory(recorder)
-    total = len(rows)
-    for done, (row, checked) in enumerate(
-        zip(rows, _checked_in_order(rows, keys, workers or os.cpu_count() or 1), strict=True),
-        start=1,
-    ):
+    total = _row_count(recorder, first_position)
+    leaf_positions: set[int] = set()
+    checked_rows = _checked_in_order(
+        recorder, first_position, keys, workers or os.cpu_count() or 1, total
+    )
+    for done, (row, checked) in enumerate(checked_rows, start=1):
         auditor.check(row, checked)
+        if row.leaf_position is not None:
+            leaf_positions.add(row.leaf_position)
         if progress is not None and (done % 500 == 0 or done == total):
             progress(done, total)
-    _check_orphan_leaves(recorder, rows, report, first_position)
+    _check_orphan_leaves(recorder, leaf_positions, report, first_position)
     if since is not None:
         _check_extends(since, auditor.leaf_hashes, report)
     report.tree_size = len(auditor.leaf_hashes)
@@ -530,10 +574,9 @@ def _check_extends(
 
 
 def _check_orphan_leaves(
-    recorder: SignedRecorder, rows: Sequence[_Row], report: VerificationReport,
+    recorder: SignedRecorder, joined: set[int], report: VerificationReport,
     first_position: int = 0,
 ) -> None:
-    joined = {row.leaf_position for row in rows if row.leaf_position is not None}
     leaves = recorder.leaves.c.position
     with recorder.transaction(commit=False) as session:
         count = session.execute(
