@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 from pathlib import Path
 
 from tests.conftest import trialctl
@@ -36,5 +35,4 @@ def test_help_runs_for_every_command() -> None:
         result = trialctl(*words, "--help")
         assert result.returncode == 0, (words, result.stderr)
         assert "Traceback" not in result.stderr
-    assert subprocess.run([str(ROOT / ".venv" / "bin" / "trialctl"), "--help"],
-                          capture_output=True).returncode == 0
+    assert trialctl("--help").returncode == 0
