@@ -148,11 +148,15 @@ def _b64(document: dict[str, Any], name: str, path: Path) -> bytes:
 def open_key_file(path: Path, password: str, expected_key_id: str | None = None) -> KeyPair:
     """Decrypt the key in `path`; checks the format, the password and the key's identity."""
     try:
+        mode = path.stat().st_mode
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as e:
         raise KeyFileError(f"no key file at {path}") from e
     except (OSError, UnicodeDecodeError) as e:
         raise KeyFileError(f"cannot read key file {path}: {e}") from e
+    if mode & 0o077:
+        # As ssh does: a private key others can read may already be someone else's.
+        raise KeyFileError(f"key file {path} is readable by others; run: chmod 600 {path}")
     try:
         document = json.loads(text)
     except json.JSONDecodeError as e:

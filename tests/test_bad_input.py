@@ -160,3 +160,11 @@ def test_an_existing_checkpoint_file_is_never_overwritten(url: str, tmp_path: Pa
                       "--password-stdin", stdin=PASSWORDS["alice"] + "\n")
     assert_one_line_error(result, "never overwritten")
     assert note.read_text() == "kept"
+
+
+def test_a_key_file_others_can_read_is_refused(url: str, home: Path) -> None:
+    (key_file,) = (home / "keys" / "alice").iterdir()
+    key_file.chmod(0o644)
+    before = tree_size(url)
+    assert_one_line_error(grant(url, "alice", PASSWORDS["alice"] + "\n"), "chmod 600")
+    assert tree_size(url) == before
