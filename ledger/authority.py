@@ -109,10 +109,6 @@ def register_permissions(permissions: Mapping[str, Permission]) -> None:
         PERMISSIONS[event_type] = permission
 
 
-def permission_for(event_type: str) -> Permission | None:
-    return PERMISSIONS.get(event_type)
-
-
 def choose_role(user: User, event_types: list[str]) -> str | None:
     """The signer's role for a batch: the first of the user's roles allowed every type."""
     for role in user.roles:

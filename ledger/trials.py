@@ -135,15 +135,6 @@ class TrialRecords:
             ) from e
         return patient
 
-    def patients(self, trial: Trial) -> list[Patient]:
-        notifications = self.ledger.signed_recorder.select_notifications(
-            start=None, limit=1_000_000, topics=[Patient.ConsentSigned.TOPIC]
-        )
-        found: list[Patient] = [
-            self.ledger.repository.get(UUID(str(n.originator_id))) for n in notifications
-        ]
-        return sorted((p for p in found if p.trial_id == str(trial.id)), key=lambda p: p.patient_id)
-
     def status(self, trial: Trial) -> dict[str, Any]:
         return trial_status(trial)
 
