@@ -135,6 +135,10 @@ class TrialRecords:
             ) from e
         return patient
 
+    def _trial_and_patient(self, trial_ref: str | None, patient_id: str) -> tuple[Trial, Patient]:
+        trial = self.trial(trial_ref)
+        return trial, self.patient(trial, patient_id)
+
     def status(self, trial: Trial) -> dict[str, Any]:
         return trial_status(trial)
 
@@ -200,8 +204,7 @@ class TrialRecords:
         screened_on: str,
         now: datetime,
     ) -> Recorded:
-        trial = self.trial(trial_ref)
-        patient = self.patient(trial, patient_id)
+        trial, patient = self._trial_and_patient(trial_ref, patient_id)
         eligibility = patient.screen(values, screened_on, trial.protocol, now)
         return self._record(
             actor,
@@ -219,8 +222,7 @@ class TrialRecords:
         enrolled_on: str,
         now: datetime,
     ) -> Recorded:
-        trial = self.trial(trial_ref)
-        patient = self.patient(trial, patient_id)
+        trial, patient = self._trial_and_patient(trial_ref, patient_id)
         journey.enroll(trial, patient, enrolled_on, now)
         return self._record(actor, trial, patient, trial, patient)
 
@@ -237,8 +239,7 @@ class TrialRecords:
         given_at: str,
         now: datetime,
     ) -> Recorded:
-        trial = self.trial(trial_ref)
-        patient = self.patient(trial, patient_id)
+        trial, patient = self._trial_and_patient(trial_ref, patient_id)
         patient.give_dose(agent, dose, unit, course, day, given_at, trial.protocol, now)
         return self._record(actor, trial, patient, patient)
 
@@ -255,8 +256,7 @@ class TrialRecords:
         resolved_on: str | None,
         now: datetime,
     ) -> Recorded:
-        trial = self.trial(trial_ref)
-        patient = self.patient(trial, patient_id)
+        trial, patient = self._trial_and_patient(trial_ref, patient_id)
         patient.report_adverse_event(ae_id, term, grade, attribution, onset, resolved_on, now)
         return self._record(actor, trial, patient, patient)
 
@@ -271,8 +271,7 @@ class TrialRecords:
         decided_on: str,
         now: datetime,
     ) -> Recorded:
-        trial = self.trial(trial_ref)
-        patient = self.patient(trial, patient_id)
+        trial, patient = self._trial_and_patient(trial_ref, patient_id)
         counts = journey.adjudicate_dlt(trial, patient, ae_id, is_dlt, rule_code, decided_on, now)
         return self._record(
             actor,
@@ -294,8 +293,7 @@ class TrialRecords:
         reason: str | None,
         now: datetime,
     ) -> Recorded:
-        trial = self.trial(trial_ref)
-        patient = self.patient(trial, patient_id)
+        trial, patient = self._trial_and_patient(trial_ref, patient_id)
         journey.complete_course(trial, patient, course, completed_on, evaluable, reason, now)
         return self._record(actor, trial, patient, trial, patient)
 
@@ -311,8 +309,7 @@ class TrialRecords:
         baseline: bool,
         now: datetime,
     ) -> Recorded:
-        trial = self.trial(trial_ref)
-        patient = self.patient(trial, patient_id)
+        trial, patient = self._trial_and_patient(trial_ref, patient_id)
         category = patient.assess_response(
             assessed_on, lesions, new_lesions, non_target_progression, baseline, now
         )
@@ -330,8 +327,7 @@ class TrialRecords:
         observed_on: str,
         now: datetime,
     ) -> Recorded:
-        trial = self.trial(trial_ref)
-        patient = self.patient(trial, patient_id)
+        trial, patient = self._trial_and_patient(trial_ref, patient_id)
         patient.observe(kind, value, observed_on, trial.protocol, now)
         return self._record(actor, trial, patient, patient)
 
@@ -344,8 +340,7 @@ class TrialRecords:
         reason: str,
         now: datetime,
     ) -> Recorded:
-        trial = self.trial(trial_ref)
-        patient = self.patient(trial, patient_id)
+        trial, patient = self._trial_and_patient(trial_ref, patient_id)
         journey.withdraw(trial, patient, withdrawn_on, reason, now)
         return self._record(actor, trial, patient, trial, patient)
 
@@ -358,8 +353,7 @@ class TrialRecords:
         reason: str,
         now: datetime,
     ) -> Recorded:
-        trial = self.trial(trial_ref)
-        patient = self.patient(trial, patient_id)
+        trial, patient = self._trial_and_patient(trial_ref, patient_id)
         journey.go_off_study(trial, patient, off_on, reason, now)
         return self._record(actor, trial, patient, trial, patient)
 
@@ -404,8 +398,7 @@ class TrialRecords:
         reason: str,
         now: datetime,
     ) -> Recorded:
-        trial = self.trial(trial_ref)
-        patient = self.patient(trial, patient_id)
+        trial, patient = self._trial_and_patient(trial_ref, patient_id)
         new_values = patient.correct(target_version, changes, reason, trial.protocol, now)
         return self._record(
             actor,

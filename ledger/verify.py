@@ -141,11 +141,9 @@ _worker_keys: dict[str, str] = {}
 _public_keys: dict[str, Ed25519PublicKey] = {}
 
 # The ordered checks read payloads only of these types; others travel back without theirs.
-PAYLOADS_READ = frozenset({
-    LedgerRecord.Initialised.TOPIC, LedgerRecord.CheckpointRecorded.TOPIC,
-    User.Registered.TOPIC, User.RoleGranted.TOPIC, User.RoleRevoked.TOPIC,
-    User.KeyRotated.TOPIC, User.KeyRevoked.TOPIC,
-})
+PAYLOADS_READ = frozenset(
+    {LedgerRecord.Initialised.TOPIC, LedgerRecord.CheckpointRecorded.TOPIC, *USER_TOPICS}
+)
 
 
 def _init_worker(keys: dict[str, str]) -> None:
