@@ -49,12 +49,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
-import ledger.verify as verify_module
-from ledger.application import TrialLedger, UnlockedUser
-from ledger.authority import STAFF, Meaning, Permission, register_permissions
-from ledger.entry import parse_entry
-from ledger.location import resolve_ledger
-from ledger.verify import verify_ledger
+import trialctl.ledger.verify as verify_module
+from trialctl.ledger.application import TrialLedger, UnlockedUser
+from trialctl.ledger.authority import STAFF, Meaning, Permission, register_permissions
+from trialctl.ledger.entry import parse_entry
+from trialctl.ledger.location import resolve_ledger
+from trialctl.ledger.verify import verify_ledger
 
 POSTGRES_URL_VARIABLE = "TRIALCTL_TEST_DATABASE_URL"
 RESULTS_FILE = Path(__file__).resolve().parent / "results.md"
@@ -644,12 +644,12 @@ def profile_verify(app: TrialLedger, workers: int) -> Profile:
 MODULE_CHECK = """
 import contextlib, io, json, sys
 names = {names!r}
-import cli.main
+import trialctl.cli.main
 after_import = [n for n in names if n in sys.modules]
 sink = io.StringIO()
 with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
     with contextlib.suppress(SystemExit):
-        cli.main.app(["--help"], prog_name="trialctl")
+        trialctl.cli.main.app(["--help"], prog_name="trialctl")
 after_help = [n for n in names if n in sys.modules]
 print(json.dumps({{"after_import": after_import, "after_help": after_help,
                   "modules": len(sys.modules)}}))
@@ -678,7 +678,7 @@ def trialctl_command() -> list[str]:
     script = Path(sys.executable).with_name("trialctl")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from cli.main import run; run()"]
+    return [sys.executable, "-c", "from trialctl.cli.main import run; run()"]
 
 
 def warm_bytecode_env(cache: Path) -> dict[str, str]:
@@ -710,7 +710,7 @@ def _median_times(
 
 HELP_RUN = """
 import contextlib, io
-from cli.main import app
+from trialctl.cli.main import app
 with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
     app(["--help"], prog_name="trialctl")
 """
@@ -1248,7 +1248,7 @@ def render(report: Report) -> str:
     ]])
     lines += [
         "",
-        f"- Loaded after `import cli.main`: {', '.join(imports.after_import) or 'none'}; "
+        f"- Loaded after `import trialctl.cli.main`: {', '.join(imports.after_import) or 'none'}; "
         f"after running `--help` in the same process: "
         f"{', '.join(imports.after_help) or 'none'} (checked: {', '.join(REPORTED_MODULES)}); "
         f"{imports.module_count} modules loaded in all.",

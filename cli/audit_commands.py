@@ -10,9 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.io import EXIT_USAGE, fail, ledger_errors, print_json, print_table
-from cli.options import JsonOption, LedgerOption
-from cli.record_commands import TrialOption
+from trialctl.cli.io import EXIT_USAGE, fail, ledger_errors, print_json, print_table
+from trialctl.cli.options import JsonOption, LedgerOption
+from trialctl.cli.record_commands import TrialOption
 
 AsOfOption = Annotated[str | None, typer.Option(
     "--as-of", help="A past moment, ISO 8601 with offset (2026-03-01T12:00:00+00:00).")]
@@ -40,10 +40,10 @@ def replay(
 
     Example: trialctl replay --as-of 2026-03-01T12:00:00+00:00 --json
     """
-    from cli.trial_commands import render_status
-    from ledger.application import open_ledger
-    from ledger.replay import replay_trial
-    from ledger.trials import TrialRecords
+    from trialctl.cli.trial_commands import render_status
+    from trialctl.ledger.application import open_ledger
+    from trialctl.ledger.replay import replay_trial
+    from trialctl.ledger.trials import TrialRecords
 
     moment = parse_moment(as_of, "--as-of")
     if moment is None and upto is None:
@@ -75,9 +75,9 @@ def patient(
 
     Example: trialctl patient P006 --json
     """
-    from ledger.application import open_ledger
-    from ledger.projection import catch_up
-    from ledger.trials import TrialRecords
+    from trialctl.ledger.application import open_ledger
+    from trialctl.ledger.projection import catch_up
+    from trialctl.ledger.trials import TrialRecords
 
     with ledger_errors():
         app = open_ledger(ledger)
@@ -120,10 +120,10 @@ def log(
 
     Example: trialctl log --patient P006 --type Corrected --csv
     """
-    from ledger.application import open_ledger
-    from ledger.mapper import format_time
-    from ledger.projection import catch_up
-    from ledger.trials import TrialRecords
+    from trialctl.ledger.application import open_ledger
+    from trialctl.ledger.mapper import format_time
+    from trialctl.ledger.projection import catch_up
+    from trialctl.ledger.trials import TrialRecords
 
     if json_output and csv_output:
         fail("choose one of --json and --csv", EXIT_USAGE)
@@ -175,9 +175,9 @@ def rebuild(ledger: LedgerOption = None) -> None:
 
     Example: trialctl projections rebuild
     """
-    from cli.ledger_commands import _progress
-    from ledger.application import open_ledger
-    from ledger.projection import rebuild as rebuild_views
+    from trialctl.cli.ledger_commands import _progress
+    from trialctl.ledger.application import open_ledger
+    from trialctl.ledger.projection import rebuild as rebuild_views
 
     with ledger_errors():
         app = open_ledger(ledger)

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.io import fail, ledger_errors, print_json, print_table
-from cli.options import JsonOption, LedgerOption
-from cli.record_commands import TrialOption
+from trialctl.cli.io import fail, ledger_errors, print_json, print_table
+from trialctl.cli.options import JsonOption, LedgerOption
+from trialctl.cli.record_commands import TrialOption
 
 app = typer.Typer(help="The 3+3 dose-escalation rules.", no_args_is_help=True)
 
@@ -49,7 +49,7 @@ def path(
 
     Example: trialctl escalation path "1NNN 2NTN 2NNN 3TTN" --doses 4 --allow-deescalation --json
     """
-    from domain.escalation import (
+    from trialctl.domain.escalation import (
         DosePathSyntaxError,
         OutOfRuleError,
         ThreePlusThree,
@@ -91,7 +91,7 @@ def paths(
 
     Example: trialctl escalation paths --cohorts 2 --from "1NNN" --doses 4 --json
     """
-    from domain.escalation import (
+    from trialctl.domain.escalation import (
         DosePathSyntaxError,
         OutOfRuleError,
         ThreePlusThree,
@@ -108,9 +108,9 @@ def paths(
                                     allow_deescalation=bool(allow_deescalation))
             history = parse_dose_path(from_path, doses)
         else:
-            from domain.trial import design_for
-            from ledger.application import open_ledger
-            from ledger.trials import TrialRecords
+            from trialctl.domain.trial import design_for
+            from trialctl.ledger.application import open_ledger
+            from trialctl.ledger.trials import TrialRecords
 
             with ledger_errors():
                 current = TrialRecords(open_ledger(ledger)).trial(trial)

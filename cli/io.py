@@ -72,8 +72,8 @@ def ledger_errors() -> Iterator[None]:
     from eventsourcing.persistence import PersistenceError
     from sqlalchemy.exc import SQLAlchemyError
 
-    from ledger.checkpoint import CheckpointError
-    from ledger.errors import LedgerError
+    from trialctl.ledger.checkpoint import CheckpointError
+    from trialctl.ledger.errors import LedgerError
 
     try:
         yield

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from cli.io import (
+from trialctl.cli.io import (
     EXIT_FAILED,
     EXIT_USAGE,
     PasswordSource,
@@ -19,7 +19,7 @@ from cli.io import (
     need_user,
     print_json,
 )
-from cli.options import JsonOption, LedgerOption, PasswordStdinOption, UserOption
+from trialctl.cli.options import JsonOption, LedgerOption, PasswordStdinOption, UserOption
 
 
 def init(
@@ -36,7 +36,7 @@ def init(
 
     Example: trialctl init --admin alice --name "Alice Adams, MD" --ledger trial.sqlite
     """
-    from ledger.application import open_ledger
+    from trialctl.ledger.application import open_ledger
 
     with ledger_errors():
         password = PasswordSource(password_stdin).read_new(f"New password for {admin}")
@@ -70,7 +70,7 @@ def checkpoint(
 
     Example: trialctl checkpoint -u alice -o checkpoints/2026-11-25.txt
     """
-    from ledger.application import open_ledger
+    from trialctl.ledger.application import open_ledger
 
     signer = need_user(user)
     if output.exists():
@@ -125,9 +125,9 @@ def verify(
 
     Example: trialctl verify --checkpoint checkpoints/2026-11-25.txt --json
     """
-    from ledger.application import open_ledger
-    from ledger.checkpoint import CheckpointError, SignedCheckpoint, parse_checkpoint
-    from ledger.verify import verify_ledger
+    from trialctl.ledger.application import open_ledger
+    from trialctl.ledger.checkpoint import CheckpointError, SignedCheckpoint, parse_checkpoint
+    from trialctl.ledger.verify import verify_ledger
 
     def read(path: Path) -> tuple[str, SignedCheckpoint]:
         try:
@@ -146,8 +146,8 @@ def verify(
                 app.signed_recorder, app.location.display(), checkpoints, progress, since=since
             )
         if projections:
-            from ledger.projection import catch_up, compare_with_replay
-            from ledger.verify import Finding
+            from trialctl.ledger.projection import catch_up, compare_with_replay
+            from trialctl.ledger.verify import Finding
 
             difference = compare_with_replay(app, catch_up(app))
             if difference is not None:
@@ -214,8 +214,8 @@ def demo(
     """
     import tempfile
 
-    from cli.trial_commands import render_status
-    from ledger.demo import run_demo
+    from trialctl.cli.trial_commands import render_status
+    from trialctl.ledger.demo import run_demo
 
     target = directory or Path(tempfile.mkdtemp(prefix="trialctl-demo-"))
     if ledger is None and (target / "demo.sqlite").exists():

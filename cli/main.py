@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import (
+from trialctl.cli import (
     audit_commands,
     escalation_commands,
     ledger_commands,

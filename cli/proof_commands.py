@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from cli.io import ledger_errors, print_json
-from cli.options import JsonOption, LedgerOption
+from trialctl.cli.io import ledger_errors, print_json
+from trialctl.cli.options import JsonOption, LedgerOption
 
 app = typer.Typer(help="Merkle proofs over the ledger's entries.", no_args_is_help=True)
 
@@ -25,8 +25,8 @@ def inclusion(
 
     Example: trialctl proof inclusion 12 --size 40 --json
     """
-    from ledger.application import open_ledger
-    from ledger.proofs import prove_inclusion
+    from trialctl.ledger.application import open_ledger
+    from trialctl.ledger.proofs import prove_inclusion
 
     with ledger_errors():
         proof = prove_inclusion(open_ledger(ledger).signed_recorder, position, tree_size)
@@ -54,8 +54,8 @@ def consistency(
 
     Example: trialctl proof consistency 40 --json
     """
-    from ledger.application import open_ledger
-    from ledger.proofs import prove_consistency
+    from trialctl.ledger.application import open_ledger
+    from trialctl.ledger.proofs import prove_consistency
 
     with ledger_errors():
         proof = prove_consistency(open_ledger(ledger).signed_recorder, old_size, new_size)

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.io import EXIT_USAGE, fail
-from cli.options import JsonOption, LedgerOption, PasswordStdinOption, UserOption
-from cli.signing import run_signed
+from trialctl.cli.io import EXIT_USAGE, fail
+from trialctl.cli.options import JsonOption, LedgerOption, PasswordStdinOption, UserOption
+from trialctl.cli.signing import run_signed
 
 app = typer.Typer(help="Record trial actions as signed events.", no_args_is_help=True)
 
@@ -184,7 +184,7 @@ def parse_lesion(text: str) -> Any:
     """ID:SITE:LONGEST_MM, or ID:node:LONGEST_MM:SHORT_AXIS_MM for a lymph node."""
     from decimal import Decimal, InvalidOperation
 
-    from domain.recist import TargetLesion
+    from trialctl.domain.recist import TargetLesion
 
     parts = text.split(":")
     try:

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cli.io import PasswordSource, ledger_errors, need_user, print_json
+from trialctl.cli.io import PasswordSource, ledger_errors, need_user, print_json
 
 if TYPE_CHECKING:
-    from ledger.application import UnlockedUser
-    from ledger.trials import Recorded, TrialRecords
+    from trialctl.ledger.application import UnlockedUser
+    from trialctl.ledger.trials import Recorded, TrialRecords
 
 Action = Callable[["TrialRecords", "UnlockedUser", datetime], "Recorded"]
 
@@ -22,9 +22,9 @@ def run_signed(
     action: Action,
 ) -> None:
     """Every `record` command: the domain refuses, the ledger signs, this renders."""
-    from domain.rules import TrialRuleError
-    from ledger.application import open_ledger
-    from ledger.trials import TrialRecords
+    from trialctl.domain.rules import TrialRuleError
+    from trialctl.ledger.application import open_ledger
+    from trialctl.ledger.trials import TrialRecords
 
     signer = need_user(user)
     with ledger_errors():
@@ -33,7 +33,7 @@ def run_signed(
         try:
             recorded = action(TrialRecords(app), actor, datetime.now(UTC))
         except TrialRuleError as e:
-            from cli.io import fail
+            from trialctl.cli.io import fail
 
             fail(f"refused: {e}")
     render_recorded(recorded, json_output)

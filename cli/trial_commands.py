@@ -7,16 +7,16 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.io import EXIT_USAGE, fail, ledger_errors, print_json, print_table
-from cli.options import JsonOption, LedgerOption, PasswordStdinOption, UserOption
-from cli.record_commands import TrialOption
-from cli.signing import run_signed
+from trialctl.cli.io import EXIT_USAGE, fail, ledger_errors, print_json, print_table
+from trialctl.cli.options import JsonOption, LedgerOption, PasswordStdinOption, UserOption
+from trialctl.cli.record_commands import TrialOption
+from trialctl.cli.signing import run_signed
 
 app = typer.Typer(help="Trials in this ledger, each run by its protocol.", no_args_is_help=True)
 
 
 def load_protocol_file(path: Path) -> Any:
-    from domain.protocol import ProtocolError, load_protocol
+    from trialctl.domain.protocol import ProtocolError, load_protocol
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -46,8 +46,8 @@ def register(
 @app.command("list")
 def list_trials(ledger: LedgerOption = None, json_output: JsonOption = False) -> None:
     """The trials in this ledger. Example: trialctl trial list --json"""
-    from ledger.application import open_ledger
-    from ledger.trials import TrialRecords
+    from trialctl.ledger.application import open_ledger
+    from trialctl.ledger.trials import TrialRecords
 
     with ledger_errors():
         records = TrialRecords(open_ledger(ledger))
@@ -70,10 +70,10 @@ def status(
 
     Example: trialctl status --json
     """
-    from cli.audit_commands import parse_moment
-    from ledger.application import open_ledger
-    from ledger.replay import replay_trial
-    from ledger.trials import TrialRecords
+    from trialctl.cli.audit_commands import parse_moment
+    from trialctl.ledger.application import open_ledger
+    from trialctl.ledger.replay import replay_trial
+    from trialctl.ledger.trials import TrialRecords
 
     moment = parse_moment(as_of, "--as-of")
     with ledger_errors():
@@ -81,10 +81,10 @@ def status(
         if moment is not None:
             state = replay_trial(records, trial, None, moment)["status"]
         else:
-            from ledger.projection import catch_up
+            from trialctl.ledger.projection import catch_up
 
             current = records.trial(trial)
-            from ledger.trials import with_signers
+            from trialctl.ledger.trials import with_signers
 
             views = catch_up(records.ledger)  # never a stale answer
             state = with_signers(

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.io import PasswordSource, ledger_errors, need_user, print_json, print_table
-from cli.options import JsonOption, LedgerOption, PasswordStdinOption, UserOption
+from trialctl.cli.io import PasswordSource, ledger_errors, need_user, print_json, print_table
+from trialctl.cli.options import JsonOption, LedgerOption, PasswordStdinOption, UserOption
 
 if TYPE_CHECKING:
-    from ledger.application import TrialLedger, UnlockedUser, UserSummary
+    from trialctl.ledger.application import TrialLedger, UnlockedUser, UserSummary
 
 app = typer.Typer(help="Users, their roles and keys; every change is signed by an admin.",
                   no_args_is_help=True)
@@ -22,7 +22,7 @@ ROLES = "admin, principal-investigator, investigator, monitor, data-manager, aud
 def _admin_session(
     ledger: str | None, user: str | None, passwords: PasswordSource
 ) -> tuple[TrialLedger, UnlockedUser]:
-    from ledger.application import open_ledger
+    from trialctl.ledger.application import open_ledger
 
     signer = need_user(user)
     ledger_app = open_ledger(ledger)
@@ -68,7 +68,7 @@ def list_users(ledger: LedgerOption = None, json_output: JsonOption = False) -> 
 
     Example: trialctl user list --json
     """
-    from ledger.application import open_ledger
+    from trialctl.ledger.application import open_ledger
 
     with ledger_errors():
         users = open_ledger(ledger).list_users()
@@ -159,7 +159,7 @@ def revoke(
 
 
 def _check_roles(roles: list[str]) -> None:
-    from cli.io import EXIT_USAGE, fail
+    from trialctl.cli.io import EXIT_USAGE, fail
 
     known = {r.strip() for r in ROLES.split(",")}
     for role in roles:

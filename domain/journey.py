@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from domain.patient import Patient
-from domain.rules import TrialRuleError
-from domain.trial import Trial
+from trialctl.domain.patient import Patient
+from trialctl.domain.rules import TrialRuleError
+from trialctl.domain.trial import Trial
 
 
 def _same_trial(trial: Trial, patient: Patient) -> None:

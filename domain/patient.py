@@ -20,11 +20,16 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.eligibility import evaluate_eligibility
-from domain.ids import TRIALCTL_NAMESPACE
-from domain.protocol import Protocol
-from domain.recist import TargetLesion, assess_response, sum_of_diameters, validate_baseline
-from domain.rules import TrialRuleError, not_before, not_in_future, parse_day, parse_moment
+from trialctl.domain.eligibility import evaluate_eligibility
+from trialctl.domain.ids import TRIALCTL_NAMESPACE
+from trialctl.domain.protocol import Protocol
+from trialctl.domain.recist import (
+    TargetLesion,
+    assess_response,
+    sum_of_diameters,
+    validate_baseline,
+)
+from trialctl.domain.rules import TrialRuleError, not_before, not_in_future, parse_day, parse_moment
 
 PATIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 ATTRIBUTIONS = ("unrelated", "unlikely", "possible", "probable", "definite")

@@ -39,7 +39,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import NoReturn
 
-from domain.eligibility import (
+from trialctl.domain.eligibility import (
     CONDITION_OPERATORS,
     Condition,
     Criterion,

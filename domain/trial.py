@@ -19,7 +19,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.escalation import (
+from trialctl.domain.escalation import (
     ACTION_STOP,
     Cohort,
     OutOfRuleError,
@@ -27,9 +27,9 @@ from domain.escalation import (
     Step,
     ThreePlusThree,
 )
-from domain.ids import TRIALCTL_NAMESPACE
-from domain.protocol import Protocol, protocol_from_dict
-from domain.rules import TrialRuleError
+from trialctl.domain.ids import TRIALCTL_NAMESPACE
+from trialctl.domain.protocol import Protocol, protocol_from_dict
+from trialctl.domain.rules import TrialRuleError
 
 
 def trial_id_for(protocol_id: str) -> UUID:

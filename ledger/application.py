@@ -30,7 +30,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic
 
-from ledger.authority import (
+from trialctl.ledger.authority import (
     Meaning,
     Role,
     check_bootstrap,
@@ -38,8 +38,8 @@ from ledger.authority import (
     choose_meaning,
     choose_role,
 )
-from ledger.checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
-from ledger.errors import (
+from trialctl.ledger.checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
+from trialctl.ledger.errors import (
     AuthorityError,
     DatabaseUnavailableError,
     KeyFileError,
@@ -48,13 +48,13 @@ from ledger.errors import (
     RecordingError,
     UnknownUserError,
 )
-from ledger.factory import LedgerFactory
-from ledger.keys import KeyPair, open_key_file, seal_key_file
-from ledger.location import LedgerLocation, check_user_id, keys_dir
-from ledger.mapper import EntryMapper, format_time
-from ledger.merkle import root_from_leaf_hashes
-from ledger.recorder import ENTRIES_TABLE, LEAVES_TABLE, SignedRecorder, Signer
-from ledger.users import (
+from trialctl.ledger.factory import LedgerFactory
+from trialctl.ledger.keys import KeyPair, open_key_file, seal_key_file
+from trialctl.ledger.location import LedgerLocation, check_user_id, keys_dir
+from trialctl.ledger.mapper import EntryMapper, format_time
+from trialctl.ledger.merkle import root_from_leaf_hashes
+from trialctl.ledger.recorder import ENTRIES_TABLE, LEAVES_TABLE, SignedRecorder, Signer
+from trialctl.ledger.users import (
     LEDGER_AGGREGATE_ID,
     USER_EVENT_PREFIX,
     LedgerRecord,
@@ -426,6 +426,6 @@ def _unavailable(location: LedgerLocation, error: BaseException) -> DatabaseUnav
 
 def open_ledger(given: str | None, create: bool = False) -> TrialLedger:
     """Resolve `--ledger` / TRIALCTL_LEDGER / the default and open it."""
-    from ledger.location import resolve_ledger
+    from trialctl.ledger.location import resolve_ledger
 
     return TrialLedger(resolve_ledger(given), create=create)

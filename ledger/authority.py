@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from domain.patient import Patient
-from domain.trial import Trial
-from ledger.users import LedgerRecord, SecurityLog, User
+from trialctl.domain.patient import Patient
+from trialctl.domain.trial import Trial
+from trialctl.ledger.users import LedgerRecord, SecurityLog, User
 
 
 class Role(StrEnum):

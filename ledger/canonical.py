@@ -13,7 +13,7 @@ from typing import Any
 
 import rfc8785
 
-from ledger.errors import PayloadError
+from trialctl.ledger.errors import PayloadError
 
 JSONValue = None | bool | int | str | list["JSONValue"] | dict[str, "JSONValue"]
 

@@ -18,7 +18,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from ledger.keys import KeyPair, load_public_key, signature_is_valid
+from trialctl.ledger.keys import KeyPair, load_public_key, signature_is_valid
 
 ORIGIN_PREFIX = "trialctl ledger "
 SIGNATURE_DASH = "\u2014"

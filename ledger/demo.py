@@ -19,14 +19,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from domain.protocol import Protocol, load_protocol
-from domain.recist import TargetLesion
-from domain.rules import TrialRuleError
-from ledger.application import TrialLedger, UnlockedUser
-from ledger.location import resolve_ledger
-from ledger.projection import catch_up
-from ledger.trials import TrialRecords, with_signers
-from ledger.verify import VerificationReport, verify_ledger
+from trialctl.domain.protocol import Protocol, load_protocol
+from trialctl.domain.recist import TargetLesion
+from trialctl.domain.rules import TrialRuleError
+from trialctl.ledger.application import TrialLedger, UnlockedUser
+from trialctl.ledger.location import resolve_ledger
+from trialctl.ledger.projection import catch_up
+from trialctl.ledger.trials import TrialRecords, with_signers
+from trialctl.ledger.verify import VerificationReport, verify_ledger
 
 DEMO_PROTOCOL = "NCT00084513.toml"
 DEMO_USERS = {
@@ -42,7 +42,7 @@ def demo_password(user_id: str) -> str:
 
 
 def shipped_protocol(name: str = DEMO_PROTOCOL) -> Protocol:
-    text = resources.files("protocols").joinpath(name).read_text(encoding="utf-8")
+    text = resources.files("trialctl.protocols").joinpath(name).read_text(encoding="utf-8")
     return load_protocol(text)
 
 

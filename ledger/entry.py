@@ -17,8 +17,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.canonical import canonical_bytes
-from ledger.keys import KeyPair
+from trialctl.ledger.canonical import canonical_bytes
+from trialctl.ledger.keys import KeyPair
 
 STATEMENT_FORMAT = "trialctl-event/v1"
 STATEMENT_FIELDS = frozenset(

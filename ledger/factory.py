@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 
-from ledger.recorder import SignedRecorder
+from trialctl.ledger.recorder import SignedRecorder
 
 
 class LedgerFactory(SQLAlchemyFactory):

@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-from ledger.canonical import canonical_bytes
-from ledger.errors import KeyFileError, WrongPasswordError
+from trialctl.ledger.canonical import canonical_bytes
+from trialctl.ledger.errors import KeyFileError, WrongPasswordError
 
 KEY_FILE_FORMAT = "trialctl-key/v1"
 # OWASP's interactive-login floor for scrypt: 2**17 x 8 x 1 uses 128 MiB per attempt.

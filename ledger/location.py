@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from ledger.errors import ConfigurationError
+from trialctl.ledger.errors import ConfigurationError
 
 DEFAULT_LEDGER_FILE = "ledger.sqlite"
 USER_ID_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{1,63}$")

@@ -16,9 +16,9 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 
-from ledger.canonical import check_json_value
-from ledger.entry import MalformedEntryError, parse_entry
-from ledger.errors import PayloadError
+from trialctl.ledger.canonical import check_json_value
+from trialctl.ledger.entry import MalformedEntryError, parse_entry
+from trialctl.ledger.errors import PayloadError
 
 
 def format_time(moment: datetime) -> str:

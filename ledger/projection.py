@@ -16,14 +16,14 @@ from uuid import UUID
 from eventsourcing.persistence import Notification, Tracking
 from eventsourcing.projection import Projection
 
-from domain.patient import Patient
-from domain.trial import Trial
-from ledger.application import TrialLedger
-from ledger.audit import audit_row
-from ledger.entry import MalformedEntryError, parse_entry
-from ledger.errors import LedgerError
-from ledger.trials import DECISION_TYPES, decision_signer, trial_status
-from ledger.views import (
+from trialctl.domain.patient import Patient
+from trialctl.domain.trial import Trial
+from trialctl.ledger.application import TrialLedger
+from trialctl.ledger.audit import audit_row
+from trialctl.ledger.entry import MalformedEntryError, parse_entry
+from trialctl.ledger.errors import LedgerError
+from trialctl.ledger.trials import DECISION_TYPES, decision_signer, trial_status
+from trialctl.ledger.views import (
     VIEWS_NAME,
     TrialViews,
     ViewRows,

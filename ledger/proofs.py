@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.entry import parse_entry
-from ledger.errors import LedgerError
-from ledger.merkle import (
+from trialctl.ledger.entry import parse_entry
+from trialctl.ledger.errors import LedgerError
+from trialctl.ledger.merkle import (
     consistency_proof,
     hash_leaf,
     inclusion_proof,
@@ -15,7 +15,7 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from ledger.recorder import SignedRecorder
+from trialctl.ledger.recorder import SignedRecorder
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from ledger.entry import STATEMENT_FORMAT, entry_hash, seal
-from ledger.errors import RecordingError
-from ledger.keys import KeyPair
-from ledger.merkle import hash_leaf
+from trialctl.ledger.entry import STATEMENT_FORMAT, entry_hash, seal
+from trialctl.ledger.errors import RecordingError
+from trialctl.ledger.keys import KeyPair
+from trialctl.ledger.merkle import hash_leaf
 
 ENTRIES_TABLE = "trialctl_events"
 KNOWN_HEADS_LIMIT = 10_000

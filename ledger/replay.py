@@ -11,12 +11,12 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.patient import Patient
-from domain.trial import Trial
-from ledger.entry import parse_entry
-from ledger.errors import LedgerError
-from ledger.mapper import parse_time
-from ledger.trials import DECISION_TYPES, TrialRecords, decision_signer, with_signers
+from trialctl.domain.patient import Patient
+from trialctl.domain.trial import Trial
+from trialctl.ledger.entry import parse_entry
+from trialctl.ledger.errors import LedgerError
+from trialctl.ledger.mapper import parse_time
+from trialctl.ledger.trials import DECISION_TYPES, TrialRecords, decision_signer, with_signers
 
 A = TypeVar("A", bound=Aggregate)
 Cutoff = Callable[[dict[str, Any]], bool]

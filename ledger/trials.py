@@ -10,16 +10,16 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
-from domain import journey
-from domain.patient import Patient, patient_aggregate_id
-from domain.protocol import Protocol
-from domain.recist import TargetLesion
-from domain.rules import TrialRuleError
-from domain.trial import Trial, trial_id_for
-from ledger.application import TrialLedger, UnlockedUser
-from ledger.authority import Meaning
-from ledger.entry import parse_entry
-from ledger.errors import LedgerError
+from trialctl.domain import journey
+from trialctl.domain.patient import Patient, patient_aggregate_id
+from trialctl.domain.protocol import Protocol
+from trialctl.domain.recist import TargetLesion
+from trialctl.domain.rules import TrialRuleError
+from trialctl.domain.trial import Trial, trial_id_for
+from trialctl.ledger.application import TrialLedger, UnlockedUser
+from trialctl.ledger.authority import Meaning
+from trialctl.ledger.entry import parse_entry
+from trialctl.ledger.errors import LedgerError
 
 
 def trial_status(trial: Trial) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from eventsourcing.domain import Aggregate, event
 
 # The namespace for every trialctl id derived with uuid5, so a re-registration of the same
 # user or trial lands on the same aggregate id and is refused by the unique version index.
-from domain.ids import TRIALCTL_NAMESPACE
+from trialctl.domain.ids import TRIALCTL_NAMESPACE
 
 
 def user_aggregate_id(user_id: str) -> UUID:

@@ -25,22 +25,22 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import String, func, or_, select, type_coerce
 
-from ledger.authority import check_bootstrap, check_signature_authority
-from ledger.canonical import is_canonical
-from ledger.checkpoint import SignedCheckpoint
-from ledger.entry import MalformedEntryError, entry_hash, parse_entry
-from ledger.errors import LedgerError
-from ledger.keys import key_id_of, load_public_key, signature_is_valid
-from ledger.mapper import EntryMapper
-from ledger.merkle import (
+from trialctl.ledger.authority import check_bootstrap, check_signature_authority
+from trialctl.ledger.canonical import is_canonical
+from trialctl.ledger.checkpoint import SignedCheckpoint
+from trialctl.ledger.entry import MalformedEntryError, entry_hash, parse_entry
+from trialctl.ledger.errors import LedgerError
+from trialctl.ledger.keys import key_id_of, load_public_key, signature_is_valid
+from trialctl.ledger.mapper import EntryMapper
+from trialctl.ledger.merkle import (
     MerkleError,
     consistency_proof,
     hash_leaf,
     root_from_leaf_hashes,
     verify_consistency,
 )
-from ledger.recorder import SignedRecorder
-from ledger.users import USER_EVENT_PREFIX, LedgerRecord, User, user_aggregate_id
+from trialctl.ledger.recorder import SignedRecorder
+from trialctl.ledger.users import USER_EVENT_PREFIX, LedgerRecord, User, user_aggregate_id
 
 KEY_EVENT_TYPES = (User.Registered.TOPIC, User.KeyRotated.TOPIC)
 USER_TOPICS = (

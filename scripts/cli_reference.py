@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from cli.main import app
+from trialctl.cli.main import app
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "CLI.md"
 

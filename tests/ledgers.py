@@ -8,8 +8,8 @@ from pathlib import Path
 
 import sqlalchemy
 
-from ledger.application import TrialLedger, UnlockedUser, open_ledger
-from ledger.location import resolve_ledger
+from trialctl.ledger.application import TrialLedger, UnlockedUser, open_ledger
+from trialctl.ledger.location import resolve_ledger
 
 PASSWORDS = {"alice": "alice-password", "bob": "bob-password", "carol": "carol-password"}
 

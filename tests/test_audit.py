@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from domain.trial import trial_id_for
-from ledger.application import open_ledger
-from ledger.entry import parse_entry
-from ledger.projection import catch_up
-from ledger.replay import replay_trial
-from ledger.trials import TrialRecords, with_signers
-from ledger.views import TrialViews
 from tests.conftest import BACKENDS, _fresh_postgres_database, assert_one_line_error, trialctl
+from trialctl.domain.trial import trial_id_for
+from trialctl.ledger.application import open_ledger
+from trialctl.ledger.entry import parse_entry
+from trialctl.ledger.projection import catch_up
+from trialctl.ledger.replay import replay_trial
+from trialctl.ledger.trials import TrialRecords, with_signers
+from trialctl.ledger.views import TrialViews
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger.application import open_ledger
 from tests.conftest import assert_one_line_error, trialctl
 from tests.ledgers import PASSWORDS, make_staff
+from trialctl.ledger.application import open_ledger
 
 
 def tree_size(url: str) -> int:

@@ -9,10 +9,10 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.canonical import canonical_bytes, is_canonical
-from ledger.entry import MalformedEntryError, parse_entry, seal
-from ledger.errors import PayloadError
-from ledger.keys import KeyPair, load_public_key, signature_is_valid
+from trialctl.ledger.canonical import canonical_bytes, is_canonical
+from trialctl.ledger.entry import MalformedEntryError, parse_entry, seal
+from trialctl.ledger.errors import PayloadError
+from trialctl.ledger.keys import KeyPair, load_public_key, signature_is_valid
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.eligibility import (
+from trialctl.domain.eligibility import (
     Condition,
     Criterion,
     CriterionKind,
@@ -22,7 +22,7 @@ from domain.eligibility import (
     evaluate_eligibility,
     screening_fields,
 )
-from domain.protocol import Protocol, load_protocol
+from trialctl.domain.protocol import Protocol, load_protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = date(2005, 3, 1)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.escalation import (
+from trialctl.domain.escalation import (
     ACTIONS,
     STOP_LEVEL_ABOVE_TOO_TOXIC,
     STOP_NO_TOLERABLE_DOSE,

@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy
 
-from ledger.application import open_ledger
-from ledger.entry import parse_entry
-from ledger.errors import AuthorityError
-from ledger.users import SecurityLog
-from ledger.verify import verify_ledger
 from tests.conftest import trialctl
 from tests.ledgers import PASSWORDS, engine_for, make_staff
+from trialctl.ledger.application import open_ledger
+from trialctl.ledger.entry import parse_entry
+from trialctl.ledger.errors import AuthorityError
+from trialctl.ledger.users import SecurityLog
+from trialctl.ledger.verify import verify_ledger
 
 
 def test_a_fresh_ledger_verifies_clean_in_another_process(ledger_url: str, home: object) -> None:

@@ -30,8 +30,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import merkle
-from ledger.merkle import (
+from trialctl.ledger import merkle
+from trialctl.ledger.merkle import (
     HASH_SIZE,
     MerkleError,
     ProofShapeError,

@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from domain.trial import trial_id_for
-from ledger.application import TrialLedger, open_ledger
-from ledger.entry import parse_entry
-from ledger.projection import catch_up, compare_with_replay, rebuild
-from ledger.replay import replay_trial
-from ledger.trials import TrialRecords, with_signers
-from ledger.views import VIEW_TABLES
 from tests.conftest import trialctl
 from tests.ledgers import engine_for, make_staff
 from tests.trial_helpers import at, day, nct_protocol, screening_for, second_protocol
+from trialctl.domain.trial import trial_id_for
+from trialctl.ledger.application import TrialLedger, open_ledger
+from trialctl.ledger.entry import parse_entry
+from trialctl.ledger.projection import catch_up, compare_with_replay, rebuild
+from trialctl.ledger.replay import replay_trial
+from trialctl.ledger.trials import TrialRecords, with_signers
+from trialctl.ledger.views import VIEW_TABLES
 
 
 def small_trial(url: str, patients: int = 3) -> TrialLedger:
@@ -75,9 +75,9 @@ def test_a_crash_between_entries_and_views_leaves_them_correct_after_restart(
     crash = tmp_path / "crash.py"
     crash.write_text(
         "import os, sys\n"
-        "from ledger.application import open_ledger\n"
-        "from ledger.projection import catch_up\n"
-        "from ledger.views import TrialViews\n"
+        "from trialctl.ledger.application import open_ledger\n"
+        "from trialctl.ledger.projection import catch_up\n"
+        "from trialctl.ledger.views import TrialViews\n"
         "def write(self, session, rows, tracking):\n"
         "    for table, key, values in rows.items():\n"
         "        self._upsert(session, table, key, values)\n"

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.eligibility import Criterion, Operator, screening_fields
-from domain.protocol import (
+from trialctl.domain.eligibility import Criterion, Operator, screening_fields
+from trialctl.domain.protocol import (
     AgentRole,
     ObservationValueType,
     Protocol,
@@ -603,7 +603,7 @@ def test_protocol_error_is_a_value_error() -> None:
 
 def test_criterion_rejects_inconsistent_construction() -> None:
     """Programmatic construction is checked too (the loader checks first, with paths)."""
-    from domain.eligibility import CriterionKind
+    from trialctl.domain.eligibility import CriterionKind
 
     with pytest.raises(ValueError, match="threshold"):
         Criterion("a", "a", CriterionKind.INCLUSION, "a", Operator.GE, threshold=None, unit="x")

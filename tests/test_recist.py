@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from domain.recist import (
+from trialctl.domain.recist import (
     Response,
     ResponseCategory,
     TargetLesion,

@@ -7,8 +7,6 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ledger.entry import parse_entry, seal
-from ledger.merkle import hash_leaf
 from tests.conftest import trialctl
 from tests.ledgers import (
     Staff,
@@ -19,6 +17,8 @@ from tests.ledgers import (
     sql,
     write_file,
 )
+from trialctl.ledger.entry import parse_entry, seal
+from trialctl.ledger.merkle import hash_leaf
 
 
 def since(staff: Staff, note: Path) -> tuple[int, dict[str, object]]:

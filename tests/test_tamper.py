@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from ledger.entry import entry_hash, parse_entry, seal
-from ledger.merkle import hash_leaf
 from tests.conftest import trialctl
 from tests.ledgers import (
     Staff,
@@ -23,6 +21,8 @@ from tests.ledgers import (
     sql,
     write_file,
 )
+from trialctl.ledger.entry import entry_hash, parse_entry, seal
+from trialctl.ledger.merkle import hash_leaf
 
 
 def verify(url: str, *checkpoints: Path) -> tuple[int, dict[str, object]]:
@@ -250,8 +250,8 @@ def test_an_edited_checkpoint_file_is_caught(
 def test_parallel_and_single_process_verification_agree(ledger_url: str, home: Path) -> None:
     """Past the parallel threshold, signature checks run in worker processes: the findings
     and the root must be exactly those of checking everything in one process."""
-    from ledger.users import SecurityLog
-    from ledger.verify import PARALLEL_THRESHOLD, verify_ledger
+    from trialctl.ledger.users import SecurityLog
+    from trialctl.ledger.verify import PARALLEL_THRESHOLD, verify_ledger
 
     staff = make_staff(ledger_url)
     log = SecurityLog(user_id="bob")

@@ -7,10 +7,6 @@ from collections.abc import Callable
 
 import pytest
 
-from domain import journey
-from domain.patient import Patient
-from domain.rules import TrialRuleError
-from domain.trial import Trial
 from tests.trial_helpers import (
     NOW,
     at,
@@ -23,6 +19,10 @@ from tests.trial_helpers import (
     screening_for,
     second_protocol,
 )
+from trialctl.domain import journey
+from trialctl.domain.patient import Patient
+from trialctl.domain.rules import TrialRuleError
+from trialctl.domain.trial import Trial
 
 
 @pytest.fixture

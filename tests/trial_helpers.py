@@ -7,11 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from domain import journey
-from domain.patient import Patient
-from domain.protocol import Protocol, load_protocol
-from domain.trial import Trial
-from ledger.demo import screening_values
+from trialctl.domain import journey
+from trialctl.domain.patient import Patient
+from trialctl.domain.protocol import Protocol, load_protocol
+from trialctl.domain.trial import Trial
+from trialctl.ledger.demo import screening_values
 
 ROOT = Path(__file__).resolve().parent.parent
 START = date(2026, 1, 5)
