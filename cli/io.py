@@ -73,7 +73,7 @@ def ledger_errors() -> Iterator[None]:
     from sqlalchemy.exc import SQLAlchemyError
 
     from trialctl.ledger.checkpoint import CheckpointError
-    from trialctl.ledger.errors import LedgerError
+    from trialctl.ledger.errors import LedgerError, first_line
 
     try:
         yield
@@ -82,11 +82,6 @@ def ledger_errors() -> Iterator[None]:
     except (PersistenceError, SQLAlchemyError) as e:
         # The database went away or refused mid-command: nothing half-written stays, since
         # every write is one transaction.
-        fail(f"database error: {_first_line(e)}")
+        fail(f"database error: {first_line(e)}")
     except OSError as e:
         fail(f"{e.strerror or 'cannot use file'}: {e.filename or e}")
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -47,6 +47,7 @@ from trialctl.ledger.errors import (
     NotALedgerError,
     RecordingError,
     UnknownUserError,
+    first_line,
 )
 from trialctl.ledger.factory import LedgerFactory
 from trialctl.ledger.keys import KeyPair, open_key_file, seal_key_file
@@ -99,7 +100,7 @@ class TrialLedger(Application[UUID]):
             super().__init__(env=env)
         except (PersistenceError, sqlalchemy.exc.SQLAlchemyError) as e:
             raise DatabaseUnavailableError(
-                f"cannot open the ledger at {location.display()}: {_first_line(e)}"
+                f"cannot open the ledger at {location.display()}: {first_line(e)}"
             ) from e
         self.signed_recorder: SignedRecorder = self.recorder  # type: ignore[assignment]
         self._users: dict[UUID, User] = {}
@@ -192,7 +193,7 @@ class TrialLedger(Application[UUID]):
                 "another change was recorded at the same moment; nothing was written, try again"
             ) from e
         except OperationalError as e:
-            raise DatabaseUnavailableError(f"could not write: {_first_line(e)}") from e
+            raise DatabaseUnavailableError(f"could not write: {first_line(e)}") from e
         return [r.notification.id for r in recordings]
 
     def _authorize(self, entries: list[tuple[dict[str, Any], StoredEvent]]) -> None:
@@ -413,14 +414,9 @@ def _check_sqlite_file(path: Path, create: bool) -> None:
         raise NotALedgerError(f"{path} is not a trialctl ledger (not a SQLite database)")
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
-
-
 def _unavailable(location: LedgerLocation, error: BaseException) -> DatabaseUnavailableError:
     return DatabaseUnavailableError(
-        f"cannot reach the ledger at {location.display()}: {_first_line(error)}"
+        f"cannot reach the ledger at {location.display()}: {first_line(error)}"
     )
 
 

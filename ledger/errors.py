@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def first_line(error: BaseException) -> str:
+    """A driver's error as one line for the user: its first line, or its type if empty."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class LedgerError(Exception):
     """Base for every failure the ledger reports to a user."""
 
