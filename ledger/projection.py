@@ -22,6 +22,7 @@ from trialctl.ledger.application import TrialLedger
 from trialctl.ledger.audit import audit_row
 from trialctl.ledger.entry import MalformedEntryError, parse_entry
 from trialctl.ledger.errors import LedgerError
+from trialctl.ledger.history import advanced
 from trialctl.ledger.trials import DECISION_TYPES, decision_signer, trial_status
 from trialctl.ledger.views import (
     VIEWS_NAME,
@@ -51,11 +52,30 @@ class TrialProjection(Projection[TrialViews]):
         self.aggregates: dict[UUID, Any] = {}
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        """One notification on its own (the library's entry point): rows and position."""
+        """The library's entry point (what a `ProjectionRunner` calls): one domain event and
+        its tracking position, applied with its rows in one transaction. The rows need what
+        only the signed entry holds (position, signer, meaning), so the entry is read at the
+        tracked notification id."""
         rows = ViewRows()
-        self.rows_for(domain_event, rows)
+        self.rows_for(self._signed_entry(domain_event, tracking), rows)
         with self.view.transaction(commit=True) as session:
             self.view.write(session, rows, tracking)
+
+    def _signed_entry(self, domain_event: Any, tracking: Tracking) -> Notification:
+        found = self.ledger.signed_recorder.select_notifications(
+            start=tracking.notification_id, limit=1
+        )
+        if (
+            not found
+            or found[0].id != tracking.notification_id
+            or UUID(str(found[0].originator_id)) != domain_event.originator_id
+            or found[0].originator_version != domain_event.originator_version
+        ):
+            raise LedgerError(
+                f"notification {tracking.notification_id} is not the entry of "
+                f"{domain_event.originator_id} v{domain_event.originator_version}"
+            )
+        return found[0]
 
     def rows_for(self, notification: Notification, rows: ViewRows) -> None:
         """The view rows one signed entry changes."""
@@ -121,8 +141,7 @@ class TrialProjection(Projection[TrialViews]):
                 None if version == 1
                 else self.ledger.repository.get(aggregate_id, version=version - 1)
             )
-        domain_event = self.ledger.mapper.to_domain_event(notification)
-        aggregate = domain_event.mutate(aggregate)  # type: ignore[attr-defined]
+        aggregate = advanced(aggregate, [notification], self.ledger.mapper)
         self.aggregates[aggregate_id] = aggregate
         return aggregate
 

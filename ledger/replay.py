@@ -6,19 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
-
-from eventsourcing.domain import Aggregate
 
 from trialctl.domain.patient import Patient
 from trialctl.domain.trial import Trial
 from trialctl.ledger.entry import parse_entry
 from trialctl.ledger.errors import LedgerError
+from trialctl.ledger.history import advanced
 from trialctl.ledger.mapper import parse_time
 from trialctl.ledger.trials import DECISION_TYPES, TrialRecords, decision_signer, with_signers
 
-A = TypeVar("A", bound=Aggregate)
 Cutoff = Callable[[dict[str, Any]], bool]
 
 
@@ -38,17 +36,17 @@ def _replay(
     """The aggregate from its entries up to the cutoff, and the last position used; cohort
     decisions' signers are gathered into `signers` on the way."""
     ledger = records.ledger
-    aggregate: Any = None
+    entries = []
     last = -1
     for stored in ledger.signed_recorder.select_events(aggregate_id):
         statement = parse_entry(stored.state).statement
         if not included(statement):
             break  # an aggregate's entries only move forward in position and time
-        aggregate = ledger.mapper.to_domain_event(stored).mutate(aggregate)  # type: ignore[attr-defined]
+        entries.append(stored)
         last = max(last, int(statement["position"]))
         if signers is not None and statement["type"] in DECISION_TYPES:
             signers[statement["payload"]["cohort_number"]] = decision_signer(statement)
-    return aggregate, last
+    return advanced(None, entries, ledger.mapper), last
 
 
 def replay_trial(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
+from eventsourcing.persistence import Tracking
 
 from tests.conftest import trialctl
 from tests.ledgers import engine_for, make_staff
@@ -19,10 +20,17 @@ from tests.trial_helpers import at, day, nct_protocol, screening_for, second_pro
 from trialctl.domain.trial import trial_id_for
 from trialctl.ledger.application import TrialLedger, open_ledger
 from trialctl.ledger.entry import parse_entry
-from trialctl.ledger.projection import catch_up, compare_with_replay, rebuild
+from trialctl.ledger.errors import LedgerError
+from trialctl.ledger.projection import (
+    TrialProjection,
+    catch_up,
+    compare_with_replay,
+    open_views,
+    rebuild,
+)
 from trialctl.ledger.replay import replay_trial
 from trialctl.ledger.trials import TrialRecords, with_signers
-from trialctl.ledger.views import VIEW_TABLES
+from trialctl.ledger.views import VIEW_TABLES, VIEWS_NAME, TrialViews
 
 
 def small_trial(url: str, patients: int = 3) -> TrialLedger:
@@ -176,3 +184,39 @@ def test_several_trials_in_one_ledger(ledger_url: str, home: Path) -> None:
     assert "several trials: pass --trial (NCT00084513, TEST-0002)" in ambiguous.stderr
     assert json.loads(chosen.stdout)["trial"] == "NCT00084513"
     assert [t["trial"] for t in json.loads(listed.stdout)] == ["NCT00084513", "TEST-0002"]
+
+
+def test_the_library_entry_point_takes_domain_events_and_builds_the_same_views(
+    ledger_url: str, home: Path
+) -> None:
+    """eventsourcing's `Projection` contract: `process_event(domain_event, tracking)`, as a
+    `ProjectionRunner` calls it, one event at a time, gives the rows a batched catch-up does."""
+    app = small_trial(ledger_url)
+    views = TrialViews(app.signed_recorder.datastore)
+    views.drop()
+    views.create_table()
+    projection = TrialProjection(views, app)
+    for notification in app.signed_recorder.select_notifications(start=None, limit=10_000):
+        projection.process_event(
+            app.mapper.to_domain_event(notification), Tracking(VIEWS_NAME, notification.id)
+        )
+    one_by_one = {table.name: views.table_rows(table) for table in VIEW_TABLES}
+
+    assert views.position() == app.signed_recorder.max_notification_id()
+    assert compare_with_replay(app, views) is None
+    batched = rebuild(app)
+    assert {table.name: batched.table_rows(table) for table in VIEW_TABLES} == one_by_one
+
+
+def test_the_library_entry_point_refuses_a_tracking_id_of_another_event(
+    ledger_url: str, home: Path
+) -> None:
+    app = small_trial(ledger_url, patients=1)
+    views = open_views(app)
+    first, second = app.signed_recorder.select_notifications(start=None, limit=2)
+
+    with pytest.raises(LedgerError, match=f"notification {second.id} is not the entry"):
+        TrialProjection(views, app).process_event(
+            app.mapper.to_domain_event(first), Tracking(VIEWS_NAME, second.id)
+        )
+    assert views.position() is None
