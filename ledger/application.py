@@ -8,7 +8,6 @@ what is decided by `authority`, inside the same transaction as the write.
 from __future__ import annotations
 
 import contextlib
-import copy
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,18 +25,16 @@ from eventsourcing.persistence import (
     Mapper,
     OperationalError,
     PersistenceError,
-    StoredEvent,
 )
 from eventsourcing.utils import get_topic
 
 from trialctl.ledger.authority import (
     Meaning,
     Role,
-    check_bootstrap,
-    check_signature_authority,
     choose_meaning,
     choose_role,
 )
+from trialctl.ledger.batch_authority import BatchAuthority
 from trialctl.ledger.checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
 from trialctl.ledger.errors import (
     AuthorityError,
@@ -54,10 +51,14 @@ from trialctl.ledger.keys import KeyPair, open_key_file, seal_key_file
 from trialctl.ledger.location import LedgerLocation, check_user_id, keys_dir
 from trialctl.ledger.mapper import EntryMapper, format_time
 from trialctl.ledger.merkle import root_from_leaf_hashes
-from trialctl.ledger.recorder import ENTRIES_TABLE, LEAVES_TABLE, SignedRecorder, Signer
+from trialctl.ledger.recorder import (
+    ENTRIES_TABLE,
+    LEAVES_TABLE,
+    SignedRecorder,
+    Signer,
+)
 from trialctl.ledger.users import (
     LEDGER_AGGREGATE_ID,
-    USER_EVENT_PREFIX,
     LedgerRecord,
     SecurityLog,
     User,
@@ -103,7 +104,8 @@ class TrialLedger(Application[UUID]):
                 f"cannot open the ledger at {location.display()}: {first_line(e)}"
             ) from e
         self.signed_recorder: SignedRecorder = self.recorder  # type: ignore[assignment]
-        self._users: dict[UUID, User] = {}
+        # Handed to the recorder with each save, so the recorder never calls back up here.
+        self.authority = BatchAuthority(self.signed_recorder, self.repository, self.mapper)
         if not create:
             self._check_is_ledger()
 
@@ -187,7 +189,7 @@ class TrialLedger(Application[UUID]):
 
     def _save_signed(self, signer: Signer, aggregates: Sequence[Aggregate]) -> list[int]:
         try:
-            recordings = self.save(*aggregates, signer=signer, authorize=self._authorize)
+            recordings = self.save(*aggregates, signer=signer, authorize=self.authority)
         except IntegrityError as e:
             raise RecordingError(
                 "another change was recorded at the same moment; nothing was written, try again"
@@ -195,47 +197,6 @@ class TrialLedger(Application[UUID]):
         except OperationalError as e:
             raise DatabaseUnavailableError(f"could not write: {first_line(e)}") from e
         return [r.notification.id for r in recordings]
-
-    def _authorize(self, entries: list[tuple[dict[str, Any], StoredEvent]]) -> None:
-        """Each entry against the signer's record as it stands just before that entry, as
-        `verify` will check it: a batch that changes a user changes them for what follows."""
-        if entries and entries[0][0]["position"] == 0:
-            second = entries[1][0] if len(entries) > 1 else {}
-            reason = check_bootstrap(entries[0][0], second)
-            if reason is not None:
-                raise AuthorityError(reason)
-            entries = entries[2:]
-        users: dict[UUID, User | None] = {}
-        for statement, sealed in entries:
-            actor = statement["actor"]
-            reason = check_signature_authority(
-                self._user_as_of(users, user_aggregate_id(actor["user_id"])), actor,
-                statement["type"], statement["meaning"],
-            )
-            if reason is not None:
-                raise AuthorityError(reason)
-            if statement["type"].startswith(USER_EVENT_PREFIX):
-                target = UUID(statement["aggregate_id"])
-                domain_event = self.mapper.to_domain_event(sealed)
-                # A copy: the batch may yet be refused, and the cache must not have moved.
-                users[target] = domain_event.mutate(  # type: ignore[attr-defined]
-                    copy.deepcopy(self._user_as_of(users, target)))
-
-    def _user_as_of(self, users: dict[UUID, User | None], aggregate_id: UUID) -> User | None:
-        if aggregate_id not in users:
-            users[aggregate_id] = self._current_user(aggregate_id)
-        return users[aggregate_id]
-
-    def _current_user(self, aggregate_id: UUID) -> User | None:
-        """The user as committed now; re-read only when their record has grown."""
-        version = self.signed_recorder.latest_version(aggregate_id)
-        if version is None:
-            return None
-        cached = self._users.get(aggregate_id)
-        if cached is None or cached.version != version:
-            cached = self.repository.get(aggregate_id)
-            self._users[aggregate_id] = cached
-        return cached
 
     def _record_refusal(self, actor: UnlockedUser, action: str, reason: str) -> None:
         """Sign the refusal with the refused user's own key: who tried what, and when."""

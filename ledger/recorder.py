@@ -4,8 +4,9 @@ library expects it, so that every row it writes is a signed, chained, numbered e
 Within one transaction, and holding the writer's lock, it
   1. numbers the new entries densely after the last Merkle leaf (global position),
   2. links each to the hash of the previous entry of its aggregate,
-  3. asks the application whether the signer may sign them (authority),
-  4. signs them, inserts them, and inserts their Merkle leaves.
+  3. signs them and asks the authority check given with the save whether the signer may
+     sign them (a value passed down: the recorder never calls the application),
+  4. inserts them and their Merkle leaves.
 Triggers in the database refuse UPDATE and DELETE on entries and leaves.
 """
 

@@ -1,0 +1,74 @@
+"""Whether the signer may sign each entry of a batch, judged inside the append's transaction.
+
+The recorder numbers, chains and seals a batch, and only then knows the statements that
+`verify` will judge; so the judging happens there, before anything is written. The
+application hands the recorder this object with each save, as a value: the recorder calls
+it and knows nothing of the application, and the rules stay in `authority`.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Repository
+from eventsourcing.persistence import Mapper, StoredEvent
+
+from trialctl.ledger.authority import check_bootstrap, check_signature_authority
+from trialctl.ledger.errors import AuthorityError
+from trialctl.ledger.history import advanced
+from trialctl.ledger.recorder import SignedRecorder
+from trialctl.ledger.users import USER_EVENT_PREFIX, User, user_aggregate_id
+
+
+class BatchAuthority:
+    """Checks each entry against the signer's record as it stands just before that entry,
+    as `verify` will: a batch that changes a user changes them for what follows."""
+
+    def __init__(
+        self, recorder: SignedRecorder, repository: Repository[UUID], mapper: Mapper[UUID]
+    ) -> None:
+        self.recorder = recorder
+        self.repository = repository
+        self.mapper = mapper
+        self._committed: dict[UUID, User] = {}
+
+    def __call__(self, entries: list[tuple[dict[str, Any], StoredEvent]]) -> None:
+        """Raise AuthorityError at the first entry its signer may not sign."""
+        if entries and entries[0][0]["position"] == 0:
+            second = entries[1][0] if len(entries) > 1 else {}
+            reason = check_bootstrap(entries[0][0], second)
+            if reason is not None:
+                raise AuthorityError(reason)
+            entries = entries[2:]
+        users: dict[UUID, User | None] = {}
+        for statement, sealed in entries:
+            actor = statement["actor"]
+            reason = check_signature_authority(
+                self._as_of(users, user_aggregate_id(actor["user_id"])), actor,
+                statement["type"], statement["meaning"],
+            )
+            if reason is not None:
+                raise AuthorityError(reason)
+            if statement["type"].startswith(USER_EVENT_PREFIX):
+                target = UUID(statement["aggregate_id"])
+                # A copy: the batch may yet be refused, and the cache must not have moved.
+                before = copy.deepcopy(self._as_of(users, target))
+                users[target] = advanced(before, [sealed], self.mapper)
+
+    def _as_of(self, users: dict[UUID, User | None], aggregate_id: UUID) -> User | None:
+        if aggregate_id not in users:
+            users[aggregate_id] = self._committed_user(aggregate_id)
+        return users[aggregate_id]
+
+    def _committed_user(self, aggregate_id: UUID) -> User | None:
+        """The user as committed now; re-read only when their record has grown."""
+        version = self.recorder.latest_version(aggregate_id)
+        if version is None:
+            return None
+        cached = self._committed.get(aggregate_id)
+        if cached is None or cached.version != version:
+            cached = self.repository.get(aggregate_id)
+            self._committed[aggregate_id] = cached
+        return cached
