@@ -1,0 +1,169 @@
+"""`verify`'s checkpoint checks: the Merkle root against each checkpoint given and each one
+the ledger recorded, RFC 6962 consistency between checkpoints, and, for `--since`, bringing
+the ordered checks to a verified checkpoint's tree size without re-checking older entries."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from uuid import UUID
+
+from trialctl.ledger.checkpoint import SignedCheckpoint
+from trialctl.ledger.entry import MalformedEntryError, entry_hash, parse_entry
+from trialctl.ledger.errors import LedgerError
+from trialctl.ledger.merkle import (
+    MerkleError,
+    consistency_proof,
+    root_from_leaf_hashes,
+    verify_consistency,
+)
+from trialctl.ledger.recorder import SignedRecorder
+from trialctl.ledger.users import LedgerRecord
+from trialctl.ledger.verify_entries import USER_TOPICS, Row
+from trialctl.ledger.verify_order import Auditor
+from trialctl.ledger.verify_report import CheckpointResult, Finding, VerificationReport
+
+
+def start_after_checkpoint(
+    recorder: SignedRecorder, auditor: Auditor, since: tuple[str, SignedCheckpoint]
+) -> int:
+    """Bring the auditor to the checkpoint's tree size without re-checking old entries:
+    the users and keys as they stood there, and the old leaves as the store holds them."""
+    source, signed = since
+    size = signed.checkpoint.tree_size
+    auditor.report.since_tree_size = size
+    auditor.expected_position = size
+    notifications = recorder.select_notifications(
+        start=None, limit=10_000_000,
+        topics=[*USER_TOPICS, LedgerRecord.Initialised.TOPIC],
+    )
+    for notification in notifications:
+        try:
+            entry = parse_entry(notification.state)
+        except MalformedEntryError:
+            continue
+        if entry.position < size:
+            row = Row(notification.id, str(notification.originator_id),
+                       notification.originator_version, notification.topic,
+                       notification.state, entry.position, None)
+            auditor.apply_user_event(row, entry.statement)
+    problem = checkpoint_signer_ok(auditor, signed)
+    if problem is not None:
+        auditor.report.findings.append(Finding("checkpoint", f"{source}: {problem}"))
+    try:
+        auditor.leaf_hashes = recorder.leaf_hashes(upto=size)
+    except LedgerError as e:
+        auditor.report.findings.append(Finding("leaf", f"{e} (before {source})"))
+    if len(auditor.leaf_hashes) < size:
+        auditor.report.findings.append(Finding(
+            "checkpoint", f"{source}: ledger truncated: the checkpoint covers {size} entries, "
+            f"the ledger holds {len(auditor.leaf_hashes)}"))
+
+    def previous_entry(aggregate_id: str, version: int) -> tuple[int, str] | None:
+        found = recorder.select_events(UUID(aggregate_id), lte=version - 1, desc=True, limit=1)
+        if not found or found[0].originator_version != version - 1:
+            return None
+        return version - 1, entry_hash(found[0].state)
+
+    auditor.previous_entry = previous_entry
+    return size
+
+
+def check_extends(
+    since: tuple[str, SignedCheckpoint], leaf_hashes: Sequence[bytes],
+    report: VerificationReport,
+) -> None:
+    source, signed = since
+    old_size = signed.checkpoint.tree_size
+    if len(leaf_hashes) < old_size or not old_size:
+        return
+    try:
+        proof = consistency_proof(old_size, list(leaf_hashes))
+        verify_consistency(old_size, len(leaf_hashes), signed.checkpoint.root_hash,
+                           root_from_leaf_hashes(leaf_hashes), proof)
+    except MerkleError as e:
+        report.findings.append(Finding(
+            "consistency", f"history rewritten before {source}: today's tree does not extend "
+            f"the one it signed ({e})"))
+    report.checkpoints.append(CheckpointResult(
+        source, old_size, signed.checkpoint.signer,
+        "ok" if not any(f.check == "consistency" for f in report.findings) else "inconsistent"))
+
+
+
+def check_recorded_checkpoints(auditor: Auditor, report: VerificationReport) -> None:
+    for row, position, size, root in auditor.recorded_checkpoints:
+        if not 0 <= size <= len(auditor.leaf_hashes):
+            auditor.fail(row, "checkpoint", f"recorded checkpoint of size {size} exceeds the "
+                         "ledger", position)
+        elif root_from_leaf_hashes(auditor.leaf_hashes[:size]).hex() != root:
+            auditor.fail(row, "checkpoint", f"recorded checkpoint root for size {size} does "
+                         "not match the entries", position)
+
+
+def checkpoint_signer_ok(auditor: Auditor, signed: SignedCheckpoint) -> str | None:
+    user = auditor.user_named(signed.checkpoint.signer)
+    if user is None:
+        return f"signed by {signed.checkpoint.signer!r}, who is not a user of this ledger"
+    for key_id in [user.key_id, *user.past_keys]:
+        if key_id in user.revoked_keys:
+            continue  # a revoked key vouches for nothing
+        public_key = user.public_key_for(key_id)
+        if public_key and signed.signature_valid_for(public_key, key_id):
+            return None
+    return "signature does not verify with any key of its signer"
+
+
+def check_checkpoints(
+    auditor: Auditor,
+    checkpoints: Sequence[tuple[str, SignedCheckpoint]],
+    leaf_hashes: Sequence[bytes],
+    report: VerificationReport,
+) -> None:
+    verified: list[tuple[str, SignedCheckpoint]] = []
+    for source, signed in checkpoints:
+        checkpoint = signed.checkpoint
+        problem = checkpoint_signer_ok(auditor, signed)
+        if problem is None and auditor.ledger_id and checkpoint.ledger_id != auditor.ledger_id:
+            problem = f"checkpoint is for ledger {checkpoint.ledger_id}, not {auditor.ledger_id}"
+        if problem is None and checkpoint.tree_size > len(leaf_hashes):
+            problem = (
+                f"ledger truncated: the checkpoint covers {checkpoint.tree_size} entries, "
+                f"the ledger holds {len(leaf_hashes)}"
+            )
+        if problem is None:
+            root = root_from_leaf_hashes(leaf_hashes[: checkpoint.tree_size])
+            if root != checkpoint.root_hash:
+                problem = (
+                    f"history rewritten: the first {checkpoint.tree_size} entries hash to "
+                    f"{root.hex()[:16]}…, the checkpoint says {checkpoint.root_hash.hex()[:16]}…"
+                )
+        if problem is not None:
+            report.findings.append(Finding("checkpoint", f"{source}: {problem}"))
+        else:
+            verified.append((source, signed))
+        report.checkpoints.append(
+            CheckpointResult(source, checkpoint.tree_size, checkpoint.signer,
+                             "ok" if problem is None else problem)
+        )
+    _check_consistency(verified, leaf_hashes, report)
+
+
+def _check_consistency(
+    verified: Sequence[tuple[str, SignedCheckpoint]],
+    leaf_hashes: Sequence[bytes],
+    report: VerificationReport,
+) -> None:
+    """Each checkpoint must be a prefix of the next larger one: prove it as RFC 6962 does."""
+    ordered = sorted(verified, key=lambda item: item[1].checkpoint.tree_size)
+    for (old_source, old), (new_source, new) in itertools.pairwise(ordered):
+        old_size, new_size = old.checkpoint.tree_size, new.checkpoint.tree_size
+        try:
+            proof = consistency_proof(old_size, list(leaf_hashes[:new_size]))
+            verify_consistency(
+                old_size, new_size, old.checkpoint.root_hash, new.checkpoint.root_hash, proof
+            )
+        except MerkleError as e:
+            report.findings.append(
+                Finding("consistency", f"{old_source} is not a prefix of {new_source}: {e}")
+            )

@@ -1,0 +1,252 @@
+"""`verify`'s entry checks: each stored entry on its own, read straight from the store.
+
+Its form (well-formed, RFC 8785 canonical), its one signature against the key it names,
+its entry hash and Merkle leaf hash. None of this depends on any other entry, so it runs
+on every core in worker processes; the results come back in commit order, compact, for the
+ordered checks (`verify_order`). Leaves that no entry owns are found here too.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+from uuid import UUID
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import String, func, or_, select, type_coerce
+
+from trialctl.ledger.canonical import is_canonical
+from trialctl.ledger.entry import MalformedEntryError, entry_hash, parse_entry
+from trialctl.ledger.keys import key_id_of, load_public_key, signature_is_valid
+from trialctl.ledger.merkle import hash_leaf
+from trialctl.ledger.recorder import SignedRecorder
+from trialctl.ledger.users import USER_EVENT_PREFIX, LedgerRecord, User
+from trialctl.ledger.verify_report import Finding, VerificationReport
+
+KEY_EVENT_TYPES = (User.Registered.TOPIC, User.KeyRotated.TOPIC)
+USER_TOPICS = (
+    User.Registered.TOPIC, User.RoleGranted.TOPIC, User.RoleRevoked.TOPIC,
+    User.KeyRotated.TOPIC, User.KeyRevoked.TOPIC,
+)
+PARALLEL_THRESHOLD = 2000
+BATCH_SIZE = 2000
+MIN_BATCH = 250
+
+
+@dataclass(frozen=True)
+class Row:
+    notification_id: int
+    originator_id: str
+    originator_version: int
+    topic: str
+    state: bytes
+    leaf_position: int | None
+    leaf_hash: bytes | None
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What a worker learns about one entry, independent of every other entry."""
+
+    statement: dict[str, Any] | None
+    problem: str | None
+    signature_problem: str | None
+    entry_hash: str
+    leaf_hash: bytes
+
+
+# -- per-entry checks (run in worker processes) ---------------------------------------------
+
+_worker_keys: dict[str, str] = {}
+_public_keys: dict[str, Ed25519PublicKey] = {}
+
+# The ordered checks read payloads only of these types; others travel back without theirs.
+PAYLOADS_READ = frozenset(
+    {LedgerRecord.Initialised.TOPIC, LedgerRecord.CheckpointRecorded.TOPIC, *USER_TOPICS}
+)
+
+
+def _init_worker(keys: dict[str, str]) -> None:
+    global _worker_keys
+    _worker_keys = keys
+
+
+def _check_batch(states: list[bytes]) -> list[Checked]:
+    return [check_entry(state, _worker_keys) for state in states]
+
+
+def _public_key(key_id: str, keys: dict[str, str]) -> Ed25519PublicKey | None:
+    if key_id not in _public_keys:
+        public_hex = keys.get(key_id)
+        if public_hex is None:
+            return None
+        _public_keys[key_id] = load_public_key(public_hex)
+    return _public_keys[key_id]
+
+
+def check_entry(state: bytes, keys: dict[str, str]) -> Checked:
+    digest = entry_hash(state)
+    leaf = hash_leaf(state)
+    try:
+        entry = parse_entry(state)
+    except MalformedEntryError as e:
+        return Checked(None, f"not a well-formed entry: {e}", None, digest, leaf)
+    if not is_canonical(entry.statement, entry.statement_bytes):
+        return Checked(None, "statement is not RFC 8785 canonical JSON (repeated or "
+                        "reordered keys, or other spacing)", None, digest, leaf)
+    signature_problem = None
+    actor_key = entry.statement["actor"]["key_id"]
+    if [s.key_id for s in entry.signatures] != [actor_key]:
+        signature_problem = "entry must carry exactly one signature, by the actor's key"
+    else:
+        public_key = _public_key(actor_key, keys)
+        if public_key is None:
+            signature_problem = f"signed with unknown key {actor_key[:16]}…"
+        elif not signature_is_valid(
+            public_key, entry.signatures[0].signature, entry.statement_bytes
+        ):
+            signature_problem = f"signature does not verify with key {actor_key[:16]}…"
+    statement = entry.statement
+    if statement["type"] not in PAYLOADS_READ:
+        statement = {**statement, "payload": {}}  # less to send back from the worker
+    return Checked(statement, None, signature_problem, digest, leaf)
+
+
+# -- reading the ledger ---------------------------------------------------------------------
+
+
+def read_rows(recorder: SignedRecorder, from_position: int = 0) -> Iterator[Row]:
+    record = recorder.events_record_cls
+    leaves = recorder.leaves
+    query = (
+        select(
+            # Read the id column raw: a forged row must become a finding, not a decoding crash.
+            record.id, type_coerce(record.originator_id, String), record.originator_version,
+            record.topic,
+            record.state, leaves.c.position, leaves.c.leaf_hash,
+        )
+        .outerjoin(leaves, leaves.c.notification_id == record.id)
+        .order_by(record.id)
+    )
+    if from_position:
+        # Rows without a leaf are included: an inserted row must not hide from the check.
+        query = query.where(
+            or_(leaves.c.position >= from_position, leaves.c.position.is_(None))
+        )
+    with recorder.transaction(commit=False) as session:
+        result = session.execute(query.execution_options(yield_per=BATCH_SIZE))
+        for row in result:
+            yield Row(
+                int(row[0]), _uuid_text(row[1]), int(row[2]), str(row[3]), bytes(row[4]),
+                None if row[5] is None else int(row[5]),
+                None if row[6] is None else bytes(row[6]),
+            )
+
+
+def _uuid_text(value: object) -> str:
+    """The aggregate id column as text: SQLite stores 16 raw bytes, PostgreSQL a uuid."""
+    try:
+        if isinstance(value, (bytes, memoryview)):
+            return str(UUID(bytes=bytes(value)))
+        return str(UUID(str(value)))
+    except ValueError:
+        return repr(value)
+
+
+def row_count(recorder: SignedRecorder, first_position: int) -> int:
+    """About how many rows verification will read (for batch sizes and the progress bar)."""
+    with recorder.transaction(commit=False) as session:
+        if not first_position:
+            count = session.execute(select(func.count(recorder.events_record_cls.id))).scalar()
+        else:
+            count = session.execute(
+                select(func.count()).where(recorder.leaves.c.position >= first_position)
+            ).scalar()
+    return int(count or 0)
+
+
+def key_directory(recorder: SignedRecorder) -> dict[str, str]:
+    """Every public key any entry registered, by key id (used only for signature maths;
+    whether a key was valid at a position is the authority check's business)."""
+    keys: dict[str, str] = {}
+    notifications = recorder.select_notifications(
+        start=None, limit=10_000_000, topics=list(KEY_EVENT_TYPES)
+    )
+    for notification in notifications:
+        try:
+            payload = parse_entry(notification.state).statement["payload"]
+            public_key, key_id = payload["public_key"], payload["key_id"]
+            if key_id_of(bytes.fromhex(public_key)) == key_id:
+                keys[key_id] = public_key
+        except (MalformedEntryError, KeyError, TypeError, ValueError):
+            continue  # the entry itself is reported when its turn comes
+    return keys
+
+
+def checked_in_order(
+    recorder: SignedRecorder, first_position: int, keys: dict[str, str], workers: int,
+    total: int, batch_size: int = BATCH_SIZE,
+) -> Iterator[tuple[Row, Checked]]:
+    """Each row with what the per-entry checks found, in commit order. Rows stream from the
+    store; only the batches in flight are held in memory."""
+    if workers <= 1 or total < PARALLEL_THRESHOLD:
+        for row in read_rows(recorder, first_position):
+            yield row, check_entry(row.state, keys)
+        return
+    # Several batches per worker keep every core busy to the end; not so small that
+    # sending them costs more than checking them.
+    size = max(MIN_BATCH, min(batch_size, total // (workers * 4) + 1))
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(keys,)) as pool:
+        # Workers fork at the first task: start them before the store is opened for
+        # reading, so no child inherits an open database transaction.
+        pool.submit(_check_batch, []).result()
+        in_flight: deque[tuple[list[Row], Future[list[Checked]]]] = deque()
+        for batch in _batched(read_rows(recorder, first_position), size):
+            states = [row.state for row in batch]
+            in_flight.append(([_light(row) for row in batch], pool.submit(_check_batch, states)))
+            while len(in_flight) > workers * 2:
+                rows, future = in_flight.popleft()
+                yield from zip(rows, future.result(), strict=True)
+        while in_flight:
+            rows, future = in_flight.popleft()
+            yield from zip(rows, future.result(), strict=True)
+
+
+def _batched(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+    batch: list[Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _light(row: Row) -> Row:
+    """The row as the ordered pass needs it: bytes only where a user event is re-read."""
+    return row if row.topic.startswith(USER_EVENT_PREFIX) else replace(row, state=b"")
+
+
+
+def check_orphan_leaves(
+    recorder: SignedRecorder, joined: set[int], report: VerificationReport,
+    first_position: int = 0,
+) -> None:
+    leaves = recorder.leaves.c.position
+    with recorder.transaction(commit=False) as session:
+        count = session.execute(
+            select(func.count()).where(leaves >= first_position)
+        ).scalar()
+        if count == len(joined):
+            return  # every leaf belongs to an entry read: nothing to list
+        positions = session.execute(select(leaves).where(leaves >= first_position)).scalars()
+        orphans = sorted(set(positions) - joined)
+    for position in orphans:
+        report.findings.append(
+            Finding("leaf", "Merkle leaf points at an entry that is gone", position=position)
+        )
+

@@ -1,0 +1,69 @@
+"""What `verify` reports: findings collected, never raised, so one run lists every failing
+entry with its position, aggregate and reason; and how each checkpoint given fared."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    detail: str
+    position: int | None = None
+    notification_id: int | None = None
+    aggregate_id: str | None = None
+    aggregate_version: int | None = None
+    event_type: str | None = None
+
+    def describe(self) -> str:
+        where = []
+        if self.position is not None:
+            where.append(f"position {self.position}")
+        if self.notification_id is not None:
+            where.append(f"row {self.notification_id}")
+        if self.aggregate_id is not None:
+            where.append(f"aggregate {self.aggregate_id} v{self.aggregate_version}")
+        if self.event_type:
+            where.append(self.event_type)
+        prefix = f"[{', '.join(where)}] " if where else ""
+        return f"{prefix}{self.check}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class CheckpointResult:
+    source: str
+    tree_size: int
+    signer: str
+    status: str
+
+
+@dataclass
+class VerificationReport:
+    location: str
+    entries_checked: int = 0
+    tree_size: int = 0
+    root_hash: str = ""
+    since_tree_size: int | None = None
+    findings: list[Finding] = field(default_factory=list)
+    checkpoints: list[CheckpointResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "ledger": self.location,
+            "entries_checked": self.entries_checked,
+            "tree_size": self.tree_size,
+            "root_hash": self.root_hash,
+            "since_tree_size": self.since_tree_size,
+            "findings": [asdict(f) for f in self.findings],
+            "checkpoints": [asdict(c) for c in self.checkpoints],
+        }
