@@ -43,6 +43,7 @@ from trialctl.ledger.errors import (
     LedgerExistsError,
     NotALedgerError,
     RecordingError,
+    SchemaVersionError,
     UnknownUserError,
     first_line,
 )
@@ -54,6 +55,8 @@ from trialctl.ledger.merkle import root_from_leaf_hashes
 from trialctl.ledger.recorder import (
     ENTRIES_TABLE,
     LEAVES_TABLE,
+    SCHEMA_TABLE,
+    SCHEMA_VERSION,
     SignedRecorder,
     Signer,
 )
@@ -128,6 +131,10 @@ class TrialLedger(Application[UUID]):
             raise NotALedgerError(
                 f"{self.location.display()} is not a trialctl ledger (run 'trialctl init')"
             )
+        # A ledger made before the schema table existed has exactly schema 1's tables.
+        versions = self.signed_recorder.schema_versions() if SCHEMA_TABLE in tables else [1]
+        if versions != [SCHEMA_VERSION]:
+            raise SchemaVersionError(_schema_mismatch(self.location, versions))
 
     def ledger_record(self) -> LedgerRecord:
         try:
@@ -373,6 +380,19 @@ def _check_sqlite_file(path: Path, create: bool) -> None:
         header = handle.read(16)
     if header and header != b"SQLite format 3\x00":
         raise NotALedgerError(f"{path} is not a trialctl ledger (not a SQLite database)")
+
+
+def _schema_mismatch(location: LedgerLocation, versions: list[int]) -> str:
+    where = location.display()
+    if len(versions) != 1:
+        return (f"{where} records {len(versions)} schema versions, not one; this trialctl "
+                f"reads schema {SCHEMA_VERSION}")
+    found = versions[0]
+    if found > SCHEMA_VERSION:
+        return (f"{where} holds ledger schema {found}, newer than schema {SCHEMA_VERSION} "
+                "that this trialctl reads: upgrade trialctl")
+    return (f"{where} holds ledger schema {found}, older than schema {SCHEMA_VERSION} that "
+            "this trialctl reads: open it with the trialctl that wrote it")
 
 
 def _unavailable(location: LedgerLocation, error: BaseException) -> DatabaseUnavailableError:

@@ -21,6 +21,10 @@ class NotALedgerError(LedgerError):
     """The path or database exists but holds no trialctl ledger."""
 
 
+class SchemaVersionError(LedgerError):
+    """The database holds a trialctl schema other than the one this trialctl reads."""
+
+
 class LedgerExistsError(LedgerError):
     """`init` was asked to create a ledger where one already is."""
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     Table,
+    func,
     select,
     text,
 )
@@ -43,6 +44,10 @@ from trialctl.ledger.merkle import hash_leaf
 ENTRIES_TABLE = "trialctl_events"
 KNOWN_HEADS_LIMIT = 10_000
 LEAVES_TABLE = "trialctl_leaves"
+SCHEMA_TABLE = "trialctl_schema"
+# The layout of the tables this trialctl writes and reads (docs/FORMAT.md, `trialctl_schema`).
+# Raise it with any change an older trialctl would misread, and say in FORMAT.md what changed.
+SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,16 @@ def leaves_table(metadata: MetaData, schema: str | None = None) -> Table:
         Column("notification_id", BigInteger().with_variant(Integer(), "sqlite"),
                nullable=False, unique=True),
         Column("leaf_hash", LargeBinary(), nullable=False),
+        schema=schema,
+    )
+
+
+def schema_table(metadata: MetaData, schema: str | None = None) -> Table:
+    """One row: the schema version of the tables, written at `init`."""
+    return Table(
+        SCHEMA_TABLE,
+        metadata,
+        Column("version", Integer(), primary_key=True, autoincrement=False),
         schema=schema,
     )
 
@@ -121,8 +136,10 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
         schema_name: str | None = None,
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name, schema_name=schema_name)
-        self.leaves = leaves_table(MetaData(), schema_name)
-        self.tables.append(self.leaves)
+        metadata = MetaData()
+        self.leaves = leaves_table(metadata, schema_name)
+        self.schema = schema_table(metadata, schema_name)
+        self.tables += [self.leaves, self.schema]
         # Hashes of entries this process has read, by aggregate: (version, entry hash).
         # Entries never change once committed, and a second entry at the same version is
         # refused by the unique index, so a remembered hash can stand in for a re-read.
@@ -154,6 +171,13 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
             )
             for statement in statements:
                 connection.execute(text(statement))
+            if connection.execute(select(func.count()).select_from(self.schema)).scalar() == 0:
+                connection.execute(self.schema.insert().values(version=SCHEMA_VERSION))
+
+    def schema_versions(self) -> list[int]:
+        """The schema versions the schema table holds: one, unless it was tampered with."""
+        with self.transaction(commit=False) as session:
+            return [int(v) for v in session.execute(select(self.schema.c.version)).scalars()]
 
     def _lock_table(self, session: Session) -> None:
         # The library locks again before its insert; once per transaction is enough.
