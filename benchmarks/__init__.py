@@ -1,1 +1,1 @@
-"""trialctl benchmarks: `python benchmarks/run.py` writes benchmarks/results.md."""
+"""trialctl benchmarks: `python -m benchmarks.run` writes benchmarks/results.md."""

@@ -1,7 +1,7 @@
 """The benchmark runs end to end with tiny sizes on SQLite, so it keeps working.
 
 Nothing here checks a speed: the figures only mean something from a full run of
-`python benchmarks/run.py`, compared as ratios within that run.
+`python -m benchmarks.run`, compared as ratios within that run.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import run
+from benchmarks import measure, run
 
 
 def test_benchmark_runs_and_writes_results(tmp_path: Path) -> None:
@@ -33,7 +33,7 @@ def test_benchmark_runs_and_writes_results(tmp_path: Path) -> None:
     assert [backend.name for backend in report.backends] == ["SQLite"]
     sqlite = report.backends[0]
     assert set(sqlite.append.rates) == {
-        run.Variant(store, size) for store in ("ledger", "bare", "native") for size in (1, 5)
+        measure.Variant(store, size) for store in ("ledger", "bare", "native") for size in (1, 5)
     }
     assert all(len(rates) == 1 for rates in sqlite.append.rates.values())
     assert sqlite.verify.entries >= 40
