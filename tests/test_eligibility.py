@@ -22,7 +22,8 @@ from trialctl.domain.eligibility import (
     evaluate_eligibility,
     screening_fields,
 )
-from trialctl.domain.protocol import Protocol, load_protocol
+from trialctl.domain.protocol import Protocol
+from trialctl.domain.protocol_file import load_protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = date(2005, 3, 1)
