@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from trialctl.domain.eligibility import Criterion
+from trialctl.domain.eligibility_criteria import Criterion
 
 __all__ = [
     "ATTRIBUTIONS",

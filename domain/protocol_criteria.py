@@ -1,6 +1,6 @@
 """Reading the ``[[eligibility]]`` tables of a protocol file into criteria.
 
-Each table is one :class:`~trialctl.domain.eligibility.Criterion`; which of ``threshold``,
+Each table is one :class:`~trialctl.domain.eligibility_criteria.Criterion`; which of ``threshold``,
 ``threshold_field``, ``uln``, ``uln_field`` and ``unit`` it must or must not have depends on its
 operator, and every refusal names the field (``eligibility[3].threshold: ...``).  Called by
 :func:`trialctl.domain.protocol_file.protocol_from_dict`.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from trialctl.domain.eligibility import (
+from trialctl.domain.eligibility_criteria import (
     CONDITION_OPERATORS,
     Condition,
     Criterion,

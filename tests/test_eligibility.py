@@ -1,4 +1,4 @@
-"""Eligibility criteria evaluated criterion by criterion (domain/eligibility.py)."""
+"""Eligibility criteria (domain/eligibility_criteria.py) evaluated one by one (eligibility.py)."""
 
 from __future__ import annotations
 
