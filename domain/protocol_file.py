@@ -28,6 +28,9 @@ ranges, paths) is :mod:`trialctl.domain.protocol_values`, and the ``[[eligibilit
 whose fields depend on each criterion's operator, are read by
 :mod:`trialctl.domain.protocol_criteria`.  Each table is read top to bottom, in the order of
 the checks below, so an author meets the refusals in the order of the file.
+
+``protocols/protocol.schema.json`` describes the same shape as a JSON Schema, for editors;
+``tests/test_protocol_schema.py`` keeps it in agreement with this loader.
 """
 
 from __future__ import annotations
