@@ -91,12 +91,11 @@ def paths(
 
     Example: trialctl escalation paths --cohorts 2 --from "1NNN" --doses 4 --json
     """
+    from trialctl.domain.dose_paths import dose_path_rows, dose_paths
     from trialctl.domain.escalation import (
         DosePathSyntaxError,
         OutOfRuleError,
         ThreePlusThree,
-        dose_path_rows,
-        dose_paths,
         parse_dose_path,
     )
 

@@ -16,7 +16,7 @@ app = typer.Typer(help="Trials in this ledger, each run by its protocol.", no_ar
 
 
 def load_protocol_file(path: Path) -> Any:
-    from trialctl.domain.protocol import ProtocolError, load_protocol
+    from trialctl.domain.protocol_file import ProtocolError, load_protocol
 
     try:
         text = path.read_text(encoding="utf-8")

@@ -39,20 +39,50 @@ protocol); this module only sees the outcomes that count.
 
 The design (`ThreePlusThree`) is kept apart from the outcomes (`Cohort` sequences). There is
 one decision function, `ThreePlusThree.decide`; fitting a path (`ThreePlusThree.fit`), checking
-a path (`check_path`) and enumerating future paths (`dose_paths`) all go through it. The
+a path (`check_path`) and enumerating future paths (`trialctl.domain.dose_paths`) all go through
+it. The
 de-escalation variant wraps the base rule (`with_deescalation`) rather than editing it.
 
 The usual notation for a path: ``"1NNN 2NTN 2NNN"`` -- each cohort is a dose level followed by
 one letter per patient, N for no DLT and T for a DLT (see `parse_dose_path`).
+
+This module holds the rules, the design, the history check and the selection; the outcomes and
+the notation are in `escalation_outcomes`, the vocabulary of steps in `escalation_steps` (both
+re-exported here), and the dose-path tree in `dose_paths`.
 """
 
 from __future__ import annotations
 
-import itertools
-import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, TypedDict
+from typing import Final
+
+# The vocabulary and the outcomes are re-exported: callers import the whole engine from here.
+from trialctl.domain.escalation_outcomes import (
+    Cohort,
+    DosePathSyntaxError,
+    DoseTally,
+    format_dose_path,
+    is_int,
+    parse_dose_path,
+)
+from trialctl.domain.escalation_steps import (
+    ACTION_CONTINUE,
+    ACTION_DEESCALATE,
+    ACTION_ESCALATE,
+    ACTION_EXPAND,
+    ACTION_STOP,
+    ACTIONS,
+    EXPANSION_DLTS,
+    STOP_LEVEL_ABOVE_TOO_TOXIC,
+    STOP_NO_TOLERABLE_DOSE,
+    STOP_REASONS,
+    STOP_TOP_LEVEL_CLEARED,
+    TOXIC_DLTS,
+    Decision,
+    OutOfRuleError,
+    Step,
+)
 
 __all__ = [
     "ACTIONS",
@@ -69,8 +99,6 @@ __all__ = [
     "TOXIC_DLTS",
     "Cohort",
     "Decision",
-    "DosePathNode",
-    "DosePathRow",
     "DosePathSyntaxError",
     "DoseTally",
     "OutOfRuleError",
@@ -79,295 +107,14 @@ __all__ = [
     "Step",
     "ThreePlusThree",
     "check_path",
-    "dose_path_rows",
-    "dose_paths",
     "format_dose_path",
+    "next_decision_point",
     "parse_dose_path",
     "three_plus_three_rule",
     "with_deescalation",
 ]
 
-# --- vocabulary -------------------------------------------------------------------------
-
-ACTION_CONTINUE: Final = "continue"
-ACTION_EXPAND: Final = "expand"
-ACTION_ESCALATE: Final = "escalate"
-ACTION_DEESCALATE: Final = "deescalate"
-ACTION_STOP: Final = "stop"
-ACTIONS: Final = (
-    ACTION_CONTINUE,
-    ACTION_EXPAND,
-    ACTION_ESCALATE,
-    ACTION_DEESCALATE,
-    ACTION_STOP,
-)
-
-STOP_TOP_LEVEL_CLEARED: Final = "top_level_cleared"
-STOP_LEVEL_ABOVE_TOO_TOXIC: Final = "level_above_too_toxic"
-STOP_NO_TOLERABLE_DOSE: Final = "no_tolerable_dose"
-STOP_REASONS: Final[dict[str, str]] = {
-    STOP_TOP_LEVEL_CLEARED: "the top dose level was tolerated; it is the MTD",
-    STOP_LEVEL_ABOVE_TOO_TOXIC: "the level above the MTD was too toxic",
-    STOP_NO_TOLERABLE_DOSE: "no dose level was tolerated; there is no MTD",
-}
-
-EXPANSION_DLTS: Final = 1
-"""DLTs in the first cohort at a level that call for expansion instead of a decision."""
-
-TOXIC_DLTS: Final = 2
-"""DLTs at a level (of the first cohort or of the expanded level) that make it too toxic."""
-
-_LETTER_NO_DLT: Final = "N"
-_LETTER_DLT: Final = "T"
-_LETTERS: Final = (_LETTER_NO_DLT, _LETTER_DLT)
-
-
-# --- errors -----------------------------------------------------------------------------
-
-
-class DosePathSyntaxError(ValueError):
-    """A dose path in the ``1NNN 2NTN`` notation is malformed."""
-
-    def __init__(self, message: str, *, cohort_number: int, token: str, position: int) -> None:
-        super().__init__(message)
-        self.cohort_number = cohort_number
-        self.token = token
-        self.position = position
-
-
-class OutOfRuleError(ValueError):
-    """A cohort of a path was not given where the 3+3 rules prescribe (rule 5)."""
-
-    def __init__(
-        self,
-        *,
-        cohort_number: int,
-        level: int,
-        prescribed_level: int | None,
-        reason: str,
-    ) -> None:
-        prescribed = (
-            "none (the trial had stopped)" if prescribed_level is None else str(prescribed_level)
-        )
-        super().__init__(
-            f"cohort {cohort_number} at level {level} is out of rule "
-            f"(prescribed level: {prescribed}): {reason}"
-        )
-        self.cohort_number = cohort_number
-        self.level = level
-        self.prescribed_level = prescribed_level
-        self.reason = reason
-
-
-# --- outcomes ---------------------------------------------------------------------------
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-@dataclass(frozen=True)
-class Cohort:
-    """Patients given one dose level together; ``outcomes[i]`` is True when patient i had a DLT.
-
-    Outcomes within a cohort are unordered for the rules; the order is kept only so that a
-    path round-trips through the notation.
-    """
-
-    level: int
-    outcomes: tuple[bool, ...]
-
-    def __post_init__(self) -> None:
-        if not _is_int(self.level) or self.level < 1:
-            raise ValueError(f"level must be an integer >= 1, got {self.level!r}")
-        if not isinstance(self.outcomes, tuple):
-            raise ValueError(f"outcomes must be a tuple of bool, got {self.outcomes!r}")
-        if not self.outcomes:
-            raise ValueError("outcomes must hold at least one patient")
-        if not all(isinstance(outcome, bool) for outcome in self.outcomes):
-            raise ValueError(f"outcomes must be a tuple of bool, got {self.outcomes!r}")
-
-    @classmethod
-    def from_counts(cls, level: int, patients: int, dlts: int) -> Cohort:
-        """A cohort of ``patients`` at ``level`` of whom ``dlts`` had a DLT (N's first)."""
-        if not _is_int(patients) or patients < 1:
-            raise ValueError(f"patients must be an integer >= 1, got {patients!r}")
-        if not _is_int(dlts) or not 0 <= dlts <= patients:
-            raise ValueError(f"dlts must be an integer in 0..{patients}, got {dlts!r}")
-        return cls(level, (False,) * (patients - dlts) + (True,) * dlts)
-
-    @property
-    def size(self) -> int:
-        return len(self.outcomes)
-
-    @property
-    def dlts(self) -> int:
-        return sum(self.outcomes)
-
-    @property
-    def letters(self) -> str:
-        """The outcomes in the notation, e.g. ``"NTN"``."""
-        return "".join(_LETTER_DLT if dlt else _LETTER_NO_DLT for dlt in self.outcomes)
-
-    @property
-    def notation(self) -> str:
-        """The cohort in the notation, e.g. ``"2NTN"``."""
-        return f"{self.level}{self.letters}"
-
-
-_TOKEN = re.compile(r"\S+")
-_COHORT = re.compile(r"(?P<level>[0-9]*)(?P<letters>.*)", re.DOTALL)
-
-
-def _syntax_error(
-    text: str, number: int, token: str, position: int, problem: str
-) -> DosePathSyntaxError:
-    return DosePathSyntaxError(
-        f"cohort {number} {token!r} (at character {position}) of dose path {text!r}: {problem}",
-        cohort_number=number,
-        token=token,
-        position=position,
-    )
-
-
-def parse_dose_path(text: str, num_doses: int) -> list[Cohort]:
-    """Parse ``"1NNN 2NTN 2NNN"`` into cohorts.
-
-    Each whitespace-separated token is a dose level (one or more digits, 1..num_doses)
-    followed by one letter per patient: N (no DLT) or T (DLT), either case. An empty or
-    all-blank string is an empty path. Raises `DosePathSyntaxError` naming the cohort.
-    """
-    if not _is_int(num_doses) or num_doses < 1:
-        raise ValueError(f"num_doses must be an integer >= 1, got {num_doses!r}")
-    cohorts: list[Cohort] = []
-    for number, match in enumerate(_TOKEN.finditer(text), start=1):
-        token, position = match.group(), match.start()
-        parts = _COHORT.fullmatch(token)
-        assert parts is not None  # the pattern matches every string
-        digits, letters = parts.group("level"), parts.group("letters")
-        problem: str | None = None
-        if not digits:
-            problem = "must start with a dose level (digits), e.g. '1NNN'"
-        elif not letters:
-            problem = "has no patient outcomes; add one letter per patient (N or T)"
-        else:
-            bad = next(
-                (i for i, letter in enumerate(letters) if letter.upper() not in _LETTERS), None
-            )
-            if bad is not None:
-                problem = (
-                    f"{letters[bad]!r} at character {position + len(digits) + bad} is not an "
-                    "outcome; use N (no DLT) or T (DLT)"
-                )
-            elif not 1 <= int(digits) <= num_doses:
-                problem = f"dose level {int(digits)} is outside 1..{num_doses}"
-        if problem is not None:
-            raise _syntax_error(text, number, token, position, problem)
-        level = int(digits)
-        outcomes = tuple(letter.upper() == _LETTER_DLT for letter in letters)
-        cohorts.append(Cohort(level, outcomes))
-    return cohorts
-
-
-def format_dose_path(cohorts: Iterable[Cohort]) -> str:
-    """The inverse of `parse_dose_path`: ``"1NNN 2NTN"`` (upper case, single spaces)."""
-    return " ".join(cohort.notation for cohort in cohorts)
-
-
-# --- counts -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DoseTally:
-    """Patients and DLTs per level, counted over every cohort (index 0 is level 1)."""
-
-    patients: tuple[int, ...]
-    dlts: tuple[int, ...]
-
-    def __post_init__(self) -> None:
-        if len(self.patients) != len(self.dlts) or not self.patients:
-            raise ValueError("patients and dlts must be non-empty and of equal length")
-        for n, t in zip(self.patients, self.dlts, strict=True):
-            if not (_is_int(n) and _is_int(t) and 0 <= t <= n):
-                raise ValueError(f"need 0 <= dlts <= patients at every level, got {t} of {n}")
-
-    @classmethod
-    def empty(cls, num_doses: int) -> DoseTally:
-        return cls((0,) * num_doses, (0,) * num_doses)
-
-    @property
-    def num_doses(self) -> int:
-        return len(self.patients)
-
-    def _index(self, level: int) -> int:
-        if not _is_int(level) or not 1 <= level <= self.num_doses:
-            raise ValueError(f"level must be in 1..{self.num_doses}, got {level!r}")
-        return level - 1
-
-    def patients_at(self, level: int) -> int:
-        return self.patients[self._index(level)]
-
-    def dlts_at(self, level: int) -> int:
-        return self.dlts[self._index(level)]
-
-    def add(self, cohort: Cohort) -> DoseTally:
-        i = self._index(cohort.level)
-        patients = list(self.patients)
-        dlts = list(self.dlts)
-        patients[i] += cohort.size
-        dlts[i] += cohort.dlts
-        return DoseTally(tuple(patients), tuple(dlts))
-
-
-# --- decisions --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Step:
-    """What the rules say now: carry on at ``next_level``, or stop with ``mtd_level``."""
-
-    action: str
-    next_level: int | None
-    mtd_level: int | None
-    stop_reason: str | None
-    reason: str
-
-    def __post_init__(self) -> None:
-        if self.action not in ACTIONS:
-            raise ValueError(f"action must be one of {ACTIONS}, got {self.action!r}")
-        if self.action == ACTION_STOP:
-            if self.next_level is not None or self.stop_reason not in STOP_REASONS:
-                raise ValueError("a stop has no next level and a known stop_reason")
-        elif self.next_level is None or self.mtd_level is not None or self.stop_reason:
-            raise ValueError("a step that goes on has a next level and no MTD or stop reason")
-
-    @property
-    def should_continue(self) -> bool:
-        return self.action != ACTION_STOP
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The decision taken after one cohort (``cohort_index`` counts from 0)."""
-
-    cohort_index: int
-    level: int
-    patients: int
-    dlts: int
-    action: str
-    next_level: int | None
-    mtd_level: int | None
-    stop_reason: str | None
-    reason: str
-
-    @property
-    def cohort_number(self) -> int:
-        """The cohort counted from 1, as in messages."""
-        return self.cohort_index + 1
-
-    @property
-    def should_continue(self) -> bool:
-        return self.action != ACTION_STOP
+# --- the rules --------------------------------------------------------------------------
 
 
 Rule = Callable[["ThreePlusThree", DoseTally, int], Step]
@@ -509,20 +256,20 @@ class ThreePlusThree:
     max_per_level: int = 6
 
     def __post_init__(self) -> None:
-        if not _is_int(self.num_doses) or self.num_doses < 1:
+        if not is_int(self.num_doses) or self.num_doses < 1:
             raise ValueError(f"num_doses must be an integer >= 1, got {self.num_doses!r}")
-        if not _is_int(self.start_level) or not 1 <= self.start_level <= self.num_doses:
+        if not is_int(self.start_level) or not 1 <= self.start_level <= self.num_doses:
             raise ValueError(
                 f"start_level must be an integer in 1..num_doses ({self.num_doses}), "
                 f"got {self.start_level!r}"
             )
         if not isinstance(self.allow_deescalation, bool):
             raise ValueError(f"allow_deescalation must be a bool, got {self.allow_deescalation!r}")
-        if not _is_int(self.cohort_size) or self.cohort_size < TOXIC_DLTS:
+        if not is_int(self.cohort_size) or self.cohort_size < TOXIC_DLTS:
             raise ValueError(
                 f"cohort_size must be an integer >= {TOXIC_DLTS}, got {self.cohort_size!r}"
             )
-        if not _is_int(self.max_per_level) or self.max_per_level != 2 * self.cohort_size:
+        if not is_int(self.max_per_level) or self.max_per_level != 2 * self.cohort_size:
             raise ValueError(
                 f"max_per_level must be 2 x cohort_size ({2 * self.cohort_size}): one "
                 f"expansion cohort; got {self.max_per_level!r}"
@@ -559,7 +306,10 @@ class ThreePlusThree:
         return self.fit(parse_dose_path(text, self.num_doses))
 
 
-def _next_decision_point(design: ThreePlusThree, patients: int) -> int:
+# --- the history check (rule 5) --------------------------------------------------------
+
+
+def next_decision_point(design: ThreePlusThree, patients: int) -> int:
     """The count at a level after which the rules must be consulted again."""
     return design.cohort_size if patients < design.cohort_size else design.max_per_level
 
@@ -593,7 +343,7 @@ def _check_cohort(
             f"it would put {after} patients at level {cohort.level}; at most "
             f"{design.max_per_level} are allowed"
         )
-    point = _next_decision_point(design, before)
+    point = next_decision_point(design, before)
     if after > point:
         raise out(
             f"it would put {after} patients at level {cohort.level}, past the decision due "
@@ -717,124 +467,3 @@ class Selection:
     def explain(self) -> str:
         """One line of human text: the latest decision and why."""
         return self.step.reason
-
-
-# --- dose paths -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DosePathNode:
-    """One node of a dose-path tree: a path and what the rules say after it.
-
-    The root (depth 0) is the path so far; each child adds one cohort with one of the
-    possible numbers of DLTs. A node that stops has no children.
-    """
-
-    id: int
-    parent_id: int | None
-    depth: int
-    level: int | None
-    outcome: str
-    path: str
-    next_level: int | None
-    should_continue: bool
-    mtd_level: int | None
-    stop_reason: str | None
-    children: tuple[DosePathNode, ...] = ()
-
-    @property
-    def recommended_level(self) -> int | None:
-        return self.next_level if self.should_continue else self.mtd_level
-
-    def walk(self) -> Iterator[DosePathNode]:
-        """This node and its descendants, depth first, parents before children."""
-        yield self
-        for child in self.children:
-            yield from child.walk()
-
-    def find(self, path: str) -> DosePathNode | None:
-        """The node of this subtree whose path is ``path`` (as `format_dose_path` writes it)."""
-        return next((node for node in self.walk() if node.path == path), None)
-
-
-class DosePathRow(TypedDict):
-    id: int
-    parent_id: int | None
-    depth: int
-    level: int | None
-    outcome: str
-    path: str
-    next_level: int | None
-    should_continue: bool
-    mtd_level: int | None
-    stop_reason: str | None
-
-
-def dose_paths(
-    design: ThreePlusThree, cohorts_so_far: Sequence[Cohort], num_future_cohorts: int
-) -> DosePathNode:
-    """Every way the next ``num_future_cohorts`` cohorts can turn out, and what the rules do.
-
-    Each future cohort is given at the level the rules prescribe, with every number of DLTs
-    from 0 to its size (outcomes within a cohort are unordered: NNN, NNT, NTT, TTT). A future
-    cohort normally has ``cohort_size`` patients; if the path so far ends in an unfinished
-    cohort, the next one holds just the patients that complete it. Raises `OutOfRuleError`
-    if ``cohorts_so_far`` is out of rule.
-
-    Selections are cached by path string while the tree is built; each child is its parent's
-    selection advanced by one cohort (`Selection.then`), so every node goes through the same
-    checks and the same decision function as `ThreePlusThree.fit`.
-    """
-    if not _is_int(num_future_cohorts) or num_future_cohorts < 0:
-        raise ValueError(f"num_future_cohorts must be an integer >= 0, got {num_future_cohorts!r}")
-    ids = itertools.count()
-    root_selection = design.fit(cohorts_so_far)
-    selections: dict[str, Selection] = {root_selection.path: root_selection}
-
-    def build(path: str, parent_id: int | None, depth: int, outcome: str) -> DosePathNode:
-        node_id = next(ids)
-        selection = selections[path]
-        children: list[DosePathNode] = []
-        level = selection.next_level
-        if level is not None and depth < num_future_cohorts:
-            already = selection.patients_at(level)
-            size = _next_decision_point(design, already) - already
-            for dlts in range(size + 1):
-                cohort = Cohort.from_counts(level, size, dlts)
-                child = selection.then(cohort)
-                selections[child.path] = child
-                children.append(build(child.path, node_id, depth + 1, cohort.letters))
-        return DosePathNode(
-            id=node_id,
-            parent_id=parent_id,
-            depth=depth,
-            level=selection.cohorts[-1].level if selection.cohorts else None,
-            outcome=outcome,
-            path=path,
-            next_level=selection.next_level,
-            should_continue=selection.should_continue,
-            mtd_level=selection.mtd_level,
-            stop_reason=selection.stop_reason,
-            children=tuple(children),
-        )
-
-    return build(root_selection.path, None, 0, "")
-
-
-def dose_path_rows(root: DosePathNode) -> list[DosePathRow]:
-    """Flatten a dose-path tree into table rows, parents before children."""
-    return [
-        DosePathRow(
-            id=node.id,
-            parent_id=node.parent_id,
-            depth=node.depth,
-            level=node.level,
-            outcome=node.outcome,
-            path=node.path,
-            next_level=node.next_level,
-            should_continue=node.should_continue,
-            mtd_level=node.mtd_level,
-            stop_reason=node.stop_reason,
-        )
-        for node in root.walk()
-    ]

@@ -28,7 +28,8 @@ from trialctl.domain.escalation import (
     ThreePlusThree,
 )
 from trialctl.domain.ids import TRIALCTL_NAMESPACE
-from trialctl.domain.protocol import Protocol, protocol_from_dict
+from trialctl.domain.protocol import Protocol
+from trialctl.domain.protocol_file import protocol_from_dict
 from trialctl.domain.rules import TrialRuleError
 
 

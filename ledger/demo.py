@@ -19,7 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from trialctl.domain.protocol import Protocol, load_protocol
+from trialctl.domain.protocol import Protocol
+from trialctl.domain.protocol_file import load_protocol
 from trialctl.domain.recist import TargetLesion
 from trialctl.domain.rules import TrialRuleError
 from trialctl.ledger.application import TrialLedger, UnlockedUser

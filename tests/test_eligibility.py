@@ -1,4 +1,4 @@
-"""Eligibility criteria evaluated criterion by criterion (domain/eligibility.py)."""
+"""Eligibility criteria (domain/eligibility_criteria.py) evaluated one by one (eligibility.py)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from trialctl.domain.eligibility import (
     evaluate_eligibility,
     screening_fields,
 )
-from trialctl.domain.protocol import Protocol, load_protocol
+from trialctl.domain.protocol import Protocol
+from trialctl.domain.protocol_file import load_protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = date(2005, 3, 1)

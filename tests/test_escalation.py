@@ -1,4 +1,4 @@
-"""Tests of the 3+3 rule engine in domain/escalation.py."""
+"""Tests of the 3+3 rule engine (domain/escalation*.py) and its dose paths (dose_paths.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trialctl.domain.dose_paths import DosePathNode, dose_path_rows, dose_paths
 from trialctl.domain.escalation import (
     ACTIONS,
     STOP_LEVEL_ABOVE_TOO_TOXIC,
@@ -15,15 +16,12 @@ from trialctl.domain.escalation import (
     STOP_REASONS,
     STOP_TOP_LEVEL_CLEARED,
     Cohort,
-    DosePathNode,
     DosePathSyntaxError,
     DoseTally,
     OutOfRuleError,
     Selection,
     ThreePlusThree,
     check_path,
-    dose_path_rows,
-    dose_paths,
     format_dose_path,
     parse_dose_path,
 )

@@ -9,7 +9,8 @@ from typing import Any
 
 from trialctl.domain import journey
 from trialctl.domain.patient import Patient
-from trialctl.domain.protocol import Protocol, load_protocol
+from trialctl.domain.protocol import Protocol
+from trialctl.domain.protocol_file import load_protocol
 from trialctl.domain.trial import Trial
 from trialctl.ledger.demo import screening_values
 
