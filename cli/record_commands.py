@@ -10,18 +10,18 @@ from typing import Annotated, Any
 import typer
 
 from trialctl.cli.io import EXIT_USAGE, fail
-from trialctl.cli.options import JsonOption, LedgerOption, PasswordStdinOption, UserOption
+from trialctl.cli.options import (
+    DateOption,
+    JsonOption,
+    LedgerOption,
+    PasswordStdinOption,
+    PatientArgument,
+    TrialOption,
+    UserOption,
+)
 from trialctl.cli.signing import run_signed
 
 app = typer.Typer(help="Record trial actions as signed events.", no_args_is_help=True)
-
-TrialOption = Annotated[
-    str | None,
-    typer.Option("--trial", envvar="TRIALCTL_TRIAL",
-                 help="Protocol id [default: the ledger's only trial]."),
-]
-PatientArgument = Annotated[str, typer.Argument(help="The patient's study id, e.g. P001.")]
-DateOption = Annotated[str, typer.Option("--date", help="The date it happened (YYYY-MM-DD).")]
 
 _INTEGER = re.compile(r"^-?\d+$")
 
