@@ -33,6 +33,7 @@ def replay(
 
     --csv prints the patients table.
 
+    \b
     Example: trialctl replay --upto 40 --json
     """
     from trialctl.ledger.application import open_ledger
@@ -67,6 +68,7 @@ def patient(
 
     --json prints the patient's summary and timeline; --csv prints the timeline.
 
+    \b
     Example: trialctl patient P006 --json
     """
     from trialctl.ledger.application import open_ledger
@@ -113,6 +115,7 @@ def log(
     events (refused attempts, key changes) appear too. --json streams JSON lines, one entry
     per line; --csv one row per entry.
 
+    \b
     Example: trialctl log --patient P006 --by ivan --type Corrected --csv
     """
     from trialctl.ledger.application import open_ledger
@@ -148,6 +151,7 @@ projections_app = typer.Typer(help="The read models behind status, patient and l
 def rebuild(ledger: LedgerOption = None) -> None:
     """Drop the read models and build them again from every signed entry.
 
+    \b
     Example: trialctl projections rebuild
     """
     from trialctl.ledger.application import open_ledger

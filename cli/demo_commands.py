@@ -40,6 +40,7 @@ def demo(
     ledger is verified, the trial status printed, and the demo users (with their
     passwords) and the commands to try next. Without --dir nothing is left behind.
 
+    \b
     Example: trialctl demo --dir trialctl-demo
     """
     from trialctl.ledger.demo import run_demo

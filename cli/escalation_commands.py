@@ -47,6 +47,7 @@ def path(
 ) -> None:
     """Replay a dose path and print the decision after each cohort.
 
+    \b
     Example: trialctl escalation path "1NNN 2NTN 2NNN 3TTN" --doses 4 --allow-deescalation --json
     """
     from trialctl.domain.escalation import (
@@ -90,6 +91,7 @@ def paths(
 ) -> None:
     """The dose-transition pathways for the next K cohorts, as a protocol appendix shows.
 
+    \b
     Example: trialctl escalation paths --cohorts 2 --from "1NNN" --doses 4 --json
     """
     from trialctl.domain.escalation import (

@@ -36,7 +36,8 @@ def init(
 ) -> None:
     """Create a ledger and its first admin, whose new key is sealed with their password.
 
-    Example: trialctl init --admin alice --name "Alice Adams, MD" --ledger trial.sqlite
+    \b
+    Example: trialctl init --admin alice --name "Alice Adams (admin)" --ledger trial.sqlite
     """
     from trialctl.ledger.application import open_ledger
 
@@ -70,7 +71,8 @@ def checkpoint(
     Keep the file outside the database: `verify --checkpoint FILE` later proves the ledger
     still holds exactly those entries (nothing rewritten, nothing cut off).
 
-    Example: trialctl checkpoint -u alice -o checkpoints/2026-11-25.txt
+    \b
+    Example: trialctl checkpoint -u alice -o checkpoints/today.txt
     """
     from trialctl.ledger.application import open_ledger
 
@@ -125,7 +127,8 @@ def verify(
 
     Exit 0 when clean, 1 when anything fails (every failure is listed), 2 on usage errors.
 
-    Example: trialctl verify --checkpoint checkpoints/2026-11-25.txt --json
+    \b
+    Example: trialctl verify --checkpoint checkpoints/today.txt --json
     """
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.checkpoint import CheckpointError, SignedCheckpoint, parse_checkpoint

@@ -23,6 +23,7 @@ def inclusion(
 ) -> None:
     """Prove that the entry at POSITION is in the tree of the given size.
 
+    \b
     Example: trialctl proof inclusion 12 --size 40 --json
     """
     from trialctl.ledger.application import open_ledger
@@ -52,6 +53,7 @@ def consistency(
 ) -> None:
     """Prove that the tree of OLD_SIZE is a prefix of the newer tree.
 
+    \b
     Example: trialctl proof consistency 40 --json
     """
     from trialctl.ledger.application import open_ledger

@@ -49,7 +49,8 @@ def register(
 ) -> None:
     """Register a trial from its protocol file (principal investigator or admin).
 
-    Example: trialctl trial register protocols/NCT00084513.toml -u alice
+    \b
+    Example: trialctl trial register protocols/NCT00084513.toml -u pat
     """
     protocol = load_protocol_file(protocol_file)
     run_signed(ledger, user, password_stdin, json_output,
@@ -65,7 +66,11 @@ TRIALS = TableSpec("Trials", [
 @app.command("list")
 def list_trials(ledger: LedgerOption = None, json_output: JsonOption = False,
                 csv_output: CsvOption = False) -> None:
-    """The trials in this ledger. Example: trialctl trial list --json"""
+    """The trials in this ledger.
+
+    \b
+    Example: trialctl trial list --json
+    """
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.trials import TrialRecords
 
@@ -86,6 +91,7 @@ def status(
 
     With --as-of, as it stood then (replayed from the entries). --csv prints the cohorts.
 
+    \b
     Example: trialctl status --json
     """
     from trialctl.ledger.application import open_ledger

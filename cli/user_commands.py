@@ -69,7 +69,8 @@ def add(
 
     With --password-stdin, line 1 is the admin's password and line 2 the new user's.
 
-    Example: trialctl user add bob --name "Bob Brown, RN" --role monitor -u alice
+    \b
+    Example: trialctl user add bob --name "Bob Brown, RN" --role data-manager -u alice
     """
     _check_roles(roles)
     passwords = PasswordSource(password_stdin)
@@ -92,6 +93,7 @@ def list_users(ledger: LedgerOption = None, json_output: JsonOption = False,
                csv_output: CsvOption = False) -> None:
     """List users with their roles, current key and status.
 
+    \b
     Example: trialctl user list --json
     """
     from trialctl.ledger.application import open_ledger
@@ -111,7 +113,11 @@ def grant_role(
     password_stdin: PasswordStdinOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Grant a role. Example: trialctl user grant-role bob investigator -u alice"""
+    """Grant a role.
+
+    \b
+    Example: trialctl user grant-role mona data-manager -u alice
+    """
     _check_roles([role])
     with ledger_errors():
         ledger_app, actor = _admin_session(ledger, user, PasswordSource(password_stdin))
@@ -128,7 +134,11 @@ def revoke_role(
     password_stdin: PasswordStdinOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Revoke a role. Example: trialctl user revoke-role bob monitor -u alice"""
+    """Revoke a role.
+
+    \b
+    Example: trialctl user revoke-role ivan investigator -u alice
+    """
     _check_roles([role])
     with ledger_errors():
         ledger_app, actor = _admin_session(ledger, user, PasswordSource(password_stdin))
@@ -148,7 +158,8 @@ def rotate_key(
 
     With --password-stdin, line 1 is the admin's password and line 2 the new key's.
 
-    Example: trialctl user rotate-key bob -u alice
+    \b
+    Example: trialctl user rotate-key mona -u alice
     """
     passwords = PasswordSource(password_stdin)
     with ledger_errors():
@@ -169,7 +180,8 @@ def revoke(
 ) -> None:
     """Revoke a user's key and deactivate them: nothing they sign afterwards counts.
 
-    Example: trialctl user revoke bob --reason "left the site" -u alice
+    \b
+    Example: trialctl user revoke mona --reason "left the site" -u alice
     """
     with ledger_errors():
         ledger_app, actor = _admin_session(ledger, user, PasswordSource(password_stdin))
