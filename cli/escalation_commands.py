@@ -1,4 +1,7 @@
-"""`trialctl escalation path|paths`: the 3+3 rules applied to a dose path."""
+"""`trialctl escalation path|paths`: the 3+3 rules applied to a dose path.
+
+The database stack is imported inside each function that needs it, so `trialctl --help`
+stays fast."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Terminal input and output: passwords, one-line errors, JSON; tables are in render.py."""
+"""Terminal input and output: passwords, one-line errors, JSON; tables are in render.py.
+
+The database stack is imported inside each function that needs it, so `trialctl --help`
+stays fast."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""`trialctl proof inclusion|consistency`: RFC 6962 proofs any auditor can check."""
+"""`trialctl proof inclusion|consistency`: RFC 6962 proofs any auditor can check.
+
+The database stack is imported inside each function that needs it, so `trialctl --help`
+stays fast."""
 
 from __future__ import annotations
 

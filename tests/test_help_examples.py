@@ -222,3 +222,23 @@ def test_help_example_runs_against_the_demo(path: str, outcomes: dict[str, Outco
                                             outcome.result.stderr)
     assert "Traceback" not in outcome.result.stderr
     assert outcome.result.stdout.strip(), outcome.example
+
+
+def _readme_block(after: str) -> str:
+    """The bash block that follows a line of README.md, continuation lines joined."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("```bash\n", text.index(after)) + len("```bash\n")
+    return text[start:text.index("```", start)].replace("\\\n", " ")
+
+
+def test_readme_auditor_tour_runs_as_written(tmp_path: Path) -> None:
+    script = _readme_block("The auditor's view")
+    assert "trialctl demo --dir" in script
+    result = subprocess.run(
+        ["bash", "-e", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+        timeout=600,
+        env=_environment({"PATH": f"{Path(TRIALCTL).parent}:{os.environ['PATH']}"}),
+    )
+    assert result.returncode == 0, (result.stdout[-2000:], result.stderr)
+    assert "Traceback" not in result.stderr
+    assert "read models rebuilt" in result.stdout
