@@ -1,4 +1,7 @@
-"""`trialctl escalation path|paths`: the 3+3 rules applied to a dose path."""
+"""`trialctl escalation path|paths`: the 3+3 rules applied to a dose path.
+
+The database stack is imported inside each function that needs it, so `trialctl --help`
+stays fast."""
 
 from __future__ import annotations
 
@@ -6,9 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-from trialctl.cli.io import fail, ledger_errors, print_json, print_table
-from trialctl.cli.options import JsonOption, LedgerOption
-from trialctl.cli.record_commands import TrialOption
+from trialctl.cli.io import fail, ledger_errors, print_json
+from trialctl.cli.options import CsvOption, JsonOption, LedgerOption, TrialOption, output_format
+from trialctl.cli.render import TableSpec, field, output_rows
 
 app = typer.Typer(help="The 3+3 dose-escalation rules.", no_args_is_help=True)
 
@@ -47,6 +50,7 @@ def path(
 ) -> None:
     """Replay a dose path and print the decision after each cohort.
 
+    \b
     Example: trialctl escalation path "1NNN 2NTN 2NNN 3TTN" --doses 4 --allow-deescalation --json
     """
     from trialctl.domain.escalation import (
@@ -85,10 +89,12 @@ def paths(
     doses: Annotated[int | None, typer.Option("--doses", min=1,
                                               help="Levels (with --from).")] = None,
     allow_deescalation: DeescalationOption = None,
-    trial: TrialOption = None, ledger: LedgerOption = None, json_output: JsonOption = False,
+    trial: TrialOption = None, ledger: LedgerOption = None,
+    json_output: JsonOption = False, csv_output: CsvOption = False,
 ) -> None:
     """The dose-transition pathways for the next K cohorts, as a protocol appendix shows.
 
+    \b
     Example: trialctl escalation paths --cohorts 2 --from "1NNN" --doses 4 --json
     """
     from trialctl.domain.dose_paths import dose_path_rows, dose_paths
@@ -99,6 +105,7 @@ def paths(
         parse_dose_path,
     )
 
+    fmt = output_format(json_output, csv_output)
     try:
         if from_path is not None:
             if doses is None:
@@ -118,8 +125,6 @@ def paths(
         rows = dose_path_rows(dose_paths(design, history, cohorts))
     except (DosePathSyntaxError, OutOfRuleError, ValueError) as e:
         fail(str(e))
-    if json_output:
-        print_json(rows)
-        return
-    print_table("Dose-transition pathways", list(rows[0].keys()) if rows else [],
-                [list(r.values()) for r in rows])
+    listed = [dict(row) for row in rows]
+    columns = [(key, field(key)) for key in (listed[0] if listed else {})]
+    output_rows(listed, fmt, TableSpec("Dose-transition pathways", columns))

@@ -1,11 +1,14 @@
-"""Terminal input and output: passwords, one-line errors, tables and JSON."""
+"""Terminal input and output: passwords, one-line errors, JSON; tables are in render.py.
+
+The database stack is imported inside each function that needs it, so `trialctl --help`
+stays fast."""
 
 from __future__ import annotations
 
 import getpass
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
@@ -52,18 +55,6 @@ def need_user(user: str | None) -> str:
 
 def print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
-
-
-def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
-    Console().print(table)
 
 
 @contextmanager

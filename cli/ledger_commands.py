@@ -1,9 +1,10 @@
-"""`trialctl init`, `checkpoint` and `verify`."""
+"""`trialctl init`, `checkpoint` and `verify`.
+
+The database stack is imported inside each command, so `trialctl --help` stays fast."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +21,7 @@ from trialctl.cli.io import (
     print_json,
 )
 from trialctl.cli.options import JsonOption, LedgerOption, PasswordStdinOption, UserOption
+from trialctl.cli.render import progress
 
 
 def init(
@@ -34,7 +36,8 @@ def init(
 ) -> None:
     """Create a ledger and its first admin, whose new key is sealed with their password.
 
-    Example: trialctl init --admin alice --name "Alice Adams, MD" --ledger trial.sqlite
+    \b
+    Example: trialctl init --admin alice --name "Alice Adams (admin)" --ledger trial.sqlite
     """
     from trialctl.ledger.application import open_ledger
 
@@ -68,7 +71,8 @@ def checkpoint(
     Keep the file outside the database: `verify --checkpoint FILE` later proves the ledger
     still holds exactly those entries (nothing rewritten, nothing cut off).
 
-    Example: trialctl checkpoint -u alice -o checkpoints/2026-11-25.txt
+    \b
+    Example: trialctl checkpoint -u alice -o checkpoints/today.txt
     """
     from trialctl.ledger.application import open_ledger
 
@@ -123,7 +127,8 @@ def verify(
 
     Exit 0 when clean, 1 when anything fails (every failure is listed), 2 on usage errors.
 
-    Example: trialctl verify --checkpoint checkpoints/2026-11-25.txt --json
+    \b
+    Example: trialctl verify --checkpoint checkpoints/today.txt --json
     """
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.checkpoint import CheckpointError, SignedCheckpoint, parse_checkpoint
@@ -141,9 +146,10 @@ def verify(
     since = read(since_checkpoint) if since_checkpoint is not None else None
     with ledger_errors():
         app = open_ledger(ledger)
-        with _progress(enabled=not json_output and sys.stderr.isatty()) as progress:
+        with progress(enabled=not json_output and sys.stderr.isatty()) as report_progress:
             report = verify_ledger(
-                app.signed_recorder, app.location.display(), checkpoints, progress, since=since
+                app.signed_recorder, app.location.display(), checkpoints, report_progress,
+                since=since,
             )
         if projections:
             from trialctl.ledger.projection import catch_up, compare_with_replay
@@ -170,77 +176,7 @@ def verify(
         raise typer.Exit(EXIT_FAILED)
 
 
-class _progress:
-    """A rich progress bar on a terminal; nothing otherwise."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-
-    def __enter__(self) -> Callable[[int, int], None] | None:
-        if not self.enabled:
-            return None
-        from rich.progress import Progress
-
-        self.bar = Progress(transient=True)
-        self.bar.start()
-        self.task = self.bar.add_task("verifying", total=None)
-        return self.update
-
-    def update(self, done: int, total: int) -> None:
-        self.bar.update(self.task, completed=done, total=total)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self.bar.stop()
-
-
-def demo(
-    ledger: Annotated[str | None, typer.Option(
-        "--ledger", help="A new ledger: file path or postgresql:// URL to an empty database "
-        "[default: demo.sqlite in --dir].")] = None,
-    directory: Annotated[Path | None, typer.Option(
-        "--dir", help="Where the demo's key files (and default ledger) go "
-        "[default: a new temporary directory].")] = None,
-    json_output: JsonOption = False,
-) -> None:
-    """Build a fresh ledger with demo users and run a complete trial of NCT00084513.
-
-    Consents, screening (one patient refused as ineligible), enrollment, dosing, adverse
-    events, DLTs, an expansion, escalations, a declared MTD, a correction and RECIST
-    responses, all recorded and signed through the same code as `trialctl record`; then the
-    ledger is verified and the trial status printed.
-
-    Example: trialctl demo --ledger /tmp/demo.sqlite
-    """
-    import tempfile
-
-    from trialctl.cli.trial_commands import render_status
-    from trialctl.ledger.demo import run_demo
-
-    target = directory or Path(tempfile.mkdtemp(prefix="trialctl-demo-"))
-    if ledger is None and (target / "demo.sqlite").exists():
-        fail(f"{target} already holds a demo ledger; choose another --dir", EXIT_USAGE)
-    target.mkdir(parents=True, exist_ok=True)
-    say = (lambda _: None) if json_output else typer.echo
-    with ledger_errors():
-        result = run_demo(target, ledger, say)
-    if json_output:
-        print_json({"ledger": result.ledger, "home": result.home, "entries": result.entries,
-                    "verify": result.report.to_dict(), "status": result.status})
-    else:
-        typer.echo("")
-        render_status(result.status)
-        verdict = "clean" if result.report.ok else f"{len(result.report.findings)} finding(s)"
-        typer.echo(f"\nverify: {result.entries} signed entries, root "
-                   f"{result.report.root_hash[:16]}…: {verdict}")
-        typer.echo(f"explore it: export TRIALCTL_HOME={result.home} "
-                   f"TRIALCTL_LEDGER={result.ledger}; trialctl status")
-    if not result.report.ok:
-        raise typer.Exit(EXIT_FAILED)
-
-
 def register(app: typer.Typer) -> None:
-    app.command()(demo)
     app.command()(init)
     app.command()(checkpoint)
     app.command()(verify)

@@ -6,10 +6,20 @@ each command imports what it needs when it runs.
 
 from __future__ import annotations
 
+import sys
+from typing import Annotated, Any
+
 import typer
 
+# typer (pinned in pyproject.toml) ships its own click; its exceptions are the ones raised.
+from typer._click.core import Context
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer.core import TyperArgument, TyperCommand
+
+from trialctl import __version__
 from trialctl.cli import (
     audit_commands,
+    demo_commands,
     escalation_commands,
     ledger_commands,
     proof_commands,
@@ -17,14 +27,61 @@ from trialctl.cli import (
     trial_commands,
     user_commands,
 )
+from trialctl.cli.io import EXIT_FAILED, EXIT_USAGE
+
+HELP = """An event-sourced, signed, tamper-evident ledger for early-phase clinical trials.
+
+\b
+Output: a table for people. --json prints one JSON document for a whole answer;
+  a stream (log --json) prints JSON lines, one object per line. --csv prints the
+  rows of a table.
+Exit codes: 0 ok; 1 refused, failed, or findings (verify); 2 usage error.
+Signing commands ask for the password at a hidden prompt, or read one per line
+  from standard input with --password-stdin.
+
+Start with `trialctl demo`: a complete trial on a fresh ledger, with users to try.
+"""
+
+
+class Command(TyperCommand):
+    """Usage lines in the usual convention: `PATIENT_ID` required, `[NAME]` optional."""
+
+    def collect_usage_pieces(self, ctx: Context) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = param.metavar or (param.name or "").upper()
+                name = name if param.required else f"[{name}]"
+                pieces.append(f"{name}..." if param.nargs != 1 else name)
+        return pieces
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"trialctl {__version__}")
+        raise typer.Exit()
+
 
 app = typer.Typer(
     name="trialctl",
-    help="An event-sourced, signed, tamper-evident ledger for early-phase clinical trials.",
+    help=HELP,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals can hold keys and passwords
-    add_completion=False,
+    # Plain help: rich markup would swallow "[default: …]" in help texts.
+    rich_markup_mode=None,
 )
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_show_version, is_eager=True,
+        help="Print trialctl's version and exit.")] = False,
+) -> None:
+    pass
+
+
+demo_commands.register(app)
 ledger_commands.register(app)
 app.add_typer(user_commands.app, name="user")
 app.add_typer(proof_commands.app, name="proof")
@@ -35,5 +92,40 @@ app.command("status")(trial_commands.status)
 audit_commands.register(app)
 
 
+def _use_conventional_usage(group: typer.Typer) -> None:
+    for command in group.registered_commands:
+        command.cls = Command
+    for subgroup in group.registered_groups:
+        if isinstance(subgroup.typer_instance, typer.Typer):
+            _use_conventional_usage(subgroup.typer_instance)
+
+
+_use_conventional_usage(app)
+
+
+def _usage_line(error: UsageError) -> str:
+    message = " ".join(error.format_message().split())
+    if error.ctx is None:
+        return f"trialctl: {message}"
+    command = error.ctx.command_path.removeprefix("trialctl").strip()
+    where = f"{command}: " if command else ""
+    return f"trialctl: {where}{message} (see {error.ctx.command_path} --help)"
+
+
 def run() -> None:
-    app()
+    """The entry point: every usage error is one line on stderr and exit 2."""
+    try:
+        code: Any = app(standalone_mode=False)
+    except NoArgsIsHelpError as e:
+        e.show()  # a group named alone: its help, as click prints it
+        sys.exit(e.exit_code)
+    except UsageError as e:
+        typer.echo(_usage_line(e), err=True)
+        sys.exit(EXIT_USAGE)
+    except ClickException as e:
+        typer.echo(f"trialctl: {' '.join(e.format_message().split())}", err=True)
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        typer.echo("trialctl: aborted", err=True)
+        sys.exit(EXIT_FAILED)
+    sys.exit(code if isinstance(code, int) else 0)

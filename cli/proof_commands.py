@@ -1,4 +1,7 @@
-"""`trialctl proof inclusion|consistency`: RFC 6962 proofs any auditor can check."""
+"""`trialctl proof inclusion|consistency`: RFC 6962 proofs any auditor can check.
+
+The database stack is imported inside each function that needs it, so `trialctl --help`
+stays fast."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ def inclusion(
 ) -> None:
     """Prove that the entry at POSITION is in the tree of the given size.
 
+    \b
     Example: trialctl proof inclusion 12 --size 40 --json
     """
     from trialctl.ledger.application import open_ledger
@@ -52,6 +56,7 @@ def consistency(
 ) -> None:
     """Prove that the tree of OLD_SIZE is a prefix of the newer tree.
 
+    \b
     Example: trialctl proof consistency 40 --json
     """
     from trialctl.ledger.application import open_ledger

@@ -10,18 +10,18 @@ from typing import Annotated, Any
 import typer
 
 from trialctl.cli.io import EXIT_USAGE, fail
-from trialctl.cli.options import JsonOption, LedgerOption, PasswordStdinOption, UserOption
+from trialctl.cli.options import (
+    DateOption,
+    JsonOption,
+    LedgerOption,
+    PasswordStdinOption,
+    PatientArgument,
+    TrialOption,
+    UserOption,
+)
 from trialctl.cli.signing import run_signed
 
 app = typer.Typer(help="Record trial actions as signed events.", no_args_is_help=True)
-
-TrialOption = Annotated[
-    str | None,
-    typer.Option("--trial", envvar="TRIALCTL_TRIAL",
-                 help="Protocol id [default: the ledger's only trial]."),
-]
-PatientArgument = Annotated[str, typer.Argument(help="The patient's study id, e.g. P001.")]
-DateOption = Annotated[str, typer.Option("--date", help="The date it happened (YYYY-MM-DD).")]
 
 _INTEGER = re.compile(r"^-?\d+$")
 
@@ -52,7 +52,11 @@ def consent(
     trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
-    """Informed consent signed. Example: trialctl record consent P001 --consent-version 2.1 --date 2026-01-05 -u carol"""
+    """Informed consent signed.
+
+    \b
+    Example: trialctl record consent P015 --consent-version 2.1 --date 2026-10-01 -u mona
+    """
     run_signed(ledger, user, password_stdin, json_output,
                lambda r, a, now: r.consent(a, trial, patient, consent_version, date, now))
 
@@ -70,7 +74,8 @@ def screen(
 ) -> None:
     """Screening values recorded; eligibility is evaluated criterion by criterion.
 
-    Example: trialctl record screen P001 --date 2026-01-08 --values-file p001.json --value ecog=1 -u carol
+    \b
+    Example: trialctl record screen P015 --date 2026-10-03 --values-file p015.json --value ecog=1 -u mona
     """
     screening: dict[str, Any] = {}
     if values_file is not None:
@@ -97,7 +102,8 @@ def enroll(
 ) -> None:
     """Enroll an eligible patient into the open cohort at its dose level.
 
-    Example: trialctl record enroll P001 --date 2026-01-10 -u carol
+    \b
+    Example: trialctl record enroll P004 --date 2026-10-05 -u mona
     """
     run_signed(ledger, user, password_stdin, json_output,
                lambda r, a, now: r.enroll(a, trial, patient, date, now))
@@ -115,7 +121,11 @@ def dose(
     trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
-    """A dose given. Example: trialctl record dose P001 --agent "imatinib mesylate" --dose 300 --unit mg/day --course 1 --day 1 --at 2026-01-12T09:30:00+00:00 -u carol"""
+    """A dose given.
+
+    \b
+    Example: trialctl record dose P006 --agent "imatinib mesylate" --dose 400 --unit mg/day --course 2 --day 1 --at 2026-10-01T09:30:00+00:00 -u ivan
+    """
     run_signed(ledger, user, password_stdin, json_output,
                lambda r, a, now: r.dose(a, trial, patient, agent, amount, unit, course, day,
                                         given_at, now))
@@ -134,7 +144,11 @@ def adverse_event(
     trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
-    """An adverse event. Example: trialctl record ae P001 --id AE1 --term Neutropenia --grade 4 --attribution probable --onset 2026-01-20 -u carol"""
+    """An adverse event.
+
+    \b
+    Example: trialctl record ae P006 --id AE2 --term "Neutrophil count decreased" --grade 4 --attribution probable --onset 2026-10-01 -u ivan
+    """
     run_signed(ledger, user, password_stdin, json_output,
                lambda r, a, now: r.adverse_event(a, trial, patient, ae_id, term, grade,
                                                  attribution, onset, resolved, now))
@@ -153,7 +167,8 @@ def dlt(
     """DLT adjudicated for an adverse event (investigators only); only a DLT inside the
     evaluation window counts toward cohort decisions.
 
-    Example: trialctl record dlt P001 --ae AE1 --dlt --rule heme_neutropenia --date 2026-01-27 -u carol
+    \b
+    Example: trialctl record dlt P006 --ae AE2 --dlt --rule neutropenia_g4 --date 2026-10-02 -u pat
     """
     run_signed(ledger, user, password_stdin, json_output,
                lambda r, a, now: r.adjudicate_dlt(a, trial, patient, ae_id, is_dlt, rule,
@@ -173,7 +188,8 @@ def complete_course(
     """A course completed; course 1 makes the patient DLT-evaluable (or, with
     --not-evaluable, opens their place for a replacement).
 
-    Example: trialctl record complete-course P001 --course 1 --date 2026-02-02 -u carol
+    \b
+    Example: trialctl record complete-course P006 --course 2 --date 2026-10-20 -u ivan
     """
     run_signed(ledger, user, password_stdin, json_output,
                lambda r, a, now: r.complete_course(a, trial, patient, course, date, evaluable,
@@ -211,7 +227,8 @@ def response(
 ) -> None:
     """Target-lesion measurements; CR/PR/SD/PD is computed by RECIST 1.1, never typed in.
 
-    Example: trialctl record response P001 --date 2026-03-10 --lesion T1:liver:31 --lesion T2:lung:18 -u carol
+    \b
+    Example: trialctl record response P006 --date 2026-10-01 --lesion T1:liver:20 --lesion T2:lung:15 -u ivan
     """
     parsed = [parse_lesion(text) for text in lesions]
     run_signed(ledger, user, password_stdin, json_output,
@@ -230,7 +247,8 @@ def observe(
 ) -> None:
     """A secondary observation (e.g. circulating tumour cells, phosphorylation).
 
-    Example: trialctl record observe P001 --kind ctc_count --value 12 --date 2026-01-10 -u carol
+    \b
+    Example: trialctl record observe P006 --kind ctc_count --value 12 --date 2026-10-01 -u mona
     """
     run_signed(ledger, user, password_stdin, json_output,
                lambda r, a, now: r.observe(a, trial, patient, kind, value, date, now))
@@ -245,7 +263,8 @@ def withdraw(
 ) -> None:
     """Consent withdrawn; afterwards only safety follow-up may be recorded.
 
-    Example: trialctl record withdraw P004 --date 2026-01-20 --reason "moved away" -u carol
+    \b
+    Example: trialctl record withdraw P014 --date 2026-10-01 --reason "moved away" -u mona
     """
     run_signed(ledger, user, password_stdin, json_output,
                lambda r, a, now: r.withdraw(a, trial, patient, date, reason, now))
@@ -258,7 +277,11 @@ def off_study(
     trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
-    """Patient off study. Example: trialctl record off-study P001 --date 2026-04-01 --reason "progression" -u carol"""
+    """Patient off study.
+
+    \b
+    Example: trialctl record off-study P013 --date 2026-10-01 --reason "progression" -u mona
+    """
     run_signed(ledger, user, password_stdin, json_output,
                lambda r, a, now: r.off_study(a, trial, patient, date, reason, now))
 
@@ -277,7 +300,8 @@ def decide(
 ) -> None:
     """The cohort decision, checked against the 3+3 engine and signed by an investigator.
 
-    Example: trialctl record decide --action escalate --next-level 2 -u carol
+    \b
+    Example: trialctl record decide --action escalate --next-level 2 -u pat
     """
     run_signed(ledger, user, password_stdin, json_output,
                lambda r, a, now: r.decide(a, trial, action, next_level, mtd_level,
@@ -296,7 +320,8 @@ def correct(
 ) -> None:
     """Correct a recorded value: the original stays, the correction is its own signed event.
 
-    Example: trialctl record correct P001 --version 4 --set dose=300 --reason "transcription error" -u carol
+    \b
+    Example: trialctl record correct P006 --version 5 --set dose=400 --reason "transcription error" -u ivan
     """
     parsed = parse_assignments(changes, "--set")
     run_signed(ledger, user, password_stdin, json_output,

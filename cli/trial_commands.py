@@ -1,4 +1,6 @@
-"""`trialctl trial register|list` and `trialctl status`."""
+"""`trialctl trial register|list` and `trialctl status`.
+
+The database stack is imported inside each command, so `trialctl --help` stays fast."""
 
 from __future__ import annotations
 
@@ -7,9 +9,20 @@ from typing import Annotated, Any
 
 import typer
 
-from trialctl.cli.io import EXIT_USAGE, fail, ledger_errors, print_json, print_table
-from trialctl.cli.options import JsonOption, LedgerOption, PasswordStdinOption, UserOption
-from trialctl.cli.record_commands import TrialOption
+from trialctl.cli.io import EXIT_USAGE, fail, ledger_errors, print_json
+from trialctl.cli.options import (
+    AsOfOption,
+    CsvOption,
+    Format,
+    JsonOption,
+    LedgerOption,
+    PasswordStdinOption,
+    TrialOption,
+    UserOption,
+    moment_option,
+    output_format,
+)
+from trialctl.cli.render import COHORTS, TableSpec, field, output_rows, render_status
 from trialctl.cli.signing import run_signed
 
 app = typer.Typer(help="Trials in this ledger, each run by its protocol.", no_args_is_help=True)
@@ -36,85 +49,72 @@ def register(
 ) -> None:
     """Register a trial from its protocol file (principal investigator or admin).
 
-    Example: trialctl trial register protocols/NCT00084513.toml -u alice
+    \b
+    Example: trialctl trial register protocols/NCT00084513.toml -u pat
     """
     protocol = load_protocol_file(protocol_file)
     run_signed(ledger, user, password_stdin, json_output,
                lambda r, a, now: r.register_trial(a, protocol, now))
 
 
+TRIALS = TableSpec("Trials", [
+    ("trial", field("trial")), ("title", field("title")), ("cohorts", field("cohorts")),
+    ("stopped", field("stopped")),
+])
+
+
 @app.command("list")
-def list_trials(ledger: LedgerOption = None, json_output: JsonOption = False) -> None:
-    """The trials in this ledger. Example: trialctl trial list --json"""
+def list_trials(ledger: LedgerOption = None, json_output: JsonOption = False,
+                csv_output: CsvOption = False) -> None:
+    """The trials in this ledger.
+
+    \b
+    Example: trialctl trial list --json
+    """
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.trials import TrialRecords
 
+    fmt = output_format(json_output, csv_output)
     with ledger_errors():
         records = TrialRecords(open_ledger(ledger))
         trials = [records.trial(t) for t in records.trial_ids()]
-    rows = [{"trial": t.protocol_id, "title": t.protocol.title, "stopped": t.stopped,
-             "cohorts": len(t.cohorts)} for t in trials]
-    if json_output:
-        print_json(rows)
-    else:
-        print_table("Trials", ["trial", "title", "cohorts", "stopped"],
-                    [(r["trial"], r["title"], r["cohorts"], r["stopped"]) for r in rows])
+    output_rows([{"trial": t.protocol_id, "title": t.protocol.title, "stopped": t.stopped,
+                  "cohorts": len(t.cohorts)} for t in trials], fmt, TRIALS)
 
 
 def status(
-    as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="Show it as it stood then (replayed from the entries).")] = None,
-    trial: TrialOption = None, ledger: LedgerOption = None, json_output: JsonOption = False,
+    as_of: AsOfOption = None,
+    trial: TrialOption = None, ledger: LedgerOption = None,
+    json_output: JsonOption = False, csv_output: CsvOption = False,
 ) -> None:
     """The trial now: dose level, cohorts with patients and DLTs, what comes next, the MTD.
 
+    With --as-of, as it stood then (replayed from the entries). --csv prints the cohorts.
+
+    \b
     Example: trialctl status --json
     """
-    from trialctl.cli.audit_commands import parse_moment
     from trialctl.ledger.application import open_ledger
+    from trialctl.ledger.projection import catch_up
     from trialctl.ledger.replay import replay_trial
-    from trialctl.ledger.trials import TrialRecords
+    from trialctl.ledger.trials import TrialRecords, with_signers
 
-    moment = parse_moment(as_of, "--as-of")
+    fmt = output_format(json_output, csv_output)
+    moment = moment_option(as_of, "--as-of")
     with ledger_errors():
         records = TrialRecords(open_ledger(ledger))
         if moment is not None:
             state = replay_trial(records, trial, None, moment)["status"]
         else:
-            from trialctl.ledger.projection import catch_up
-
             current = records.trial(trial)
-            from trialctl.ledger.trials import with_signers
-
             views = catch_up(records.ledger)  # never a stale answer
             state = with_signers(
                 views.trial_status(current.protocol_id) or records.status(current),
                 views.decision_signers(str(current.id)),
             )
-    if json_output:
+    if fmt is Format.JSON:
         print_json(state)
-        return
-    render_status(state)
-
-
-def render_status(state: dict[str, Any]) -> None:
-    typer.echo(f"{state['trial']}: {state['title']}")
-    typer.echo(f"design: {state['design']}")
-    print_table(
-        "Cohorts",
-        ["cohort", "level", "dose", "patients", "evaluated", "DLTs", "replaced"],
-        [(c["number"], c["level"], c["dose"], ", ".join(c["patients"]), c["evaluated"],
-          c["dlts"], ", ".join(c["replaced"])) for c in state["cohorts"]],
-    )
-    for decision in state["decisions"]:
-        flag = " (override)" if decision["overridden"] else ""
-        signer = decision.get("signed_by")
-        by = f" [{signer['meaning']} by {signer['name']}, {signer['role']}]" if signer else ""
-        typer.echo(f"cohort {decision['cohort_number']}: {decision['action']}{flag} — "
-                   f"{decision['reason']}{by}")
-    typer.echo(f"next: {state['next']['text']}")
-    mtd = state["mtd"]
-    if mtd:
-        typer.echo(f"MTD: level {mtd['level']} ({mtd['dose']} {mtd['unit']})")
-    elif state["stopped"]:
-        typer.echo("MTD: none (no tolerable dose)")
+    elif fmt is Format.CSV:
+        output_rows(state["cohorts"], fmt, COHORTS)
+    else:
+        render_status(state)

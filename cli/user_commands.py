@@ -1,4 +1,6 @@
-"""`trialctl user add|list|grant-role|revoke-role|rotate-key|revoke`: signed by an admin."""
+"""`trialctl user add|list|grant-role|revoke-role|rotate-key|revoke`: signed by an admin.
+
+The database stack is imported inside each command, so `trialctl --help` stays fast."""
 
 from __future__ import annotations
 
@@ -7,8 +9,24 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from trialctl.cli.io import PasswordSource, ledger_errors, need_user, print_json, print_table
-from trialctl.cli.options import JsonOption, LedgerOption, PasswordStdinOption, UserOption
+from trialctl.cli.io import (
+    EXIT_USAGE,
+    PasswordSource,
+    fail,
+    ledger_errors,
+    need_user,
+    print_json,
+)
+from trialctl.cli.options import (
+    CsvOption,
+    JsonOption,
+    LedgerOption,
+    PasswordStdinOption,
+    UserOption,
+    output_format,
+)
+from trialctl.cli.render import TableSpec, field, output_rows
+from trialctl.ledger.authority import Role
 
 if TYPE_CHECKING:
     from trialctl.ledger.application import TrialLedger, UnlockedUser, UserSummary
@@ -16,7 +34,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Users, their roles and keys; every change is signed by an admin.",
                   no_args_is_help=True)
 
-ROLES = "admin, principal-investigator, investigator, monitor, data-manager, auditor"
+ROLES = ", ".join(role.value for role in Role)
 
 
 def _admin_session(
@@ -51,7 +69,8 @@ def add(
 
     With --password-stdin, line 1 is the admin's password and line 2 the new user's.
 
-    Example: trialctl user add bob --name "Bob Brown, RN" --role monitor -u alice
+    \b
+    Example: trialctl user add bob --name "Bob Brown, RN" --role data-manager -u alice
     """
     _check_roles(roles)
     passwords = PasswordSource(password_stdin)
@@ -62,25 +81,27 @@ def add(
     _print_user(summary, json_output, "Registered")
 
 
+USERS = TableSpec("Users", [
+    ("user", field("user_id")), ("name", field("name")),
+    ("roles", lambda u: ", ".join(u["roles"])), ("key", lambda u: u["key_id"][:16] + "…"),
+    ("status", lambda u: "active" if u["active"] else "revoked"),
+])
+
+
 @app.command("list")
-def list_users(ledger: LedgerOption = None, json_output: JsonOption = False) -> None:
+def list_users(ledger: LedgerOption = None, json_output: JsonOption = False,
+               csv_output: CsvOption = False) -> None:
     """List users with their roles, current key and status.
 
+    \b
     Example: trialctl user list --json
     """
     from trialctl.ledger.application import open_ledger
 
+    fmt = output_format(json_output, csv_output)
     with ledger_errors():
         users = open_ledger(ledger).list_users()
-    if json_output:
-        print_json([asdict(u) for u in users])
-        return
-    print_table(
-        "Users",
-        ["user", "name", "roles", "key", "status"],
-        [(u.user_id, u.name, ", ".join(u.roles), u.key_id[:16] + "…",
-          "active" if u.active else "revoked") for u in users],
-    )
+    output_rows([asdict(u) for u in users], fmt, USERS)
 
 
 @app.command("grant-role")
@@ -92,7 +113,11 @@ def grant_role(
     password_stdin: PasswordStdinOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Grant a role. Example: trialctl user grant-role bob investigator -u alice"""
+    """Grant a role.
+
+    \b
+    Example: trialctl user grant-role mona data-manager -u alice
+    """
     _check_roles([role])
     with ledger_errors():
         ledger_app, actor = _admin_session(ledger, user, PasswordSource(password_stdin))
@@ -109,7 +134,11 @@ def revoke_role(
     password_stdin: PasswordStdinOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Revoke a role. Example: trialctl user revoke-role bob monitor -u alice"""
+    """Revoke a role.
+
+    \b
+    Example: trialctl user revoke-role ivan investigator -u alice
+    """
     _check_roles([role])
     with ledger_errors():
         ledger_app, actor = _admin_session(ledger, user, PasswordSource(password_stdin))
@@ -129,7 +158,8 @@ def rotate_key(
 
     With --password-stdin, line 1 is the admin's password and line 2 the new key's.
 
-    Example: trialctl user rotate-key bob -u alice
+    \b
+    Example: trialctl user rotate-key mona -u alice
     """
     passwords = PasswordSource(password_stdin)
     with ledger_errors():
@@ -150,7 +180,8 @@ def revoke(
 ) -> None:
     """Revoke a user's key and deactivate them: nothing they sign afterwards counts.
 
-    Example: trialctl user revoke bob --reason "left the site" -u alice
+    \b
+    Example: trialctl user revoke mona --reason "left the site" -u alice
     """
     with ledger_errors():
         ledger_app, actor = _admin_session(ledger, user, PasswordSource(password_stdin))
@@ -159,9 +190,7 @@ def revoke(
 
 
 def _check_roles(roles: list[str]) -> None:
-    from trialctl.cli.io import EXIT_USAGE, fail
-
-    known = {r.strip() for r in ROLES.split(",")}
+    known = {role.value for role in Role}
     for role in roles:
         if role not in known:
             fail(f"unknown role {role!r}; roles are: {ROLES}", EXIT_USAGE)

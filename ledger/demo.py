@@ -78,6 +78,14 @@ def screening_values(screened_on: date, **changes: Any) -> dict[str, Any]:
     return values
 
 
+@dataclass(frozen=True)
+class DemoUser:
+    user_id: str
+    name: str
+    roles: list[str]
+    password: str  # a demo's passwords are no secret: they are printed for the user to try
+
+
 @dataclass
 class DemoResult:
     ledger: str
@@ -85,6 +93,7 @@ class DemoResult:
     status: dict[str, Any]
     report: VerificationReport
     entries: int
+    users: list[DemoUser]
 
 
 class _Story:
@@ -242,4 +251,6 @@ def run_demo(
     report = verify_ledger(app.signed_recorder, location.display())
     entries = app.signed_recorder.tree_size()
     app.close()
-    return DemoResult(location.display(), str(home), status, report, entries)
+    users = [DemoUser(user_id, name, roles, demo_password(user_id))
+             for user_id, (name, roles) in DEMO_USERS.items()]
+    return DemoResult(location.display(), str(home), status, report, entries, users)

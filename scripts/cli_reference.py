@@ -30,7 +30,9 @@ def _option_line(param: Any) -> str:
 def _command_section(path: str, command: Any) -> list[str]:
     lines = [f"## `{path}`", ""]
     if command.help:
-        lines += [inspect.cleandoc(command.help), ""]
+        # "\b" only tells click not to rewrap the paragraph that follows (the example).
+        text = inspect.cleandoc(command.help).replace("\b\n", "")
+        lines += [text, ""]
     params = [p for p in command.params if p.name != "help"]
     lines += [_option_line(p) for p in params]
     return [*lines, ""]

@@ -68,7 +68,7 @@ def test_log_filters_and_csv(demo: dict[str, str]) -> None:
     assert {r["user_id"] for r in parsed} == {"pat"} and {r["meaning"] for r in parsed} == {
         "approved"}
 
-    by_mona = [json.loads(line) for line in run(demo, "log", "--user", "mona", "--json")
+    by_mona = [json.loads(line) for line in run(demo, "log", "--by", "mona", "--json")
                .splitlines()]
     assert by_mona and all(r["user_id"] == "mona" for r in by_mona)
 

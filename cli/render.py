@@ -1,0 +1,168 @@
+"""Rendering shared by the commands: one `output_rows` for every listing, JSON documents and
+JSON lines, CSV, tables that are never cut when written to a file or a pipe, the trial
+status, and the progress bar.
+
+The JSON convention, the same everywhere: `--json` prints one JSON document for a whole
+answer (an object, or an array of rows); a stream (`log --json`) prints JSON lines, one
+object per line, as rows arrive.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import typer
+
+from trialctl.cli.io import print_json
+from trialctl.cli.options import Format
+
+Cell = Callable[[dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """How rows look to a person: a title and, for each column, its header and its cell."""
+
+    title: str
+    columns: Sequence[tuple[str, Cell]]
+
+
+def print_json_lines(rows: Iterable[dict[str, Any]]) -> None:
+    for row in rows:
+        sys.stdout.write(json.dumps(row, sort_keys=True, default=str) + "\n")
+
+
+def print_csv(rows: Iterable[dict[str, Any]]) -> None:
+    """Every field of every row; nested values as JSON text, so no column is lost."""
+    writer: csv.DictWriter[str] | None = None
+    for row in rows:
+        if writer is None:
+            writer = csv.DictWriter(sys.stdout, fieldnames=list(row))
+            writer.writeheader()
+        writer.writerow({k: json.dumps(v) if isinstance(v, (dict, list)) else v
+                         for k, v in row.items()})
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in columns:
+        # Wrap long cells, never cut them: what a user reads is what was signed.
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    _console().print(table)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    if sys.stdout.isatty():
+        return Console()
+    # A file or a pipe has no width: lay the table out at its full content width.
+    return Console(width=100_000, no_color=True)
+
+
+def output_rows(rows: Iterable[dict[str, Any]], fmt: Format, table: TableSpec,
+                stream: bool = False) -> None:
+    """Every listing: a table for people, JSON (a document, or lines for a stream) or CSV."""
+    if fmt is Format.JSON:
+        if stream:
+            print_json_lines(rows)
+        else:
+            print_json(list(rows))
+        return
+    if fmt is Format.CSV:
+        print_csv(rows)
+        return
+    collected = list(rows)
+    cells = [[cell(row) for _, cell in table.columns] for row in collected]
+    headers = [header for header, _ in table.columns]
+    if sys.stdout.isatty() and len(collected) > 40:
+        from rich.console import Console
+
+        console = Console()
+        with console.pager():
+            print_table(table.title, headers, cells)
+        return
+    print_table(table.title, headers, cells)
+
+
+def field(key: str) -> Cell:
+    return lambda row: row[key]
+
+
+def joined(key: str) -> Cell:
+    return lambda row: ", ".join(str(v) for v in row[key])
+
+
+PATIENTS = TableSpec("Patients", [
+    ("patient", field("patient_id")), ("status", field("status")), ("level", field("level")),
+    ("cohort", field("cohort")), ("doses", field("doses")), ("AEs", field("adverse_events")),
+    ("DLTs", field("dlts")), ("evaluable", field("evaluable")),
+    ("responses", lambda p: " ".join(p["responses"])),
+])
+
+COHORTS = TableSpec("Cohorts", [
+    ("cohort", field("number")), ("level", field("level")), ("dose", field("dose")),
+    ("patients", joined("patients")), ("evaluated", field("evaluated")),
+    ("DLTs", field("dlts")), ("replaced", joined("replaced")),
+])
+
+
+def trail(title: str) -> TableSpec:
+    """Audit-trail rows; times in full, with their zone."""
+    return TableSpec(title, [
+        ("#", field("position")), ("recorded at", field("recorded_at")),
+        ("who", lambda r: f"{r['user_id']} ({r['name']})"), ("role", field("role")),
+        ("meaning", field("meaning")), ("what", field("what")),
+    ])
+
+
+def render_status(state: dict[str, Any]) -> None:
+    typer.echo(f"{state['trial']}: {state['title']}")
+    typer.echo(f"design: {state['design']}")
+    output_rows(state["cohorts"], Format.TABLE, COHORTS)
+    for decision in state["decisions"]:
+        flag = " (override)" if decision["overridden"] else ""
+        signer = decision.get("signed_by")
+        by = f" [{signer['meaning']} by {signer['name']}, {signer['role']}]" if signer else ""
+        typer.echo(f"cohort {decision['cohort_number']}: {decision['action']}{flag} — "
+                   f"{decision['reason']}{by}")
+    typer.echo(f"next: {state['next']['text']}")
+    mtd = state["mtd"]
+    if mtd:
+        typer.echo(f"MTD: level {mtd['level']} ({mtd['dose']} {mtd['unit']})")
+    elif state["stopped"]:
+        typer.echo("MTD: none (no tolerable dose)")
+
+
+class progress:
+    """A rich progress bar on a terminal; nothing otherwise."""
+
+    def __init__(self, enabled: bool, label: str = "verifying") -> None:
+        self.enabled = enabled
+        self.label = label
+
+    def __enter__(self) -> Callable[[int, int], None] | None:
+        if not self.enabled:
+            return None
+        from rich.progress import Progress
+
+        self.bar = Progress(transient=True)
+        self.bar.start()
+        self.task = self.bar.add_task(self.label, total=None)
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        self.bar.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.bar.stop()
