@@ -43,13 +43,13 @@ def replay(
     from trialctl.cli.trial_commands import render_status
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.replay import replay_trial
-    from trialctl.ledger.trials import TrialRecords
+    from trialctl.ledger.trials import TrialActions
 
     moment = parse_moment(as_of, "--as-of")
     if moment is None and upto is None:
         fail("replay needs --as-of TIME or --upto POSITION", EXIT_USAGE)
     with ledger_errors():
-        state = replay_trial(TrialRecords(open_ledger(ledger)), trial, upto, moment)
+        state = replay_trial(TrialActions(open_ledger(ledger)), trial, upto, moment)
     if json_output:
         print_json(state)
         return
@@ -77,11 +77,11 @@ def patient(
     """
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.projection import catch_up
-    from trialctl.ledger.trials import TrialRecords
+    from trialctl.ledger.trials import TrialActions
 
     with ledger_errors():
         app = open_ledger(ledger)
-        records = TrialRecords(app)
+        records = TrialActions(app)
         current = records.trial(trial)
         found = records.patient(current, patient_id)
         views = catch_up(app)
@@ -123,7 +123,7 @@ def log(
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.mapper import format_time
     from trialctl.ledger.projection import catch_up
-    from trialctl.ledger.trials import TrialRecords
+    from trialctl.ledger.trials import TrialActions
 
     if json_output and csv_output:
         fail("choose one of --json and --csv", EXIT_USAGE)
@@ -132,7 +132,7 @@ def log(
         app = open_ledger(ledger)
         patient = None
         if patient_id is not None:
-            records = TrialRecords(app)
+            records = TrialActions(app)
             current = records.trial(trial)
             found = records.patient(current, patient_id)
             patient = (str(found.id), str(current.id), patient_id)

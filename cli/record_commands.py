@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +13,22 @@ import typer
 from trialctl.cli.io import EXIT_USAGE, fail
 from trialctl.cli.options import JsonOption, LedgerOption, PasswordStdinOption, UserOption
 from trialctl.cli.signing import run_signed
+from trialctl.domain.facts import (
+    AdverseEvent,
+    Consent,
+    Correction,
+    CourseCompletion,
+    DltAdjudication,
+    Dose,
+    Enrolment,
+    Observation,
+    OffStudy,
+    Response,
+    Screening,
+    Withdrawal,
+)
+from trialctl.domain.recist import TargetLesion
+from trialctl.ledger.requests import CohortDecision, PatientStep
 
 app = typer.Typer(help="Record trial actions as signed events.", no_args_is_help=True)
 
@@ -53,8 +70,8 @@ def consent(
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
     """Informed consent signed. Example: trialctl record consent P001 --consent-version 2.1 --date 2026-01-05 -u carol"""
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.consent(a, trial, patient, consent_version, date, now))
+    fact = Consent(consent_version=consent_version, signed_on=date)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
 @app.command("screen")
@@ -85,8 +102,8 @@ def screen(
     screening.update(parse_assignments(values or [], "--value"))
     if not screening:
         fail("no screening values: give --values-file or --value KEY=VALUE", EXIT_USAGE)
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.screen(a, trial, patient, screening, date, now))
+    fact = Screening(values=screening, screened_on=date)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
 @app.command("enroll")
@@ -99,8 +116,8 @@ def enroll(
 
     Example: trialctl record enroll P001 --date 2026-01-10 -u carol
     """
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.enroll(a, trial, patient, date, now))
+    fact = Enrolment(enrolled_on=date)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
 @app.command("dose")
@@ -116,9 +133,8 @@ def dose(
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
     """A dose given. Example: trialctl record dose P001 --agent "imatinib mesylate" --dose 300 --unit mg/day --course 1 --day 1 --at 2026-01-12T09:30:00+00:00 -u carol"""
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.dose(a, trial, patient, agent, amount, unit, course, day,
-                                        given_at, now))
+    fact = Dose(agent=agent, dose=amount, unit=unit, course=course, day=day, given_at=given_at)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
 @app.command("ae")
@@ -135,9 +151,9 @@ def adverse_event(
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
     """An adverse event. Example: trialctl record ae P001 --id AE1 --term Neutropenia --grade 4 --attribution probable --onset 2026-01-20 -u carol"""
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.adverse_event(a, trial, patient, ae_id, term, grade,
-                                                 attribution, onset, resolved, now))
+    fact = AdverseEvent(ae_id=ae_id, term=term, grade=grade, attribution=attribution,
+                        onset=onset, resolved_on=resolved)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
 @app.command("dlt")
@@ -155,9 +171,8 @@ def dlt(
 
     Example: trialctl record dlt P001 --ae AE1 --dlt --rule heme_neutropenia --date 2026-01-27 -u carol
     """
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.adjudicate_dlt(a, trial, patient, ae_id, is_dlt, rule,
-                                                  date, now))
+    fact = DltAdjudication(ae_id=ae_id, is_dlt=is_dlt, rule_code=rule, decided_on=date)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
 @app.command("complete-course")
@@ -175,17 +190,12 @@ def complete_course(
 
     Example: trialctl record complete-course P001 --course 1 --date 2026-02-02 -u carol
     """
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.complete_course(a, trial, patient, course, date, evaluable,
-                                                   reason, now))
+    fact = CourseCompletion(course=course, completed_on=date, evaluable=evaluable, reason=reason)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
-def parse_lesion(text: str) -> Any:
+def parse_lesion(text: str) -> TargetLesion:
     """ID:SITE:LONGEST_MM, or ID:node:LONGEST_MM:SHORT_AXIS_MM for a lymph node."""
-    from decimal import Decimal, InvalidOperation
-
-    from trialctl.domain.recist import TargetLesion
-
     parts = text.split(":")
     try:
         if len(parts) == 3:
@@ -213,10 +223,10 @@ def response(
 
     Example: trialctl record response P001 --date 2026-03-10 --lesion T1:liver:31 --lesion T2:lung:18 -u carol
     """
-    parsed = [parse_lesion(text) for text in lesions]
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.response(a, trial, patient, date, parsed, new_lesions,
-                                            non_target_progression, baseline, now))
+    fact = Response(assessed_on=date, baseline=baseline,
+                    lesions=tuple(parse_lesion(text) for text in lesions),
+                    new_lesions=new_lesions, non_target_progression=non_target_progression)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
 @app.command("observe")
@@ -232,8 +242,8 @@ def observe(
 
     Example: trialctl record observe P001 --kind ctc_count --value 12 --date 2026-01-10 -u carol
     """
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.observe(a, trial, patient, kind, value, date, now))
+    fact = Observation(kind=kind, value=value, observed_on=date)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
 @app.command("withdraw")
@@ -247,8 +257,8 @@ def withdraw(
 
     Example: trialctl record withdraw P004 --date 2026-01-20 --reason "moved away" -u carol
     """
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.withdraw(a, trial, patient, date, reason, now))
+    fact = Withdrawal(withdrawn_on=date, reason=reason)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
 @app.command("off-study")
@@ -259,8 +269,8 @@ def off_study(
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
     """Patient off study. Example: trialctl record off-study P001 --date 2026-04-01 --reason "progression" -u carol"""
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.off_study(a, trial, patient, date, reason, now))
+    fact = OffStudy(off_on=date, reason=reason)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
 @app.command("decide")
@@ -279,9 +289,8 @@ def decide(
 
     Example: trialctl record decide --action escalate --next-level 2 -u carol
     """
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.decide(a, trial, action, next_level, mtd_level,
-                                          override_reason, now))
+    request = CohortDecision(trial, action, next_level, mtd_level, override_reason)
+    run_signed(ledger, user, password_stdin, json_output, request)
 
 
 @app.command("correct")
@@ -298,6 +307,6 @@ def correct(
 
     Example: trialctl record correct P001 --version 4 --set dose=300 --reason "transcription error" -u carol
     """
-    parsed = parse_assignments(changes, "--set")
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.correct(a, trial, patient, version, parsed, reason, now))
+    fact = Correction(target_version=version, changes=parse_assignments(changes, "--set"),
+                      reason=reason)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))

@@ -11,6 +11,7 @@ from trialctl.cli.io import EXIT_USAGE, fail, ledger_errors, print_json, print_t
 from trialctl.cli.options import JsonOption, LedgerOption, PasswordStdinOption, UserOption
 from trialctl.cli.record_commands import TrialOption
 from trialctl.cli.signing import run_signed
+from trialctl.ledger.requests import Registration
 
 app = typer.Typer(help="Trials in this ledger, each run by its protocol.", no_args_is_help=True)
 
@@ -38,19 +39,18 @@ def register(
 
     Example: trialctl trial register protocols/NCT00084513.toml -u alice
     """
-    protocol = load_protocol_file(protocol_file)
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.register_trial(a, protocol, now))
+    request = Registration(load_protocol_file(protocol_file))
+    run_signed(ledger, user, password_stdin, json_output, request)
 
 
 @app.command("list")
 def list_trials(ledger: LedgerOption = None, json_output: JsonOption = False) -> None:
     """The trials in this ledger. Example: trialctl trial list --json"""
     from trialctl.ledger.application import open_ledger
-    from trialctl.ledger.trials import TrialRecords
+    from trialctl.ledger.trials import TrialActions
 
     with ledger_errors():
-        records = TrialRecords(open_ledger(ledger))
+        records = TrialActions(open_ledger(ledger))
         trials = [records.trial(t) for t in records.trial_ids()]
     rows = [{"trial": t.protocol_id, "title": t.protocol.title, "stopped": t.stopped,
              "cohorts": len(t.cohorts)} for t in trials]
@@ -73,24 +73,15 @@ def status(
     from trialctl.cli.audit_commands import parse_moment
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.replay import replay_trial
-    from trialctl.ledger.trials import TrialRecords
+    from trialctl.ledger.trials import TrialActions
 
     moment = parse_moment(as_of, "--as-of")
     with ledger_errors():
-        records = TrialRecords(open_ledger(ledger))
+        actions = TrialActions(open_ledger(ledger))
         if moment is not None:
-            state = replay_trial(records, trial, None, moment)["status"]
+            state = replay_trial(actions, trial, None, moment)["status"]
         else:
-            from trialctl.ledger.projection import catch_up
-
-            current = records.trial(trial)
-            from trialctl.ledger.trials import with_signers
-
-            views = catch_up(records.ledger)  # never a stale answer
-            state = with_signers(
-                views.trial_status(current.protocol_id) or records.status(current),
-                views.decision_signers(str(current.id)),
-            )
+            state = actions.status(trial)
     if json_output:
         print_json(state)
         return

@@ -47,6 +47,7 @@ from trialctl.domain.eligibility import (
     Operator,
     Threshold,
 )
+from trialctl.domain.rules import ATTRIBUTIONS
 
 __all__ = [
     "KNOWN_DESIGNS",
@@ -69,7 +70,6 @@ __all__ = [
 
 KNOWN_DESIGNS: frozenset[str] = frozenset({"3+3"})
 KNOWN_RESPONSE_CRITERIA: frozenset[str] = frozenset({"RECIST 1.1"})
-ATTRIBUTIONS: tuple[str, ...] = ("unrelated", "unlikely", "possible", "probable", "definite")
 
 _NUMBER_RE = re.compile(r"^-?\d+(\.\d+)?$")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
