@@ -46,7 +46,7 @@ def test_each_stored_event_carries_exactly_its_facts_declared_payload(fact: type
     event_class: Any = getattr(Patient, fact.EVENT)
     fields = {f.name for f in dataclasses.fields(event_class)} - LIBRARY_FIELDS
 
-    assert event_class.TOPIC == f"trialctl.Patient.{fact.EVENT}"
+    assert f"trialctl.Patient.{fact.EVENT}" == event_class.TOPIC
     assert fields == {c.name for c in fact.columns()} == STORED[event_class.TOPIC]
 
 
@@ -55,12 +55,12 @@ def test_every_patient_event_is_declared() -> None:
 
 
 def test_the_correctable_fields_are_those_declared() -> None:
-    assert CORRECTABLE == {
+    assert {
         "screening": {"values"},
         "dose": {"dose", "unit", "given_at"},
         "adverse-event": {"term", "grade", "attribution", "onset", "resolved_on"},
         "observation": {"value", "observed_on"},
-    }
+    } == CORRECTABLE
 
 
 def test_a_recorded_dose_is_kept_and_replayed_as_declared() -> None:

@@ -248,4 +248,4 @@ def test_a_request_the_rules_accept_still_asks_for_the_password(site: Site) -> N
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert site.status()["cohorts"][0]["patients"] == ["P001"]  # type: ignore[index]
-    assert json.loads(site.run("patient", "P001", "--json").stdout)["patient"]["doses"] == 0
+    assert json.loads(site.run("patient", "P001", "--json").stdout)["patient"]["doses"] == []
