@@ -18,8 +18,9 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from trialctl.ledger.application import TrialLedger, UnlockedUser
-from trialctl.ledger.authority import STAFF, Meaning, Permission, register_permissions
+from trialctl.ledger.authority import STAFF, Permission, register_permissions
 from trialctl.ledger.location import resolve_ledger
+from trialctl.ledger.roles import Meaning
 
 ADMIN_ID = "alice"
 ADMIN_PASSWORD = "benchmark-password"  # a throwaway key in a temporary TRIALCTL_HOME

@@ -38,14 +38,14 @@ def replay(
     """
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.replay import replay_trial
-    from trialctl.ledger.trials import TrialRecords
+    from trialctl.ledger.trials import TrialActions
 
     fmt = output_format(json_output, csv_output)
     moment = moment_option(as_of, "--as-of")
     if moment is None and upto is None:
         fail("replay needs --as-of TIME or --upto POSITION", EXIT_USAGE)
     with ledger_errors():
-        state = replay_trial(TrialRecords(open_ledger(ledger)), trial, upto, moment)
+        state = replay_trial(TrialActions(open_ledger(ledger)), trial, upto, moment)
     if fmt is Format.JSON:
         print_json(state)
         return
@@ -73,12 +73,12 @@ def patient(
     """
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.projection import catch_up
-    from trialctl.ledger.trials import TrialRecords
+    from trialctl.ledger.trials import TrialActions
 
     fmt = output_format(json_output, csv_output)
     with ledger_errors():
         app = open_ledger(ledger)
-        records = TrialRecords(app)
+        records = TrialActions(app)
         current = records.trial(trial)
         found = records.patient(current, patient_id)
         views = catch_up(app)
@@ -121,7 +121,7 @@ def log(
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.mapper import format_time
     from trialctl.ledger.projection import catch_up
-    from trialctl.ledger.trials import TrialRecords
+    from trialctl.ledger.trials import TrialActions
 
     fmt = output_format(json_output, csv_output)
     since_moment = moment_option(since, "--since")
@@ -130,7 +130,7 @@ def log(
         app = open_ledger(ledger)
         patient = None
         if patient_id is not None:
-            records = TrialRecords(app)
+            records = TrialActions(app)
             current = records.trial(trial)
             found = records.patient(current, patient_id)
             patient = (str(found.id), str(current.id), patient_id)

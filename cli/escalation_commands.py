@@ -116,10 +116,10 @@ def paths(
         else:
             from trialctl.domain.trial import design_for
             from trialctl.ledger.application import open_ledger
-            from trialctl.ledger.trials import TrialRecords
+            from trialctl.ledger.trials import TrialActions
 
             with ledger_errors():
-                current = TrialRecords(open_ledger(ledger)).trial(trial)
+                current = TrialActions(open_ledger(ledger)).trial(trial)
             design = design_for(current.protocol)
             history = current.evaluated_cohorts()
         rows = dose_path_rows(dose_paths(design, history, cohorts))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +21,22 @@ from trialctl.cli.options import (
     UserOption,
 )
 from trialctl.cli.signing import run_signed
+from trialctl.domain.facts import (
+    AdverseEvent,
+    Consent,
+    Correction,
+    CourseCompletion,
+    DltAdjudication,
+    Dose,
+    Enrolment,
+    Observation,
+    OffStudy,
+    Response,
+    Screening,
+    Withdrawal,
+)
+from trialctl.domain.recist import TargetLesion
+from trialctl.ledger.requests import CohortDecision, PatientStep
 
 app = typer.Typer(help="Record trial actions as signed events.", no_args_is_help=True)
 
@@ -57,8 +74,8 @@ def consent(
     \b
     Example: trialctl record consent P015 --consent-version 2.1 --date 2026-10-01 -u mona
     """
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.consent(a, trial, patient, consent_version, date, now))
+    fact = Consent(consent_version=consent_version, signed_on=date)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
 @app.command("screen")
@@ -90,8 +107,8 @@ def screen(
     screening.update(parse_assignments(values or [], "--value"))
     if not screening:
         fail("no screening values: give --values-file or --value KEY=VALUE", EXIT_USAGE)
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.screen(a, trial, patient, screening, date, now))
+    fact = Screening(values=screening, screened_on=date)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
 @app.command("enroll")
@@ -105,8 +122,8 @@ def enroll(
     \b
     Example: trialctl record enroll P004 --date 2026-10-05 -u mona
     """
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.enroll(a, trial, patient, date, now))
+    fact = Enrolment(enrolled_on=date)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
 @app.command("dose")
@@ -126,9 +143,8 @@ def dose(
     \b
     Example: trialctl record dose P006 --agent "imatinib mesylate" --dose 400 --unit mg/day --course 2 --day 1 --at 2026-10-01T09:30:00+00:00 -u ivan
     """
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.dose(a, trial, patient, agent, amount, unit, course, day,
-                                        given_at, now))
+    fact = Dose(agent=agent, dose=amount, unit=unit, course=course, day=day, given_at=given_at)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
 @app.command("ae")
@@ -149,9 +165,9 @@ def adverse_event(
     \b
     Example: trialctl record ae P006 --id AE2 --term "Neutrophil count decreased" --grade 4 --attribution probable --onset 2026-10-01 -u ivan
     """
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.adverse_event(a, trial, patient, ae_id, term, grade,
-                                                 attribution, onset, resolved, now))
+    fact = AdverseEvent(ae_id=ae_id, term=term, grade=grade, attribution=attribution,
+                        onset=onset, resolved_on=resolved)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
 @app.command("dlt")
@@ -170,9 +186,8 @@ def dlt(
     \b
     Example: trialctl record dlt P006 --ae AE2 --dlt --rule neutropenia_g4 --date 2026-10-02 -u pat
     """
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.adjudicate_dlt(a, trial, patient, ae_id, is_dlt, rule,
-                                                  date, now))
+    fact = DltAdjudication(ae_id=ae_id, is_dlt=is_dlt, rule_code=rule, decided_on=date)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
 @app.command("complete-course")
@@ -191,17 +206,12 @@ def complete_course(
     \b
     Example: trialctl record complete-course P006 --course 2 --date 2026-10-20 -u ivan
     """
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.complete_course(a, trial, patient, course, date, evaluable,
-                                                   reason, now))
+    fact = CourseCompletion(course=course, completed_on=date, evaluable=evaluable, reason=reason)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
-def parse_lesion(text: str) -> Any:
+def parse_lesion(text: str) -> TargetLesion:
     """ID:SITE:LONGEST_MM, or ID:node:LONGEST_MM:SHORT_AXIS_MM for a lymph node."""
-    from decimal import Decimal, InvalidOperation
-
-    from trialctl.domain.recist import TargetLesion
-
     parts = text.split(":")
     try:
         if len(parts) == 3:
@@ -230,10 +240,10 @@ def response(
     \b
     Example: trialctl record response P006 --date 2026-10-01 --lesion T1:liver:20 --lesion T2:lung:15 -u ivan
     """
-    parsed = [parse_lesion(text) for text in lesions]
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.response(a, trial, patient, date, parsed, new_lesions,
-                                            non_target_progression, baseline, now))
+    fact = Response(assessed_on=date, baseline=baseline,
+                    lesions=tuple(parse_lesion(text) for text in lesions),
+                    new_lesions=new_lesions, non_target_progression=non_target_progression)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
 @app.command("observe")
@@ -250,8 +260,8 @@ def observe(
     \b
     Example: trialctl record observe P006 --kind ctc_count --value 12 --date 2026-10-01 -u mona
     """
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.observe(a, trial, patient, kind, value, date, now))
+    fact = Observation(kind=kind, value=value, observed_on=date)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
 @app.command("withdraw")
@@ -266,8 +276,8 @@ def withdraw(
     \b
     Example: trialctl record withdraw P014 --date 2026-10-01 --reason "moved away" -u mona
     """
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.withdraw(a, trial, patient, date, reason, now))
+    fact = Withdrawal(withdrawn_on=date, reason=reason)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
 @app.command("off-study")
@@ -282,8 +292,8 @@ def off_study(
     \b
     Example: trialctl record off-study P013 --date 2026-10-01 --reason "progression" -u mona
     """
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.off_study(a, trial, patient, date, reason, now))
+    fact = OffStudy(off_on=date, reason=reason)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
 @app.command("decide")
@@ -303,9 +313,8 @@ def decide(
     \b
     Example: trialctl record decide --action escalate --next-level 2 -u pat
     """
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.decide(a, trial, action, next_level, mtd_level,
-                                          override_reason, now))
+    request = CohortDecision(trial, action, next_level, mtd_level, override_reason)
+    run_signed(ledger, user, password_stdin, json_output, request)
 
 
 @app.command("correct")
@@ -323,6 +332,6 @@ def correct(
     \b
     Example: trialctl record correct P006 --version 5 --set dose=400 --reason "transcription error" -u ivan
     """
-    parsed = parse_assignments(changes, "--set")
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.correct(a, trial, patient, version, parsed, reason, now))
+    fact = Correction(target_version=version, changes=parse_assignments(changes, "--set"),
+                      reason=reason)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))

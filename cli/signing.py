@@ -1,40 +1,40 @@
-"""Running one signed trial action: open the ledger, unlock the signer, call, render."""
+"""Running one signed trial action: open the ledger, check the request, unlock the signer,
+record, render."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from trialctl.cli.io import PasswordSource, ledger_errors, need_user, print_json
+from trialctl.cli.io import PasswordSource, fail, ledger_errors, need_user, print_json
 
 if TYPE_CHECKING:
-    from trialctl.ledger.application import UnlockedUser
-    from trialctl.ledger.trials import Recorded, TrialRecords
-
-Action = Callable[["TrialRecords", "UnlockedUser", datetime], "Recorded"]
+    from trialctl.ledger.requests import Request
+    from trialctl.ledger.trials import Recorded
 
 
 def run_signed(
     ledger: str | None, user: str | None, password_stdin: bool, json_output: bool,
-    action: Action,
+    request: Request,
 ) -> None:
-    """Every `record` command: the domain refuses, the ledger signs, this renders."""
+    """Every `record` command: the domain refuses (before any password is asked for), the
+    ledger signs, this renders."""
     from trialctl.domain.rules import TrialRuleError
     from trialctl.ledger.application import open_ledger
-    from trialctl.ledger.trials import TrialRecords
+    from trialctl.ledger.trials import TrialActions
 
     signer = need_user(user)
     with ledger_errors():
-        app = open_ledger(ledger)
-        actor = app.unlock(signer, PasswordSource(password_stdin).read(f"Password for {signer}"))
+        actions = TrialActions(open_ledger(ledger))
         try:
-            recorded = action(TrialRecords(app), actor, datetime.now(UTC))
+            actions.check(request, datetime.now(UTC), signer)
+            actor = actions.ledger.unlock(
+                signer, PasswordSource(password_stdin).read(f"Password for {signer}")
+            )
+            recorded = actions.perform(request, actor, datetime.now(UTC))
         except TrialRuleError as e:
-            from trialctl.cli.io import fail
-
             fail(f"refused: {e}")
     render_recorded(recorded, json_output)
 

@@ -24,6 +24,7 @@ from trialctl.cli.options import (
 )
 from trialctl.cli.render import COHORTS, TableSpec, field, output_rows, render_status
 from trialctl.cli.signing import run_signed
+from trialctl.ledger.requests import Registration
 
 app = typer.Typer(help="Trials in this ledger, each run by its protocol.", no_args_is_help=True)
 
@@ -52,9 +53,8 @@ def register(
     \b
     Example: trialctl trial register protocols/NCT00084513.toml -u pat
     """
-    protocol = load_protocol_file(protocol_file)
-    run_signed(ledger, user, password_stdin, json_output,
-               lambda r, a, now: r.register_trial(a, protocol, now))
+    request = Registration(load_protocol_file(protocol_file))
+    run_signed(ledger, user, password_stdin, json_output, request)
 
 
 TRIALS = TableSpec("Trials", [
@@ -72,11 +72,11 @@ def list_trials(ledger: LedgerOption = None, json_output: JsonOption = False,
     Example: trialctl trial list --json
     """
     from trialctl.ledger.application import open_ledger
-    from trialctl.ledger.trials import TrialRecords
+    from trialctl.ledger.trials import TrialActions
 
     fmt = output_format(json_output, csv_output)
     with ledger_errors():
-        records = TrialRecords(open_ledger(ledger))
+        records = TrialActions(open_ledger(ledger))
         trials = [records.trial(t) for t in records.trial_ids()]
     output_rows([{"trial": t.protocol_id, "title": t.protocol.title, "stopped": t.stopped,
                   "cohorts": len(t.cohorts)} for t in trials], fmt, TRIALS)
@@ -95,23 +95,17 @@ def status(
     Example: trialctl status --json
     """
     from trialctl.ledger.application import open_ledger
-    from trialctl.ledger.projection import catch_up
     from trialctl.ledger.replay import replay_trial
-    from trialctl.ledger.trials import TrialRecords, with_signers
+    from trialctl.ledger.trials import TrialActions
 
     fmt = output_format(json_output, csv_output)
     moment = moment_option(as_of, "--as-of")
     with ledger_errors():
-        records = TrialRecords(open_ledger(ledger))
+        actions = TrialActions(open_ledger(ledger))
         if moment is not None:
-            state = replay_trial(records, trial, None, moment)["status"]
+            state = replay_trial(actions, trial, None, moment)["status"]
         else:
-            current = records.trial(trial)
-            views = catch_up(records.ledger)  # never a stale answer
-            state = with_signers(
-                views.trial_status(current.protocol_id) or records.status(current),
-                views.decision_signers(str(current.id)),
-            )
+            state = actions.status(trial)
     if fmt is Format.JSON:
         print_json(state)
     elif fmt is Format.CSV:

@@ -26,7 +26,7 @@ from trialctl.cli.options import (
     output_format,
 )
 from trialctl.cli.render import TableSpec, field, output_rows
-from trialctl.ledger.authority import Role
+from trialctl.ledger.roles import Role
 
 if TYPE_CHECKING:
     from trialctl.ledger.application import TrialLedger, UnlockedUser, UserSummary
@@ -38,12 +38,16 @@ ROLES = ", ".join(role.value for role in Role)
 
 
 def _admin_session(
-    ledger: str | None, user: str | None, passwords: PasswordSource
+    ledger: str | None, user: str | None, passwords: PasswordSource, change: str
 ) -> tuple[TrialLedger, UnlockedUser]:
+    """Open the ledger and unlock the signer, refusing first (with no password prompt) a
+    signer who may not sign `change`, the name of the user event the command records."""
     from trialctl.ledger.application import open_ledger
+    from trialctl.ledger.users import User
 
     signer = need_user(user)
     ledger_app = open_ledger(ledger)
+    ledger_app.check_may_sign(signer, [getattr(User, change).TOPIC])
     return ledger_app, ledger_app.unlock(signer, passwords.read(f"Password for {signer}"))
 
 
@@ -75,7 +79,7 @@ def add(
     _check_roles(roles)
     passwords = PasswordSource(password_stdin)
     with ledger_errors():
-        ledger_app, actor = _admin_session(ledger, user, passwords)
+        ledger_app, actor = _admin_session(ledger, user, passwords, "Registered")
         password = passwords.read_new(f"New password for {new_user}")
         summary = ledger_app.register_user(actor, new_user, name, roles, password)
     _print_user(summary, json_output, "Registered")
@@ -120,7 +124,7 @@ def grant_role(
     """
     _check_roles([role])
     with ledger_errors():
-        ledger_app, actor = _admin_session(ledger, user, PasswordSource(password_stdin))
+        ledger_app, actor = _admin_session(ledger, user, PasswordSource(password_stdin), "RoleGranted")
         summary = ledger_app.grant_role(actor, target, role)
     _print_user(summary, json_output, "Granted")
 
@@ -141,7 +145,7 @@ def revoke_role(
     """
     _check_roles([role])
     with ledger_errors():
-        ledger_app, actor = _admin_session(ledger, user, PasswordSource(password_stdin))
+        ledger_app, actor = _admin_session(ledger, user, PasswordSource(password_stdin), "RoleRevoked")
         summary = ledger_app.revoke_role(actor, target, role)
     _print_user(summary, json_output, "Revoked role")
 
@@ -163,7 +167,7 @@ def rotate_key(
     """
     passwords = PasswordSource(password_stdin)
     with ledger_errors():
-        ledger_app, actor = _admin_session(ledger, user, passwords)
+        ledger_app, actor = _admin_session(ledger, user, passwords, "KeyRotated")
         password = passwords.read_new(f"New password for {target}'s new key")
         summary = ledger_app.rotate_key(actor, target, password)
     _print_user(summary, json_output, "Rotated key")
@@ -184,7 +188,7 @@ def revoke(
     Example: trialctl user revoke mona --reason "left the site" -u alice
     """
     with ledger_errors():
-        ledger_app, actor = _admin_session(ledger, user, PasswordSource(password_stdin))
+        ledger_app, actor = _admin_session(ledger, user, PasswordSource(password_stdin), "KeyRevoked")
         summary = ledger_app.revoke_user(actor, target, reason)
     _print_user(summary, json_output, "Revoked")
 

@@ -8,19 +8,44 @@ assessments (RECIST 1.1, computed) → off study, or consent withdrawn.
 Each recorded fact is kept by the aggregate version that recorded it. A correction never
 edits a fact: it is its own event naming the fact's version, the new values and the reason;
 state reads the corrected values, and the audit trail shows both.
+
+What each fact holds, and the checks its values pass, is declared once in `facts`: the
+events here take their payload fields from those declarations, and keep the fact on the
+record when they are applied. This module holds the rules that read the whole record
+(order of steps, the DLT window, RECIST against the baseline), hence its length.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
+from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 from trialctl.domain.eligibility import evaluate_eligibility
+from trialctl.domain.facts import (
+    ALLOWED_AFTER_WITHDRAWAL,
+    CORRECTABLE,
+    FACTS,
+    KEPT,
+    AdverseEvent,
+    Consent,
+    Correction,
+    CourseCompletion,
+    DltAdjudication,
+    Dose,
+    Enrolment,
+    Fact,
+    Observation,
+    OffStudy,
+    Response,
+    Screening,
+    Withdrawal,
+)
 from trialctl.domain.ids import TRIALCTL_NAMESPACE
 from trialctl.domain.protocol import Protocol
 from trialctl.domain.recist import (
@@ -32,17 +57,6 @@ from trialctl.domain.recist import (
 from trialctl.domain.rules import TrialRuleError, not_before, not_in_future, parse_day, parse_moment
 
 PATIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
-ATTRIBUTIONS = ("unrelated", "unlikely", "possible", "probable", "definite")
-# What may still be recorded after consent is withdrawn: safety follow-up of adverse events.
-ALLOWED_AFTER_WITHDRAWAL = frozenset({"adverse-event", "dlt-adjudication", "correction"})
-
-# Facts that may be corrected, and the fields a correction may change.
-CORRECTABLE: dict[str, frozenset[str]] = {
-    "screening": frozenset({"values"}),
-    "dose": frozenset({"dose", "unit", "given_at"}),
-    "adverse-event": frozenset({"term", "grade", "attribution", "onset", "resolved_on"}),
-    "observation": frozenset({"value", "observed_on"}),
-}
 
 
 def patient_aggregate_id(trial_id: UUID, patient_id: str) -> UUID:
@@ -57,15 +71,27 @@ def check_patient_id(patient_id: str) -> str:
     return patient_id
 
 
-def decimal_text(value: object, field: str, *, positive: bool = True) -> str:
-    """An exact decimal written as text: clinical values never pass through floats."""
-    try:
-        number = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError) as e:
-        raise TrialRuleError("valid-number", f"{field} {value!r} is not a number") from e
-    if not number.is_finite() or (positive and number <= 0):
-        raise TrialRuleError("valid-number", f"{field} must be a positive number, not {value!r}")
-    return str(number)
+def dlt_window(first_dose: date, protocol: Protocol) -> tuple[date, date]:
+    """The DLT evaluation window: from the first course 1 dose, `dlt_window_days` long."""
+    return first_dose, first_dose + timedelta(days=protocol.dlt_window_days - 1)
+
+
+class FactEvent(Aggregate.Event):
+    """An event whose payload is one declared fact; applying it keeps the fact's values on
+    the record under the version that recorded it. Subclasses add what else changes."""
+
+    FACT: ClassVar[type[Fact]]
+
+    def payload(self) -> dict[str, Any]:
+        return {column.name: getattr(self, column.name) for column in self.FACT.columns()}
+
+    def apply(self, aggregate: Any) -> None:
+        if self.FACT.ON_RECORD:
+            values = self.payload()
+            aggregate.facts[self.originator_version] = {
+                "kind": self.FACT.KIND,
+                "values": {name: values[name] for name in self.FACT.kept()},
+            }
 
 
 class Patient(Aggregate):
@@ -76,10 +102,7 @@ class Patient(Aggregate):
 
     class ConsentSigned(Created):
         TOPIC = "trialctl.Patient.ConsentSigned"
-        trial_id: str
-        patient_id: str
-        consent_version: str
-        signed_on: str
+        __annotations__ = Consent.event_fields()
 
     @event(ConsentSigned)
     def __init__(
@@ -95,11 +118,9 @@ class Patient(Aggregate):
         self.consent_version = consent_version
         self.consent_date = signed_on
         self.status = "consented"
+        consent = Consent(consent_version=consent_version, signed_on=signed_on)
         self.facts: dict[int, dict[str, Any]] = {
-            1: {
-                "kind": "consent",
-                "values": {"consent_version": consent_version, "signed_on": signed_on},
-            }
+            1: {"kind": Consent.KIND, "values": consent.payload()}
         }
         self.corrections: list[dict[str, Any]] = []
         self.eligibility: dict[str, Any] | None = None
@@ -115,41 +136,44 @@ class Patient(Aggregate):
         return patient_aggregate_id(UUID(trial_id), patient_id)
 
     @classmethod
-    def consent(
-        cls, trial_id: UUID, patient_id: str, consent_version: str, signed_on: str, now: datetime
-    ) -> Patient:
+    def consent(cls, trial_id: UUID, patient_id: str, consent: Consent, now: datetime) -> Patient:
         check_patient_id(patient_id)
-        if not consent_version.strip():
+        if not consent.consent_version.strip():
             raise TrialRuleError("consent-version", "the informed-consent version is required")
-        not_in_future(parse_day(signed_on, "consent date"), now.date(), "consent date")
+        not_in_future(parse_day(consent.signed_on, "consent date"), now.date(), "consent date")
         return cls(
             trial_id=str(trial_id),
             patient_id=patient_id,
-            consent_version=consent_version.strip(),
-            signed_on=signed_on,
+            consent_version=consent.consent_version.strip(),
+            signed_on=consent.signed_on,
             timestamp=now,
         )
 
     # -- reading -------------------------------------------------------------------------
 
-    def _facts(self, kind: str) -> list[tuple[int, dict[str, Any]]]:
-        return [(v, f["values"]) for v, f in sorted(self.facts.items()) if f["kind"] == kind]
+    def kept(self, fact: type[Fact]) -> list[dict[str, Any]]:
+        """Every fact of one kind on the record, corrections applied, with its version."""
+        return [
+            {"version": v, **f["values"]}
+            for v, f in sorted(self.facts.items())
+            if f["kind"] == fact.KIND
+        ]
 
     @property
     def screening_values(self) -> dict[str, Any]:
-        screenings = self._facts("screening")
-        return dict(screenings[-1][1]["values"]) if screenings else {}
+        screenings = self.kept(Screening)
+        return dict(screenings[-1]["values"]) if screenings else {}
 
     @property
     def screened_on(self) -> str | None:
-        screenings = self._facts("screening")
-        return str(screenings[-1][1]["screened_on"]) if screenings else None
+        screenings = self.kept(Screening)
+        return str(screenings[-1]["screened_on"]) if screenings else None
 
     def doses(self) -> list[dict[str, Any]]:
-        return [{"version": v, **values} for v, values in self._facts("dose")]
+        return self.kept(Dose)
 
     def adverse_events(self) -> list[dict[str, Any]]:
-        return [{"version": v, **values} for v, values in self._facts("adverse-event")]
+        return self.kept(AdverseEvent)
 
     def adverse_event(self, ae_id: str) -> dict[str, Any]:
         for ae in self.adverse_events():
@@ -160,13 +184,13 @@ class Patient(Aggregate):
         )
 
     def dlts(self) -> list[dict[str, Any]]:
-        return [{"version": v, **values} for v, values in self._facts("dlt-adjudication")]
+        return self.kept(DltAdjudication)
 
     def responses(self) -> list[dict[str, Any]]:
-        return [{"version": v, **values} for v, values in self._facts("response")]
+        return self.kept(Response)
 
     def observations(self) -> list[dict[str, Any]]:
-        return [{"version": v, **values} for v, values in self._facts("observation")]
+        return self.kept(Observation)
 
     def first_dose_day(self, course: int = 1) -> date | None:
         days = [
@@ -205,22 +229,19 @@ class Patient(Aggregate):
 
     def state(self) -> dict[str, Any]:
         """Everything the patient's record says now, corrections applied."""
+        listed = {fact.LISTED_AS: self.kept(fact) for fact in FACTS if fact.LISTED_AS}
         return {
             **self.summary(),
             "eligibility": self.eligibility,
             "screening": self.screening_values,
-            "doses": self.doses(),
-            "adverse_events": self.adverse_events(),
-            "dlt_adjudications": self.dlts(),
-            "responses": self.responses(),
-            "observations": self.observations(),
+            **listed,
             "corrections": list(self.corrections),
             "withdrawn_on": self.withdrawn_on,
         }
 
     # -- guards --------------------------------------------------------------------------
 
-    def _may_record(self, kind: str, day: date, now: datetime, what: str) -> None:
+    def may_record(self, kind: str, day: date, now: datetime, what: str) -> None:
         if self.withdrawn_on is not None and kind not in ALLOWED_AFTER_WITHDRAWAL:
             raise TrialRuleError(
                 "after-withdrawal",
@@ -236,52 +257,49 @@ class Patient(Aggregate):
 
     # -- screening and eligibility -------------------------------------------------------
 
-    class ScreeningRecorded(Aggregate.Event):
+    class ScreeningRecorded(FactEvent):
         TOPIC = "trialctl.Patient.ScreeningRecorded"
-        values: dict[str, Any]
-        screened_on: str
-        eligibility: dict[str, Any]
+        FACT = Screening
+        __annotations__ = Screening.event_fields()
 
-    def screen(
-        self, values: dict[str, Any], screened_on: str, protocol: Protocol, now: datetime
-    ) -> dict[str, Any]:
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            eligibility = self.payload()["eligibility"]
+            aggregate.eligibility = eligibility
+            aggregate.status = (
+                "screened-eligible" if eligibility["eligible"] else "screened-ineligible"
+            )
+
+    def screen(self, screening: Screening, protocol: Protocol, now: datetime) -> dict[str, Any]:
         """Record screening values; eligibility is evaluated from them, never typed in."""
-        day = parse_day(screened_on, "screening date")
-        self._may_record("screening", day, now, "screening date")
+        day = parse_day(screening.screened_on, "screening date")
+        self.may_record(Screening.KIND, day, now, "screening date")
         if self.is_enrolled:
             raise TrialRuleError(
                 "screen-before-enrollment", f"patient {self.patient_id} is already enrolled"
             )
-        eligibility = _evaluate(protocol, values, day)
-        self._screened(values, screened_on, eligibility, timestamp=now)
+        checked = screening.check(self, protocol, now)
+        eligibility = _evaluate(protocol, checked.values, day)
+        self._record(self.ScreeningRecorded, checked, now, eligibility=eligibility)
         return eligibility
-
-    @event(ScreeningRecorded)
-    def _screened(
-        self,
-        values: dict[str, Any],
-        screened_on: str,
-        eligibility: dict[str, Any],
-        timestamp: datetime,
-    ) -> None:
-        self.facts[self.version + 1] = {
-            "kind": "screening",
-            "values": {"values": values, "screened_on": screened_on},
-        }
-        self.eligibility = eligibility
-        self.status = "screened-eligible" if eligibility["eligible"] else "screened-ineligible"
 
     # -- enrollment ----------------------------------------------------------------------
 
-    class Enrolled(Aggregate.Event):
+    class Enrolled(FactEvent):
         TOPIC = "trialctl.Patient.Enrolled"
-        level: int
-        cohort_number: int
-        enrolled_on: str
+        FACT = Enrolment
+        __annotations__ = Enrolment.event_fields()
 
-    def check_can_enroll(self, enrolled_on: str, now: datetime) -> None:
-        day = parse_day(enrolled_on, "enrollment date")
-        self._may_record("enrollment", day, now, "enrollment date")
+        def apply(self, aggregate: Any) -> None:
+            values = self.payload()
+            aggregate.level = values["level"]
+            aggregate.cohort_number = values["cohort_number"]
+            aggregate.enrolled_on = values["enrolled_on"]
+            aggregate.status = "on-study"
+
+    def check_can_enroll(self, enrolment: Enrolment, now: datetime) -> None:
+        day = parse_day(enrolment.enrolled_on, "enrollment date")
+        self.may_record(Enrolment.KIND, day, now, "enrollment date")
         if self.is_enrolled:
             raise TrialRuleError("enroll-once", f"patient {self.patient_id} is already enrolled")
         if self.eligibility is None or self.screened_on is None:
@@ -295,223 +313,58 @@ class Patient(Aggregate):
             day, parse_day(self.screened_on, "screening date"), "enrollment date", "screening"
         )
 
-    def enroll(self, level: int, cohort_number: int, enrolled_on: str, now: datetime) -> None:
-        self.check_can_enroll(enrolled_on, now)
-        self._enrolled(level, cohort_number, enrolled_on, timestamp=now)
-
-    @event(Enrolled)
-    def _enrolled(
-        self, level: int, cohort_number: int, enrolled_on: str, timestamp: datetime
-    ) -> None:
-        self.level = level
-        self.cohort_number = cohort_number
-        self.enrolled_on = enrolled_on
-        self.status = "on-study"
+    def enroll(self, enrolment: Enrolment, level: int, cohort_number: int, now: datetime) -> None:
+        self.check_can_enroll(enrolment, now)
+        self._record(self.Enrolled, enrolment, now, level=level, cohort_number=cohort_number)
 
     # -- dosing --------------------------------------------------------------------------
 
-    class DoseGiven(Aggregate.Event):
+    class DoseGiven(FactEvent):
         TOPIC = "trialctl.Patient.DoseGiven"
-        agent: str
-        dose: str
-        unit: str
-        course: int
-        day: int
-        given_at: str
+        FACT = Dose
+        __annotations__ = Dose.event_fields()
 
-    def give_dose(
-        self,
-        agent: str,
-        dose: str,
-        unit: str,
-        course: int,
-        day: int,
-        given_at: str,
-        protocol: Protocol,
-        now: datetime,
-    ) -> None:
+    def give_dose(self, dose: Dose, protocol: Protocol, now: datetime) -> None:
         self._require_enrolled()
-        values = {
-            "agent": agent,
-            "dose": dose,
-            "unit": unit,
-            "course": course,
-            "day": day,
-            "given_at": given_at,
-        }
-        self._check_dose(values, protocol, now)
-        self._dose_given(
-            agent, decimal_text(dose, "dose"), unit, course, day, given_at, timestamp=now
-        )
-
-    def _check_dose(self, values: dict[str, Any], protocol: Protocol, now: datetime) -> None:
-        moment = parse_moment(values["given_at"], "given_at")
-        self._may_record("dose", moment.date(), now, "dose time")
-        assert self.enrolled_on is not None and self.level is not None
-        not_before(
-            moment.date(), parse_day(self.enrolled_on, "enrollment"), "dose date", "enrollment"
-        )
-        agents = {a.name: a for a in protocol.agents}
-        agent = agents.get(values["agent"])
-        if agent is None:
-            raise TrialRuleError(
-                "protocol-agent",
-                f"agent {values['agent']!r} is not in the protocol ({', '.join(agents)})",
-            )
-        course, day = values["course"], values["day"]
-        if course < 1 or course > len(self.completed_courses) + 1:
-            raise TrialRuleError(
-                "course-order",
-                f"course {course} cannot be dosed: courses "
-                f"completed so far {self.completed_courses or 'none'}",
-            )
-        if day not in agent.days:
-            raise TrialRuleError(
-                "protocol-schedule", f"{agent.name} is not given on day {day} of a course"
-            )
-        dose = Decimal(decimal_text(values["dose"], "dose"))
-        if agent.is_escalated:
-            own = protocol.level(self.level)
-            expected, unit = own.dose, own.unit
-            rule = "own-dose-level"
-        else:
-            fixed = agent.dose_for_course(course)
-            expected, unit = fixed.dose, fixed.unit
-            rule = "protocol-dose"
-        if dose != expected or values["unit"] != unit:
-            raise TrialRuleError(
-                rule,
-                f"{agent.name} dose {dose} {values['unit']} is not the "
-                f"{expected} {unit} due at level {self.level}, course {course}",
-            )
-
-    @event(DoseGiven)
-    def _dose_given(
-        self,
-        agent: str,
-        dose: str,
-        unit: str,
-        course: int,
-        day: int,
-        given_at: str,
-        timestamp: datetime,
-    ) -> None:
-        self.facts[self.version + 1] = {
-            "kind": "dose",
-            "values": {
-                "agent": agent,
-                "dose": dose,
-                "unit": unit,
-                "course": course,
-                "day": day,
-                "given_at": given_at,
-            },
-        }
+        self._record(self.DoseGiven, dose.check(self, protocol, now), now)
 
     # -- adverse events and DLTs ---------------------------------------------------------
 
-    class AdverseEventReported(Aggregate.Event):
+    class AdverseEventReported(FactEvent):
         TOPIC = "trialctl.Patient.AdverseEventReported"
-        ae_id: str
-        term: str
-        grade: int
-        attribution: str
-        onset: str
-        resolved_on: str | None
+        FACT = AdverseEvent
+        __annotations__ = AdverseEvent.event_fields()
 
     def report_adverse_event(
-        self,
-        ae_id: str,
-        term: str,
-        grade: int,
-        attribution: str,
-        onset: str,
-        resolved_on: str | None,
-        now: datetime,
+        self, adverse_event: AdverseEvent, protocol: Protocol, now: datetime
     ) -> None:
-        if any(ae["ae_id"] == ae_id for ae in self.adverse_events()):
+        if any(ae["ae_id"] == adverse_event.ae_id for ae in self.adverse_events()):
             raise TrialRuleError(
                 "unique-adverse-event",
-                f"adverse event {ae_id!r} is already recorded; correct it instead",
+                f"adverse event {adverse_event.ae_id!r} is already recorded; correct it instead",
             )
-        values = {
-            "ae_id": ae_id,
-            "term": term,
-            "grade": grade,
-            "attribution": attribution,
-            "onset": onset,
-            "resolved_on": resolved_on,
-        }
-        self._check_adverse_event(values, now)
-        self._adverse_event(
-            ae_id, term.strip(), grade, attribution, onset, resolved_on, timestamp=now
-        )
+        self._record(self.AdverseEventReported, adverse_event.check(self, protocol, now), now)
 
-    def _check_adverse_event(self, values: dict[str, Any], now: datetime) -> None:
-        if not str(values["term"]).strip():
-            raise TrialRuleError("ctcae-term", "the CTCAE term is required")
-        if not isinstance(values["grade"], int) or not 1 <= values["grade"] <= 5:
-            raise TrialRuleError(
-                "ctcae-grade", f"grade {values['grade']!r} is not a CTCAE grade 1-5"
-            )
-        if values["attribution"] not in ATTRIBUTIONS:
-            raise TrialRuleError(
-                "attribution",
-                f"attribution {values['attribution']!r} is not one of {', '.join(ATTRIBUTIONS)}",
-            )
-        onset = parse_day(values["onset"], "onset")
-        self._may_record("adverse-event", onset, now, "onset")
-        if values["resolved_on"] is not None:
-            resolved = parse_day(values["resolved_on"], "resolution date")
-            not_in_future(resolved, now.date(), "resolution date")
-            not_before(resolved, onset, "resolution date", "onset")
-
-    @event(AdverseEventReported)
-    def _adverse_event(
-        self,
-        ae_id: str,
-        term: str,
-        grade: int,
-        attribution: str,
-        onset: str,
-        resolved_on: str | None,
-        timestamp: datetime,
-    ) -> None:
-        self.facts[self.version + 1] = {
-            "kind": "adverse-event",
-            "values": {
-                "ae_id": ae_id,
-                "term": term,
-                "grade": grade,
-                "attribution": attribution,
-                "onset": onset,
-                "resolved_on": resolved_on,
-            },
-        }
-
-    class DltAdjudicated(Aggregate.Event):
+    class DltAdjudicated(FactEvent):
         TOPIC = "trialctl.Patient.DltAdjudicated"
-        ae_id: str
-        is_dlt: bool
-        rule_code: str | None
-        counts: bool
-        window: str
+        FACT = DltAdjudication
+        __annotations__ = DltAdjudication.event_fields()
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            if self.payload()["counts"]:
+                aggregate.evaluable = True
 
     def adjudicate_dlt(
-        self,
-        ae_id: str,
-        is_dlt: bool,
-        rule_code: str | None,
-        decided_on: str,
-        protocol: Protocol,
-        now: datetime,
+        self, adjudication: DltAdjudication, protocol: Protocol, now: datetime
     ) -> bool:
         """Adjudicate an adverse event; returns whether it counts toward cohort decisions:
         only a DLT with onset inside the protocol's evaluation window does."""
         self._require_enrolled()
+        ae_id, is_dlt, rule_code = adjudication.ae_id, adjudication.is_dlt, adjudication.rule_code
         ae = self.adverse_event(ae_id)
-        day = parse_day(decided_on, "adjudication date")
-        self._may_record("dlt-adjudication", day, now, "adjudication date")
+        day = parse_day(adjudication.decided_on, "adjudication date")
+        self.may_record(DltAdjudication.KIND, day, now, "adjudication date")
         not_before(day, parse_day(ae["onset"], "onset"), "adjudication date", "the onset")
         if any(d["ae_id"] == ae_id for d in self.dlts()):
             raise TrialRuleError(
@@ -531,57 +384,33 @@ class Patient(Aggregate):
         if first is None:
             window, counts = "no course 1 dose before onset", False
         else:
-            end = first + timedelta(days=protocol.dlt_window_days - 1)
+            start, end = dlt_window(first, protocol)
             onset = parse_day(ae["onset"], "onset")
-            counts = is_dlt and first <= onset <= end
-            window = f"{first}..{end}"
-        self._dlt_adjudicated(ae_id, is_dlt, rule_code, counts, window, timestamp=now)
+            counts = is_dlt and start <= onset <= end
+            window = f"{start}..{end}"
+        self._record(self.DltAdjudicated, adjudication, now, counts=counts, window=window)
         return counts
-
-    @event(DltAdjudicated)
-    def _dlt_adjudicated(
-        self,
-        ae_id: str,
-        is_dlt: bool,
-        rule_code: str | None,
-        counts: bool,
-        window: str,
-        timestamp: datetime,
-    ) -> None:
-        self.facts[self.version + 1] = {
-            "kind": "dlt-adjudication",
-            "values": {
-                "ae_id": ae_id,
-                "is_dlt": is_dlt,
-                "rule_code": rule_code,
-                "counts": counts,
-                "window": window,
-            },
-        }
-        if counts:
-            self.evaluable = True
 
     # -- courses -------------------------------------------------------------------------
 
-    class CourseCompleted(Aggregate.Event):
+    class CourseCompleted(FactEvent):
         TOPIC = "trialctl.Patient.CourseCompleted"
-        course: int
-        completed_on: str
-        evaluable: bool
-        reason: str | None
+        FACT = CourseCompletion
+        __annotations__ = CourseCompletion.event_fields()
+
+        def apply(self, aggregate: Any) -> None:
+            values = self.payload()
+            aggregate.completed_courses.append(values["course"])
+            if values["course"] == 1 and aggregate.evaluable is None:
+                aggregate.evaluable = values["evaluable"]
 
     def complete_course(
-        self,
-        course: int,
-        completed_on: str,
-        evaluable: bool,
-        reason: str | None,
-        protocol: Protocol,
-        now: datetime,
+        self, completion: CourseCompletion, protocol: Protocol, now: datetime
     ) -> None:
         self._require_enrolled()
-        day = parse_day(completed_on, "completion date")
-        self._may_record("course", day, now, "completion date")
+        course = completion.course
+        day = parse_day(completion.completed_on, "completion date")
+        self.may_record(CourseCompletion.KIND, day, now, "completion date")
         if course != len(self.completed_courses) + 1:
             raise TrialRuleError(
                 "course-order",
@@ -591,73 +420,42 @@ class Patient(Aggregate):
         first = self.first_dose_day(course)
         if first is None:
             raise TrialRuleError("dose-first", f"no dose was given in course {course}")
-        if course == 1 and evaluable:
-            end = first + timedelta(days=protocol.dlt_window_days - 1)
+        if course == 1 and completion.evaluable:
+            _, end = dlt_window(first, protocol)
             if day < end:
                 raise TrialRuleError(
                     "dlt-window",
                     f"course 1 ends its DLT window on {end}; it cannot be complete on {day}",
                 )
-        if not evaluable and not (reason and reason.strip()):
+        if not completion.evaluable and not (completion.reason and completion.reason.strip()):
             raise TrialRuleError("reason-required", "a course that is not evaluable needs a reason")
-        self._course_completed(course, completed_on, evaluable, reason, timestamp=now)
-
-    @event(CourseCompleted)
-    def _course_completed(
-        self,
-        course: int,
-        completed_on: str,
-        evaluable: bool,
-        reason: str | None,
-        timestamp: datetime,
-    ) -> None:
-        self.completed_courses.append(course)
-        if course == 1 and self.evaluable is None:
-            self.evaluable = evaluable
+        self._record(self.CourseCompleted, completion, now)
 
     # -- response ------------------------------------------------------------------------
 
-    class ResponseAssessed(Aggregate.Event):
+    class ResponseAssessed(FactEvent):
         TOPIC = "trialctl.Patient.ResponseAssessed"
-        assessed_on: str
-        baseline: bool
-        lesions: list[dict[str, Any]]
-        new_lesions: bool
-        non_target_progression: bool
-        category: str | None
-        sum_mm: str
-        details: dict[str, Any] | None
+        FACT = Response
+        __annotations__ = Response.event_fields()
 
-    def assess_response(
-        self,
-        assessed_on: str,
-        lesions: list[TargetLesion],
-        new_lesions: bool,
-        non_target_progression: bool,
-        baseline: bool,
-        now: datetime,
-    ) -> str | None:
+    def assess_response(self, assessment: Response, now: datetime) -> str | None:
         """Record target-lesion measurements; CR/PR/SD/PD is computed (RECIST 1.1)."""
-        day = parse_day(assessed_on, "assessment date")
-        self._may_record("response", day, now, "assessment date")
+        lesions = list(assessment.lesions)
+        day = parse_day(assessment.assessed_on, "assessment date")
+        self.may_record(Response.KIND, day, now, "assessment date")
         previous = self.responses()
-        if baseline:
+        sum_mm = str(sum_of_diameters(lesions))
+        if assessment.baseline:
             if previous:
                 raise TrialRuleError("baseline-once", "a baseline assessment is already recorded")
             try:
                 validate_baseline(lesions)
             except ValueError as e:
                 raise TrialRuleError("recist-baseline", str(e)) from e
-            self._response(
-                assessed_on,
-                True,
-                [x.to_dict() for x in lesions],
-                False,
-                False,
-                None,
-                str(sum_of_diameters(lesions)),
-                None,
-                timestamp=now,
+            # A baseline carries no progression findings: they are read against it later.
+            baseline = replace(assessment, new_lesions=False, non_target_progression=False)
+            self._record(
+                self.ResponseAssessed, baseline, now, category=None, sum_mm=sum_mm, details=None
             )
             return None
         self._require_enrolled()
@@ -676,140 +474,86 @@ class Patient(Aggregate):
                 base,
                 lesions,
                 nadir_sum_mm=nadir,
-                new_lesions=new_lesions,
-                non_target_progression=non_target_progression,
+                new_lesions=assessment.new_lesions,
+                non_target_progression=assessment.non_target_progression,
             )
         except ValueError as e:
             raise TrialRuleError("recist", str(e)) from e
-        self._response(
-            assessed_on,
-            False,
-            [x.to_dict() for x in lesions],
-            new_lesions,
-            non_target_progression,
-            str(response.category),
-            str(sum_of_diameters(lesions)),
-            dict(response.to_dict()),
-            timestamp=now,
+        category = str(response.category)
+        details = dict(response.to_dict())
+        self._record(
+            self.ResponseAssessed, assessment, now, category=category, sum_mm=sum_mm,
+            details=details,
         )
-        return str(response.category)
-
-    @event(ResponseAssessed)
-    def _response(
-        self,
-        assessed_on: str,
-        baseline: bool,
-        lesions: list[dict[str, Any]],
-        new_lesions: bool,
-        non_target_progression: bool,
-        category: str | None,
-        sum_mm: str,
-        details: dict[str, Any] | None,
-        timestamp: datetime,
-    ) -> None:
-        self.facts[self.version + 1] = {
-            "kind": "response",
-            "values": {
-                "assessed_on": assessed_on,
-                "baseline": baseline,
-                "lesions": lesions,
-                "new_lesions": new_lesions,
-                "non_target_progression": non_target_progression,
-                "category": category,
-                "sum_mm": sum_mm,
-            },
-        }
+        return category
 
     # -- secondary observations ----------------------------------------------------------
 
-    class ObservationRecorded(Aggregate.Event):
+    class ObservationRecorded(FactEvent):
         TOPIC = "trialctl.Patient.ObservationRecorded"
-        kind: str
-        value: str
-        observed_on: str
+        FACT = Observation
+        __annotations__ = Observation.event_fields()
 
-    def observe(
-        self, kind: str, value: str, observed_on: str, protocol: Protocol, now: datetime
-    ) -> None:
-        values = {"kind": kind, "value": value, "observed_on": observed_on}
-        self._check_observation(values, protocol, now)
-        self._observed(
-            kind, str(protocol.observation(kind).parse_value(value)), observed_on, timestamp=now
-        )
-
-    def _check_observation(self, values: dict[str, Any], protocol: Protocol, now: datetime) -> None:
-        day = parse_day(values["observed_on"], "observation date")
-        self._may_record("observation", day, now, "observation date")
-        try:
-            protocol.observation(values["kind"]).parse_value(values["value"])
-        except (KeyError, ValueError) as e:
-            raise TrialRuleError("protocol-observation", str(e).strip("'\"")) from e
-
-    @event(ObservationRecorded)
-    def _observed(self, kind: str, value: str, observed_on: str, timestamp: datetime) -> None:
-        self.facts[self.version + 1] = {
-            "kind": "observation",
-            "values": {"kind": kind, "value": value, "observed_on": observed_on},
-        }
+    def observe(self, observation: Observation, protocol: Protocol, now: datetime) -> None:
+        self._record(self.ObservationRecorded, observation.check(self, protocol, now), now)
 
     # -- leaving the study ---------------------------------------------------------------
 
-    class ConsentWithdrawn(Aggregate.Event):
+    class ConsentWithdrawn(FactEvent):
         TOPIC = "trialctl.Patient.ConsentWithdrawn"
-        withdrawn_on: str
-        reason: str
+        FACT = Withdrawal
+        __annotations__ = Withdrawal.event_fields()
 
-    def withdraw(self, withdrawn_on: str, reason: str, now: datetime) -> None:
-        day = parse_day(withdrawn_on, "withdrawal date")
-        self._may_record("withdrawal", day, now, "withdrawal date")
-        self._withdrawn(withdrawn_on, reason.strip() or "not given", timestamp=now)
+        def apply(self, aggregate: Any) -> None:
+            aggregate.withdrawn_on = self.payload()["withdrawn_on"]
+            aggregate.status = "consent-withdrawn"
 
-    @event(ConsentWithdrawn)
-    def _withdrawn(self, withdrawn_on: str, reason: str, timestamp: datetime) -> None:
-        self.withdrawn_on = withdrawn_on
-        self.status = "consent-withdrawn"
+    def withdraw(self, withdrawal: Withdrawal, now: datetime) -> None:
+        day = parse_day(withdrawal.withdrawn_on, "withdrawal date")
+        self.may_record(Withdrawal.KIND, day, now, "withdrawal date")
+        reason = withdrawal.reason.strip() or "not given"
+        self._record(self.ConsentWithdrawn, replace(withdrawal, reason=reason), now)
 
-    class WentOffStudy(Aggregate.Event):
+    class WentOffStudy(FactEvent):
         TOPIC = "trialctl.Patient.WentOffStudy"
-        off_on: str
-        reason: str
+        FACT = OffStudy
+        __annotations__ = OffStudy.event_fields()
 
-    def go_off_study(self, off_on: str, reason: str, now: datetime) -> None:
+        def apply(self, aggregate: Any) -> None:
+            aggregate.status = "off-study"
+
+    def go_off_study(self, off_study: OffStudy, now: datetime) -> None:
         self._require_enrolled()
         if self.status == "off-study":
             raise TrialRuleError(
                 "off-study-once", f"patient {self.patient_id} is already off study"
             )
-        if not reason.strip():
+        if not off_study.reason.strip():
             raise TrialRuleError("reason-required", "going off study needs a reason")
-        day = parse_day(off_on, "off-study date")
-        self._may_record("off-study", day, now, "off-study date")
-        self._off_study(off_on, reason.strip(), timestamp=now)
-
-    @event(WentOffStudy)
-    def _off_study(self, off_on: str, reason: str, timestamp: datetime) -> None:
-        self.status = "off-study"
+        day = parse_day(off_study.off_on, "off-study date")
+        self.may_record(OffStudy.KIND, day, now, "off-study date")
+        self._record(self.WentOffStudy, replace(off_study, reason=off_study.reason.strip()), now)
 
     # -- corrections ---------------------------------------------------------------------
 
-    class Corrected(Aggregate.Event):
+    class Corrected(FactEvent):
         TOPIC = "trialctl.Patient.Corrected"
-        target_version: int
-        kind: str
-        old_values: dict[str, Any]
-        new_values: dict[str, Any]
-        reason: str
+        FACT = Correction
+        __annotations__ = Correction.event_fields()
 
-    def correct(
-        self,
-        target_version: int,
-        changes: dict[str, Any],
-        reason: str,
-        protocol: Protocol,
-        now: datetime,
-    ) -> dict[str, Any]:
+        def apply(self, aggregate: Any) -> None:
+            values = self.payload()
+            target = aggregate.facts[values["target_version"]]["values"]
+            target.update(values["new_values"])
+            aggregate.corrections.append({"version": self.originator_version, **values})
+            if values["kind"] == Screening.KIND:
+                target.pop("eligibility", None)
+                aggregate.eligibility = values["new_values"]["eligibility"]
+
+    def correct(self, correction: Correction, protocol: Protocol, now: datetime) -> dict[str, Any]:
         """Correct the fact recorded at `target_version`; returns the corrected values."""
-        if not reason.strip():
+        target_version, changes = correction.target_version, dict(correction.changes)
+        if not correction.reason.strip():
             raise TrialRuleError("reason-for-change", "a correction needs a reason for change")
         fact = self.facts.get(target_version)
         if fact is None or fact["kind"] not in CORRECTABLE:
@@ -823,68 +567,44 @@ class Patient(Aggregate):
                 f"version {target_version} of {self.patient_id} "
                 f"is not a correctable record; correctable: {correctable}",
             )
-        if fact["kind"] == "screening" and set(changes) != {"values"}:
+        kind = fact["kind"]
+        if kind == Screening.KIND and set(changes) != {"values"}:
             changes = {"values": changes}  # screening fields are corrected one by one
-        allowed = CORRECTABLE[fact["kind"]]
+        allowed = CORRECTABLE[kind]
         unknown = set(changes) - allowed
         if not changes or unknown:
             raise TrialRuleError(
                 "correctable",
-                f"a {fact['kind']} correction may change "
+                f"a {kind} correction may change "
                 f"{sorted(allowed)}, not {sorted(unknown) or 'nothing'}",
             )
         old = {k: fact["values"][k] for k in changes}
-        new_values = dict(fact["values"])
-        if fact["kind"] == "screening":
+        if kind == Screening.KIND and isinstance(changes["values"], dict):
             changes = {"values": {**fact["values"]["values"], **changes["values"]}}
-        new_values.update(changes)
-        self._check_correction(fact["kind"], new_values, protocol, now)
-        if fact["kind"] == "dose" and "dose" in changes:
-            changes["dose"] = decimal_text(changes["dose"], "dose")
-        if fact["kind"] == "screening":
+        declared = KEPT[kind]
+        corrected = declared.from_record({**fact["values"], **changes})
+        stored = corrected.check(self, protocol, now).payload()
+        new_values = {k: stored[k] for k in changes}
+        if kind == Screening.KIND:
             # Eligibility follows the corrected values: evaluated again, never typed in.
             screened_on = parse_day(fact["values"]["screened_on"], "screening date")
             old["eligibility"] = self.eligibility
-            changes["eligibility"] = _evaluate(protocol, changes["values"], screened_on)
-        self._corrected(target_version, fact["kind"], old, changes, reason.strip(), timestamp=now)
-        return changes
-
-    def _check_correction(
-        self, kind: str, values: dict[str, Any], protocol: Protocol, now: datetime
-    ) -> None:
-        if kind == "dose":
-            self._check_dose(values, protocol, now)
-        elif kind == "adverse-event":
-            self._check_adverse_event(values, now)
-        elif kind == "observation":
-            self._check_observation(values, protocol, now)
-        elif kind == "screening" and not isinstance(values["values"], dict):
-            raise TrialRuleError("correctable", "screening values must be an object")
-
-    @event(Corrected)
-    def _corrected(
-        self,
-        target_version: int,
-        kind: str,
-        old_values: dict[str, Any],
-        new_values: dict[str, Any],
-        reason: str,
-        timestamp: datetime,
-    ) -> None:
-        self.facts[target_version]["values"].update(new_values)
-        self.corrections.append(
-            {
-                "version": self.version + 1,
-                "target_version": target_version,
-                "kind": kind,
-                "old_values": old_values,
-                "new_values": new_values,
-                "reason": reason,
-            }
+            new_values["eligibility"] = _evaluate(protocol, new_values["values"], screened_on)
+        reason = correction.reason.strip()
+        self._record(
+            self.Corrected, replace(correction, reason=reason), now,
+            kind=kind, old_values=old, new_values=new_values,
         )
-        if kind == "screening":
-            self.facts[target_version]["values"].pop("eligibility", None)
-            self.eligibility = new_values["eligibility"]
+        return new_values
+
+    # -- recording -----------------------------------------------------------------------
+
+    def _record(
+        self, event_class: type[FactEvent], fact: Fact, now: datetime, **derived: Any
+    ) -> None:
+        """Trigger the fact's event: its payload is the fact's stored fields and what the
+        rules derived from them."""
+        self.trigger_event(event_class, timestamp=now, **fact.payload(**derived))
 
 
 def _evaluate(protocol: Protocol, values: dict[str, Any], day: date) -> dict[str, Any]:

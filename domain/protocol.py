@@ -17,6 +17,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from trialctl.domain.eligibility_criteria import Criterion
+from trialctl.domain.rules import ATTRIBUTIONS
 
 __all__ = [
     "ATTRIBUTIONS",
@@ -38,7 +39,6 @@ __all__ = [
 
 KNOWN_DESIGNS: frozenset[str] = frozenset({"3+3"})
 KNOWN_RESPONSE_CRITERIA: frozenset[str] = frozenset({"RECIST 1.1"})
-ATTRIBUTIONS: tuple[str, ...] = ("unrelated", "unlikely", "possible", "probable", "definite")
 
 NUMBER_TEXT = re.compile(r"^-?\d+(\.\d+)?$")
 """A clinical number written as text: digits, an optional fraction, no exponent."""

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+# How an adverse event relates to the study agent: the protocol's DLT rules and each
+# recorded adverse event name one of these.
+ATTRIBUTIONS: tuple[str, ...] = ("unrelated", "unlikely", "possible", "probable", "definite")
+
 
 class TrialRuleError(ValueError):
     """An action the trial's rules do not permit now. `rule` is a stable code."""

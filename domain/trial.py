@@ -113,12 +113,53 @@ class Trial(Aggregate):
         """The outcome path the engine reads: evaluable patients' DLTs, cohort by cohort."""
         path = []
         for cohort in self.cohorts:
-            outcomes = tuple(
-                cohort["outcomes"][p] for p in _active(cohort) if p in cohort["outcomes"]
-            )
+            outcomes = tuple(_evaluated(cohort).values())
             if outcomes:
                 path.append(Cohort(level=cohort["level"], outcomes=outcomes))
         return path
+
+    def status(self) -> dict[str, Any]:
+        """The trial as it stands: levels, cohorts, what comes next, the MTD once declared.
+        `status`, the replay and the read models all show this one reading."""
+        protocol = self.protocol
+        step = self.next_step()
+        mtd = None
+        if self.stopped and self.mtd_level is not None:
+            level = protocol.level(self.mtd_level)
+            mtd = {"level": level.level, "dose": str(level.dose), "unit": level.unit}
+        cohorts = []
+        for cohort in self.cohorts:
+            evaluated = _evaluated(cohort)
+            cohorts.append(
+                {
+                    "number": cohort["number"],
+                    "level": cohort["level"],
+                    "dose": str(protocol.level(cohort["level"]).dose),
+                    "patients": _active(cohort),
+                    "replaced": list(cohort["replaced"]),
+                    "evaluated": len(evaluated),
+                    "dlts": sum(1 for dlt in evaluated.values() if dlt),
+                }
+            )
+        deescalation = "on" if protocol.design.allow_deescalation else "off"
+        return {
+            "trial": self.protocol_id,
+            "title": protocol.title,
+            "design": f"{protocol.design.name}, de-escalation {deescalation}",
+            "current_level": None if self.stopped else self.current_cohort["level"],
+            "cohorts": cohorts,
+            "decisions": list(self.decisions),
+            "next": {
+                "code": step.code,
+                "text": step.text,
+                "level": step.level,
+                "places": step.places,
+                "waiting_for": list(step.waiting_for),
+            },
+            "stopped": self.stopped,
+            "stop_reason": self.stop_reason,
+            "mtd": mtd,
+        }
 
     def engine_selection(self) -> Selection:
         """The engine's reading of the recorded path; raises OutOfRuleError after overrides."""
@@ -398,6 +439,11 @@ def _new_cohort(number: int, level: int) -> dict[str, Any]:
 
 def _active(cohort: dict[str, Any]) -> list[str]:
     return [p for p in cohort["patients"] if p not in cohort["replaced"]]
+
+
+def _evaluated(cohort: dict[str, Any]) -> dict[str, bool]:
+    """The cohort's evaluable patients (never replaced ones) and whether each had a DLT."""
+    return {p: cohort["outcomes"][p] for p in _active(cohort) if p in cohort["outcomes"]}
 
 
 def _describe_step(step: Step) -> str:

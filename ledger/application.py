@@ -28,12 +28,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic
 
-from trialctl.ledger.authority import (
-    Meaning,
-    Role,
-    choose_meaning,
-    choose_role,
-)
+from trialctl.ledger.authority import choose_meaning, choose_role
 from trialctl.ledger.batch_authority import BatchAuthority
 from trialctl.ledger.checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
 from trialctl.ledger.errors import (
@@ -60,6 +55,7 @@ from trialctl.ledger.recorder import (
     SignedRecorder,
     Signer,
 )
+from trialctl.ledger.roles import Meaning, Role
 from trialctl.ledger.users import (
     LEDGER_AGGREGATE_ID,
     LedgerRecord,
@@ -164,6 +160,20 @@ class TrialLedger(Application[UUID]):
         keys = open_key_file(self.key_file(user_id, user.key_id), password, user.key_id)
         return UnlockedUser(user, keys)
 
+    def check_may_sign(self, user_id: str, event_types: Sequence[str]) -> None:
+        """Refuse, before anyone is asked for a password, a signer who could not sign these
+        event types anyway: unknown, deactivated, or holding no role that may. The refusal
+        is not recorded: nobody has proved who they are yet."""
+        user = self.get_user(user_id)
+        if not user.current_key_usable:
+            raise AuthorityError(f"user {user_id} is deactivated; their key was revoked")
+        if choose_role(user, list(event_types)) is None:
+            raise AuthorityError(f"refused: {_no_role(user, event_types)}")
+
+    def check_may_record(self, user_id: str, *aggregates: Aggregate) -> None:
+        """`check_may_sign` for the pending events of `aggregates`."""
+        self.check_may_sign(user_id, _pending_types(aggregates))
+
     def record(
         self,
         actor: UnlockedUser,
@@ -171,12 +181,11 @@ class TrialLedger(Application[UUID]):
         meaning: str | None = None,
     ) -> list[int]:
         """Sign and append the pending events of `aggregates`; returns their positions."""
-        event_types = [get_topic(type(e)) for a in aggregates for e in a.pending_events]
+        event_types = _pending_types(aggregates)
         action = ", ".join(dict.fromkeys(event_types))
         role = choose_role(actor.user, event_types)
         if role is None:
-            reason = f"none of {actor.user.user_id}'s roles ({', '.join(actor.user.roles)}) " \
-                     f"may record {action}"
+            reason = _no_role(actor.user, event_types)
             self._record_refusal(actor, action, reason)
             raise AuthorityError(f"refused: {reason}")
         signer = Signer(
@@ -345,6 +354,15 @@ class TrialLedger(Application[UUID]):
         engine = self.signed_recorder.datastore.engine
         if isinstance(engine, sqlalchemy.engine.Engine):
             engine.dispose()
+
+
+def _pending_types(aggregates: Sequence[Aggregate]) -> list[str]:
+    return [get_topic(type(e)) for a in aggregates for e in a.pending_events]
+
+
+def _no_role(user: User, event_types: Sequence[str]) -> str:
+    action = ", ".join(dict.fromkeys(event_types))
+    return f"none of {user.user_id}'s roles ({', '.join(user.roles)}) may record {action}"
 
 
 def _summary(user: User) -> UserSummary:

@@ -8,33 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 
 from trialctl.domain.patient import Patient
 from trialctl.domain.trial import Trial
+from trialctl.ledger.roles import Meaning, Role
 from trialctl.ledger.users import LedgerRecord, SecurityLog, User
-
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    PRINCIPAL_INVESTIGATOR = "principal-investigator"
-    INVESTIGATOR = "investigator"
-    MONITOR = "monitor"
-    DATA_MANAGER = "data-manager"
-    AUDITOR = "auditor"  # reads and verifies; signs nothing but its own refusals
-
-
-class Meaning(StrEnum):
-    """What a signature means (21 CFR 11.50(a)(3))."""
-
-    RECORDED = "recorded"
-    REVIEWED = "reviewed"
-    APPROVED = "approved"
-    CORRECTED = "corrected"
-    AUTHORED = "authored"
-    REVOKED = "revoked"
-    ATTEMPTED = "attempted"
-
 
 EVERY_ROLE = frozenset(Role)
 STAFF = frozenset(EVERY_ROLE - {Role.AUDITOR})

@@ -1,5 +1,5 @@
 """`trialctl demo`: a complete, realistic trial of the shipped protocol on a fresh ledger,
-recorded through the same `TrialRecords` methods as `trialctl record`, then verified.
+recorded through the same `TrialActions` requests as `trialctl record`, then verified.
 
 The story (de-escalation on, four imatinib levels): cohort 1 at level 1 — one patient
 withdraws before course 1 ends and is replaced, none of three has a DLT → escalate; level 2
@@ -19,14 +19,28 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from trialctl.domain.facts import (
+    AdverseEvent,
+    Consent,
+    Correction,
+    CourseCompletion,
+    DltAdjudication,
+    Dose,
+    Enrolment,
+    Fact,
+    Observation,
+    Response,
+    Screening,
+    Withdrawal,
+)
 from trialctl.domain.protocol import Protocol
 from trialctl.domain.protocol_file import load_protocol
 from trialctl.domain.recist import TargetLesion
 from trialctl.domain.rules import TrialRuleError
 from trialctl.ledger.application import TrialLedger, UnlockedUser
 from trialctl.ledger.location import resolve_ledger
-from trialctl.ledger.projection import catch_up
-from trialctl.ledger.trials import TrialRecords, with_signers
+from trialctl.ledger.requests import CohortDecision, PatientStep, Registration
+from trialctl.ledger.trials import Recorded, TrialActions
 from trialctl.ledger.verify import VerificationReport, verify_ledger
 
 DEMO_PROTOCOL = "NCT00084513.toml"
@@ -97,7 +111,7 @@ class DemoResult:
 
 
 class _Story:
-    def __init__(self, records: TrialRecords, actors: dict[str, UnlockedUser],
+    def __init__(self, records: TrialActions, actors: dict[str, UnlockedUser],
                  protocol: Protocol, start: date, say: Callable[[str], None]) -> None:
         self.records = records
         self.actors = actors
@@ -111,6 +125,9 @@ class _Story:
         """Each action is recorded at the moment it is taken, as at a real site."""
         return datetime.now(UTC)
 
+    def record(self, user: str, patient: str, fact: Fact) -> Recorded:
+        return self.records.perform(PatientStep(None, patient, fact), self.actors[user], self.now)
+
     def day(self, offset: int) -> str:
         return (self.start + timedelta(days=offset)).isoformat()
 
@@ -120,52 +137,54 @@ class _Story:
     def new_patient(self, offset: int, **screening: Any) -> str:
         patient = f"P{self.next_number:03d}"
         self.next_number += 1
-        mona = self.actors["mona"]
-        self.records.consent(mona, None, patient, "2.1", self.day(offset), self.now)
+        self.record("mona", patient, Consent(consent_version="2.1", signed_on=self.day(offset)))
         screened = self.start + timedelta(days=offset + 2)
-        result = self.records.screen(mona, None, patient, screening_values(screened, **screening),
-                                     self.day(offset + 2), self.now)
+        values = screening_values(screened, **screening)
+        result = self.record("mona", patient,
+                             Screening(values=values, screened_on=self.day(offset + 2)))
         eligibility = result.summary["eligibility"]
         if not eligibility["eligible"]:
             self.say(f"{patient} screened: NOT eligible ({', '.join(eligibility['failed'])})")
             return patient
-        self.records.enroll(mona, None, patient, self.day(offset + 4), self.now)
+        self.record("mona", patient, Enrolment(enrolled_on=self.day(offset + 4)))
         return patient
 
     def dose_course(self, patient: str, level: int, course: int, offset: int) -> None:
-        ivan = self.actors["ivan"]
         imatinib = self.protocol.escalated_agent
         own = self.protocol.level(level)
         trastuzumab = next(a for a in self.protocol.agents if not a.is_escalated)
         fixed = trastuzumab.dose_for_course(course)
-        self.records.dose(ivan, None, patient, trastuzumab.name, str(fixed.dose), fixed.unit,
-                          course, 1, self.at(offset), self.now)
+        self.record("ivan", patient, Dose(agent=trastuzumab.name, dose=str(fixed.dose),
+                                          unit=fixed.unit, course=course, day=1,
+                                          given_at=self.at(offset)))
         for day in (1, 8, 15):
-            self.records.dose(ivan, None, patient, imatinib.name, str(own.dose), own.unit, course,
-                              day, self.at(offset + day - 1), self.now)
+            self.record("ivan", patient, Dose(agent=imatinib.name, dose=str(own.dose),
+                                              unit=own.unit, course=course, day=day,
+                                              given_at=self.at(offset + day - 1)))
 
     def treat(self, patient: str, level: int, offset: int, dlt: bool) -> None:
         """Course 1: doses, then a DLT inside the window or an uneventful completion."""
-        ivan, pat = self.actors["ivan"], self.actors["pat"]
         self.dose_course(patient, level, 1, offset)
         if dlt:
-            self.records.adverse_event(ivan, None, patient, "AE1", "Neutrophil count decreased",
-                                       4, "probable", self.day(offset + 10),
-                                       self.day(offset + 17), self.now)
-            self.records.adjudicate_dlt(pat, None, patient, "AE1", True, "neutropenia_g4",
-                                        self.day(offset + 17), self.now)
+            self.record("ivan", patient, AdverseEvent(
+                ae_id="AE1", term="Neutrophil count decreased", grade=4, attribution="probable",
+                onset=self.day(offset + 10), resolved_on=self.day(offset + 17)))
+            self.record("pat", patient, DltAdjudication(
+                ae_id="AE1", is_dlt=True, rule_code="neutropenia_g4",
+                decided_on=self.day(offset + 17)))
         else:
-            self.records.adverse_event(ivan, None, patient, "AE1", "Fatigue", 1, "possible",
-                                       self.day(offset + 5), self.day(offset + 12), self.now)
-        self.records.complete_course(ivan, None, patient, 1, self.day(offset + 21), True, None,
-                                     self.now)
+            self.record("ivan", patient, AdverseEvent(
+                ae_id="AE1", term="Fatigue", grade=1, attribution="possible",
+                onset=self.day(offset + 5), resolved_on=self.day(offset + 12)))
+        self.record("ivan", patient, CourseCompletion(
+            course=1, completed_on=self.day(offset + 21), evaluable=True, reason=None))
 
     def decide(self) -> dict[str, Any]:
         trial = self.records.trial(None)
         step = trial.expected_step()
         assert step is not None
-        recorded = self.records.decide(self.actors["pat"], None, step.action, step.next_level,
-                                       step.mtd_level, None, self.now)
+        decision = CohortDecision(None, step.action, step.next_level, step.mtd_level, None)
+        recorded = self.records.perform(decision, self.actors["pat"], self.now)
         self.say(f"cohort {recorded.summary['cohort_number']}: {step.reason}")
         return recorded.summary
 
@@ -188,21 +207,21 @@ def run_demo(
     say("ledger, admin and three staff created; each has a sealed Ed25519 key")
 
     protocol = shipped_protocol()
-    records = TrialRecords(app)
-    records.register_trial(actors["pat"], protocol, datetime.now(UTC))
+    records = TrialActions(app)
+    records.perform(Registration(protocol), actors["pat"], datetime.now(UTC))
     say(f"trial {protocol.id} registered from its protocol ({protocol.num_levels} levels)")
     story = _Story(records, actors, protocol, date.today() - timedelta(days=330), say)
 
     # Cohort 1, level 1: one patient is ineligible, one withdraws and is replaced.
     story.new_patient(0, anc_per_mm3=1200, bilirubin_mg_dl="1.6")
     try:
-        records.enroll(actors["mona"], None, "P001", story.day(4), story.now)
+        story.record("mona", "P001", Enrolment(enrolled_on=story.day(4)))
     except TrialRuleError as refusal:
         say(f"P001 enrollment refused: {refusal}")
     cohort = [story.new_patient(1) for _ in range(3)]
     story.dose_course(cohort[0], 1, 1, 6)
-    records.withdraw(actors["mona"], None, cohort[0], story.day(12), "moved out of state",
-                     story.now)
+    story.record("mona", cohort[0], Withdrawal(withdrawn_on=story.day(12),
+                                                reason="moved out of state"))
     say(f"{cohort[0]} withdrew consent before course 1 ended: replaced in cohort 1")
     cohort.append(story.new_patient(5))
     for patient in cohort[1:]:
@@ -227,27 +246,28 @@ def run_demo(
 
     # A correction, responses and secondary observations.
     wrong = records.patient(records.trial(None), second[0]).doses()[1]
-    records.correct(actors["ivan"], None, second[0], wrong["version"],
-                    {"given_at": story.at(47)}, "dosing diary transcribed a day early",
-                    story.now)
+    story.record("ivan", second[0], Correction(
+        target_version=wrong["version"], changes={"given_at": story.at(47)},
+        reason="dosing diary transcribed a day early"))
     say(f"{second[0]}: dose time corrected (version {wrong['version']} kept, correction signed)")
     week_nine = {second[0]: ("25", "17"), second[1]: ("38", "20"), second[2]: ("24", "12")}
     for pid, (liver, lung) in week_nine.items():
-        records.response(actors["ivan"], None, pid, story.day(44),
-                         [TargetLesion("T1", "liver", Decimal("42")),
-                          TargetLesion("T2", "lung", Decimal("21"))], False, False, True, story.now)
-        followed = records.response(actors["ivan"], None, pid, story.day(44 + 63),
-                                    [TargetLesion("T1", "liver", Decimal(liver)),
-                                     TargetLesion("T2", "lung", Decimal(lung))], False, False,
-                                    False, story.now)
-        records.observe(actors["mona"], None, pid, "ctc_count", "7", story.day(44), story.now)
+        story.record("ivan", pid, Response(
+            assessed_on=story.day(44), baseline=True, new_lesions=False,
+            non_target_progression=False,
+            lesions=(TargetLesion("T1", "liver", Decimal("42")),
+                     TargetLesion("T2", "lung", Decimal("21")))))
+        followed = story.record("ivan", pid, Response(
+            assessed_on=story.day(44 + 63), baseline=False, new_lesions=False,
+            non_target_progression=False,
+            lesions=(TargetLesion("T1", "liver", Decimal(liver)),
+                     TargetLesion("T2", "lung", Decimal(lung)))))
+        story.record("mona", pid, Observation(kind="ctc_count", value="7",
+                                              observed_on=story.day(44)))
         say(f"{pid}: RECIST response at week 9 = {followed.summary['response']}")
     say(f"MTD declared: level {final['mtd_level']}")
 
-    trial = records.trial(None)
-    views = catch_up(app)
-    status = with_signers(views.trial_status(trial.protocol_id) or records.status(trial),
-                          views.decision_signers(str(trial.id)))
+    status = records.status(None)
     report = verify_ledger(app.signed_recorder, location.display())
     entries = app.signed_recorder.tree_size()
     app.close()

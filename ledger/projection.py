@@ -3,7 +3,7 @@ the tracking position (SQLite cannot push notifications) and applied in batches,
 rows written in one transaction with its tracking position.
 
 The trial and patient rows are computed by replaying the entries into the same Trial and
-Patient aggregates the rules guard, and rendered by the same `trial_status` that `status`
+Patient aggregates the rules guard, and rendered by the same `Trial.status()` that `status`
 uses: there is one implementation of "what is the cohort's state".
 """
 
@@ -20,10 +20,10 @@ from trialctl.domain.patient import Patient
 from trialctl.domain.trial import Trial
 from trialctl.ledger.application import TrialLedger
 from trialctl.ledger.audit import audit_row
+from trialctl.ledger.decisions import DECISION_TYPES, decision_signer
 from trialctl.ledger.entry import MalformedEntryError, parse_entry
 from trialctl.ledger.errors import LedgerError
 from trialctl.ledger.history import advanced
-from trialctl.ledger.trials import DECISION_TYPES, decision_signer, trial_status
 from trialctl.ledger.views import (
     VIEWS_NAME,
     TrialViews,
@@ -118,7 +118,7 @@ class TrialProjection(Projection[TrialViews]):
             })
 
     def _trial_rows(self, trial: Trial, position: int, rows: ViewRows) -> None:
-        status = trial_status(trial)
+        status = trial.status()
         rows.put(trials_view, {
             "trial_id": str(trial.id), "protocol_id": trial.protocol_id,
             "stopped": trial.stopped, "mtd_level": trial.mtd_level,

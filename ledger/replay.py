@@ -11,11 +11,12 @@ from uuid import UUID
 
 from trialctl.domain.patient import Patient
 from trialctl.domain.trial import Trial
+from trialctl.ledger.decisions import DECISION_TYPES, decision_signer, with_signers
 from trialctl.ledger.entry import parse_entry
 from trialctl.ledger.errors import LedgerError
 from trialctl.ledger.history import advanced
 from trialctl.ledger.mapper import parse_time
-from trialctl.ledger.trials import DECISION_TYPES, TrialRecords, decision_signer, with_signers
+from trialctl.ledger.trials import TrialActions
 
 Cutoff = Callable[[dict[str, Any]], bool]
 
@@ -30,7 +31,7 @@ def _cutoff(upto: int | None, as_of: datetime | None) -> Cutoff:
 
 
 def _replay(
-    records: TrialRecords, aggregate_id: UUID, included: Cutoff,
+    records: TrialActions, aggregate_id: UUID, included: Cutoff,
     signers: dict[int, dict[str, Any]] | None = None,
 ) -> tuple[Any, int]:
     """The aggregate from its entries up to the cutoff, and the last position used; cohort
@@ -50,7 +51,7 @@ def _replay(
 
 
 def replay_trial(
-    records: TrialRecords, trial_ref: str | None, upto: int | None, as_of: datetime | None
+    records: TrialActions, trial_ref: str | None, upto: int | None, as_of: datetime | None
 ) -> dict[str, Any]:
     if upto is None and as_of is None:
         raise LedgerError("replay needs --as-of TIME or --upto POSITION")
@@ -76,6 +77,6 @@ def replay_trial(
         "upto": upto,
         "as_of": None if as_of is None else as_of.isoformat(),
         "last_position_included": last,
-        "status": with_signers(records.status(trial), signers),
+        "status": with_signers(trial.status(), signers),
         "patients": sorted(patients, key=lambda p: p["patient_id"]),
     }

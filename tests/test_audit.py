@@ -15,10 +15,11 @@ import pytest
 from tests.conftest import BACKENDS, _fresh_postgres_database, assert_one_line_error, trialctl
 from trialctl.domain.trial import trial_id_for
 from trialctl.ledger.application import open_ledger
+from trialctl.ledger.decisions import with_signers
 from trialctl.ledger.entry import parse_entry
 from trialctl.ledger.projection import catch_up
 from trialctl.ledger.replay import replay_trial
-from trialctl.ledger.trials import TrialRecords, with_signers
+from trialctl.ledger.trials import TrialActions
 from trialctl.ledger.views import TrialViews
 
 
@@ -127,7 +128,7 @@ def test_replay_as_of_each_entrys_time_equals_the_projection_then(
 ) -> None:
     monkeypatch.setenv("TRIALCTL_HOME", demo["TRIALCTL_HOME"])
     app = open_ledger(demo["TRIALCTL_LEDGER"])
-    records = TrialRecords(app)
+    records = TrialActions(app)
     notifications = app.signed_recorder.select_notifications(start=None, limit=100_000)
     statements = [parse_entry(n.state).statement for n in notifications]
     views = TrialViews(app.signed_recorder.datastore)

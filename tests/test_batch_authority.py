@@ -10,11 +10,12 @@ import pytest
 
 from tests.ledgers import make_staff
 from trialctl.ledger.application import UnlockedUser
-from trialctl.ledger.authority import Role, choose_meaning
+from trialctl.ledger.authority import choose_meaning
 from trialctl.ledger.batch_authority import BatchAuthority
 from trialctl.ledger.errors import AuthorityError
 from trialctl.ledger.keys import KeyPair
 from trialctl.ledger.recorder import Signer
+from trialctl.ledger.roles import Role
 from trialctl.ledger.users import User
 
 

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 
 from tests.conftest import TRIALCTL, assert_one_line_error, trialctl
 from trialctl import __version__
-from trialctl.ledger.authority import Role
+from trialctl.ledger.roles import Role
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +150,22 @@ def test_demo_with_dir_keeps_everything_and_its_next_steps_work(tmp_path: Path) 
     env = dict(pair.split("=", 1) for pair in export.removeprefix("export ").split())
     assert env["TRIALCTL_HOME"] == str((tmp_path / "kept" / "home").resolve())
     assert trialctl("log", "--by", "ivan", "--type", "Corrected", env=env).returncode == 0
+
+
+HEAVY_STACK = ("eventsourcing", "sqlalchemy", "eventsourcing_sqlalchemy", "psycopg", "cryptography")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["record", "dose", "--help"],
+                                  ["escalation", "path", "1NNN 2TNN", "--doses", "3"]])
+def test_help_and_escalation_load_no_database_stack(args: list[str]) -> None:
+    """`--help` and the pure escalation commands stay fast: nothing of the event store loads."""
+    code = (
+        "import sys\n"
+        "from trialctl.cli.main import app\n"
+        f"try:\n    app({args!r}, prog_name='trialctl')\n"
+        "except SystemExit:\n    pass\n"
+        f"print('loaded:', ','.join(m for m in {HEAVY_STACK!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.splitlines()[-1] == "loaded: "

@@ -1,4 +1,8 @@
-"""Tests of the 3+3 rule engine (domain/escalation*.py) and its dose paths (dose_paths.py)."""
+"""Tests of the 3+3 rule engine (domain/escalation*.py) and its dose paths (dose_paths.py).
+
+Kept together, hence the length: the same outcome tables drive the rule, the history check
+and the dose-path tests.
+"""
 
 from __future__ import annotations
 

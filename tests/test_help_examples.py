@@ -26,10 +26,12 @@ import typer
 
 from tests.conftest import TRIALCTL
 from trialctl.cli.main import app
-from trialctl.ledger.application import TrialLedger
+from trialctl.domain.facts import Consent, CourseCompletion, Dose, Enrolment, Fact, Screening
+from trialctl.ledger.application import TrialLedger, UnlockedUser
 from trialctl.ledger.demo import DEMO_USERS, demo_password, screening_values, shipped_protocol
 from trialctl.ledger.location import resolve_ledger
-from trialctl.ledger.trials import TrialRecords
+from trialctl.ledger.requests import PatientStep, Registration
+from trialctl.ledger.trials import TrialActions
 
 ROOT = Path(__file__).resolve().parent.parent
 # The examples' dates are written for a demo whose first consent is on this day; the demo
@@ -98,27 +100,30 @@ def _open_trial(directory: Path, day_zero: date, with_trial: bool) -> dict[str, 
             actors[user_id] = ledger.unlock(user_id, demo_password(user_id))
     if with_trial:
         mona, ivan = actors["mona"], actors["ivan"]
-        records = TrialRecords(ledger)
+        actions = TrialActions(ledger)
         protocol = shipped_protocol()
-        records.register_trial(actors["pat"], protocol, datetime.now(UTC))
+        actions.perform(Registration(protocol), actors["pat"], datetime.now(UTC))
 
         def day(offset: int) -> str:
             return (day_zero + timedelta(days=offset)).isoformat()
 
+        def record(actor: UnlockedUser, patient: str, fact: Fact) -> None:
+            actions.perform(PatientStep(None, patient, fact), actor, datetime.now(UTC))
+
         for number in range(1, 5):
             patient = f"P{number:03d}"
-            records.consent(mona, None, patient, "2.1", day(0), datetime.now(UTC))
-            records.screen(mona, None, patient,
-                           screening_values(day_zero + timedelta(days=2)), day(2),
-                           datetime.now(UTC))
+            record(mona, patient, Consent(consent_version="2.1", signed_on=day(0)))
+            record(mona, patient, Screening(
+                values=screening_values(day_zero + timedelta(days=2)), screened_on=day(2)))
             if number == 4:
                 break
-            records.enroll(mona, None, patient, day(4), datetime.now(UTC))
+            record(mona, patient, Enrolment(enrolled_on=day(4)))
             level = protocol.level(1)
-            records.dose(ivan, None, patient, protocol.escalated_agent.name, str(level.dose),
-                         level.unit, 1, 1, f"{day(6)}T09:30:00+00:00", datetime.now(UTC))
-            records.complete_course(ivan, None, patient, 1, day(27), True, None,
-                                    datetime.now(UTC))
+            record(ivan, patient, Dose(agent=protocol.escalated_agent.name, dose=str(level.dose),
+                                       unit=level.unit, course=1, day=1,
+                                       given_at=f"{day(6)}T09:30:00+00:00"))
+            record(ivan, patient, CourseCompletion(course=1, completed_on=day(27),
+                                                   evaluable=True, reason=None))
     ledger.close()
     return {"TRIALCTL_HOME": str(home), "TRIALCTL_LEDGER": str(location.display())}
 

@@ -12,6 +12,8 @@ constant after ``$``::
 
 The eight entries, roots and proofs are the classic Certificate Transparency vectors as
 published in transparency-dev/merkle (``proof/verify_test.go``).
+
+One module for the tree, both proof kinds and their vectors, hence its length.
 """
 
 from __future__ import annotations

@@ -16,9 +16,11 @@ from eventsourcing.persistence import Tracking
 
 from tests.conftest import trialctl
 from tests.ledgers import engine_for, make_staff
-from tests.trial_helpers import at, day, nct_protocol, screening_for, second_protocol
+from tests.trial_helpers import at, day, dose, nct_protocol, screening, second_protocol
+from trialctl.domain.facts import Consent, CourseCompletion, Enrolment
 from trialctl.domain.trial import trial_id_for
 from trialctl.ledger.application import TrialLedger, open_ledger
+from trialctl.ledger.decisions import with_signers
 from trialctl.ledger.entry import parse_entry
 from trialctl.ledger.errors import LedgerError
 from trialctl.ledger.projection import (
@@ -29,7 +31,8 @@ from trialctl.ledger.projection import (
     rebuild,
 )
 from trialctl.ledger.replay import replay_trial
-from trialctl.ledger.trials import TrialRecords, with_signers
+from trialctl.ledger.requests import CohortDecision, PatientStep, Registration
+from trialctl.ledger.trials import TrialActions
 from trialctl.ledger.views import VIEW_TABLES, VIEWS_NAME, TrialViews
 
 
@@ -39,19 +42,22 @@ def small_trial(url: str, patients: int = 3) -> TrialLedger:
     app = staff.app
     app.grant_role(staff.alice, "carol", "principal-investigator")
     carol = app.unlock("carol", "carol-password")
-    records = TrialRecords(app)
+    records = TrialActions(app)
     now = datetime.now(UTC)
     protocol = second_protocol()
-    records.register_trial(carol, protocol, now)
+    records.perform(Registration(protocol), carol, now)
     for number in range(1, patients + 1):
         patient = f"P{number:03d}"
-        records.consent(carol, None, patient, "1.0", day(0), now)
-        records.screen(carol, None, patient, screening_for(protocol, 1), day(1), now)
-        records.enroll(carol, None, patient, day(2), now)
-        records.dose(carol, None, patient, "examplinib", "25", "mg", 1, 1, at(3), now)
-        records.complete_course(carol, None, patient, 1, day(31), True, None, now)
+        for fact in (
+            Consent(consent_version="1.0", signed_on=day(0)),
+            screening(protocol, 1),
+            Enrolment(enrolled_on=day(2)),
+            dose("examplinib", "25", "mg", at(3)),
+            CourseCompletion(course=1, completed_on=day(31), evaluable=True, reason=None),
+        ):
+            records.perform(PatientStep(None, patient, fact), carol, now)
     if patients == 3:
-        records.decide(carol, None, "escalate", 2, None, None, now)
+        records.perform(CohortDecision(None, "escalate", 2, None, None), carol, now)
     return app
 
 
@@ -60,8 +66,8 @@ def test_incremental_read_models_equal_a_rebuild_row_for_row(
 ) -> None:
     app = small_trial(ledger_url, patients=2)
     views = catch_up(app)  # part of the story ...
-    TrialRecords(app).consent(app.unlock("carol", "carol-password"), None, "P009", "1.0",
-                              day(5), datetime.now(UTC))
+    consent = PatientStep(None, "P009", Consent(consent_version="1.0", signed_on=day(5)))
+    TrialActions(app).perform(consent, app.unlock("carol", "carol-password"), datetime.now(UTC))
     catch_up(app, views)  # ... then the rest, incrementally
     incremental = {table.name: views.table_rows(table) for table in VIEW_TABLES}
 
@@ -107,7 +113,7 @@ def test_replay_at_every_position_equals_the_projection_then(
     ledger_url: str, home: Path
 ) -> None:
     app = small_trial(ledger_url, patients=3)
-    records = TrialRecords(app)
+    records = TrialActions(app)
     views = None
     first_trial_position = None
     for notification in app.signed_recorder.select_notifications(start=None, limit=10_000):
@@ -154,9 +160,9 @@ def test_projections_rebuild_command(ledger_url: str, home: Path) -> None:
 def test_readers_never_see_a_stale_answer(ledger_url: str, home: Path, reader: str) -> None:
     app = small_trial(ledger_url, patients=1)
     catch_up(app)
-    records = TrialRecords(app)
-    records.consent(app.unlock("carol", "carol-password"), None, "P002", "1.0", day(4),
-                    datetime.now(UTC))
+    records = TrialActions(app)
+    consent = PatientStep(None, "P002", Consent(consent_version="1.0", signed_on=day(4)))
+    records.perform(consent, app.unlock("carol", "carol-password"), datetime.now(UTC))
     app.close()
     args = ["status"] if reader == "status" else ["patient", "P002"]
     result = trialctl(*args, "--json", "--ledger", ledger_url)
@@ -173,7 +179,7 @@ def test_readers_never_see_a_stale_answer(ledger_url: str, home: Path, reader: s
 def test_several_trials_in_one_ledger(ledger_url: str, home: Path) -> None:
     app = small_trial(ledger_url, patients=1)
     carol = app.unlock("carol", "carol-password")
-    TrialRecords(app).register_trial(carol, nct_protocol(), datetime.now(UTC))
+    TrialActions(app).perform(Registration(nct_protocol()), carol, datetime.now(UTC))
     app.close()
 
     ambiguous = trialctl("status", "--ledger", ledger_url)

@@ -1,4 +1,8 @@
-"""Protocol model (domain/protocol.py) and its strict loader (domain/protocol_file.py)."""
+"""Protocol model (domain/protocol.py) and its strict loader (domain/protocol_file.py).
+
+One module, long on purpose: the table of malformed protocols and the message each must
+get is read as one list (tests/test_protocol_schema.py reuses it).
+"""
 
 from __future__ import annotations
 

@@ -200,3 +200,75 @@ def test_escalation_paths_table() -> None:
     # does not stop is followed by four more.
     assert rows[0]["depth"] == 0
     assert sum(1 for r in rows if r["depth"] == 1) == 4
+
+
+def entries(site: Site) -> int:
+    verified = json.loads(site.run("verify", "--json").stdout)
+    return int(verified["entries_checked"])
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("dose", "P001", "--agent", "examplinib", "--dose", "25", "--unit", "mg", "--course",
+          "1", "--day", "1", "--at", "2026-01-08 09:00"), "needs a UTC offset"),
+        (("dose", "P404", "--agent", "examplinib", "--dose", "25", "--unit", "mg", "--course",
+          "1", "--day", "1", "--at", at(3)), "no patient 'P404'"),
+        (("dose", "P001", "--agent", "examplinib", "--dose", "900", "--unit", "mg", "--course",
+          "1", "--day", "1", "--at", at(3)), "[rule: own-dose-level]"),
+        (("enroll", "P001", "--date", "01/09/2026", "--trial", "TEST-0002"), "is not a date"),
+        (("consent", "P009", "--consent-version", "1.0", "--date", day(0), "--trial", "NCT404"),
+         "no trial 'NCT404'"),
+        (("decide", "--action", "escalate", "--next-level", "2"), "[rule: decision-due]"),
+        (("correct", "P001", "--version", "1", "--set", "signed_on=2026-01-02", "--reason",
+          "x"), "[rule: correctable]"),
+    ],
+    ids=["bad-time", "unknown-patient", "dose-refused", "bad-date", "unknown-trial",
+         "no-decision-due", "not-correctable"],
+)
+def test_a_refusal_comes_before_any_password_prompt(
+    site: Site, args: tuple[str, ...], expected: str
+) -> None:
+    enroll(site, "P001", 0)
+    before = entries(site)
+
+    # No --password-stdin and nothing on stdin: a prompt would fail differently.
+    result = trialctl("record", *args, "--ledger", site.url, "-u", "ivan")
+
+    assert_one_line_error(result, expected)
+    assert "Password" not in result.stdout + result.stderr
+    assert entries(site) == before
+
+
+def test_a_request_the_rules_accept_still_asks_for_the_password(site: Site) -> None:
+    enroll(site, "P001", 0)
+    result = trialctl("record", "dose", "P001", "--agent", "examplinib", "--dose", "25",
+                      "--unit", "mg", "--course", "1", "--day", "1", "--at", at(3),
+                      "--ledger", site.url, "-u", "ivan", "--password-stdin", stdin="wrong\n")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert site.status()["cohorts"][0]["patients"] == ["P001"]  # type: ignore[index]
+    assert json.loads(site.run("patient", "P001", "--json").stdout)["patient"]["doses"] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("user", "add", "mallory", "--name", "Mallory", "--role", "admin"),
+         "none of ivan's roles (investigator) may record trialctl.User.Registered"),
+        (("user", "revoke", "alice", "--reason", "gone"), "may record trialctl.User.KeyRevoked"),
+        (("trial", "register", str(SECOND_PROTOCOL)), "may record trialctl.Trial.Registered"),
+        (("user", "grant-role", "ivan", "admin", "-u", "nobody"), "unknown user 'nobody'"),
+    ],
+    ids=["user-add", "user-revoke", "trial-register", "unknown-signer"],
+)
+def test_a_signer_without_authority_is_refused_before_any_password_prompt(
+    site: Site, args: tuple[str, ...], expected: str
+) -> None:
+    before = entries(site)
+    signer = [] if "-u" in args else ["-u", "ivan"]
+    result = trialctl(*args, "--ledger", site.url, *signer)
+
+    assert_one_line_error(result, expected)
+    assert "Password" not in result.stdout + result.stderr
+    assert entries(site) == before

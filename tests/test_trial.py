@@ -4,25 +4,45 @@ whole trial runs on a second, different protocol with no code change."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from tests.trial_helpers import (
     NOW,
+    adverse_event,
     at,
+    consented,
     day,
+    dose,
     dose_escalated,
     enrolled_patient,
     follow_the_engine,
     nct_protocol,
     run_cohort,
-    screening_for,
+    screening,
     second_protocol,
 )
 from trialctl.domain import journey
+from trialctl.domain.facts import (
+    Consent,
+    Correction,
+    CourseCompletion,
+    DltAdjudication,
+    Enrolment,
+    Withdrawal,
+)
 from trialctl.domain.patient import Patient
 from trialctl.domain.rules import TrialRuleError
 from trialctl.domain.trial import Trial
+
+
+def enrolment(offset: int) -> Enrolment:
+    return Enrolment(enrolled_on=day(offset))
+
+
+def correction_of(version: int, changes: dict[str, Any], reason: str) -> Correction:
+    return Correction(target_version=version, changes=changes, reason=reason)
 
 
 @pytest.fixture
@@ -68,66 +88,70 @@ def test_the_second_protocol_runs_with_no_code_change() -> None:
 
 
 def test_an_ineligible_patient_is_refused_naming_every_failed_criterion(trial: Trial) -> None:
-    patient = Patient.consent(trial.id, "P001", "1.0", day(0), NOW)
-    eligibility = patient.screen(screening_for(trial.protocol, 1, anc_per_mm3=1100, ecog=3),
-                                 day(1), trial.protocol, NOW)
+    patient = consented(trial, "P001")
+    eligibility = patient.screen(screening(trial.protocol, 1, anc_per_mm3=1100, ecog=3),
+                                 trial.protocol, NOW)
 
     assert eligibility["failed"] == ["ecog", "anc"]
-    message = refused("eligible-only", lambda: journey.enroll(trial, patient, day(2), NOW))
+    message = refused("eligible-only", lambda: journey.enroll(trial, patient, enrolment(2), NOW))
     assert "failed: ecog, anc" in message
     assert trial.cohort_of("P001") is None
 
 
 def test_no_enrollment_before_screening(trial: Trial) -> None:
-    patient = Patient.consent(trial.id, "P001", "1.0", day(0), NOW)
-    refused("screen-first", lambda: journey.enroll(trial, patient, day(2), NOW))
+    patient = consented(trial, "P001")
+    refused("screen-first", lambda: journey.enroll(trial, patient, enrolment(2), NOW))
 
 
 def test_no_enrollment_into_a_full_cohort(trial: Trial) -> None:
     for number in range(1, 4):
         enrolled_patient(trial, f"P00{number}")
-    patient = Patient.consent(trial.id, "P004", "1.0", day(0), NOW)
-    patient.screen(screening_for(trial.protocol, 1), day(1), trial.protocol, NOW)
-    message = refused("cohort-full", lambda: journey.enroll(trial, patient, day(2), NOW))
+    patient = consented(trial, "P004")
+    patient.screen(screening(trial.protocol, 1), trial.protocol, NOW)
+    message = refused("cohort-full", lambda: journey.enroll(trial, patient, enrolment(2), NOW))
     assert "await DLT evaluation of P001, P002, P003" in message
 
 
 def test_no_enrollment_after_the_trial_stopped(trial: Trial) -> None:
     run_cohort(trial, "TTT", 1, 0)
     follow_the_engine(trial)
-    patient = Patient.consent(trial.id, "P009", "1.0", day(60), NOW)
-    patient.screen(screening_for(trial.protocol, 61), day(61), trial.protocol, NOW)
-    refused("trial-open", lambda: journey.enroll(trial, patient, day(62), NOW))
+    patient = consented(trial, "P009", 60)
+    patient.screen(screening(trial.protocol, 61), trial.protocol, NOW)
+    refused("trial-open", lambda: journey.enroll(trial, patient, enrolment(62), NOW))
 
 
 def test_no_dose_before_enrollment(trial: Trial) -> None:
-    patient = Patient.consent(trial.id, "P001", "1.0", day(0), NOW)
+    patient = consented(trial, "P001")
     refused("enrolled-first", lambda: patient.give_dose(
-        "imatinib mesylate", "300", "mg/day", 1, 1, at(3), trial.protocol, NOW))
+        dose("imatinib mesylate", "300", "mg/day", at(3), course=1, day_of_course=1),
+        trial.protocol, NOW))
 
 
 def test_no_dose_at_another_level(trial: Trial) -> None:
     patient = enrolled_patient(trial, "P001")
     message = refused("own-dose-level", lambda: patient.give_dose(
-        "imatinib mesylate", "400", "mg/day", 1, 1, at(3), trial.protocol, NOW))
+        dose("imatinib mesylate", "400", "mg/day", at(3), course=1, day_of_course=1),
+        trial.protocol, NOW))
     assert "300 mg/day due at level 1" in message
 
 
 def test_no_dose_off_the_protocol_schedule(trial: Trial) -> None:
     patient = enrolled_patient(trial, "P001")
     refused("protocol-schedule", lambda: patient.give_dose(
-        "trastuzumab", "8", "mg/kg", 1, 2, at(3), trial.protocol, NOW))
+        dose("trastuzumab", "8", "mg/kg", at(3), course=1, day_of_course=2),
+        trial.protocol, NOW))
     refused("protocol-agent", lambda: patient.give_dose(
-        "aspirin", "8", "mg", 1, 1, at(3), trial.protocol, NOW))
+        dose("aspirin", "8", "mg", at(3), course=1, day_of_course=1),
+        trial.protocol, NOW))
 
 
 def test_a_dlt_outside_the_window_does_not_count(trial: Trial) -> None:
     patient = enrolled_patient(trial, "P001")
     dose_escalated(patient, trial, 3)
-    patient.report_adverse_event("AE1", "Diarrhoea", 3, "probable", day(3 + 25), None, NOW)
+    patient.report_adverse_event(adverse_event("Diarrhoea", 3, day(3 + 25)), trial.protocol, NOW)
 
-    counts = journey.adjudicate_dlt(trial, patient, "AE1", True, "non_haematologic_g3",
-                                    day(3 + 26), NOW)
+    counts = journey.adjudicate_dlt(trial, patient, DltAdjudication(
+        ae_id="AE1", is_dlt=True, rule_code="non_haematologic_g3", decided_on=day(3 + 26)), NOW)
 
     assert counts is False
     assert "P001" not in trial.current_cohort["outcomes"]
@@ -137,32 +161,35 @@ def test_a_dlt_outside_the_window_does_not_count(trial: Trial) -> None:
 def test_after_withdrawal_only_safety_follow_up_is_recorded(trial: Trial) -> None:
     patient = enrolled_patient(trial, "P001")
     dose_escalated(patient, trial, 3)
-    journey.withdraw(trial, patient, day(6), "personal reasons", NOW)
+    journey.withdraw(trial, patient, Withdrawal(withdrawn_on=day(6), reason="personal reasons"),
+                     NOW)
 
     message = refused("after-withdrawal", lambda: patient.give_dose(
-        "imatinib mesylate", "300", "mg/day", 1, 8, at(10), trial.protocol, NOW))
+        dose("imatinib mesylate", "300", "mg/day", at(10), course=1, day_of_course=8),
+        trial.protocol, NOW))
     assert "safety follow-up" in message
-    patient.report_adverse_event("AE1", "Rash", 2, "possible", day(8), None, NOW)
+    patient.report_adverse_event(adverse_event("Rash", 2, day(8), attribution="possible"),
+                                 trial.protocol, NOW)
     assert trial.current_cohort["replaced"] == ["P001"]  # replaced: not DLT-evaluable
 
 
 def test_no_event_dated_in_the_future(trial: Trial) -> None:
-    refused("no-future-dates", lambda: Patient.consent(trial.id, "P001", "1.0", "2027-01-01",
-                                                       NOW))
+    refused("no-future-dates", lambda: Patient.consent(
+        trial.id, "P001", Consent(consent_version="1.0", signed_on="2027-01-01"), NOW))
 
 
 def test_no_event_dated_before_the_event_it_depends_on(trial: Trial) -> None:
-    patient = Patient.consent(trial.id, "P001", "1.0", day(10), NOW)
+    patient = consented(trial, "P001", 10)
     message = refused("no-earlier-than-dependency", lambda: patient.screen(
-        screening_for(trial.protocol, 5), day(5), trial.protocol, NOW))
+        screening(trial.protocol, 5), trial.protocol, NOW))
     assert "before consent" in message
 
 
 def test_course_one_cannot_complete_inside_its_dlt_window(trial: Trial) -> None:
     patient = enrolled_patient(trial, "P001")
     dose_escalated(patient, trial, 3)
-    refused("dlt-window", lambda: journey.complete_course(trial, patient, 1, day(10), True, None,
-                                                          NOW))
+    refused("dlt-window", lambda: journey.complete_course(trial, patient, CourseCompletion(
+        course=1, completed_on=day(10), evaluable=True, reason=None), NOW))
 
 
 def test_a_decision_other_than_the_engines_needs_an_override(trial: Trial) -> None:
@@ -183,10 +210,12 @@ def test_no_decision_before_the_cohort_is_evaluated(trial: Trial) -> None:
 
 def test_a_correction_keeps_the_original_and_state_uses_the_new_value(trial: Trial) -> None:
     patient = enrolled_patient(trial, "P001")
-    patient.report_adverse_event("AE1", "Nausea", 2, "possible", day(5), None, NOW)
+    patient.report_adverse_event(adverse_event("Nausea", 2, day(5), attribution="possible"),
+                                 trial.protocol, NOW)
     version = patient.adverse_events()[0]["version"]
 
-    patient.correct(version, {"grade": 3}, "source document says grade 3", trial.protocol, NOW)
+    patient.correct(correction_of(version, {"grade": 3}, "source document says grade 3"),
+                    trial.protocol, NOW)
 
     assert patient.adverse_events()[0]["grade"] == 3
     (correction,) = patient.corrections
@@ -201,18 +230,19 @@ def test_a_correction_is_checked_by_the_same_rules(trial: Trial) -> None:
     patient = enrolled_patient(trial, "P001")
     dose_escalated(patient, trial, 3)
     version = patient.doses()[0]["version"]
-    refused("own-dose-level", lambda: patient.correct(version, {"dose": "600"}, "typo",
-                                                      trial.protocol, NOW))
-    refused("reason-for-change", lambda: patient.correct(version, {"dose": "300"}, " ",
-                                                         trial.protocol, NOW))
-    refused("correctable", lambda: patient.correct(1, {"signed_on": day(1)}, "x",
-                                                   trial.protocol, NOW))
+    refused("own-dose-level", lambda: patient.correct(
+        correction_of(version, {"dose": "600"}, "typo"), trial.protocol, NOW))
+    refused("reason-for-change", lambda: patient.correct(
+        correction_of(version, {"dose": "300"}, " "), trial.protocol, NOW))
+    refused("correctable", lambda: patient.correct(
+        correction_of(1, {"signed_on": day(1)}, "x"), trial.protocol, NOW))
 
 
 def test_a_replaced_patient_frees_a_place(trial: Trial) -> None:
     patients = [enrolled_patient(trial, f"P00{n}") for n in range(1, 4)]
     dose_escalated(patients[0], trial, 3)
-    journey.complete_course(trial, patients[0], 1, day(30), False, "missed 9 of 21 doses", NOW)
+    journey.complete_course(trial, patients[0], CourseCompletion(
+        course=1, completed_on=day(30), evaluable=False, reason="missed 9 of 21 doses"), NOW)
 
     step = trial.next_step()
     assert step.code == "enroll" and step.places == 1
@@ -232,7 +262,8 @@ def test_a_corrected_screening_value_evaluates_eligibility_again(trial: Trial) -
     patient = enrolled_patient(trial, "P001")
     version = next(v for v, f in patient.facts.items() if f["kind"] == "screening")
 
-    patient.correct(version, {"anc_per_mm3": 900}, "lab report re-read", trial.protocol, NOW)
+    patient.correct(correction_of(version, {"anc_per_mm3": 900}, "lab report re-read"),
+                    trial.protocol, NOW)
 
     assert patient.screening_values["anc_per_mm3"] == 900
     assert patient.eligibility is not None and patient.eligibility["failed"] == ["anc"]

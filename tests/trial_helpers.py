@@ -8,6 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from trialctl.domain import journey
+from trialctl.domain.facts import (
+    AdverseEvent,
+    Consent,
+    CourseCompletion,
+    DltAdjudication,
+    Dose,
+    Enrolment,
+    Screening,
+)
 from trialctl.domain.patient import Patient
 from trialctl.domain.protocol import Protocol
 from trialctl.domain.protocol_file import load_protocol
@@ -55,10 +64,31 @@ def screening_for(protocol: Protocol, offset: int, **changes: Any) -> dict[str, 
     return screening_values(screened, **changes)
 
 
+def consented(trial: Trial, patient_id: str, offset: int = 0) -> Patient:
+    return Patient.consent(trial.id, patient_id, Consent(consent_version="1.0",
+                                                         signed_on=day(offset)), NOW)
+
+
+def screening(protocol: Protocol, offset: int, **changes: Any) -> Screening:
+    return Screening(values=screening_for(protocol, offset, **changes), screened_on=day(offset))
+
+
+def dose(agent: str, amount: str, unit: str, given_at: str, *, course: int = 1,
+         day_of_course: int = 1) -> Dose:
+    return Dose(agent=agent, dose=amount, unit=unit, course=course, day=day_of_course,
+                given_at=given_at)
+
+
+def adverse_event(term: str, grade: int, onset: str, *, ae_id: str = "AE1",
+                  attribution: str = "probable") -> AdverseEvent:
+    return AdverseEvent(ae_id=ae_id, term=term, grade=grade, attribution=attribution,
+                        onset=onset, resolved_on=None)
+
+
 def enrolled_patient(trial: Trial, patient_id: str, offset: int = 0) -> Patient:
-    patient = Patient.consent(trial.id, patient_id, "1.0", day(offset), NOW)
-    patient.screen(screening_for(trial.protocol, offset + 1), day(offset + 1), trial.protocol, NOW)
-    journey.enroll(trial, patient, day(offset + 2), NOW)
+    patient = consented(trial, patient_id, offset)
+    patient.screen(screening(trial.protocol, offset + 1), trial.protocol, NOW)
+    journey.enroll(trial, patient, Enrolment(enrolled_on=day(offset + 2)), NOW)
     return patient
 
 
@@ -66,8 +96,8 @@ def dose_escalated(patient: Patient, trial: Trial, offset: int, course: int = 1)
     protocol = trial.protocol
     assert patient.level is not None
     level = protocol.level(patient.level)
-    patient.give_dose(protocol.escalated_agent.name, str(level.dose), level.unit, course, 1,
-                      at(offset), protocol, NOW)
+    patient.give_dose(dose(protocol.escalated_agent.name, str(level.dose), level.unit,
+                           at(offset), course=course), protocol, NOW)
 
 
 def run_cohort(trial: Trial, outcomes: str, first_number: int, offset: int) -> list[Patient]:
@@ -78,11 +108,14 @@ def run_cohort(trial: Trial, outcomes: str, first_number: int, offset: int) -> l
         patient = enrolled_patient(trial, f"P{first_number + index:03d}", offset)
         dose_escalated(patient, trial, offset + 3)
         if letter == "T":
-            patient.report_adverse_event("AE1", "Neutrophil count decreased", 4, "probable",
-                                         day(offset + 8), None, NOW)
-            journey.adjudicate_dlt(trial, patient, "AE1", True, "neutropenia_g4",
-                                   day(offset + 9), NOW)
-        journey.complete_course(trial, patient, 1, day(offset + 3 + window), True, None, NOW)
+            patient.report_adverse_event(
+                adverse_event("Neutrophil count decreased", 4, day(offset + 8)),
+                trial.protocol, NOW)
+            journey.adjudicate_dlt(trial, patient, DltAdjudication(
+                ae_id="AE1", is_dlt=True, rule_code="neutropenia_g4",
+                decided_on=day(offset + 9)), NOW)
+        journey.complete_course(trial, patient, CourseCompletion(
+            course=1, completed_on=day(offset + 3 + window), evaluable=True, reason=None), NOW)
         patients.append(patient)
     return patients
 

@@ -11,7 +11,8 @@ length, an empty proof, an extra proof hash, a wrong leaf, swapped roots, ...). 
 has ``desc``, its inputs (hashes in hex), ``wantErr`` and ``wantErrType``
 (``"ProofShapeError"``, ``"RootMismatchError"`` or ``null``).
 
-This script deliberately does not import ``ledger.merkle``; it is an independent oracle:
+This script deliberately does not import ``trialctl.ledger.merkle`` (and is one long file for
+that reason: it carries its own transcription of RFC 6962); it is an independent oracle:
 
 * the good proofs are the published ones from transparency-dev/merkle
   (``proof/verify_test.go``: ``inclusionProofs``, ``consistencyProofs``, ``roots``,

@@ -1,0 +1,40 @@
+"""What a command asks the ledger to record, as typed values: built by the CLI (or any
+caller), checked and performed by `TrialActions`. Holds no database code, so building a
+request loads only the domain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trialctl.domain.facts import Fact
+from trialctl.domain.protocol import Protocol
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Register a trial from its protocol."""
+
+    protocol: Protocol
+
+
+@dataclass(frozen=True)
+class PatientStep:
+    """Record one fact about a patient (consent creates the patient)."""
+
+    trial: str | None
+    patient: str
+    fact: Fact
+
+
+@dataclass(frozen=True)
+class CohortDecision:
+    """The current cohort's decision, checked against the 3+3 engine."""
+
+    trial: str | None
+    action: str
+    next_level: int | None
+    mtd_level: int | None
+    override_reason: str | None
+
+
+Request = Registration | PatientStep | CohortDecision
