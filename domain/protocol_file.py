@@ -135,7 +135,7 @@ def load_protocol(text: str) -> Protocol:
 def protocol_from_dict(data: Mapping[str, object]) -> Protocol:
     """Build and validate a protocol from parsed data (TOML tables or ``to_dict()``)."""
     root = Table(data, "", _ROOT_KEYS)
-    pid = read_str(root.req("id"), "id")
+    pid = read_str(root.req("id"), "id", kind="id")
     if not _ID_RE.match(pid):
         fail("id", f"{pid!r} must be letters, digits, '.', '_' or '-' (no spaces)")
     title = read_str(root.req("title"), "title")

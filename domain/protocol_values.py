@@ -18,6 +18,7 @@ from typing import NoReturn
 from trialctl.domain.protocol import NUMBER_TEXT
 
 __all__ = [
+    "LENGTH_LIMITS",
     "ProtocolError",
     "Table",
     "TomlFloat",
@@ -32,6 +33,15 @@ __all__ = [
 ]
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# Length limits, in characters, of a protocol file's text: checked here, before a protocol
+# is signed, so that no read model or report meets text longer than the ledger accepted
+# (docs/FORMAT.md, "Limits").  Keyed by what the text is; every reader names its kind.
+LENGTH_LIMITS: Mapping[str, int] = {
+    "id": 64,  # the protocol id: a registry number such as NCT00084513
+    "name": 64,  # a lower_snake_case code or screening-field name
+    "text": 4000,  # any other text: a title, a criterion, a unit, a route, ...
+}
 
 
 class ProtocolError(ValueError):
@@ -86,12 +96,16 @@ def _refuse_float(value: object, path: str) -> None:
         )
 
 
-def read_str(value: object, path: str) -> str:
+def read_str(value: object, path: str, *, kind: str = "text") -> str:
+    """A non-empty string no longer than the limit of its `kind` (see LENGTH_LIMITS)."""
     _refuse_float(value, path)
     if not isinstance(value, str):
         fail(path, f"expected a string, got {_kind_of(value)}")
     if not value.strip():
         fail(path, "must not be empty")
+    limit = LENGTH_LIMITS[kind]
+    if len(value) > limit:
+        fail(path, f"must be at most {limit} characters (got {len(value)})")
     return value
 
 
@@ -133,7 +147,7 @@ def read_bool(value: object, path: str) -> bool:
 
 def read_name(value: object, path: str) -> str:
     """A code or screening-field name: lower_snake_case."""
-    text = read_str(value, path)
+    text = read_str(value, path, kind="name")
     if not _NAME_RE.match(text):
         fail(path, f"{text!r} must be lower_snake_case (letters, digits, underscores)")
     return text

@@ -18,7 +18,6 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    String,
     Table,
     Text,
     select,
@@ -31,13 +30,15 @@ from sqlalchemy.orm import Session
 VIEWS_NAME = "trialctl_views"  # the tracking name: one projection, one position
 TRACKING_TABLE = "trialctl_views_tracking"
 
+# Text columns only: a read model never refuses an entry the ledger accepted. Lengths are
+# limited where text comes in, before it is signed (docs/FORMAT.md, "Limits"), not here.
 _metadata = MetaData()
 _position = BigInteger().with_variant(Integer(), "sqlite")
 
 trials_view = Table(
     "trialctl_view_trials", _metadata,
-    Column("trial_id", String(36), primary_key=True),
-    Column("protocol_id", String(100), nullable=False, unique=True),
+    Column("trial_id", Text, primary_key=True),
+    Column("protocol_id", Text, nullable=False, unique=True),
     Column("stopped", Boolean, nullable=False),
     Column("mtd_level", Integer),
     Column("status", Text, nullable=False),  # JSON, as `trialctl status --json` shows it
@@ -45,7 +46,7 @@ trials_view = Table(
 )
 cohorts_view = Table(
     "trialctl_view_cohorts", _metadata,
-    Column("trial_id", String(36), primary_key=True),
+    Column("trial_id", Text, primary_key=True),
     Column("number", Integer, primary_key=True),
     Column("level", Integer, nullable=False),
     Column("patients", Text, nullable=False),
@@ -54,10 +55,10 @@ cohorts_view = Table(
 )
 patients_view = Table(
     "trialctl_view_patients", _metadata,
-    Column("aggregate_id", String(36), primary_key=True),
-    Column("trial_id", String(36), nullable=False),
-    Column("patient_id", String(32), nullable=False),
-    Column("status", String(40), nullable=False),
+    Column("aggregate_id", Text, primary_key=True),
+    Column("trial_id", Text, nullable=False),
+    Column("patient_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
     Column("level", Integer),
     Column("summary", Text, nullable=False),
     Column("position", _position, nullable=False),
@@ -66,11 +67,11 @@ patients_view = Table(
 audit_view = Table(
     "trialctl_view_audit", _metadata,
     Column("position", _position, primary_key=True, autoincrement=False),
-    Column("recorded_at", String(40), nullable=False),
-    Column("user_id", String(64), nullable=False),
-    Column("type", String(100), nullable=False),
-    Column("aggregate_id", String(36), nullable=False),
-    Column("patient_id", String(32)),
+    Column("recorded_at", Text, nullable=False),
+    Column("user_id", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("aggregate_id", Text, nullable=False),
+    Column("patient_id", Text),
     Column("row", Text, nullable=False),  # JSON, as `trialctl log --json` prints it
     Index("trialctl_view_audit_user_idx", "user_id"),
     Index("trialctl_view_audit_type_idx", "type"),
@@ -80,7 +81,7 @@ audit_view = Table(
 )
 decisions_view = Table(
     "trialctl_view_decisions", _metadata,
-    Column("trial_id", String(36), primary_key=True),
+    Column("trial_id", Text, primary_key=True),
     Column("cohort_number", Integer, primary_key=True),
     Column("signed_by", Text, nullable=False),  # JSON: user, name, role, meaning, time
 )
