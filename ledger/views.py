@@ -20,6 +20,8 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    func,
+    inspect,
     select,
 )
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
@@ -99,16 +101,46 @@ class TrialViews(SQLAlchemyTrackingRecorder):
         super().__init__(datastore, tracking_table_name=TRACKING_TABLE)
         self.tables.extend(VIEW_TABLES)
 
-    def drop(self) -> None:
-        """For `projections rebuild`: the views and their position go; entries stay."""
+    @property
+    def every_table(self) -> tuple[Table, ...]:
+        return (*VIEW_TABLES, self.tracking_table)
+
+    def replace_tables(self, session: Session) -> None:
+        """For `projections rebuild`: the views and their position go, empty ones come, in the
+        session's transaction; entries stay. Nothing is committed here: the rows written
+        after, in the same transaction, commit with the drops or not at all."""
+        connection = session.connection()
+        if connection.dialect.name == "sqlite":
+            # pysqlite runs DDL outside any transaction unless one was begun explicitly; so
+            # each drop would commit alone, and a crash would leave a position without rows.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        for table in self.every_table:
+            table.drop(connection, checkfirst=True)
+        for table in self.every_table:
+            table.create(connection)
+
+    def reset(self) -> None:
+        """Empty read models and no position, at once."""
+        with self.transaction(commit=True) as session:
+            self.replace_tables(session)
+
+    def existing_tables(self) -> set[str]:
+        """Which of the read-model and tracking tables the database holds."""
         engine = self.datastore.engine
         assert isinstance(engine, Engine)
-        with engine.begin() as connection:
-            for table in (*VIEW_TABLES, self.tracking_table):
-                table.drop(connection, checkfirst=True)
+        present = set(inspect(engine).get_table_names())
+        return {table.name for table in self.every_table} & present
 
     def position(self) -> int | None:
         return self.max_tracking_id(VIEWS_NAME)
+
+    def audit_extent(self) -> tuple[int, int | None]:
+        """How many audit rows there are, and the last position among them."""
+        with self.transaction(commit=False) as session:
+            count, last = session.execute(
+                select(func.count(), func.max(audit_view.c.position))
+            ).one()
+        return int(count), None if last is None else int(last)
 
     def write(self, session: Session, rows: ViewRows, tracking: Tracking) -> None:
         """Upsert the rows a batch produced and move the tracking position, together."""
