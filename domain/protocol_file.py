@@ -60,6 +60,7 @@ from trialctl.domain.protocol_values import (
     ProtocolError,
     Table,
     TomlFloat,
+    check_lengths,
     fail,
     read_bool,
     read_decimal,
@@ -129,13 +130,14 @@ def load_protocol(text: str) -> Protocol:
         data = tomllib.loads(text, parse_float=TomlFloat)
     except tomllib.TOMLDecodeError as exc:
         raise ProtocolError("<toml>", f"invalid TOML: {exc}") from exc
+    check_lengths(data)
     return protocol_from_dict(data)
 
 
 def protocol_from_dict(data: Mapping[str, object]) -> Protocol:
     """Build and validate a protocol from parsed data (TOML tables or ``to_dict()``)."""
     root = Table(data, "", _ROOT_KEYS)
-    pid = read_str(root.req("id"), "id", kind="id")
+    pid = read_str(root.req("id"), "id")
     if not _ID_RE.match(pid):
         fail("id", f"{pid!r} must be letters, digits, '.', '_' or '-' (no spaces)")
     title = read_str(root.req("title"), "title")

@@ -18,10 +18,10 @@ from typing import NoReturn
 from trialctl.domain.protocol import NUMBER_TEXT
 
 __all__ = [
-    "LENGTH_LIMITS",
     "ProtocolError",
     "Table",
     "TomlFloat",
+    "check_lengths",
     "fail",
     "read_bool",
     "read_decimal",
@@ -34,14 +34,11 @@ __all__ = [
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
-# Length limits, in characters, of a protocol file's text: checked here, before a protocol
-# is signed, so that no read model or report meets text longer than the ledger accepted
-# (docs/FORMAT.md, "Limits").  Keyed by what the text is; every reader names its kind.
-LENGTH_LIMITS: Mapping[str, int] = {
-    "id": 64,  # the protocol id: a registry number such as NCT00084513
-    "name": 64,  # a lower_snake_case code or screening-field name
-    "text": 4000,  # any other text: a title, a criterion, a unit, a route, ...
-}
+# Length limits, in characters, of a protocol file's text (docs/FORMAT.md, "Limits"),
+# checked when a file is read, before anything is signed. Not when a registered protocol
+# is read back from the ledger: an entry signed before a limit existed must still read.
+PROTOCOL_ID_MAX = 64  # a registry number such as NCT00084513
+TEXT_MAX = 4000  # any other text: a title, a criterion, a unit, a code, ...
 
 
 class ProtocolError(ValueError):
@@ -96,16 +93,12 @@ def _refuse_float(value: object, path: str) -> None:
         )
 
 
-def read_str(value: object, path: str, *, kind: str = "text") -> str:
-    """A non-empty string no longer than the limit of its `kind` (see LENGTH_LIMITS)."""
+def read_str(value: object, path: str) -> str:
     _refuse_float(value, path)
     if not isinstance(value, str):
         fail(path, f"expected a string, got {_kind_of(value)}")
     if not value.strip():
         fail(path, "must not be empty")
-    limit = LENGTH_LIMITS[kind]
-    if len(value) > limit:
-        fail(path, f"must be at most {limit} characters (got {len(value)})")
     return value
 
 
@@ -147,7 +140,7 @@ def read_bool(value: object, path: str) -> bool:
 
 def read_name(value: object, path: str) -> str:
     """A code or screening-field name: lower_snake_case."""
-    text = read_str(value, path, kind="name")
+    text = read_str(value, path)
     if not _NAME_RE.match(text):
         fail(path, f"{text!r} must be lower_snake_case (letters, digits, underscores)")
     return text
@@ -201,6 +194,24 @@ class Table:
     def opt_str(self, key: str) -> str | None:
         value = self.get(key)
         return None if value is None else read_str(value, self.at(key))
+
+
+def check_lengths(data: Mapping[str, object]) -> None:
+    """Refuse the first text, in file order, longer than its limit, naming its path."""
+    pending: list[tuple[str, object]] = [("", data)]
+    while pending:  # a loop, not recursion: the nesting depth is the file author's
+        path, value = pending.pop()
+        if isinstance(value, str):
+            limit = PROTOCOL_ID_MAX if path == "id" else TEXT_MAX
+            if len(value) > limit:
+                fail(path, f"must be at most {limit} characters (got {len(value)})")
+        elif isinstance(value, Mapping):
+            pending.extend(
+                (f"{path}.{key}" if path else str(key), item)
+                for key, item in reversed(list(value.items()))
+            )
+        elif isinstance(value, list | tuple):
+            pending.extend((f"{path}[{i}]", item) for i, item in reversed(list(enumerate(value))))
 
 
 def refuse_duplicates(items: Sequence[tuple[str, str]], what: str) -> None:
