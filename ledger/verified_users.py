@@ -127,6 +127,8 @@ class VerifiedUsers:
             return "it does not own the Merkle leaf at its position"
         if statement["position"] <= self._last_position:
             return "it is out of commit order"
+        if (statement["aggregate_version"] == 1) != (statement["type"] == User.Registered.TOPIC):
+            return "a user record opens with its registration, and only there"
         expected_version = 1 if user is None else user.version + 1
         if statement["aggregate_version"] != expected_version:
             return f"its record has no version {statement['aggregate_version'] - 1} before it"

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 VIEWS_NAME = "trialctl_views"  # the tracking name: one projection, one position
@@ -109,6 +109,16 @@ class TrialViews(SQLAlchemyTrackingRecorder):
         """For `projections rebuild`: the views and their position go, empty ones come, in the
         session's transaction; entries stay. Nothing is committed here: the rows written
         after, in the same transaction, commit with the drops or not at all."""
+        connection = self._drop_tables(session)
+        for table in self.every_table:
+            table.create(connection)
+
+    def drop(self) -> None:
+        """The views and their position go, all at once; entries stay."""
+        with self.transaction(commit=True) as session:
+            self._drop_tables(session)
+
+    def _drop_tables(self, session: Session) -> Connection:
         connection = session.connection()
         if connection.dialect.name == "sqlite":
             # pysqlite runs DDL outside any transaction unless one was begun explicitly; so
@@ -116,13 +126,7 @@ class TrialViews(SQLAlchemyTrackingRecorder):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         for table in self.every_table:
             table.drop(connection, checkfirst=True)
-        for table in self.every_table:
-            table.create(connection)
-
-    def reset(self) -> None:
-        """Empty read models and no position, at once."""
-        with self.transaction(commit=True) as session:
-            self.replace_tables(session)
+        return connection
 
     def existing_tables(self) -> set[str]:
         """Which of the read-model and tracking tables the database holds."""

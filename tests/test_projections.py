@@ -193,7 +193,8 @@ def test_the_library_entry_point_takes_domain_events_and_builds_the_same_views(
     `ProjectionRunner` calls it, one event at a time, gives the rows a batched catch-up does."""
     app = small_trial(ledger_url)
     views = TrialViews(app.signed_recorder.datastore)
-    views.reset()
+    views.drop()
+    views.create_table()
     projection = TrialProjection(views, app)
     for notification in app.signed_recorder.select_notifications(start=None, limit=10_000):
         projection.process_event(
