@@ -60,6 +60,7 @@ from trialctl.domain.protocol_values import (
     ProtocolError,
     Table,
     TomlFloat,
+    check_lengths,
     fail,
     read_bool,
     read_decimal,
@@ -129,6 +130,7 @@ def load_protocol(text: str) -> Protocol:
         data = tomllib.loads(text, parse_float=TomlFloat)
     except tomllib.TOMLDecodeError as exc:
         raise ProtocolError("<toml>", f"invalid TOML: {exc}") from exc
+    check_lengths(data)
     return protocol_from_dict(data)
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "ProtocolError",
     "Table",
     "TomlFloat",
+    "check_lengths",
     "fail",
     "read_bool",
     "read_decimal",
@@ -32,6 +33,12 @@ __all__ = [
 ]
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# Length limits, in characters, of a protocol file's text (docs/FORMAT.md, "Limits"),
+# checked when a file is read, before anything is signed. Not when a registered protocol
+# is read back from the ledger: an entry signed before a limit existed must still read.
+PROTOCOL_ID_MAX = 64  # a registry number such as NCT00084513
+TEXT_MAX = 4000  # any other text: a title, a criterion, a unit, a code, ...
 
 
 class ProtocolError(ValueError):
@@ -187,6 +194,24 @@ class Table:
     def opt_str(self, key: str) -> str | None:
         value = self.get(key)
         return None if value is None else read_str(value, self.at(key))
+
+
+def check_lengths(data: Mapping[str, object]) -> None:
+    """Refuse the first text, in file order, longer than its limit, naming its path."""
+    pending: list[tuple[str, object]] = [("", data)]
+    while pending:  # a loop, not recursion: the nesting depth is the file author's
+        path, value = pending.pop()
+        if isinstance(value, str):
+            limit = PROTOCOL_ID_MAX if path == "id" else TEXT_MAX
+            if len(value) > limit:
+                fail(path, f"must be at most {limit} characters (got {len(value)})")
+        elif isinstance(value, Mapping):
+            pending.extend(
+                (f"{path}.{key}" if path else str(key), item)
+                for key, item in reversed(list(value.items()))
+            )
+        elif isinstance(value, list | tuple):
+            pending.extend((f"{path}[{i}]", item) for i, item in reversed(list(enumerate(value))))
 
 
 def refuse_duplicates(items: Sequence[tuple[str, str]], what: str) -> None:

@@ -8,6 +8,7 @@ what is decided by `authority`, inside the same transaction as the write.
 from __future__ import annotations
 
 import contextlib
+import copy
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ from trialctl.ledger.users import (
     User,
     user_aggregate_id,
 )
+from trialctl.ledger.verified_users import VerifiedUsers
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,10 @@ class TrialLedger(Application[UUID]):
                 f"cannot open the ledger at {location.display()}: {first_line(e)}"
             ) from e
         self.signed_recorder: SignedRecorder = self.recorder  # type: ignore[assignment]
+        # Users as their verified, signed entries leave them: what every authority check reads.
+        self.users = VerifiedUsers(self.signed_recorder, self.mapper)
         # Handed to the recorder with each save, so the recorder never calls back up here.
-        self.authority = BatchAuthority(self.signed_recorder, self.repository, self.mapper)
+        self.authority = BatchAuthority(self.users, self.mapper)
         if not create:
             self._check_is_ledger()
 
@@ -146,11 +150,11 @@ class TrialLedger(Application[UUID]):
         return self.keys_home / user_id / f"{key_id}.json"
 
     def get_user(self, user_id: str) -> User:
-        try:
-            user: User = self.repository.get(user_aggregate_id(user_id))
-        except AggregateNotFoundError as e:
-            raise UnknownUserError(f"unknown user {user_id!r}") from e
-        return user
+        """The user as their verified, signed entries leave them: a copy, to change and save."""
+        user = self.users.current(user_aggregate_id(user_id))
+        if user is None:
+            raise UnknownUserError(f"unknown user {user_id!r}")
+        return copy.deepcopy(user)
 
     def unlock(self, user_id: str, password: str) -> UnlockedUser:
         """Open the user's current key with their password."""
@@ -317,7 +321,7 @@ class TrialLedger(Application[UUID]):
         """Nobody could register, rotate or revoke again once no active admin is left."""
         if not any(
             u.active and Role.ADMIN in u.roles and u.user_id != leaving
-            for u in self.list_users()
+            for u in self.users.every_user()
         ):
             raise AuthorityError(f"{leaving} is the last active admin; grant another first")
 

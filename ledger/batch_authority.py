@@ -3,7 +3,9 @@
 The recorder numbers, chains and seals a batch, and only then knows the statements that
 `verify` will judge; so the judging happens there, before anything is written. The
 application hands the recorder this object with each save, as a value: the recorder calls
-it and knows nothing of the application, and the rules stay in `authority`.
+it and knows nothing of the application, and the rules stay in `authority`. The records it
+judges by are the users' signed entries, each verified (`verified_users`), never a row
+taken on trust.
 """
 
 from __future__ import annotations
@@ -12,27 +14,22 @@ import copy
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import Repository
 from eventsourcing.persistence import Mapper, StoredEvent
 
 from trialctl.ledger.authority import check_bootstrap, check_signature_authority
 from trialctl.ledger.errors import AuthorityError
 from trialctl.ledger.history import advanced
-from trialctl.ledger.recorder import SignedRecorder
 from trialctl.ledger.users import USER_EVENT_PREFIX, User, user_aggregate_id
+from trialctl.ledger.verified_users import VerifiedUsers
 
 
 class BatchAuthority:
     """Checks each entry against the signer's record as it stands just before that entry,
     as `verify` will: a batch that changes a user changes them for what follows."""
 
-    def __init__(
-        self, recorder: SignedRecorder, repository: Repository[UUID], mapper: Mapper[UUID]
-    ) -> None:
-        self.recorder = recorder
-        self.repository = repository
+    def __init__(self, users: VerifiedUsers, mapper: Mapper[UUID]) -> None:
+        self.users = users
         self.mapper = mapper
-        self._committed: dict[UUID, User] = {}
 
     def __call__(self, entries: list[tuple[dict[str, Any], StoredEvent]]) -> None:
         """Raise AuthorityError at the first entry its signer may not sign."""
@@ -59,16 +56,5 @@ class BatchAuthority:
 
     def _as_of(self, users: dict[UUID, User | None], aggregate_id: UUID) -> User | None:
         if aggregate_id not in users:
-            users[aggregate_id] = self._committed_user(aggregate_id)
+            users[aggregate_id] = self.users.current(aggregate_id)
         return users[aggregate_id]
-
-    def _committed_user(self, aggregate_id: UUID) -> User | None:
-        """The user as committed now; re-read only when their record has grown."""
-        version = self.recorder.latest_version(aggregate_id)
-        if version is None:
-            return None
-        cached = self._committed.get(aggregate_id)
-        if cached is None or cached.version != version:
-            cached = self.repository.get(aggregate_id)
-            self._committed[aggregate_id] = cached
-        return cached

@@ -158,8 +158,52 @@ def catch_up(
     progress: Progress | None = None,
     stop: int | None = None,
 ) -> TrialViews:
-    """Apply every entry after the tracking position (up to notification `stop`)."""
-    views = views or open_views(ledger)
+    """Apply every entry after the tracking position (up to notification `stop`); read
+    models whose position and rows disagree are rebuilt first."""
+    views = views or TrialViews(ledger.signed_recorder.datastore)
+    if not views_agree(ledger, views):
+        return _rebuilt(ledger, views, progress, stop)
+    views.create_table()
+    return _apply_new_entries(ledger, views, progress, stop)
+
+
+def rebuild(ledger: TrialLedger, progress: Progress | None = None) -> TrialViews:
+    """Drop the read models and build them again from the first entry."""
+    return _rebuilt(ledger, TrialViews(ledger.signed_recorder.datastore), progress, None)
+
+
+def _rebuilt(
+    ledger: TrialLedger, views: TrialViews, progress: Progress | None, stop: int | None
+) -> TrialViews:
+    # One transaction: the batches' own transactions join it, so a rebuild cut short (a
+    # crash, kill -9) leaves the read models as they were, never dropped but still tracked.
+    with views.transaction(commit=True) as session:
+        views.replace_tables(session)
+        _apply_new_entries(ledger, views, progress, stop)
+    return views
+
+
+def views_agree(ledger: TrialLedger, views: TrialViews) -> bool:
+    """Whether the tracking position and the rows tell the same story: every table there
+    (or none yet), and one audit row for each entry up to the tracked one. A rebuild by an
+    older trialctl, cut short, left the position with some tables dropped."""
+    present = views.existing_tables()
+    if not present:
+        return True  # never built: catching up builds them
+    if present != {table.name for table in views.every_table}:
+        return False
+    with views.transaction(commit=False):
+        tracked = views.position()
+        count, last = views.audit_extent()
+        if tracked is None:
+            return count == 0
+        found = ledger.signed_recorder.entries_for([tracked])
+    return bool(found) and count == found[0][0] + 1 and last == found[0][0]
+
+
+def _apply_new_entries(
+    ledger: TrialLedger, views: TrialViews, progress: Progress | None, stop: int | None
+) -> TrialViews:
     projection = TrialProjection(views, ledger)
     recorder = ledger.signed_recorder
     position = views.position()
@@ -178,14 +222,6 @@ def catch_up(
         position = notifications[-1].id
         if progress is not None:
             progress(position, total)
-
-
-def rebuild(ledger: TrialLedger, progress: Progress | None = None) -> TrialViews:
-    """Drop the read models and build them again from the first entry."""
-    views = TrialViews(ledger.signed_recorder.datastore)
-    views.drop()
-    views.create_table()
-    return catch_up(ledger, views, progress)
 
 
 def expected_rows(ledger: TrialLedger) -> dict[str, list[dict[str, Any]]]:

@@ -18,26 +18,29 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    String,
     Table,
     Text,
+    func,
+    inspect,
     select,
 )
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 VIEWS_NAME = "trialctl_views"  # the tracking name: one projection, one position
 TRACKING_TABLE = "trialctl_views_tracking"
 
+# Text columns only: a read model never refuses an entry the ledger accepted. Lengths are
+# limited where text comes in, before it is signed (docs/FORMAT.md, "Limits"), not here.
 _metadata = MetaData()
 _position = BigInteger().with_variant(Integer(), "sqlite")
 
 trials_view = Table(
     "trialctl_view_trials", _metadata,
-    Column("trial_id", String(36), primary_key=True),
-    Column("protocol_id", String(100), nullable=False, unique=True),
+    Column("trial_id", Text, primary_key=True),
+    Column("protocol_id", Text, nullable=False, unique=True),
     Column("stopped", Boolean, nullable=False),
     Column("mtd_level", Integer),
     Column("status", Text, nullable=False),  # JSON, as `trialctl status --json` shows it
@@ -45,7 +48,7 @@ trials_view = Table(
 )
 cohorts_view = Table(
     "trialctl_view_cohorts", _metadata,
-    Column("trial_id", String(36), primary_key=True),
+    Column("trial_id", Text, primary_key=True),
     Column("number", Integer, primary_key=True),
     Column("level", Integer, nullable=False),
     Column("patients", Text, nullable=False),
@@ -54,10 +57,10 @@ cohorts_view = Table(
 )
 patients_view = Table(
     "trialctl_view_patients", _metadata,
-    Column("aggregate_id", String(36), primary_key=True),
-    Column("trial_id", String(36), nullable=False),
-    Column("patient_id", String(32), nullable=False),
-    Column("status", String(40), nullable=False),
+    Column("aggregate_id", Text, primary_key=True),
+    Column("trial_id", Text, nullable=False),
+    Column("patient_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
     Column("level", Integer),
     Column("summary", Text, nullable=False),
     Column("position", _position, nullable=False),
@@ -66,11 +69,11 @@ patients_view = Table(
 audit_view = Table(
     "trialctl_view_audit", _metadata,
     Column("position", _position, primary_key=True, autoincrement=False),
-    Column("recorded_at", String(40), nullable=False),
-    Column("user_id", String(64), nullable=False),
-    Column("type", String(100), nullable=False),
-    Column("aggregate_id", String(36), nullable=False),
-    Column("patient_id", String(32)),
+    Column("recorded_at", Text, nullable=False),
+    Column("user_id", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("aggregate_id", Text, nullable=False),
+    Column("patient_id", Text),
     Column("row", Text, nullable=False),  # JSON, as `trialctl log --json` prints it
     Index("trialctl_view_audit_user_idx", "user_id"),
     Index("trialctl_view_audit_type_idx", "type"),
@@ -80,7 +83,7 @@ audit_view = Table(
 )
 decisions_view = Table(
     "trialctl_view_decisions", _metadata,
-    Column("trial_id", String(36), primary_key=True),
+    Column("trial_id", Text, primary_key=True),
     Column("cohort_number", Integer, primary_key=True),
     Column("signed_by", Text, nullable=False),  # JSON: user, name, role, meaning, time
 )
@@ -98,16 +101,50 @@ class TrialViews(SQLAlchemyTrackingRecorder):
         super().__init__(datastore, tracking_table_name=TRACKING_TABLE)
         self.tables.extend(VIEW_TABLES)
 
+    @property
+    def every_table(self) -> tuple[Table, ...]:
+        return (*VIEW_TABLES, self.tracking_table)
+
+    def replace_tables(self, session: Session) -> None:
+        """For `projections rebuild`: the views and their position go, empty ones come, in the
+        session's transaction; entries stay. Nothing is committed here: the rows written
+        after, in the same transaction, commit with the drops or not at all."""
+        connection = self._drop_tables(session)
+        for table in self.every_table:
+            table.create(connection)
+
     def drop(self) -> None:
-        """For `projections rebuild`: the views and their position go; entries stay."""
+        """The views and their position go, all at once; entries stay."""
+        with self.transaction(commit=True) as session:
+            self._drop_tables(session)
+
+    def _drop_tables(self, session: Session) -> Connection:
+        connection = session.connection()
+        if connection.dialect.name == "sqlite":
+            # pysqlite runs DDL outside any transaction unless one was begun explicitly; so
+            # each drop would commit alone, and a crash would leave a position without rows.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        for table in self.every_table:
+            table.drop(connection, checkfirst=True)
+        return connection
+
+    def existing_tables(self) -> set[str]:
+        """Which of the read-model and tracking tables the database holds."""
         engine = self.datastore.engine
         assert isinstance(engine, Engine)
-        with engine.begin() as connection:
-            for table in (*VIEW_TABLES, self.tracking_table):
-                table.drop(connection, checkfirst=True)
+        present = set(inspect(engine).get_table_names())
+        return {table.name for table in self.every_table} & present
 
     def position(self) -> int | None:
         return self.max_tracking_id(VIEWS_NAME)
+
+    def audit_extent(self) -> tuple[int, int | None]:
+        """How many audit rows there are, and the last position among them."""
+        with self.transaction(commit=False) as session:
+            count, last = session.execute(
+                select(func.count(), func.max(audit_view.c.position))
+            ).one()
+        return int(count), None if last is None else int(last)
 
     def write(self, session: Session, rows: ViewRows, tracking: Tracking) -> None:
         """Upsert the rows a batch produced and move the tracking position, together."""

@@ -17,6 +17,7 @@ from trialctl.ledger.keys import KeyPair
 from trialctl.ledger.recorder import Signer
 from trialctl.ledger.roles import Role
 from trialctl.ledger.users import User
+from trialctl.ledger.verified_users import VerifiedUsers
 
 
 def _signer(staff_member: UnlockedUser, role: Role, *event_types: str) -> Signer:
@@ -34,7 +35,7 @@ def _new_user(user_id: str) -> User:
 def test_a_refused_batch_writes_nothing(ledger_url: str, home: Path) -> None:
     staff = make_staff(ledger_url)
     app = staff.app
-    authority = BatchAuthority(app.signed_recorder, app.repository, app.mapper)
+    authority = BatchAuthority(VerifiedUsers(app.signed_recorder, app.mapper), app.mapper)
     signer = _signer(staff.bob, Role.MONITOR, User.Registered.TOPIC)  # may not register
     size = app.signed_recorder.tree_size()
     leaves = app.signed_recorder.leaf_hashes()
@@ -52,7 +53,7 @@ def test_a_user_change_early_in_a_batch_counts_for_the_rest_and_is_undone_when_r
 ) -> None:
     staff = make_staff(ledger_url)
     app = staff.app
-    authority = BatchAuthority(app.signed_recorder, app.repository, app.mapper)
+    authority = BatchAuthority(VerifiedUsers(app.signed_recorder, app.mapper), app.mapper)
     size = app.signed_recorder.tree_size()
     alice, bob = app.get_user("alice"), app.get_user("bob")
     alice.revoke_role(Role.ADMIN.value)  # first she gives up admin ...
