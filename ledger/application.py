@@ -65,6 +65,7 @@ from trialctl.ledger.users import (
     LedgerRecord,
     SecurityLog,
     User,
+    project_user,
     user_aggregate_id,
 )
 
@@ -151,7 +152,9 @@ class TrialLedger(Application[UUID]):
 
     def get_user(self, user_id: str) -> User:
         try:
-            user: User = self.repository.get(user_aggregate_id(user_id))
+            user: User = self.repository.get(
+                user_aggregate_id(user_id), projector_func=project_user
+            )
         except AggregateNotFoundError as e:
             raise UnknownUserError(f"unknown user {user_id!r}") from e
         return user
@@ -320,7 +323,8 @@ class TrialLedger(Application[UUID]):
             )
         ]
         return sorted(
-            (_summary(self.repository.get(i)) for i in ids), key=lambda s: s.user_id
+            (_summary(self.repository.get(i, projector_func=project_user)) for i in ids),
+            key=lambda s: s.user_id,
         )
 
     # -- checkpoints and proofs -----------------------------------------------------------
