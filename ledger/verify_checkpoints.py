@@ -96,9 +96,10 @@ def check_extends(
 
 def check_recorded_checkpoints(auditor: Auditor, report: VerificationReport) -> None:
     for row, position, size, root in auditor.recorded_checkpoints:
-        if not 0 <= size <= len(auditor.leaf_hashes):
-            auditor.fail(row, "checkpoint", f"recorded checkpoint of size {size} exceeds the "
-                         "ledger", position)
+        if not 0 <= size <= position:
+            # A recorded checkpoint covers entries all earlier than itself (FORMAT.md 11).
+            auditor.fail(row, "checkpoint", f"recorded checkpoint of size {size} covers "
+                         "entries that are not all earlier than it", position)
         elif root_from_leaf_hashes(auditor.leaf_hashes[:size]).hex() != root:
             auditor.fail(row, "checkpoint", f"recorded checkpoint root for size {size} does "
                          "not match the entries", position)

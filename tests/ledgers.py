@@ -52,7 +52,8 @@ def drop_append_only_triggers(engine: sqlalchemy.Engine) -> None:
                 connection.execute(sqlalchemy.text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
             else:
                 for suffix in ("no_update", "no_delete"):
-                    connection.execute(sqlalchemy.text(f"DROP TRIGGER {table}_{suffix}"))
+                    connection.execute(
+                        sqlalchemy.text(f"DROP TRIGGER IF EXISTS {table}_{suffix}"))
 
 
 def rows(engine: sqlalchemy.Engine) -> list[sqlalchemy.Row[tuple[int, str, int, bytes]]]:
