@@ -36,8 +36,17 @@ class AggregateKind:
     name: str
     opening: str
     later: frozenset[str]
-    derive_id: Derivation
+    derive_id: Derivation | None
     owner_field: str | None = None  # the payload field naming whose record it is
+
+    def holds(self, event_type: str) -> bool:
+        if self.derive_id is None:  # another module's record: its types share a prefix
+            return event_type != self.opening and event_type.startswith(_prefix(self.opening))
+        return event_type in self.later
+
+
+def _prefix(event_type: str) -> str:
+    return event_type.rpartition(".")[0] + "."
 
 
 def _text_field(payload: Mapping[str, Any], name: str) -> str | None:
@@ -91,13 +100,27 @@ KINDS = (
     _kind("patient", Patient, Patient.ConsentSigned.TOPIC, _patient_id),
 )
 KIND_OPENED_BY = {kind.opening: kind for kind in KINDS}
+LATER_TYPES = frozenset(t for kind in KINDS for t in kind.later)
+
+
+def kind_opened_by(event_type: str) -> AggregateKind | None:
+    """The kind a version 1 of this type opens. A type of no kind trialctl knows is another
+    module's (it needs a registered permission to be signed at all): its record holds the
+    types that share its prefix, and its id is that module's business."""
+    if event_type in KIND_OPENED_BY:
+        return KIND_OPENED_BY[event_type]
+    if event_type in LATER_TYPES:
+        return None
+    return AggregateKind(_prefix(event_type).rstrip("."), event_type, frozenset(), None)
 
 
 def opening_problem(statement: Mapping[str, Any]) -> tuple[AggregateKind | None, str | None]:
     """The kind a version-1 entry opens, and why it may not open it here (or None)."""
-    kind = KIND_OPENED_BY.get(statement["type"])
+    kind = kind_opened_by(statement["type"])
     if kind is None:
         return None, f"{statement['type']} cannot open a record (version 1)"
+    if kind.derive_id is None:
+        return kind, None
     derived = kind.derive_id(statement["payload"])
     if isinstance(derived, str):
         return kind, f"{kind.name} record: {derived}"
@@ -111,6 +134,6 @@ def later_problem(kind: AggregateKind | None, statement: Mapping[str, Any]) -> s
     """Why this entry may not continue a record of `kind` (None when it may)."""
     if kind is None:
         return None  # the record's opening was already a finding
-    if statement["type"] not in kind.later:
+    if not kind.holds(statement["type"]):
         return f"a {kind.name} record may not hold {statement['type']}"
     return None
