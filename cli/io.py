@@ -64,10 +64,12 @@ def ledger_errors() -> Iterator[None]:
     from sqlalchemy.exc import SQLAlchemyError
 
     from trialctl.ledger.checkpoint import CheckpointError
-    from trialctl.ledger.errors import LedgerError, first_line
+    from trialctl.ledger.errors import LedgerError, VerificationIncompleteError, first_line
 
     try:
         yield
+    except VerificationIncompleteError as e:
+        fail(str(e), e.exit_code)  # no verdict: neither clean (0) nor findings (1)
     except (LedgerError, CheckpointError) as e:
         fail(str(e))
     except (PersistenceError, SQLAlchemyError) as e:

@@ -136,7 +136,8 @@ def verify(
 
     def read(path: Path) -> tuple[str, SignedCheckpoint]:
         try:
-            return str(path), parse_checkpoint(path.read_text(encoding="utf-8"))
+            # Read as stored (no newline translation), so a CR in a note is refused.
+            return str(path), parse_checkpoint(path.read_bytes().decode("utf-8"))
         except (OSError, UnicodeDecodeError) as e:
             fail(f"cannot read checkpoint {path}: {e}", EXIT_USAGE)
         except CheckpointError as e:

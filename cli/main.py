@@ -35,7 +35,8 @@ HELP = """An event-sourced, signed, tamper-evident ledger for early-phase clinic
 Output: a table for people. --json prints one JSON document for a whole answer;
   a stream (log --json) prints JSON lines, one object per line. --csv prints the
   rows of a table.
-Exit codes: 0 ok; 1 refused, failed, or findings (verify); 2 usage error.
+Exit codes: 0 ok; 1 refused, failed, or findings (verify); 2 usage error; 3 verify
+  could not finish reading the ledger (no verdict).
 Signing commands ask for the password at a hidden prompt, or read one per line
   from standard input with --password-stdin.
 

@@ -62,6 +62,7 @@ from trialctl.ledger.users import (
     LedgerRecord,
     SecurityLog,
     User,
+    project_user,
     user_aggregate_id,
 )
 from trialctl.ledger.verified_users import VerifiedUsers
@@ -333,7 +334,8 @@ class TrialLedger(Application[UUID]):
             )
         ]
         return sorted(
-            (_summary(self.repository.get(i)) for i in ids), key=lambda s: s.user_id
+            (_summary(self.repository.get(i, projector_func=project_user)) for i in ids),
+            key=lambda s: s.user_id,
         )
 
     # -- checkpoints and proofs -----------------------------------------------------------

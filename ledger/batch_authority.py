@@ -19,7 +19,14 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from trialctl.ledger.authority import check_bootstrap, check_signature_authority
 from trialctl.ledger.errors import AuthorityError
 from trialctl.ledger.history import advanced
-from trialctl.ledger.users import USER_EVENT_PREFIX, User, user_aggregate_id
+from trialctl.ledger.user_rules import security_log_problem, user_event_problem
+from trialctl.ledger.users import (
+    SECURITY_LOG_PREFIX,
+    USER_EVENT_PREFIX,
+    User,
+    security_log_id,
+    user_aggregate_id,
+)
 from trialctl.ledger.verified_users import VerifiedUsers
 
 
@@ -48,13 +55,29 @@ class BatchAuthority:
             )
             if reason is not None:
                 raise AuthorityError(reason)
+            _refuse_what_verify_reports(statement)
             if statement["type"].startswith(USER_EVENT_PREFIX):
                 target = UUID(statement["aggregate_id"])
                 # A copy: the batch may yet be refused, and the cache must not have moved.
                 before = copy.deepcopy(self._as_of(users, target))
+                reason = user_event_problem(statement, before)
+                if reason is not None:
+                    raise AuthorityError(reason)
                 users[target] = advanced(before, [sealed], self.mapper)
 
     def _as_of(self, users: dict[UUID, User | None], aggregate_id: UUID) -> User | None:
         if aggregate_id not in users:
             users[aggregate_id] = self.users.current(aggregate_id)
         return users[aggregate_id]
+
+
+def _refuse_what_verify_reports(statement: dict[str, Any]) -> None:
+    """A security log is written only by its own user: the one whose id derives the log's
+    aggregate id (verify reports any other writer)."""
+    if statement["type"].startswith(SECURITY_LOG_PREFIX):
+        writer = statement["actor"]["user_id"]
+        if statement["aggregate_id"] != str(security_log_id(writer)):
+            raise AuthorityError(f"{writer} may not write another user's security log")
+        reason = security_log_problem(statement, writer)
+        if reason is not None:
+            raise AuthorityError(reason)

@@ -18,6 +18,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
+from trialctl.ledger.entry import is_recorded_at
 from trialctl.ledger.keys import KeyPair, load_public_key, signature_is_valid
 
 ORIGIN_PREFIX = "trialctl ledger "
@@ -76,6 +77,8 @@ def parse_checkpoint(text: str) -> SignedCheckpoint:
     """Parse a signed checkpoint note; each malformation has its own message."""
     if len(text.encode("utf-8")) > MAX_NOTE_BYTES:
         raise CheckpointError("checkpoint is too large to be a signed note")
+    if "\r" in text:
+        raise CheckpointError("checkpoint lines must end with LF alone, not CR LF")
     body, separator, signature_block = text.partition("\n\n")
     if not separator:
         raise CheckpointError("checkpoint has no blank line before its signature")
@@ -95,6 +98,9 @@ def parse_checkpoint(text: str) -> SignedCheckpoint:
         raise CheckpointError(f"checkpoint root is {len(root)} bytes; a SHA-256 is 32")
     if not time_line.startswith("time ") or not signer_line.startswith("signer "):
         raise CheckpointError("checkpoint lacks its 'time' and 'signer' lines")
+    if not is_recorded_at(time_line[len("time "):]):
+        raise CheckpointError("checkpoint time is not a UTC time in the form "
+                              "YYYY-MM-DDTHH:MM:SS.ffffff+00:00")
     checkpoint = Checkpoint(
         ledger_id=origin[len(ORIGIN_PREFIX):],
         tree_size=int(size_text),

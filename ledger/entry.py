@@ -14,10 +14,12 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from trialctl.ledger.canonical import canonical_bytes
+from trialctl.ledger.canonical import MAX_SAFE_INTEGER, canonical_bytes
 from trialctl.ledger.keys import KeyPair
 
 STATEMENT_FORMAT = "trialctl-event/v1"
@@ -36,6 +38,11 @@ STATEMENT_FIELDS = frozenset(
     }
 )
 ACTOR_FIELDS = frozenset({"user_id", "name", "role", "key_id"})
+# The one form of `recorded_at` (and of a checkpoint's time): UTC with microseconds and
+# the offset written `+00:00`, exactly as Python's isoformat(timespec="microseconds") emits.
+RECORDED_AT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00")
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 class MalformedEntryError(ValueError):
@@ -81,14 +88,39 @@ def _refuse_float(text: str) -> float:
     raise MalformedEntryError(f"statement holds the float {text}; decimals are strings")
 
 
+def _safe_integer(text: str) -> int:
+    # More digits than any safe integer has: refused before Python converts them.
+    if len(text.lstrip("-")) > 16 or abs(int(text)) > MAX_SAFE_INTEGER:
+        raise MalformedEntryError(
+            f"statement holds the integer {text[:20]}, beyond +/-(2^53 - 1)"
+        )
+    return int(text)
+
+
+def is_recorded_at(text: object) -> bool:
+    """Whether `text` is a time in the one documented form (FORMAT.md section 3)."""
+    if not isinstance(text, str) or RECORDED_AT.fullmatch(text) is None:
+        return False
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False  # the right shape, but no such moment (month 13, 25 o'clock)
+    return True
+
+
 def parse_entry(entry_bytes: bytes) -> Entry:
     """Split and parse stored bytes; raises MalformedEntryError naming what is wrong."""
     statement_bytes, newline, rest = entry_bytes.partition(b"\n")
     if not newline:
         raise MalformedEntryError("entry has no signature block")
     try:
-        statement = json.loads(statement_bytes, parse_float=_refuse_float)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        statement = json.loads(
+            statement_bytes, parse_float=_refuse_float, parse_int=_safe_integer,
+            parse_constant=_refuse_float,
+        )
+    except MalformedEntryError:
+        raise
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError too
         raise MalformedEntryError(f"statement is not JSON: {e}") from e
     _check_statement_shape(statement)
     signatures = []
@@ -122,20 +154,29 @@ def _check_statement_shape(statement: Any) -> None:
         raise MalformedEntryError(f"statement fields wrong (missing {missing}, unexpected {extra})")
     if statement["format"] != STATEMENT_FORMAT:
         raise MalformedEntryError(f"unknown statement format {statement['format']!r}")
-    for name in ("position", "aggregate_version"):
+    for name, least in (("position", 0), ("aggregate_version", 1)):
         value = statement[name]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise MalformedEntryError(f"{name} is not a non-negative integer")
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise MalformedEntryError(f"{name} is not an integer ≥ {least}")
     for name in ("aggregate_id", "type", "recorded_at", "meaning"):
         if not isinstance(statement[name], str):
             raise MalformedEntryError(f"{name} is not a string")
+    if UUID_TEXT.fullmatch(statement["aggregate_id"]) is None:
+        raise MalformedEntryError("aggregate_id is not a UUID in lower-case 8-4-4-4-12 form")
+    if not is_recorded_at(statement["recorded_at"]):
+        raise MalformedEntryError(
+            f"recorded_at {statement['recorded_at']!r} is not a UTC time in the form "
+            "YYYY-MM-DDTHH:MM:SS.ffffff+00:00"
+        )
     if not isinstance(statement["payload"], dict):
         raise MalformedEntryError("payload is not an object")
     prev = statement["prev_hash"]
-    if prev is not None and (not isinstance(prev, str) or len(prev) != 64):
+    if prev is not None and (not isinstance(prev, str) or HEX_DIGEST.fullmatch(prev) is None):
         raise MalformedEntryError("prev_hash is neither null nor a SHA-256 hex digest")
     actor = statement["actor"]
     if not isinstance(actor, dict) or set(actor) != ACTOR_FIELDS:
         raise MalformedEntryError("actor must hold exactly user_id, name, role and key_id")
     if not all(isinstance(v, str) for v in actor.values()):
         raise MalformedEntryError("actor fields must be strings")
+    if HEX_DIGEST.fullmatch(actor["key_id"]) is None:
+        raise MalformedEntryError("actor.key_id is not 64 lower-case hex digits")

@@ -55,3 +55,14 @@ class RecordingError(LedgerError):
 
 class PayloadError(LedgerError):
     """An event payload holds a value that has no exact canonical JSON form."""
+
+
+# The exit status of a verification that could not finish (the database failed mid-read):
+# neither "clean" (0) nor "findings" (1). The CLI exits with it on the error below.
+EXIT_INCOMPLETE = 3
+
+
+class VerificationIncompleteError(LedgerError):
+    """`verify` could not read the whole ledger, so it has no verdict."""
+
+    exit_code = EXIT_INCOMPLETE

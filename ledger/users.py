@@ -6,10 +6,12 @@ Stored topics are explicit and permanent: renaming a class must not orphan old r
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.application import project_aggregate
+from eventsourcing.domain import Aggregate, DomainEventProtocol, event
 
 # The namespace for every trialctl id derived with uuid5, so a re-registration of the same
 # user or trial lands on the same aggregate id and is refused by the unique version index.
@@ -26,6 +28,7 @@ def security_log_id(user_id: str) -> UUID:
 
 LEDGER_AGGREGATE_ID = uuid5(TRIALCTL_NAMESPACE, "ledger")
 USER_EVENT_PREFIX = "trialctl.User."
+SECURITY_LOG_PREFIX = "trialctl.SecurityLog."
 
 
 class LedgerRecord(Aggregate):
@@ -142,6 +145,27 @@ class User(Aggregate):
     def revoke_key(self, key_id: str, reason: str) -> None:
         self.revoked_keys = {*self.revoked_keys, key_id}
         self.active = False
+
+
+def is_user_event(domain_event: DomainEventProtocol[UUID]) -> bool:
+    return str(getattr(type(domain_event), "TOPIC", "")).startswith(USER_EVENT_PREFIX)
+
+
+def project_user(
+    user: User | None, domain_events: Iterable[DomainEventProtocol[UUID]]
+) -> User | None:
+    """A user record's state, leaving out any planted event that is not a user event.
+
+    `verify` reports such an entry (a user record holds only user events) and does not
+    apply it; reading the record here passes over it the same way, keeping its version so
+    that the next change is written after it. Pass as `projector_func` to `Repository.get`.
+    """
+    for domain_event in domain_events:
+        if is_user_event(domain_event):
+            user = project_aggregate(user, [domain_event])
+        elif user is not None:
+            user.version = domain_event.originator_version
+    return user
 
 
 class SecurityLog(Aggregate):

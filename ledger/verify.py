@@ -15,9 +15,14 @@ re-exports are for measuring that part alone (benchmarks/).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
+
+from eventsourcing.persistence import PersistenceError
+from sqlalchemy.exc import SQLAlchemyError
 
 from trialctl.ledger.checkpoint import SignedCheckpoint
+from trialctl.ledger.errors import VerificationIncompleteError, first_line
 from trialctl.ledger.merkle import root_from_leaf_hashes
 from trialctl.ledger.recorder import SignedRecorder
 from trialctl.ledger.verify_checkpoints import (
@@ -29,6 +34,8 @@ from trialctl.ledger.verify_checkpoints import (
 from trialctl.ledger.verify_entries import (
     BATCH_SIZE,
     PARALLEL_THRESHOLD,
+    Checked,
+    Row,
     check_entry,
     check_orphan_leaves,
     checked_in_order,
@@ -57,6 +64,8 @@ __all__ = [
     "verify_ledger",
 ]
 
+T = TypeVar("T")
+
 
 def verify_ledger(
     recorder: SignedRecorder,
@@ -73,7 +82,27 @@ def verify_ledger(
     checked in full; the older ones are covered by proving, RFC 6962 style, that the tree
     the checkpoint signed is a prefix of today's. The cost follows the new entries.
     `batch_size` caps the entries sent to a worker at once (the benchmark varies it).
+
+    A hostile row is a finding; a database that fails mid-read leaves no verdict, and
+    raises VerificationIncompleteError saying why.
     """
+    try:
+        return _verify(recorder, location, checkpoints, progress, workers, since, batch_size)
+    except (SQLAlchemyError, PersistenceError) as e:
+        raise VerificationIncompleteError(
+            f"verification could not finish: the database failed: {first_line(e)}"
+        ) from e
+
+
+def _verify(
+    recorder: SignedRecorder,
+    location: str,
+    checkpoints: Sequence[tuple[str, SignedCheckpoint]],
+    progress: Progress | None,
+    workers: int | None,
+    since: tuple[str, SignedCheckpoint] | None,
+    batch_size: int,
+) -> VerificationReport:
     report = VerificationReport(location)
     auditor = Auditor(report)
     first_position = 0
@@ -85,12 +114,15 @@ def verify_ledger(
     checked_rows = checked_in_order(
         recorder, first_position, keys, workers or os.cpu_count() or 1, total, batch_size
     )
-    for done, (row, checked) in enumerate(checked_rows, start=1):
-        auditor.check(row, checked)
+    for done, ((row, checked), following) in enumerate(_with_next(checked_rows), start=1):
+        next_position = None if following is None else _position_of(*following)
+        auditor.check(row, checked, next_position)
         if row.leaf_position is not None:
             leaf_positions.add(row.leaf_position)
         if progress is not None and (done % 500 == 0 or done == total):
             progress(done, total)
+    if since is None:
+        auditor.finish()
     check_orphan_leaves(recorder, leaf_positions, report, first_position)
     if since is not None:
         check_extends(since, auditor.leaf_hashes, report)
@@ -100,3 +132,22 @@ def verify_ledger(
     check_checkpoints(auditor, checkpoints, auditor.leaf_hashes, report)
     return report
 
+
+
+def _with_next(items: Iterable[T]) -> Iterator[tuple[T, T | None]]:
+    """Each item with the one after it (None after the last): the sequence check looks one
+    entry ahead to tell an entry stored early from entries gone missing."""
+    iterator = iter(items)
+    previous = next(iterator, None)
+    for item in iterator:
+        assert previous is not None
+        yield previous, item
+        previous = item
+    if previous is not None:
+        yield previous, None
+
+
+def _position_of(row: Row, checked: Checked) -> int | None:
+    if checked.statement is not None:
+        return int(checked.statement["position"])
+    return row.leaf_position

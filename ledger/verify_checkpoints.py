@@ -8,6 +8,7 @@ import itertools
 from collections.abc import Sequence
 from uuid import UUID
 
+from trialctl.ledger.aggregate_kinds import opening_problem
 from trialctl.ledger.checkpoint import SignedCheckpoint
 from trialctl.ledger.entry import MalformedEntryError, entry_hash, parse_entry
 from trialctl.ledger.errors import LedgerError
@@ -19,8 +20,8 @@ from trialctl.ledger.merkle import (
 )
 from trialctl.ledger.recorder import SignedRecorder
 from trialctl.ledger.users import LedgerRecord
-from trialctl.ledger.verify_entries import USER_TOPICS, Row
-from trialctl.ledger.verify_order import Auditor
+from trialctl.ledger.verify_entries import USER_TOPICS, read_rows
+from trialctl.ledger.verify_order import Auditor, Head
 from trialctl.ledger.verify_report import CheckpointResult, Finding, VerificationReport
 
 
@@ -33,19 +34,12 @@ def start_after_checkpoint(
     size = signed.checkpoint.tree_size
     auditor.report.since_tree_size = size
     auditor.expected_position = size
-    notifications = recorder.select_notifications(
-        start=None, limit=10_000_000,
-        topics=[*USER_TOPICS, LedgerRecord.Initialised.TOPIC],
-    )
-    for notification in notifications:
+    for row in read_rows(recorder, topics=(*USER_TOPICS, LedgerRecord.Initialised.TOPIC)):
         try:
-            entry = parse_entry(notification.state)
+            entry = parse_entry(row.state)
         except MalformedEntryError:
             continue
         if entry.position < size:
-            row = Row(notification.id, str(notification.originator_id),
-                       notification.originator_version, notification.topic,
-                       notification.state, entry.position, None)
             auditor.apply_user_event(row, entry.statement)
     problem = checkpoint_signer_ok(auditor, signed)
     if problem is not None:
@@ -59,11 +53,20 @@ def start_after_checkpoint(
             "checkpoint", f"{source}: ledger truncated: the checkpoint covers {size} entries, "
             f"the ledger holds {len(auditor.leaf_hashes)}"))
 
-    def previous_entry(aggregate_id: str, version: int) -> tuple[int, str] | None:
+    def previous_entry(aggregate_id: str, version: int) -> Head | None:
+        """The aggregate's entry before `version`, with its kind read from its version 1."""
         found = recorder.select_events(UUID(aggregate_id), lte=version - 1, desc=True, limit=1)
-        if not found or found[0].originator_version != version - 1:
+        first = recorder.select_events(UUID(aggregate_id), lte=1, limit=1)
+        if not found or found[0].originator_version != version - 1 or not first:
             return None
-        return version - 1, entry_hash(found[0].state)
+        try:
+            opening = parse_entry(first[0].state).statement
+        except MalformedEntryError:
+            return Head(version - 1, entry_hash(found[0].state))
+        kind, _ = opening_problem(opening)
+        owner = opening["payload"].get(kind.owner_field) if kind and kind.owner_field else None
+        return Head(version - 1, entry_hash(found[0].state), kind,
+                    owner if isinstance(owner, str) else None)
 
     auditor.previous_entry = previous_entry
     return size
@@ -93,9 +96,10 @@ def check_extends(
 
 def check_recorded_checkpoints(auditor: Auditor, report: VerificationReport) -> None:
     for row, position, size, root in auditor.recorded_checkpoints:
-        if not 0 <= size <= len(auditor.leaf_hashes):
-            auditor.fail(row, "checkpoint", f"recorded checkpoint of size {size} exceeds the "
-                         "ledger", position)
+        if not 0 <= size <= position:
+            # A recorded checkpoint covers entries all earlier than itself (FORMAT.md 11).
+            auditor.fail(row, "checkpoint", f"recorded checkpoint of size {size} covers "
+                         "entries that are not all earlier than it", position)
         elif root_from_leaf_hashes(auditor.leaf_hashes[:size]).hex() != root:
             auditor.fail(row, "checkpoint", f"recorded checkpoint root for size {size} does "
                          "not match the entries", position)

@@ -17,7 +17,9 @@ from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import String, func, or_, select, type_coerce
+from sqlalchemy.types import NullType
 
+from trialctl.ledger.aggregate_kinds import KIND_OPENED_BY
 from trialctl.ledger.canonical import is_canonical
 from trialctl.ledger.entry import MalformedEntryError, entry_hash, parse_entry
 from trialctl.ledger.keys import key_id_of, load_public_key, signature_is_valid
@@ -45,6 +47,8 @@ class Row:
     state: bytes
     leaf_position: int | None
     leaf_hash: bytes | None
+    # What is wrong with the row's columns themselves (types a hostile writer stored).
+    column_problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,9 +67,10 @@ class Checked:
 _worker_keys: dict[str, str] = {}
 _public_keys: dict[str, Ed25519PublicKey] = {}
 
-# The ordered checks read payloads only of these types; others travel back without theirs.
+# The ordered checks read payloads only of these types (a record's opening derives its id);
+# others travel back without theirs.
 PAYLOADS_READ = frozenset(
-    {LedgerRecord.Initialised.TOPIC, LedgerRecord.CheckpointRecorded.TOPIC, *USER_TOPICS}
+    {LedgerRecord.CheckpointRecorded.TOPIC, *USER_TOPICS, *KIND_OPENED_BY}
 )
 
 
@@ -118,15 +123,21 @@ def check_entry(state: bytes, keys: dict[str, str]) -> Checked:
 # -- reading the ledger ---------------------------------------------------------------------
 
 
-def read_rows(recorder: SignedRecorder, from_position: int = 0) -> Iterator[Row]:
+def read_rows(
+    recorder: SignedRecorder, from_position: int = 0, topics: tuple[str, ...] = ()
+) -> Iterator[Row]:
+    """Every row in commit order (of `topics` only, when given), read raw: whatever a
+    hostile writer stored in any column becomes a Row with its problems named, never an
+    exception from a type conversion."""
     record = recorder.events_record_cls
     leaves = recorder.leaves
+    raw = NullType()
     query = (
         select(
-            # Read the id column raw: a forged row must become a finding, not a decoding crash.
-            record.id, type_coerce(record.originator_id, String), record.originator_version,
-            record.topic,
-            record.state, leaves.c.position, leaves.c.leaf_hash,
+            record.id, type_coerce(record.originator_id, String),
+            type_coerce(record.originator_version, raw), type_coerce(record.topic, raw),
+            type_coerce(record.state, raw), leaves.c.position,
+            type_coerce(leaves.c.leaf_hash, raw),
         )
         .outerjoin(leaves, leaves.c.notification_id == record.id)
         .order_by(record.id)
@@ -136,23 +147,66 @@ def read_rows(recorder: SignedRecorder, from_position: int = 0) -> Iterator[Row]
         query = query.where(
             or_(leaves.c.position >= from_position, leaves.c.position.is_(None))
         )
+    if topics:
+        query = query.where(record.topic.in_(topics))
+    binary_ids = recorder.dialect != "postgresql"
     with recorder.transaction(commit=False) as session:
         result = session.execute(query.execution_options(yield_per=BATCH_SIZE))
-        for row in result:
-            yield Row(
-                int(row[0]), _uuid_text(row[1]), int(row[2]), str(row[3]), bytes(row[4]),
-                None if row[5] is None else int(row[5]),
-                None if row[6] is None else bytes(row[6]),
-            )
+        for values in result:
+            yield row_from_columns(tuple(values), binary_ids)
 
 
-def _uuid_text(value: object) -> str:
+def row_from_columns(values: tuple[object, ...], binary_ids: bool) -> Row:
+    """A Row from the raw column values; each value of the wrong type is a problem named.
+
+    SQLite lets any column hold any type, so nothing here may assume the declared one.
+    """
+    notification_id, originator_id, version, topic, state, position, leaf_hash = values
+    problems: list[str] = []
+    aggregate_id = _uuid_text(originator_id, binary_ids, problems)
+    if isinstance(version, int) and not isinstance(version, bool):
+        originator_version = version
+    else:
+        problems.append(f"originator_version holds {_kind(version)}, not an integer")
+        originator_version = -1
+    if isinstance(topic, str):
+        topic_text = topic
+    else:
+        problems.append(f"topic holds {_kind(topic)}, not text")
+        topic_text = repr(topic)
+    if isinstance(state, (bytes, memoryview)):
+        state_bytes = bytes(state)
+    elif isinstance(state, str):
+        # Check what was stored as text by its UTF-8 bytes, so its signature still speaks.
+        problems.append("state is stored as text, not as the entry's bytes (BLOB)")
+        state_bytes = state.encode("utf-8", "surrogateescape")
+    else:
+        problems.append(f"state holds {_kind(state)}, not the entry's bytes")
+        state_bytes = b""
+    stored_leaf = bytes(leaf_hash) if isinstance(leaf_hash, (bytes, memoryview)) else None
+    if leaf_hash is not None and stored_leaf is None:
+        problems.append(f"leaf_hash holds {_kind(leaf_hash)}, not 32 bytes")
+    return Row(
+        int(str(notification_id)), aggregate_id, originator_version, topic_text, state_bytes,
+        None if position is None else int(str(position)), stored_leaf, tuple(problems),
+    )
+
+
+def _kind(value: object) -> str:
+    return "NULL" if value is None else f"a {type(value).__name__} value"
+
+
+def _uuid_text(value: object, binary_ids: bool, problems: list[str]) -> str:
     """The aggregate id column as text: SQLite stores 16 raw bytes, PostgreSQL a uuid."""
+    if binary_ids and not isinstance(value, (bytes, memoryview)):
+        problems.append(f"originator_id holds {_kind(value)}, not the UUID's 16 bytes")
     try:
         if isinstance(value, (bytes, memoryview)):
             return str(UUID(bytes=bytes(value)))
         return str(UUID(str(value)))
     except ValueError:
+        if not problems:
+            problems.append("originator_id is not a UUID")
         return repr(value)
 
 
@@ -172,14 +226,12 @@ def key_directory(recorder: SignedRecorder) -> dict[str, str]:
     """Every public key any entry registered, by key id (used only for signature maths;
     whether a key was valid at a position is the authority check's business)."""
     keys: dict[str, str] = {}
-    notifications = recorder.select_notifications(
-        start=None, limit=10_000_000, topics=list(KEY_EVENT_TYPES)
-    )
-    for notification in notifications:
+    for row in read_rows(recorder, topics=KEY_EVENT_TYPES):
         try:
-            payload = parse_entry(notification.state).statement["payload"]
+            payload = parse_entry(row.state).statement["payload"]
             public_key, key_id = payload["public_key"], payload["key_id"]
-            if key_id_of(bytes.fromhex(public_key)) == key_id:
+            raw = bytes.fromhex(public_key)
+            if len(raw) == 32 and key_id_of(raw) == key_id:
                 keys[key_id] = public_key
         except (MalformedEntryError, KeyError, TypeError, ValueError):
             continue  # the entry itself is reported when its turn comes

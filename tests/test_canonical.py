@@ -22,7 +22,8 @@ json_values = st.recursive(
 )
 
 STATEMENT = {
-    "format": "trialctl-event/v1", "position": 0, "aggregate_id": "a", "aggregate_version": 1,
+    "format": "trialctl-event/v1", "position": 0, "aggregate_version": 1,
+    "aggregate_id": "e4a22e79-f68c-5242-bd5e-d0ac39048e36",  # user:alice, in its one form
     "type": "t", "payload": {"dose": "400", "note": "línea\\n\\u2028"},
     "recorded_at": "2026-01-01T00:00:00.000000+00:00",
     "actor": {"user_id": "u", "name": "N", "role": "admin", "key_id": "0" * 64},

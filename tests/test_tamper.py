@@ -7,6 +7,7 @@ import base64
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 import sqlalchemy
@@ -23,6 +24,7 @@ from tests.ledgers import (
 )
 from trialctl.ledger.entry import entry_hash, parse_entry, seal
 from trialctl.ledger.merkle import hash_leaf
+from trialctl.ledger.users import security_log_id
 
 
 def verify(url: str, *checkpoints: Path) -> tuple[int, dict[str, object]]:
@@ -32,6 +34,11 @@ def verify(url: str, *checkpoints: Path) -> tuple[int, dict[str, object]]:
     result = trialctl(*args)
     assert "Traceback" not in result.stderr
     return result.returncode, json.loads(result.stdout)
+
+
+def stored_id(engine: sqlalchemy.Engine, aggregate_id: UUID) -> object:
+    """An aggregate id as the column holds it: 16 bytes on SQLite, a uuid on PostgreSQL."""
+    return str(aggregate_id) if engine.dialect.name == "postgresql" else aggregate_id.bytes
 
 
 def findings(report: dict[str, object]) -> list[tuple[object, str]]:
@@ -135,10 +142,11 @@ def test_a_rewritten_history_is_caught_against_a_checkpoint(staff: Staff, tmp_pa
     )
     engine = engine_for(staff.url)
     drop_append_only_triggers(engine)
-    # Re-sign the last user entry as alice (the attacker stole her key) and fix every hash.
-    notification_id, _topic, position, state = rows(engine)[6]
+    # Re-sign carol's role grant as alice (the attacker stole her key) and fix every hash:
+    # a grant the rules allow, so only the checkpoints can tell.
+    notification_id, _topic, position, state = rows(engine)[5]
     statement = parse_entry(state).statement
-    statement["payload"]["role"] = "investigator"
+    statement["payload"]["role"] = "data-manager"
     forged = seal(statement, staff.alice.keys)
     sql(engine, "UPDATE trialctl_events SET state = :s WHERE id = :i", s=forged, i=notification_id)
     sql(engine, "UPDATE trialctl_leaves SET leaf_hash = :h WHERE position = :p",
@@ -198,7 +206,7 @@ def test_an_entry_signed_after_its_keys_revocation_is_named(staff: Staff) -> Non
     statement = {
         "format": "trialctl-event/v1",
         "position": last_position + 1,
-        "aggregate_id": "00000000-0000-5000-8000-000000000001",
+        "aggregate_id": str(security_log_id("bob")),
         "aggregate_version": 1,
         "type": "trialctl.SecurityLog.Opened",
         "payload": {"originator_topic": "trialctl.SecurityLog", "user_id": "bob"},
@@ -211,7 +219,7 @@ def test_an_entry_signed_after_its_keys_revocation_is_named(staff: Staff) -> Non
     forged = seal(statement, staff.bob.keys)
     assert log_rows == []
     sql(engine, "INSERT INTO trialctl_events (id, originator_id, originator_version, topic, state)"
-        " VALUES (:i, :o, 1, :t, :s)", i=last_id + 1, o=statement["aggregate_id"],
+        " VALUES (:i, :o, 1, :t, :s)", i=last_id + 1, o=stored_id(engine, security_log_id("bob")),
         t=statement["type"], s=forged)
     sql(engine, "INSERT INTO trialctl_leaves (position, notification_id, leaf_hash) "
         "VALUES (:p, :i, :h)", p=last_position + 1, i=last_id + 1, h=hash_leaf(forged))

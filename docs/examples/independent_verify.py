@@ -31,7 +31,9 @@ import re
 import sqlite3
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,30 @@ PERMISSIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     LOG_OPENED: (EVERY_ROLE, frozenset({"attempted"})),
     ATTEMPT_REFUSED: (EVERY_ROLE, frozenset({"attempted"})),
 }
+
+# FORMAT.md section 7: each kind's version-1 type, the prefix its later types share, and
+# the payload fields its aggregate id is derived from.
+KINDS: dict[str, tuple[str, Callable[[dict[str, Any]], str | None]]] = {
+    INITIALISED: ("ledger", lambda p: LEDGER_AGGREGATE_ID),
+    REGISTERED: ("user", lambda p: _derived("user:", p, "user_id")),
+    LOG_OPENED: ("security log", lambda p: _derived("security-log:", p, "user_id")),
+    "trialctl.Trial.Registered": ("trial", lambda p: _derived("trial:", p, "protocol_id")),
+    "trialctl.Patient.ConsentSigned": (
+        "patient", lambda p: _derived("patient:", p, "trial_id", "patient_id")),
+}
+
+
+def _derived(prefix: str, payload: dict[str, Any], *names: str) -> str | None:
+    values = [payload.get(name) for name in names]
+    texts = [v for v in values if isinstance(v, str)]
+    if len(texts) != len(names):
+        return None
+    return str(uuid.uuid5(NAMESPACE, prefix + ":".join(texts)))
+
+
+def type_prefix(event_type: str) -> str:
+    return event_type.rpartition(".")[0] + "."
+
 
 CHECKPOINT_ORIGIN = "trialctl ledger "
 EM_DASH = "\u2014"
@@ -147,9 +173,12 @@ def parse_entry(data: bytes) -> Entry:
         raise Malformed("no line feed after the statement")
     try:
         statement = json.loads(
-            statement_bytes.decode("utf-8"), object_pairs_hook=_no_duplicate_names
+            statement_bytes.decode("utf-8"), object_pairs_hook=_no_duplicate_names,
+            parse_int=_safe_integer,
         )
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except Malformed:
+        raise
+    except (ValueError, RecursionError) as e:  # also UnicodeDecodeError, JSONDecodeError
         raise Malformed(f"statement is not UTF-8 JSON: {e}") from e
     _check_shape(statement)
     lines = rest.split(b"\n")
@@ -170,6 +199,24 @@ def parse_entry(data: bytes) -> Entry:
     if not signatures:
         raise Malformed("entry carries no signature")
     return Entry(statement_bytes, statement, signatures)
+
+
+def is_time(text: str) -> bool:
+    """FORMAT.md section 3: exactly YYYY-MM-DDTHH:MM:SS.ffffff+00:00, a real moment."""
+    if not TIME.match(text):
+        return False
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _safe_integer(text: str) -> int:
+    """FORMAT.md section 3: no integer beyond +/-(2^53 - 1)."""
+    if len(text.lstrip("-")) > 16 or abs(int(text)) > MAX_SAFE_INTEGER:
+        raise Malformed(f"integer {text[:20]} is beyond +/-(2^53 - 1)")
+    return int(text)
 
 
 def _is_count(value: Any) -> bool:
@@ -330,6 +377,9 @@ def apply_user_event(users: dict[str, UserState], statement: dict[str, Any]) -> 
             roles = payload.get("roles")
             if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
                 raise Malformed("payload field 'roles' is not a list of strings")
+            unknown = sorted(set(roles) - EVERY_ROLE)
+            if unknown:
+                return f"{unknown[0]!r} is not a role"
             users[aggregate] = UserState(
                 _text(payload, "user_id"), _text(payload, "name"), sorted(set(roles)),
                 _text(payload, "public_key"), _text(payload, "key_id"), version,
@@ -341,16 +391,28 @@ def apply_user_event(users: dict[str, UserState], statement: dict[str, Any]) -> 
         if version != user.version + 1:
             return f"version {version} does not follow {user.version}"
         if event_type == ROLE_GRANTED:
-            user.roles = sorted({*user.roles, _text(payload, "role")})
+            role = _text(payload, "role")
+            if role not in EVERY_ROLE:
+                return f"{role!r} is not a role"
+            if role in user.roles:
+                return f"{user.user_id} already holds the role {role!r}"
+            user.roles = sorted({*user.roles, role})
         elif event_type == ROLE_REVOKED:
             role = _text(payload, "role")
+            if role not in user.roles:
+                return f"{user.user_id} does not hold the role {role!r}"
             user.roles = [r for r in user.roles if r != role]
         elif event_type == KEY_ROTATED:
             new_public, new_id = _text(payload, "public_key"), _text(payload, "key_id")
             user.past_keys[user.key_id] = user.public_key
             user.public_key, user.key_id = new_public, new_id
         elif event_type == KEY_REVOKED:
-            user.revoked_keys.add(_text(payload, "key_id"))
+            key_id = _text(payload, "key_id")
+            if key_id != user.key_id and key_id not in user.past_keys:
+                return f"{user.user_id} does not hold key {key_id[:16]}..."
+            if key_id in user.revoked_keys:
+                return f"key {key_id[:16]}... of {user.user_id} is already revoked"
+            user.revoked_keys.add(key_id)
             user.active = False
         else:
             return f"unknown user event type {event_type}"
@@ -426,6 +488,7 @@ class Row:
     state: bytes
     leaf_position: int | None
     stored_leaf: bytes | None
+    column_problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -482,13 +545,33 @@ def _aggregate_text(value: Any) -> str:
         return value.hex() if isinstance(value, bytes) else str(value)
 
 
+def _row(r: tuple[Any, ...]) -> Row:
+    """A row from raw SQLite values, which may be of any type: what is not the documented
+    type (section 1) is named, and the entry is checked from what is there."""
+    problems = []
+    if not isinstance(r[1], bytes):
+        problems.append("originator_id is not the UUID's 16 bytes")
+    version = r[2] if isinstance(r[2], int) else -1
+    if not isinstance(r[2], int):
+        problems.append("originator_version is not an integer")
+    if not isinstance(r[3], str):
+        problems.append("topic is not text")
+    if isinstance(r[4], bytes):
+        state = r[4]
+    else:
+        problems.append("state is not a BLOB")
+        state = r[4].encode("utf-8", "surrogateescape") if isinstance(r[4], str) else b""
+    stored_leaf = r[6] if isinstance(r[6], bytes) else None
+    return Row(int(r[0]), _aggregate_text(r[1]), version, str(r[3]), state,
+               None if r[5] is None else int(r[5]), stored_leaf, tuple(problems))
+
+
 def read_ledger(path: Path) -> tuple[list[Row], list[int]]:
     """Every entry row in commit (id) order with its leaf, and leaves with no entry."""
     connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         rows = [
-            Row(int(r[0]), _aggregate_text(r[1]), int(r[2]), str(r[3]), bytes(r[4]),
-                None if r[5] is None else int(r[5]), None if r[6] is None else bytes(r[6]))
+            _row(r)
             for r in connection.execute(
                 "SELECT e.id, e.originator_id, e.originator_version, e.topic, e.state, "
                 "l.position, l.leaf_hash FROM trialctl_events e "
@@ -517,7 +600,10 @@ class Verifier:
         self.permissions = permissions
         self.first_admin_key = first_admin_key
         self.expected_position = 0
+        self.ahead: set[int] = set()  # positions seen stored early (FORMAT.md section 12)
+        self.previous_early: int | None = None
         self.chain: dict[str, tuple[int, str]] = {}
+        self.kinds: dict[str, tuple[str, str | None]] = {}  # aggregate -> (opening, owner)
         self.users: dict[str, UserState] = {}
         self.keys: dict[str, str] = {}
         self.leaves: list[bytes] = []
@@ -552,8 +638,19 @@ class Verifier:
                         self.keys[key_id] = public
                 except ValueError:
                     pass
-        for row, entry in zip(rows, parsed, strict=True):
-            self.check(row, entry)
+        for i, (row, entry) in enumerate(zip(rows, parsed, strict=True)):
+            following = None
+            if i + 1 < len(rows):
+                after = parsed[i + 1]
+                following = after.statement["position"] if isinstance(after, Entry) \
+                    else rows[i + 1].leaf_position
+            self.check(row, entry, following)
+        if not rows:
+            self.fail("bootstrap", "the ledger holds no entries: a ledger opens with its "
+                      "identity at position 0 and its first admin at position 1", None, None)
+        elif not any(isinstance(e, Entry) and e.statement["position"] >= 1 for e in parsed):
+            self.fail("bootstrap", "the ledger has no first admin registered at position 1",
+                      1, None)
         for position in orphans:
             self.fail("leaf", "Merkle leaf points at an entry that is gone", position, None)
         if self.first_admin_key is not None and not self.bootstrap_checked:
@@ -569,23 +666,56 @@ class Verifier:
                 self.fail("checkpoint", f"recorded checkpoint root for size {size} does not "
                           "match the entries", position, row_id)
 
-    def check(self, row: Row, entry: Entry | Malformed) -> None:
+    def advance(self) -> None:
+        self.expected_position += 1
+        while self.expected_position in self.ahead:
+            self.ahead.discard(self.expected_position)
+            self.expected_position += 1
+
+    def sequence_problem(self, position: int, following: int | None) -> str | None:
+        """FORMAT.md section 12, "next expected": recover after each anomaly."""
+        expected, early, problem = self.expected_position, False, None
+        if position == expected:
+            if self.previous_early == position + 1:
+                problem = f"stored after position {position + 1}"
+            self.advance()
+        elif position < expected or position in self.ahead:
+            problem = f"repeated or out of order (expected {expected})"
+        elif following is not None and expected <= following < position:
+            early = True
+            problem = f"stored before position {expected}"
+            self.ahead.add(position)
+        else:
+            problem = f"{position - expected} missing (expected position {expected})"
+            self.expected_position = position
+            self.advance()
+            self.ahead = {p for p in self.ahead if p > self.expected_position}
+        self.previous_early = position if early else None
+        return problem
+
+    def check(self, row: Row, entry: Entry | Malformed, following: int | None = None) -> None:
         self.report.entries_checked += 1
         self.leaves.append(leaf_hash(row.state))
         n = row.notification_id
         if isinstance(entry, Malformed):
-            self.fail("entry-format", f"not a well-formed entry (leaf table says position "
-                      f"{row.leaf_position}): {entry}", None, n)
-            self.expected_position += 1
+            position = self.expected_position if row.leaf_position is None \
+                else row.leaf_position
+            self.previous_early = None
+            self.advance()
+            if row.column_problems:
+                self.fail("columns", "; ".join(row.column_problems), position, n)
+            self.fail("entry-format", f"not a well-formed entry: {entry}", position, n)
             return
         statement = entry.statement
         position = statement["position"]
         # Dense positions, in commit order.
-        if position != self.expected_position:
-            self.fail("sequence", f"expected position {self.expected_position}", position, n)
-        self.expected_position = max(self.expected_position, position) + 1
-        # The unsigned columns must repeat what was signed.
-        if (statement["aggregate_id"], statement["aggregate_version"], statement["type"]) != (
+        problem = self.sequence_problem(position, following)
+        if problem is not None:
+            self.fail("sequence", problem, position, n)
+        # The unsigned columns must repeat what was signed, in their documented types.
+        if row.column_problems:
+            self.fail("columns", "; ".join(row.column_problems), position, n)
+        elif (statement["aggregate_id"], statement["aggregate_version"], statement["type"]) != (
             row.aggregate_id, row.version, row.topic
         ):
             self.fail("columns", "row's aggregate, version or type differ from what was "
@@ -628,6 +758,11 @@ class Verifier:
             problem = authority_problem(self.user_named(actor["user_id"]), actor,
                                         statement["type"], statement["meaning"],
                                         self.permissions)
+            if problem is None and statement["type"].startswith("trialctl.SecurityLog."):
+                owner = self.kinds.get(statement["aggregate_id"], (None, None))[1]
+                if actor["user_id"] != owner:
+                    problem = (f"{actor['user_id']} may not write the security log of "
+                               f"{owner!r}: only its own user does")
             if problem:
                 self.fail("authority", problem, position, n)
         # What the entry changes.
@@ -660,6 +795,25 @@ class Verifier:
             self.fail("chain", f"prev_hash does not match the hash of version {previous[0]}",
                       position, n)
         self.chain[row.aggregate_id] = (version, entry_hash(row.state))
+        self.check_kind(statement, position, n)
+
+    def check_kind(self, statement: dict[str, Any], position: int, n: int) -> None:
+        """FORMAT.md section 7: an aggregate holds only its own kind of events."""
+        aggregate, event_type = statement["aggregate_id"], statement["type"]
+        if statement["aggregate_version"] == 1:
+            known_prefixes = {type_prefix(t) for t in KINDS}
+            if event_type not in KINDS and type_prefix(event_type) in known_prefixes:
+                self.fail("aggregate", f"{event_type} cannot open a record (version 1)",
+                          position, n)
+            owner = statement["payload"].get("user_id")
+            self.kinds[aggregate] = (event_type, owner if isinstance(owner, str) else None)
+            return
+        opening, owner = self.kinds.get(aggregate, (None, None))
+        if opening is None:
+            return  # the chain check has reported the missing opening
+        if event_type == opening or type_prefix(event_type) != type_prefix(opening):
+            name = KINDS[opening][0] if opening in KINDS else type_prefix(opening)
+            self.fail("aggregate", f"a {name} record may not hold {event_type}", position, n)
 
     def check_strict(
         self, statement: dict[str, Any], statement_bytes: bytes, position: int, n: int
@@ -670,17 +824,13 @@ class Verifier:
             is_canonical = False
         if not is_canonical:
             self.fail("canonical", "statement is not RFC 8785 canonical JSON", position, n)
-        if not TIME.match(statement["recorded_at"]):
+        if not is_time(statement["recorded_at"]):
             self.fail("time", "recorded_at is not UTC ISO 8601 with microseconds", position, n)
         payload, event_type = statement["payload"], statement["type"]
         expected_aggregate = None
-        if event_type == REGISTERED:
-            expected_aggregate = str(uuid.uuid5(NAMESPACE, f"user:{payload.get('user_id')}"))
-        elif event_type == LOG_OPENED:
-            expected_aggregate = str(
-                uuid.uuid5(NAMESPACE, f"security-log:{payload.get('user_id')}")
-            )
-        elif event_type in (INITIALISED, CHECKPOINT_RECORDED):
+        if event_type in KINDS and statement["aggregate_version"] == 1:
+            expected_aggregate = KINDS[event_type][1](payload) or "(derived from its payload)"
+        elif event_type == CHECKPOINT_RECORDED:
             expected_aggregate = LEDGER_AGGREGATE_ID
         if expected_aggregate is not None and statement["aggregate_id"] != expected_aggregate:
             self.fail("identity", f"aggregate id should be {expected_aggregate}", position, n)
@@ -711,6 +861,8 @@ class Note:
 
 
 def parse_note(text: str) -> Note:
+    if "\r" in text:
+        raise Malformed("lines must end with LF alone, not CR LF")
     body, separator, signature_block = text.partition("\n\n")
     if not separator:
         raise Malformed("no blank line before the signature")
@@ -731,6 +883,8 @@ def parse_note(text: str) -> Note:
     if not time_line.startswith("time ") or not signer_line.startswith("signer "):
         raise Malformed("lines 4 and 5 must be 'time ...' and 'signer ...'")
     signer = signer_line[len("signer "):]
+    if not is_time(time_line[len("time "):]):
+        raise Malformed("time is not UTC ISO 8601 with microseconds and +00:00")
     if signature_block.count("\n") != 1 or not signature_block.endswith("\n"):
         raise Malformed("the note must end with exactly one signature line")
     parts = signature_block[:-1].split(" ")
