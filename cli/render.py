@@ -106,7 +106,8 @@ PATIENTS = TableSpec("Patients", [
     ("patient", field("patient_id")), ("status", field("status")), ("level", field("level")),
     ("cohort", field("cohort")), ("doses", field("doses")), ("AEs", field("adverse_events")),
     ("DLTs", field("dlts")), ("evaluable", field("evaluable")),
-    ("responses", lambda p: " ".join(p["responses"])),
+    # A baseline assessment has no category: it is what later ones are measured against.
+    ("responses", lambda p: " ".join(r or "baseline" for r in p["responses"])),
 ])
 
 COHORTS = TableSpec("Cohorts", [

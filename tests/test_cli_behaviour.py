@@ -169,3 +169,36 @@ def test_help_and_escalation_load_no_database_stack(args: list[str]) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=True)
     assert done.stdout.splitlines()[-1] == "loaded: "
+
+
+READ_COMMANDS = [
+    ("status",), ("status", "--as-of", "2100-01-01T00:00:00+00:00"), ("patient", "P006"),
+    ("patient", "P001"), ("log",), ("log", "--patient", "P006"), ("replay", "--upto", "20"),
+    ("replay", "--upto", "100"), ("replay", "--upto", "100000"),
+    ("replay", "--as-of", "2100-01-01T00:00:00+00:00"), ("escalation", "paths", "--cohorts", "2"),
+    ("user", "list"), ("trial", "list"), ("verify",), ("verify", "--projections"),
+    ("proof", "inclusion", "3"), ("proof", "consistency", "4"),
+]
+TABULAR = {"status", "patient", "log", "replay", "escalation", "user", "trial"}
+
+
+@pytest.mark.parametrize(
+    ("command", "output"),
+    [(command, output) for command in READ_COMMANDS for output in ("table", "--json", "--csv")
+     if output != "--csv" or command[0] in TABULAR],
+    ids=lambda value: " ".join(value) if isinstance(value, tuple) else value,
+)
+def test_every_read_command_renders_the_demo_in_every_form(
+    demo: dict[str, str], command: tuple[str, ...], output: str
+) -> None:
+    """Every read command, in every output form it offers, on a whole demo trial (a baseline,
+    responses, corrections, replacements, a declared MTD): never a traceback."""
+    extra = [] if output == "table" else [output]
+    result = trialctl(*command, *extra, env=demo)
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.returncode == 0, result
+    assert result.stdout.strip()
+    if output == "--json" and command[0] == "log":
+        assert all(json.loads(line) for line in result.stdout.splitlines())
+    elif output == "--json":
+        json.loads(result.stdout)

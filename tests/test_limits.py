@@ -17,7 +17,8 @@ from tests.ledgers import PASSWORDS, engine_for, make_staff, rows
 from tests.trial_helpers import ROOT, nct_protocol
 from trialctl.domain.protocol_file import ProtocolError, load_protocol
 from trialctl.domain.protocol_values import PROTOCOL_ID_MAX, TEXT_MAX
-from trialctl.ledger.trials import TrialRecords
+from trialctl.ledger.requests import Registration
+from trialctl.ledger.trials import TrialActions
 
 NCT_TEXT = (ROOT / "protocols" / "NCT00084513.toml").read_text(encoding="utf-8")
 DLT_RULE_TEXT = ("Any grade >= 3 non-haematologic toxicity attributed possibly, probably or "
@@ -80,7 +81,7 @@ def test_read_models_take_a_protocol_id_longer_than_any_old_column(
     staff.app.grant_role(staff.alice, "carol", "principal-investigator")
     carol = staff.app.unlock("carol", PASSWORDS["carol"])
     protocol = dataclasses.replace(nct_protocol(), id=long_id)
-    TrialRecords(staff.app).register_trial(carol, protocol, datetime.now(UTC))
+    TrialActions(staff.app).perform(Registration(protocol), carol, datetime.now(UTC))
     staff.app.close()
 
     status = trialctl("status", "--json", "--ledger", ledger_url)
