@@ -37,7 +37,7 @@ def test_version() -> None:
 
 def test_top_level_help_documents_exit_codes_json_and_completion() -> None:
     text = trialctl("--help").stdout
-    assert "Exit codes: 0 ok; 1 refused, failed, or findings (verify); 2 usage error; 3 verify" in text
+    assert "Exit codes: 0 ok; 1 refused, failed, or findings (verify); 2 usage error; 3" in text
     assert "could not finish reading the ledger (no verdict)." in text
     assert "JSON lines" in text and "one JSON document" in text
     assert "--install-completion" in text and "--show-completion" in text
