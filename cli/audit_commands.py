@@ -21,7 +21,14 @@ from trialctl.cli.options import (
     moment_option,
     output_format,
 )
-from trialctl.cli.render import PATIENTS, output_rows, progress, render_status, trail
+from trialctl.cli.render import (
+    PATIENTS,
+    output_rows,
+    progress,
+    render_patient_notes,
+    render_status,
+    trail,
+)
 
 
 def replay(
@@ -82,14 +89,17 @@ def patient(
         current = records.trial(trial)
         found = records.patient(current, patient_id)
         views = catch_up(app)
-        summary = views.patient_summary(str(found.id)) or found.summary()
+        summary = views.patient_summary(str(found.id)) or found.summary(current.protocol)
         timeline = list(views.audit_rows(patient=(str(found.id), str(current.id), patient_id)))
+        flagged = records.decisions_since_corrected(current, patient_id)
     if fmt is Format.JSON:
-        print_json({"patient": summary, "timeline": timeline})
+        print_json({"patient": summary, "timeline": timeline,
+                    "decisions_since_corrected": flagged})
         return
     if fmt is Format.TABLE:
         typer.echo(f"{patient_id}: {summary['status']}, level {summary['level']}, "
                    f"cohort {summary['cohort']}, {len(summary['corrections'])} correction(s)")
+        render_patient_notes(summary, flagged)
     output_rows(timeline, fmt, trail(f"Timeline of {patient_id}"))
 
 

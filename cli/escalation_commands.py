@@ -119,9 +119,10 @@ def paths(
             from trialctl.ledger.trials import TrialActions
 
             with ledger_errors():
-                current = TrialActions(open_ledger(ledger)).trial(trial)
+                records = TrialActions(open_ledger(ledger))
+                current = records.trial(trial)
+                history = current.evaluated_cohorts(records.roster(current))
             design = design_for(current.protocol)
-            history = current.evaluated_cohorts()
         rows = dose_path_rows(dose_paths(design, history, cohorts))
     except (DosePathSyntaxError, OutOfRuleError, ValueError) as e:
         fail(str(e))

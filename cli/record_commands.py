@@ -151,22 +151,26 @@ def dose(
 def adverse_event(
     patient: PatientArgument,
     ae_id: Annotated[str, typer.Option("--id", help="Your id for this adverse event, e.g. AE1.")],
-    term: Annotated[str, typer.Option("--term", help="CTCAE term, e.g. 'Neutropenia'.")],
+    term: Annotated[str, typer.Option(
+        "--term", help="CTCAE term of the protocol's CTCAE version, e.g. 'Platelets'.")],
     grade: Annotated[int, typer.Option("--grade", help="CTCAE grade 1-5.")],
     attribution: Annotated[str, typer.Option(
         "--attribution", help="unrelated, unlikely, possible, probable or definite.")],
     onset: Annotated[str, typer.Option("--onset", help="Onset date.")],
     resolved: Annotated[str | None, typer.Option("--resolved", help="Resolution date.")] = None,
+    uncoded: Annotated[bool, typer.Option(
+        "--uncoded", help="Record a term outside the CTCAE term list; it is shown as uncoded "
+        "and meets no category-specific DLT rule without an override.")] = False,
     trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
-    """An adverse event.
+    """An adverse event, its term coded against the protocol's CTCAE term list.
 
     \b
-    Example: trialctl record ae P006 --id AE2 --term "Neutrophil count decreased" --grade 4 --attribution probable --onset 2026-10-01 -u ivan
+    Example: trialctl record ae P006 --id AE2 --term "Neutrophils/granulocytes (ANC/AGC)" --grade 4 --attribution probable --onset 2026-10-01 -u ivan
     """
     fact = AdverseEvent(ae_id=ae_id, term=term, grade=grade, attribution=attribution,
-                        onset=onset, resolved_on=resolved)
+                        onset=onset, resolved_on=resolved, coded=not uncoded)
     run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
@@ -177,16 +181,22 @@ def dlt(
     date: DateOption,
     is_dlt: Annotated[bool, typer.Option("--dlt/--not-dlt", help="Is it a DLT?")] = True,
     rule: Annotated[str | None, typer.Option("--rule", help="The protocol's DLT rule code.")] = None,
+    override_reason: Annotated[str | None, typer.Option(
+        "--override-reason", help="Declare a DLT whose AE does not meet the rule named "
+        "(principal investigators only); signed as its own event type.")] = None,
     trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
-    """DLT adjudicated for an adverse event (investigators only); only a DLT inside the
-    evaluation window counts toward cohort decisions.
+    """DLT adjudicated for an adverse event (investigators only). A DLT's AE must meet the
+    rule named (toxicity, grade, attribution, duration, DLT window), or it is refused naming
+    each unmet condition. Whether it counts is derived again whenever state is read, so a
+    later correction of the AE can stop it counting.
 
     \b
-    Example: trialctl record dlt P006 --ae AE2 --dlt --rule neutropenia_g4 --date 2026-10-02 -u pat
+    Example: trialctl record dlt P006 --ae AE2 --dlt --rule neutropenia_g4 --date 2026-10-08 -u pat
     """
-    fact = DltAdjudication(ae_id=ae_id, is_dlt=is_dlt, rule_code=rule, decided_on=date)
+    fact = DltAdjudication(ae_id=ae_id, is_dlt=is_dlt, rule_code=rule, decided_on=date,
+                           override_reason=override_reason)
     run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
@@ -195,18 +205,20 @@ def complete_course(
     patient: PatientArgument,
     course: Annotated[int, typer.Option("--course", min=1)],
     date: DateOption,
-    evaluable: Annotated[bool, typer.Option("--evaluable/--not-evaluable")] = True,
-    reason: Annotated[str | None, typer.Option("--reason", help="Why not evaluable.")] = None,
+    not_evaluable: Annotated[str | None, typer.Option(
+        "--not-evaluable", metavar="REASON",
+        help="A non-toxic reason course 1 does not count (e.g. missed doses): the patient "
+        "is replaced.")] = None,
     trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
-    """A course completed; course 1 makes the patient DLT-evaluable (or, with
-    --not-evaluable, opens their place for a replacement).
+    """A course completed. It does not say "no DLT": DLT-evaluability is derived from the
+    adjudications and the DLT window.
 
     \b
     Example: trialctl record complete-course P006 --course 2 --date 2026-10-20 -u ivan
     """
-    fact = CourseCompletion(course=course, completed_on=date, evaluable=evaluable, reason=reason)
+    fact = CourseCompletion(course=course, completed_on=date, not_evaluable_reason=not_evaluable)
     run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 

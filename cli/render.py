@@ -106,6 +106,7 @@ PATIENTS = TableSpec("Patients", [
     ("patient", field("patient_id")), ("status", field("status")), ("level", field("level")),
     ("cohort", field("cohort")), ("doses", field("doses")), ("AEs", field("adverse_events")),
     ("DLTs", field("dlts")), ("evaluable", field("evaluable")),
+    ("uncoded AEs", joined("uncoded_aes")),
     # A baseline assessment has no category: it is what later ones are measured against.
     ("responses", lambda p: " ".join(r or "baseline" for r in p["responses"])),
 ])
@@ -114,6 +115,9 @@ COHORTS = TableSpec("Cohorts", [
     ("cohort", field("number")), ("level", field("level")), ("dose", field("dose")),
     ("patients", joined("patients")), ("evaluated", field("evaluated")),
     ("DLTs", field("dlts")), ("replaced", joined("replaced")),
+    # Derived from the current facts: a DLT that no longer meets its rule, an uncoded AE.
+    ("notes", lambda c: "; ".join(
+        [*c["dlt_notes"], *(f"{ae} uncoded" for ae in c["uncoded_aes"])])),
 ])
 
 
@@ -136,12 +140,49 @@ def render_status(state: dict[str, Any]) -> None:
         by = f" [{signer['meaning']} by {signer['name']}, {signer['role']}]" if signer else ""
         typer.echo(f"cohort {decision['cohort_number']}: {decision['action']}{flag} — "
                    f"{decision['reason']}{by}")
+        if decision["since_corrected"]:
+            typer.echo(f"  {since_corrected(decision['review'])}")
+    for override in state["dlt_overrides"]:
+        typer.echo(f"DLT override: {override['patient_id']} {override['ae_id']} declared "
+                   f"under {override['rule_code']} — {override['override_reason']}")
     typer.echo(f"next: {state['next']['text']}")
     mtd = state["mtd"]
     if mtd:
         typer.echo(f"MTD: level {mtd['level']} ({mtd['dose']} {mtd['unit']})")
     elif state["stopped"]:
         typer.echo("MTD: none (no tolerable dose)")
+
+
+def render_patient_notes(summary: dict[str, Any], flagged: list[dict[str, Any]]) -> None:
+    """What the patient's derived state adds: DLT outcome, DLTs not counting, uncoded AEs,
+    and the cohort decisions made on their data since corrected."""
+    typer.echo(f"DLT outcome: {summary['outcome']}, {summary['dlts']} counting DLT(s)"
+               + (f" ({summary['replaced_because']})" if summary["replaced_because"] else ""))
+    for note in summary["dlt_notes"]:
+        typer.echo(f"DLT not counted: {note}")
+    for ae_id in summary["uncoded_aes"]:
+        typer.echo(f"{ae_id}: uncoded term")
+    for decision in flagged:
+        typer.echo(f"cohort {decision['cohort_number']} {decision['action']}: "
+                   f"{since_corrected(decision['review'])}")
+
+
+def since_corrected(review: dict[str, Any]) -> str:
+    """One line: a decision made on data since corrected, and the patients involved."""
+    then, now = review["recorded"], review["rederived"]
+
+    def counts(side: dict[str, Any]) -> str:
+        step = side["recommendation"]
+        action = "out of rule" if step is None else step["action"]
+        return f"{side['dlts']} DLT(s) in {side['evaluated']} evaluated, {action}"
+
+    involved = ", ".join(
+        f"{p['patient_id']} ({p['then']} -> {p['now']}, records {p['records']}, "
+        f"corrections {p['corrections']})"
+        for p in review["patients"]
+    )
+    return (f"made on data since corrected: then {counts(then)}; now {counts(now)}"
+            + (f"; involved: {involved}" if involved else ""))
 
 
 class progress:

@@ -16,6 +16,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Protocol, Self
 
+from trialctl.domain.ctcae_terms import terms_for
+from trialctl.domain.dlt_rules import DltContext, describe_unmet, unmet_conditions
 from trialctl.domain.protocol import Protocol as TrialProtocol
 from trialctl.domain.recist import TargetLesion
 from trialctl.domain.rules import (
@@ -83,10 +85,21 @@ class Record(Protocol):
 
     patient_id: str
     level: int | None
-    enrolled_on: str | None
-    completed_courses: list[int]
+
+    @property
+    def enrolled_on(self) -> str | None: ...
+
+    @property
+    def consent_date(self) -> str: ...
+
+    @property
+    def completed_courses(self) -> list[int]: ...
 
     def may_record(self, kind: str, day: date, now: datetime, what: str) -> None: ...
+
+    def adverse_event(self, ae_id: str) -> dict[str, Any]: ...
+
+    def dlt_window(self, protocol: TrialProtocol) -> tuple[date, date] | None: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,8 +165,16 @@ class Consent(Fact):
         Derived("trial_id", "uuid", "the trial's aggregate id", kept=False),
         Derived("patient_id", "text", "the patient's study id", kept=False),
     )
-    consent_version: str = given("text", "the informed-consent form version")
-    signed_on: str = given("date")
+    consent_version: str = given(
+        "text", "the informed-consent form version", correctable=True
+    )
+    signed_on: str = given("date", correctable=True)
+
+    def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
+        if not self.consent_version.strip():
+            raise TrialRuleError("consent-version", "the informed-consent version is required")
+        not_in_future(parse_day(self.signed_on, "consent date"), now.date(), "consent date")
+        return replace(self, consent_version=self.consent_version.strip())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,12 +204,17 @@ class Enrolment(Fact):
     KIND = "enrollment"
     EVENT = "Enrolled"
     TEXT = "enrolled into the open cohort at its level"
-    ON_RECORD = False
     DERIVED = (
         Derived("level", "integer", "the cohort's dose level", kept=False),
         Derived("cohort_number", "integer", "", kept=False),
     )
-    enrolled_on: str = given("date")
+    enrolled_on: str = given("date", correctable=True)
+
+    def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
+        day = parse_day(self.enrolled_on, "enrollment date")
+        not_in_future(day, now.date(), "enrollment date")
+        not_before(day, parse_day(record.consent_date, "consent"), "enrollment date", "consent")
+        return self
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -258,10 +284,16 @@ class AdverseEvent(Fact):
     attribution: str = given("text", ", ".join(ATTRIBUTIONS), correctable=True)
     onset: str = given("date", correctable=True)
     resolved_on: str | None = given("date or null", correctable=True)
+    coded: bool = given(
+        "boolean", "false: a term outside the protocol's CTCAE term list, recorded --uncoded",
+        correctable=True,
+    )
 
     def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
         if not str(self.term).strip():
             raise TrialRuleError("ctcae-term", "the CTCAE term is required")
+        if self.coded:
+            terms_for(protocol.dlt.ctcae_version).check(str(self.term).strip())
         if not isinstance(self.grade, int) or not 1 <= self.grade <= 5:
             raise TrialRuleError("ctcae-grade", f"grade {self.grade!r} is not a CTCAE grade 1-5")
         if self.attribution not in ATTRIBUTIONS:
@@ -280,30 +312,114 @@ class AdverseEvent(Fact):
 
 @dataclass(frozen=True, kw_only=True)
 class DltAdjudication(Fact):
+    """An investigator's judgement that an AE is a DLT under a protocol rule, or is not.
+    Whether it counts toward cohort decisions is never stored: it is derived from the AE
+    as corrected, the rule and the DLT window each time state is computed."""
+
     KIND = "dlt-adjudication"
     EVENT = "DltAdjudicated"
-    TEXT = "an adverse event adjudicated as a DLT or not"
+    TEXT = "an adverse event adjudicated as a DLT or not; its AE must meet the rule named"
     LISTED_AS = "dlt_adjudications"
-    DERIVED = (
-        Derived("counts", "boolean", "a DLT inside the DLT window: counts toward decisions"),
-        Derived("window", "text", "the DLT window, first..last day"),
-    )
     ae_id: str = given("text", "the adverse event adjudicated")
-    is_dlt: bool = given("boolean")
-    rule_code: str | None = given("text or null", "the protocol's DLT rule it meets")
-    decided_on: str = given("date", stored=False)
+    is_dlt: bool = given("boolean", correctable=True)
+    rule_code: str | None = given(
+        "text or null", "the protocol's DLT rule it meets", correctable=True
+    )
+    decided_on: str = given(
+        "date", "the assessment date; an unresolved AE's duration runs to it", correctable=True
+    )
+    override_reason: str | None = given(
+        "text or null", "set only on `DltRuleOverridden`: why it is a DLT although its AE "
+        "does not meet the rule",
+    )
+
+    def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
+        ae = record.adverse_event(self.ae_id)
+        day = parse_day(self.decided_on, "adjudication date")
+        record.may_record(self.KIND, day, now, "adjudication date")
+        not_before(day, parse_day(ae["onset"], "onset"), "adjudication date", "the onset")
+        override = None if self.override_reason is None else self.override_reason.strip()
+        if override == "":
+            raise TrialRuleError("reason-required", "an override needs a reason")
+        if not self.is_dlt:
+            if self.rule_code is not None:
+                raise TrialRuleError("dlt-definition", "only a DLT names a DLT rule")
+            if override is not None:
+                raise TrialRuleError("dlt-override", "only a DLT may be declared by override")
+            return self
+        codes = [r.code for r in protocol.dlt.rules]
+        if self.rule_code not in codes:
+            raise TrialRuleError(
+                "dlt-definition",
+                f"a DLT must name the protocol rule it meets ({', '.join(codes)})",
+            )
+        context = DltContext(
+            record.dlt_window(protocol), day, terms_for(protocol.dlt.ctcae_version)
+        )
+        unmet = unmet_conditions(protocol.dlt.rule(self.rule_code), ae, context)
+        if unmet and override is None:
+            raise TrialRuleError(
+                "dlt-rule",
+                describe_unmet(self.ae_id, self.rule_code, unmet)
+                + " (a principal investigator may declare it with --override-reason)",
+            )
+        return replace(self, override_reason=override)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DltOverride(DltAdjudication):
+    """The same record, signed as its own event type so only a principal investigator may
+    sign it: a DLT declared although its AE does not meet the rule it names."""
+
+    EVENT = "DltRuleOverridden"
+    TEXT = (
+        "a DLT declared by a principal investigator although its AE does not meet the rule; "
+        "the same payload as `DltAdjudicated`, `override_reason` set"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class CourseCompletion(Fact):
+    """That a course was completed. It does not say "no DLT": DLT-evaluability is derived
+    from the adjudications and the DLT window."""
+
     KIND = "course"
     EVENT = "CourseCompleted"
-    TEXT = "a course completed; course 1 makes the patient DLT-evaluable, or not"
-    ON_RECORD = False
+    TEXT = "a course completed (DLT-evaluability is derived, never stated)"
+    LISTED_AS = "course_completions"
     course: int = given("integer")
-    completed_on: str = given("date")
-    evaluable: bool = given("boolean")
-    reason: str | None = given("text or null", "why not evaluable")
+    completed_on: str = given("date", correctable=True)
+    not_evaluable_reason: str | None = given(
+        "text or null",
+        "a non-toxic reason course 1 does not count (e.g. missed doses): replaced",
+        correctable=True,
+    )
+
+    def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
+        day = parse_day(self.completed_on, "completion date")
+        record.may_record(self.KIND, day, now, "completion date")
+        reason = None if self.not_evaluable_reason is None else self.not_evaluable_reason.strip()
+        if reason == "":
+            raise TrialRuleError("reason-required", "a not-evaluable course needs a reason")
+        window = record.dlt_window(protocol)
+        if self.course == 1 and reason is None and window is not None and day < window[1]:
+            raise TrialRuleError(
+                "dlt-window",
+                f"course 1 ends its DLT window on {window[1]}; it cannot be complete on {day}",
+            )
+        return replace(self, not_evaluable_reason=reason)
+
+
+def lesion_from_record(data: dict[str, Any]) -> TargetLesion:
+    """A target lesion as its payload stores it."""
+    short_axis = data.get("short_axis_mm")
+    return TargetLesion(
+        lesion_id=data["lesion_id"],
+        site=data["site"],
+        longest_diameter_mm=Decimal(data["longest_diameter_mm"]),
+        is_lymph_node=bool(data["is_lymph_node"]),
+        short_axis_mm=None if short_axis is None else Decimal(short_axis),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -317,11 +433,19 @@ class Response(Fact):
         Derived("sum_mm", "decimal", "sum of diameters"),
         Derived("details", "object or null", "how the category was reached", kept=False),
     )
-    assessed_on: str = given("date")
+    assessed_on: str = given("date", correctable=True)
     baseline: bool = given("boolean")
-    lesions: tuple[TargetLesion, ...] = given("list", "target lesions")
-    new_lesions: bool = given("boolean")
-    non_target_progression: bool = given("boolean")
+    lesions: tuple[TargetLesion, ...] = given("list", "target lesions", correctable=True)
+    new_lesions: bool = given("boolean", correctable=True)
+    non_target_progression: bool = given("boolean", correctable=True)
+
+    @classmethod
+    def from_record(cls, values: dict[str, Any]) -> Self:
+        lesions = tuple(
+            lesion if isinstance(lesion, TargetLesion) else lesion_from_record(lesion)
+            for lesion in values["lesions"]
+        )
+        return super().from_record({**values, "lesions": lesions})
 
     def payload(self, **derived: Any) -> dict[str, Any]:
         stored = super().payload(**derived)
@@ -353,9 +477,12 @@ class Withdrawal(Fact):
     KIND = "withdrawal"
     EVENT = "ConsentWithdrawn"
     TEXT = "consent withdrawn; afterwards only safety follow-up"
-    ON_RECORD = False
-    withdrawn_on: str = given("date")
-    reason: str = given("text")
+    withdrawn_on: str = given("date", correctable=True)
+    reason: str = given("text", correctable=True)
+
+    def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
+        _left_on(self.withdrawn_on, "withdrawal date", record, now)
+        return replace(self, reason=self.reason.strip() or "not given")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -363,9 +490,20 @@ class OffStudy(Fact):
     KIND = "off-study"
     EVENT = "WentOffStudy"
     TEXT = "the patient went off study"
-    ON_RECORD = False
-    off_on: str = given("date")
-    reason: str = given("text")
+    off_on: str = given("date", correctable=True)
+    reason: str = given("text", correctable=True)
+
+    def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
+        _left_on(self.off_on, "off-study date", record, now)
+        if not self.reason.strip():
+            raise TrialRuleError("reason-required", "going off study needs a reason")
+        return replace(self, reason=self.reason.strip())
+
+
+def _left_on(text: str, what: str, record: Record, now: datetime) -> None:
+    day = parse_day(text, what)
+    not_in_future(day, now.date(), what)
+    not_before(day, parse_day(record.consent_date, "consent"), what, "consent")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -392,6 +530,7 @@ FACTS: tuple[type[Fact], ...] = (
     Dose,
     AdverseEvent,
     DltAdjudication,
+    DltOverride,
     CourseCompletion,
     Response,
     Observation,
@@ -399,7 +538,11 @@ FACTS: tuple[type[Fact], ...] = (
     OffStudy,
     Correction,
 )
-KEPT: dict[str, type[Fact]] = {fact.KIND: fact for fact in FACTS if fact.ON_RECORD}
+# A kind's first declaration: an override is kept, read and corrected as the adjudication.
+KEPT: dict[str, type[Fact]] = {}
+for _fact in FACTS:
+    if _fact.ON_RECORD:
+        KEPT.setdefault(_fact.KIND, _fact)
 CORRECTABLE: dict[str, frozenset[str]] = {
     fact.KIND: fact.correctable() for fact in FACTS if fact.correctable()
 }

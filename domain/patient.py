@@ -18,7 +18,7 @@ record when they are applied. This module holds the rules that read the whole re
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -26,6 +26,8 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from trialctl.domain.ctcae_terms import terms_for
+from trialctl.domain.dlt_rules import DltContext, unmet_conditions
 from trialctl.domain.eligibility import evaluate_eligibility
 from trialctl.domain.facts import (
     ALLOWED_AFTER_WITHDRAWAL,
@@ -37,6 +39,7 @@ from trialctl.domain.facts import (
     Correction,
     CourseCompletion,
     DltAdjudication,
+    DltOverride,
     Dose,
     Enrolment,
     Fact,
@@ -45,11 +48,11 @@ from trialctl.domain.facts import (
     Response,
     Screening,
     Withdrawal,
+    lesion_from_record,
 )
 from trialctl.domain.ids import TRIALCTL_NAMESPACE
 from trialctl.domain.protocol import Protocol
 from trialctl.domain.recist import (
-    TargetLesion,
     assess_response,
     sum_of_diameters,
     validate_baseline,
@@ -74,6 +77,24 @@ def check_patient_id(patient_id: str) -> str:
 def dlt_window(first_dose: date, protocol: Protocol) -> tuple[date, date]:
     """The DLT evaluation window: from the first course 1 dose, `dlt_window_days` long."""
     return first_dose, first_dose + timedelta(days=protocol.dlt_window_days - 1)
+
+
+# A patient's course 1 outcome, as the current facts give it.
+EVALUABLE = "evaluable"
+WAITING = "waiting"
+REPLACED = "replaced"
+
+
+@dataclass(frozen=True)
+class DltOutcome:
+    """Derived each time state is read, never stored: whether the patient is DLT-evaluable
+    (a counting DLT, or course 1 completed with its window over), still awaited, or replaced
+    (course 1 not evaluable, or off study / withdrawn before being evaluable)."""
+
+    state: str  # evaluable | waiting | replaced
+    dlt: bool = False
+    reason: str = ""
+    records: tuple[int, ...] = ()  # versions of the patient's facts it rests on
 
 
 class FactEvent(Aggregate.Event):
@@ -115,8 +136,6 @@ class Patient(Aggregate):
     ) -> None:
         self.trial_id = trial_id
         self.patient_id = patient_id
-        self.consent_version = consent_version
-        self.consent_date = signed_on
         self.status = "consented"
         consent = Consent(consent_version=consent_version, signed_on=signed_on)
         self.facts: dict[int, dict[str, Any]] = {
@@ -126,10 +145,6 @@ class Patient(Aggregate):
         self.eligibility: dict[str, Any] | None = None
         self.level: int | None = None
         self.cohort_number: int | None = None
-        self.enrolled_on: str | None = None
-        self.completed_courses: list[int] = []
-        self.evaluable: bool | None = None
-        self.withdrawn_on: str | None = None
 
     @staticmethod
     def create_id(trial_id: str, patient_id: str) -> UUID:
@@ -187,10 +202,96 @@ class Patient(Aggregate):
         return self.kept(DltAdjudication)
 
     def responses(self) -> list[dict[str, Any]]:
-        return self.kept(Response)
+        """Each assessment with its response computed from the current measurements (a
+        corrected baseline or lesion changes every later category)."""
+        return assessed_series(self.kept(Response))
 
     def observations(self) -> list[dict[str, Any]]:
         return self.kept(Observation)
+
+    @property
+    def consent_version(self) -> str:
+        return str(self.kept(Consent)[0]["consent_version"])
+
+    @property
+    def consent_date(self) -> str:
+        return str(self.kept(Consent)[0]["signed_on"])
+
+    @property
+    def enrolled_on(self) -> str | None:
+        enrolments = self.kept(Enrolment)
+        return str(enrolments[0]["enrolled_on"]) if enrolments else None
+
+    @property
+    def withdrawn_on(self) -> str | None:
+        withdrawals = self.kept(Withdrawal)
+        return str(withdrawals[0]["withdrawn_on"]) if withdrawals else None
+
+    @property
+    def left(self) -> str | None:
+        """Why the patient left the study (the first of withdrawal and off study)."""
+        for _, fact in sorted(self.facts.items()):
+            values = fact["values"]
+            if fact["kind"] == Withdrawal.KIND:
+                return f"consent withdrawn: {values['reason']}"
+            if fact["kind"] == OffStudy.KIND:
+                return f"off study: {values['reason']}"
+        return None
+
+    @property
+    def completed_courses(self) -> list[int]:
+        return [c["course"] for c in self.kept(CourseCompletion)]
+
+    def dlt_window(self, protocol: Protocol) -> tuple[date, date] | None:
+        """The DLT window from the current course 1 first dose; None before any."""
+        first = self.first_dose_day(1)
+        return None if first is None else dlt_window(first, protocol)
+
+    def judged_dlts(self, protocol: Protocol) -> list[dict[str, Any]]:
+        """Each adjudication as it stands, with what is derived from the current facts:
+        `unmet` (the rule's conditions the AE fails now), `overridden` and `counts`."""
+        window = self.dlt_window(protocol)
+        terms = terms_for(protocol.dlt.ctcae_version)
+        judged = []
+        for adjudication in self.dlts():
+            ae = self.adverse_event(adjudication["ae_id"])
+            unmet: list[str] = []
+            if adjudication["is_dlt"] and adjudication["rule_code"] is not None:
+                context = DltContext(
+                    window, parse_day(adjudication["decided_on"], "adjudication date"), terms
+                )
+                rule = protocol.dlt.rule(adjudication["rule_code"])
+                unmet = unmet_conditions(rule, ae, context)
+            overridden = adjudication["override_reason"] is not None
+            judged.append({
+                **adjudication,
+                "term": ae["term"],
+                "coded": ae["coded"],
+                "window": None if window is None else f"{window[0]}..{window[1]}",
+                "unmet": unmet,
+                "overridden": overridden,
+                "counts": bool(adjudication["is_dlt"]) and (overridden or not unmet),
+            })
+        return judged
+
+    def outcome(self, protocol: Protocol) -> DltOutcome:
+        """The course 1 outcome the cohort counts, from the current facts."""
+        judged = self.judged_dlts(protocol)
+        counting = tuple(d["version"] for d in judged if d["counts"])
+        if counting:
+            return DltOutcome(EVALUABLE, dlt=True, records=counting)
+        others = tuple(d["version"] for d in judged)
+        course = next((c for c in self.kept(CourseCompletion) if c["course"] == 1), None)
+        if course is not None:
+            if course["not_evaluable_reason"] is not None:
+                reason = f"course 1 not evaluable: {course['not_evaluable_reason']}"
+                return DltOutcome(REPLACED, reason=reason, records=(course["version"],))
+            window = self.dlt_window(protocol)
+            if window is not None and parse_day(course["completed_on"], "completion") >= window[1]:
+                return DltOutcome(EVALUABLE, records=(course["version"], *others))
+        if self.left is not None:
+            return DltOutcome(REPLACED, reason=self.left, records=others)
+        return DltOutcome(WAITING, records=others)
 
     def first_dose_day(self, course: int = 1) -> date | None:
         days = [
@@ -204,7 +305,9 @@ class Patient(Aggregate):
     def is_enrolled(self) -> bool:
         return self.level is not None
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, protocol: Protocol) -> dict[str, Any]:
+        outcome = self.outcome(protocol)
+        judged = self.judged_dlts(protocol)
         return {
             "patient_id": self.patient_id,
             "status": self.status,
@@ -220,18 +323,24 @@ class Patient(Aggregate):
             "enrolled_on": self.enrolled_on,
             "doses": len(self.doses()),
             "adverse_events": len(self.adverse_events()),
-            "dlts": sum(1 for d in self.dlts() if d["is_dlt"] and d["counts"]),
-            "evaluable": self.evaluable,
+            "dlts": sum(1 for d in judged if d["counts"]),
+            "evaluable": {EVALUABLE: True, REPLACED: False}.get(outcome.state),
+            "outcome": outcome.state,
+            "replaced_because": outcome.reason or None,
+            # A DLT adjudicated as such that does not count now, and why.
+            "dlt_notes": [_dlt_note(d) for d in judged if d["is_dlt"] and not d["counts"]],
+            "uncoded_aes": [ae["ae_id"] for ae in self.adverse_events() if not ae["coded"]],
             "courses_completed": list(self.completed_courses),
             "responses": [r["category"] for r in self.responses()],
             "corrections": len(self.corrections),
         }
 
-    def state(self) -> dict[str, Any]:
+    def state(self, protocol: Protocol) -> dict[str, Any]:
         """Everything the patient's record says now, corrections applied."""
         listed = {fact.LISTED_AS: self.kept(fact) for fact in FACTS if fact.LISTED_AS}
+        listed[DltAdjudication.LISTED_AS] = self.judged_dlts(protocol)
         return {
-            **self.summary(),
+            **self.summary(protocol),
             "eligibility": self.eligibility,
             "screening": self.screening_values,
             **listed,
@@ -291,10 +400,10 @@ class Patient(Aggregate):
         __annotations__ = Enrolment.event_fields()
 
         def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
             values = self.payload()
             aggregate.level = values["level"]
             aggregate.cohort_number = values["cohort_number"]
-            aggregate.enrolled_on = values["enrolled_on"]
             aggregate.status = "on-study"
 
     def check_can_enroll(self, enrolment: Enrolment, now: datetime) -> None:
@@ -350,46 +459,45 @@ class Patient(Aggregate):
         FACT = DltAdjudication
         __annotations__ = DltAdjudication.event_fields()
 
-        def apply(self, aggregate: Any) -> None:
-            super().apply(aggregate)
-            if self.payload()["counts"]:
-                aggregate.evaluable = True
+    class DltRuleOverridden(FactEvent):
+        """A DLT declared although its AE fails the rule: principal-investigator only."""
+
+        TOPIC = "trialctl.Patient.DltRuleOverridden"
+        FACT = DltOverride
+        __annotations__ = DltOverride.event_fields()
 
     def adjudicate_dlt(
         self, adjudication: DltAdjudication, protocol: Protocol, now: datetime
     ) -> bool:
-        """Adjudicate an adverse event; returns whether it counts toward cohort decisions:
-        only a DLT with onset inside the protocol's evaluation window does."""
+        """Adjudicate an adverse event; returns whether it counts toward cohort decisions
+        now (derived again whenever state is read, so a later correction may change it)."""
         self._require_enrolled()
-        ae_id, is_dlt, rule_code = adjudication.ae_id, adjudication.is_dlt, adjudication.rule_code
-        ae = self.adverse_event(ae_id)
-        day = parse_day(adjudication.decided_on, "adjudication date")
-        self.may_record(DltAdjudication.KIND, day, now, "adjudication date")
-        not_before(day, parse_day(ae["onset"], "onset"), "adjudication date", "the onset")
+        ae_id = adjudication.ae_id
+        self.adverse_event(ae_id)
         if any(d["ae_id"] == ae_id for d in self.dlts()):
             raise TrialRuleError(
                 "adjudicate-once",
                 f"adverse event {ae_id} is already adjudicated; correct it instead",
             )
-        if is_dlt:
-            codes = [r.code for r in protocol.dlt.rules]
-            if rule_code not in codes:
+        checked = adjudication.check(self, protocol, now)
+        event_class: type[FactEvent] = self.DltAdjudicated
+        if checked.override_reason is not None:
+            ae = self.adverse_event(ae_id)
+            assert checked.rule_code is not None  # checked: an override is of a DLT
+            context = DltContext(
+                self.dlt_window(protocol),
+                parse_day(checked.decided_on, "adjudication date"),
+                terms_for(protocol.dlt.ctcae_version),
+            )
+            if not unmet_conditions(protocol.dlt.rule(checked.rule_code), ae, context):
                 raise TrialRuleError(
-                    "dlt-definition",
-                    f"a DLT must name the protocol rule it meets ({', '.join(codes)})",
+                    "dlt-override",
+                    f"adverse event {ae_id} meets rule {checked.rule_code}: "
+                    "record it without --override-reason",
                 )
-        elif rule_code is not None:
-            raise TrialRuleError("dlt-definition", "only a DLT names a DLT rule")
-        first = self.first_dose_day(1)
-        if first is None:
-            window, counts = "no course 1 dose before onset", False
-        else:
-            start, end = dlt_window(first, protocol)
-            onset = parse_day(ae["onset"], "onset")
-            counts = is_dlt and start <= onset <= end
-            window = f"{start}..{end}"
-        self._record(self.DltAdjudicated, adjudication, now, counts=counts, window=window)
-        return counts
+            event_class = self.DltRuleOverridden
+        self._record(event_class, checked, now)
+        return any(d["counts"] for d in self.judged_dlts(protocol) if d["ae_id"] == ae_id)
 
     # -- courses -------------------------------------------------------------------------
 
@@ -398,38 +506,22 @@ class Patient(Aggregate):
         FACT = CourseCompletion
         __annotations__ = CourseCompletion.event_fields()
 
-        def apply(self, aggregate: Any) -> None:
-            values = self.payload()
-            aggregate.completed_courses.append(values["course"])
-            if values["course"] == 1 and aggregate.evaluable is None:
-                aggregate.evaluable = values["evaluable"]
-
     def complete_course(
         self, completion: CourseCompletion, protocol: Protocol, now: datetime
     ) -> None:
+        """That the course was completed; whether course 1 makes the patient DLT-evaluable
+        is derived (`outcome`)."""
         self._require_enrolled()
         course = completion.course
-        day = parse_day(completion.completed_on, "completion date")
-        self.may_record(CourseCompletion.KIND, day, now, "completion date")
         if course != len(self.completed_courses) + 1:
             raise TrialRuleError(
                 "course-order",
                 f"course {course} is not the next course "
                 f"(completed: {self.completed_courses or 'none'})",
             )
-        first = self.first_dose_day(course)
-        if first is None:
+        if self.first_dose_day(course) is None:
             raise TrialRuleError("dose-first", f"no dose was given in course {course}")
-        if course == 1 and completion.evaluable:
-            _, end = dlt_window(first, protocol)
-            if day < end:
-                raise TrialRuleError(
-                    "dlt-window",
-                    f"course 1 ends its DLT window on {end}; it cannot be complete on {day}",
-                )
-        if not completion.evaluable and not (completion.reason and completion.reason.strip()):
-            raise TrialRuleError("reason-required", "a course that is not evaluable needs a reason")
-        self._record(self.CourseCompleted, completion, now)
+        self._record(self.CourseCompleted, completion.check(self, protocol, now), now)
 
     # -- response ------------------------------------------------------------------------
 
@@ -467,7 +559,7 @@ class Patient(Aggregate):
             "assessment date",
             "the previous assessment",
         )
-        base = [_lesion(x) for x in previous[0]["lesions"]]
+        base = [lesion_from_record(x) for x in previous[0]["lesions"]]
         nadir = min(Decimal(r["sum_mm"]) for r in previous)
         try:
             response = assess_response(
@@ -505,7 +597,7 @@ class Patient(Aggregate):
         __annotations__ = Withdrawal.event_fields()
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.withdrawn_on = self.payload()["withdrawn_on"]
+            super().apply(aggregate)
             aggregate.status = "consent-withdrawn"
 
     def withdraw(self, withdrawal: Withdrawal, now: datetime) -> None:
@@ -520,6 +612,7 @@ class Patient(Aggregate):
         __annotations__ = OffStudy.event_fields()
 
         def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
             aggregate.status = "off-study"
 
     def go_off_study(self, off_study: OffStudy, now: datetime) -> None:
@@ -585,6 +678,8 @@ class Patient(Aggregate):
         corrected = declared.from_record({**fact["values"], **changes})
         stored = corrected.check(self, protocol, now).payload()
         new_values = {k: stored[k] for k in changes}
+        if kind == Response.KIND:
+            self._check_corrected_series(target_version, stored)
         if kind == Screening.KIND:
             # Eligibility follows the corrected values: evaluated again, never typed in.
             screened_on = parse_day(fact["values"]["screened_on"], "screening date")
@@ -597,6 +692,20 @@ class Patient(Aggregate):
         )
         return new_values
 
+    def _check_corrected_series(self, target_version: int, stored: dict[str, Any]) -> None:
+        """A corrected assessment must leave a series RECIST can read: the baseline valid,
+        every later one measurable against it."""
+        series = [
+            {**r, **stored} if r["version"] == target_version else r
+            for r in self.kept(Response)
+        ]
+        try:
+            if series and series[0]["baseline"]:
+                validate_baseline([lesion_from_record(x) for x in series[0]["lesions"]])
+            assessed_series(series)
+        except ValueError as e:
+            raise TrialRuleError("recist", str(e)) from e
+
     # -- recording -----------------------------------------------------------------------
 
     def _record(
@@ -605,6 +714,34 @@ class Patient(Aggregate):
         """Trigger the fact's event: its payload is the fact's stored fields and what the
         rules derived from them."""
         self.trigger_event(event_class, timestamp=now, **fact.payload(**derived))
+
+
+def assessed_series(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """RECIST over a series of assessments in order: the first is the baseline, each later
+    one is read against it and the nadir so far. Raises ValueError on measurements the
+    rules refuse."""
+    series: list[dict[str, Any]] = []
+    for record in records:
+        lesions = [lesion_from_record(x) for x in record["lesions"]]
+        sum_mm = sum_of_diameters(lesions)
+        if record["baseline"] or not series:
+            series.append({**record, "category": None, "sum_mm": str(sum_mm)})
+            continue
+        base = [lesion_from_record(x) for x in series[0]["lesions"]]
+        response = assess_response(
+            base,
+            lesions,
+            nadir_sum_mm=min(Decimal(r["sum_mm"]) for r in series),
+            new_lesions=record["new_lesions"],
+            non_target_progression=record["non_target_progression"],
+        )
+        series.append({**record, "category": str(response.category), "sum_mm": str(sum_mm)})
+    return series
+
+
+def _dlt_note(judged: dict[str, Any]) -> str:
+    rule = judged["rule_code"]
+    return f"{judged['ae_id']}: does not meet rule {rule}: {'; '.join(judged['unmet'])}"
 
 
 def _evaluate(protocol: Protocol, values: dict[str, Any], day: date) -> dict[str, Any]:
@@ -619,13 +756,3 @@ def _evaluate(protocol: Protocol, values: dict[str, Any], day: date) -> dict[str
             {"code": r.code, "status": str(r.status), "reason": r.reason} for r in result.results
         ],
     }
-
-
-def _lesion(data: dict[str, Any]) -> TargetLesion:
-    return TargetLesion(
-        lesion_id=data["lesion_id"],
-        site=data["site"],
-        longest_diameter_mm=Decimal(data["longest_diameter_mm"]),
-        is_lymph_node=bool(data["is_lymph_node"]),
-        short_axis_mm=None if data.get("short_axis_mm") is None else Decimal(data["short_axis_mm"]),
-    )

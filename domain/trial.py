@@ -1,16 +1,20 @@
 """The trial aggregate: its protocol, its cohorts and their outcomes, and the cohort
 decisions of the 3+3 design.
 
-A cohort fills with patients at its level; each patient's DLT outcome arrives when the
-patient becomes evaluable (course 1 completed, or a DLT inside the evaluation window). A
-patient who leaves before that is not evaluable and is replaced. When every place in the
-cohort holds an evaluated patient, a decision is due; it is checked against the escalation
-engine, and a different decision needs an override reason and principal-investigator
-authority (a separate event type, so the ledger can tell who may sign it).
+A cohort fills with patients at its level. The trial holds only who is in which cohort and
+the decisions taken: each patient's DLT outcome (evaluable with or without a DLT, awaited, or
+replaced) is derived from the patients' current facts, corrections applied, whenever state
+is read (`Patient.outcome`), so every reading here takes the patients (`Roster`). When every
+place in the cohort holds an evaluated patient, a decision is due; it is checked against the
+escalation engine, and a different decision needs an override reason and
+principal-investigator authority (a separate event type, so the ledger can tell who may sign
+it). A decision keeps what it counted, so `decision_reviews` can tell when the facts have
+since been corrected under it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -19,6 +23,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from trialctl.domain.ctcae_terms import terms_for
 from trialctl.domain.escalation import (
     ACTION_STOP,
     Cohort,
@@ -28,9 +33,13 @@ from trialctl.domain.escalation import (
     ThreePlusThree,
 )
 from trialctl.domain.ids import TRIALCTL_NAMESPACE
+from trialctl.domain.patient import EVALUABLE, REPLACED, DltOutcome, Patient
 from trialctl.domain.protocol import Protocol
 from trialctl.domain.protocol_file import protocol_from_dict
 from trialctl.domain.rules import TrialRuleError
+
+# The trial's patients by study id: at least every patient assigned to a cohort.
+Roster = Mapping[str, Patient]
 
 
 def trial_id_for(protocol_id: str) -> UUID:
@@ -87,6 +96,7 @@ class Trial(Aggregate):
     @classmethod
     def register(cls, protocol: Protocol, timestamp: datetime) -> Trial:
         design_for(protocol)  # refuses a protocol the engine cannot run
+        terms_for(protocol.dlt.ctcae_version)  # and one whose AE terms cannot be coded
         return cls(protocol_id=protocol.id, protocol=protocol.to_dict(), timestamp=timestamp)
 
     # -- reading -------------------------------------------------------------------------
@@ -109,38 +119,88 @@ class Trial(Aggregate):
                 return cohort
         return None
 
-    def evaluated_cohorts(self) -> list[Cohort]:
-        """The outcome path the engine reads: evaluable patients' DLTs, cohort by cohort."""
+    def outcomes(self, cohort: dict[str, Any], patients: Roster) -> dict[str, DltOutcome]:
+        """Each of the cohort's patients' course 1 outcome, derived from current facts."""
+        protocol = self.protocol
+        missing = [p for p in cohort["patients"] if p not in patients]
+        if missing:
+            raise ValueError(f"the roster lacks cohort {cohort['number']}'s {missing}")
+        return {p: patients[p].outcome(protocol) for p in cohort["patients"]}
+
+    def cohort_state(self, cohort: dict[str, Any], patients: Roster) -> CohortState:
+        outcomes = self.outcomes(cohort, patients)
+        replaced = [p for p, o in outcomes.items() if o.state == REPLACED]
+        active = [p for p in cohort["patients"] if p not in replaced]
+        evaluated = {p: outcomes[p].dlt for p in active if outcomes[p].state == EVALUABLE}
+        return CohortState(cohort["number"], cohort["level"], active, replaced, evaluated)
+
+    def evaluated_cohorts(self, patients: Roster, upto: int | None = None) -> list[Cohort]:
+        """The outcome path the engine reads: evaluable patients' DLTs, cohort by cohort
+        (up to cohort number `upto`)."""
         path = []
         for cohort in self.cohorts:
-            outcomes = tuple(_evaluated(cohort).values())
+            if upto is not None and cohort["number"] > upto:
+                break
+            outcomes = tuple(self.cohort_state(cohort, patients).evaluated.values())
             if outcomes:
                 path.append(Cohort(level=cohort["level"], outcomes=outcomes))
         return path
 
-    def status(self) -> dict[str, Any]:
-        """The trial as it stands: levels, cohorts, what comes next, the MTD once declared.
-        `status`, the replay and the read models all show this one reading."""
+    def status(self, patients: Roster) -> dict[str, Any]:
+        """The trial as it stands: levels, cohorts, what comes next, the MTD once declared,
+        every count derived from the patients' current facts. `status`, the replay and the
+        read models all show this one reading."""
         protocol = self.protocol
-        step = self.next_step()
+        step = self.next_step(patients)
         mtd = None
         if self.stopped and self.mtd_level is not None:
             level = protocol.level(self.mtd_level)
             mtd = {"level": level.level, "dose": str(level.dose), "unit": level.unit}
         cohorts = []
+        overrides = []
         for cohort in self.cohorts:
-            evaluated = _evaluated(cohort)
+            state = self.cohort_state(cohort, patients)
+            notes, uncoded = [], []
+            for patient_id in cohort["patients"]:
+                patient = patients[patient_id]
+                for judged in patient.judged_dlts(protocol):
+                    if judged["is_dlt"] and not judged["counts"]:
+                        notes.append(
+                            f"{patient_id} {judged['ae_id']}: does not meet rule "
+                            f"{judged['rule_code']}: {'; '.join(judged['unmet'])}"
+                        )
+                    if judged["overridden"]:
+                        overrides.append({
+                            "patient_id": patient_id, "ae_id": judged["ae_id"],
+                            "rule_code": judged["rule_code"], "version": judged["version"],
+                            "override_reason": judged["override_reason"],
+                        })
+                uncoded += [
+                    f"{patient_id} {ae['ae_id']}" for ae in patient.adverse_events()
+                    if not ae["coded"]
+                ]
             cohorts.append(
                 {
                     "number": cohort["number"],
                     "level": cohort["level"],
                     "dose": str(protocol.level(cohort["level"]).dose),
-                    "patients": _active(cohort),
-                    "replaced": list(cohort["replaced"]),
-                    "evaluated": len(evaluated),
-                    "dlts": sum(1 for dlt in evaluated.values() if dlt),
+                    "patients": state.active,
+                    "replaced": state.replaced,
+                    "evaluated": len(state.evaluated),
+                    "dlts": state.dlts,
+                    "dlt_notes": notes,
+                    "uncoded_aes": uncoded,
                 }
             )
+        reviews = {r["cohort_number"]: r for r in self.decision_reviews(patients)}
+        decisions = [
+            {
+                **decision,
+                "since_corrected": reviews[decision["cohort_number"]]["differs"],
+                "review": reviews[decision["cohort_number"]],
+            }
+            for decision in self.decisions
+        ]
         deescalation = "on" if protocol.design.allow_deescalation else "off"
         return {
             "trial": self.protocol_id,
@@ -148,7 +208,8 @@ class Trial(Aggregate):
             "design": f"{protocol.design.name}, de-escalation {deescalation}",
             "current_level": None if self.stopped else self.current_cohort["level"],
             "cohorts": cohorts,
-            "decisions": list(self.decisions),
+            "decisions": decisions,
+            "dlt_overrides": overrides,
             "next": {
                 "code": step.code,
                 "text": step.text,
@@ -161,19 +222,88 @@ class Trial(Aggregate):
             "mtd": mtd,
         }
 
-    def engine_selection(self) -> Selection:
-        """The engine's reading of the recorded path; raises OutOfRuleError after overrides."""
-        return self.design.fit(self.evaluated_cohorts())
+    def decision_reviews(self, patients: Roster) -> list[dict[str, Any]]:
+        """Each recorded decision against the one the current facts give: what it counted
+        and the engine's recommendation then, the same re-derived now, whether they differ
+        (the decision was made on data since corrected) and the patients involved."""
+        protocol = self.protocol
+        reviews: list[dict[str, Any]] = []
+        changed: list[str] = []  # patients whose outcome differs from what a decision counted
+        for decision in self.decisions:
+            number = decision["cohort_number"]
+            state = self.cohort_state(self.cohorts[number - 1], patients)
+            counted = decision["counted"]
+            outcomes_then: dict[str, bool] = counted["outcomes"]
+            changed += sorted(
+                p for p in set(outcomes_then) | set(state.evaluated)
+                if outcomes_then.get(p) != state.evaluated.get(p)
+            )
+            try:
+                step: Step | None = self.design.fit(
+                    self.evaluated_cohorts(patients, upto=number)
+                ).step
+            except OutOfRuleError:
+                step = None
+            then_recommended = _recommendation(decision["recommended"])
+            now_recommended = _recommendation(_step_dict(step))
+            now = {"evaluated": len(state.evaluated), "dlts": state.dlts}
+            reviews.append({
+                "cohort_number": number,
+                "recorded": {
+                    "evaluated": counted["evaluated"], "dlts": counted["dlts"],
+                    "recommendation": then_recommended,
+                },
+                "rederived": {**now, "recommendation": now_recommended},
+                "differs": (
+                    counted["evaluated"] != now["evaluated"]
+                    or counted["dlts"] != now["dlts"]
+                    or then_recommended != now_recommended
+                ),
+                # This cohort's and earlier cohorts' (the 3+3 reads the whole path).
+                "patients": [
+                    {
+                        "patient_id": p,
+                        "cohort_number": self._cohort_number_of(p),
+                        "then": _outcome_text(self._counted_outcome(p)),
+                        "now": _outcome_text(
+                            self.cohort_state(self.cohorts[self._cohort_number_of(p) - 1],
+                                              patients).evaluated.get(p)
+                        ),
+                        "records": list(patients[p].outcome(protocol).records),
+                        "corrections": [c["version"] for c in patients[p].corrections],
+                    }
+                    for p in changed
+                ],
+            })
+        return reviews
 
-    def next_step(self) -> NextStep:
+    def _cohort_number_of(self, patient_id: str) -> int:
+        cohort = self.cohort_of(patient_id)
+        assert cohort is not None
+        return int(cohort["number"])
+
+    def _counted_outcome(self, patient_id: str) -> bool | None:
+        """What the decision on the patient's cohort counted for them."""
+        number = self._cohort_number_of(patient_id)
+        for decision in self.decisions:
+            if decision["cohort_number"] == number:
+                counted = decision["counted"]["outcomes"].get(patient_id)
+                return None if counted is None else bool(counted)
+        return None
+
+    def engine_selection(self, patients: Roster) -> Selection:
+        """The engine's reading of the derived path; raises OutOfRuleError after overrides."""
+        return self.design.fit(self.evaluated_cohorts(patients))
+
+    def next_step(self, patients: Roster) -> NextStep:
         if self.stopped:
             mtd = f"MTD level {self.mtd_level}" if self.mtd_level else "no tolerable dose"
             return NextStep("stopped", f"trial stopped ({self.stop_reason}): {mtd}")
         cohort = self.current_cohort
-        active = _active(cohort)
+        state = self.cohort_state(cohort, patients)
         size = self.design.cohort_size
-        if len(active) < size:
-            places = size - len(active)
+        if len(state.active) < size:
+            places = size - len(state.active)
             return NextStep(
                 "enroll",
                 f"enroll {places} more patient{'s' if places > 1 else ''} at level "
@@ -181,7 +311,7 @@ class Trial(Aggregate):
                 level=cohort["level"],
                 places=places,
             )
-        waiting = tuple(p for p in active if p not in cohort["outcomes"])
+        waiting = tuple(p for p in state.active if p not in state.evaluated)
         if waiting:
             return NextStep(
                 "await-evaluation",
@@ -197,13 +327,13 @@ class Trial(Aggregate):
 
     # -- enrollment and outcomes ---------------------------------------------------------
 
-    def check_can_enroll(self, patient_id: str) -> int:
+    def check_can_enroll(self, patient_id: str, patients: Roster) -> int:
         """The level a new patient joins at, or a refusal naming the rule."""
         if self.stopped:
             raise TrialRuleError("trial-open", f"trial {self.protocol_id} has stopped enrolling")
         if self.cohort_of(patient_id) is not None:
             raise TrialRuleError("enroll-once", f"patient {patient_id} is already enrolled")
-        step = self.next_step()
+        step = self.next_step(patients)
         if step.code != "enroll":
             raise TrialRuleError(
                 "cohort-full", f"cohort {self.current_cohort['number']} is full: {step.text}"
@@ -216,8 +346,8 @@ class Trial(Aggregate):
         cohort_number: int
         level: int
 
-    def assign(self, patient_id: str, timestamp: datetime) -> int:
-        level = self.check_can_enroll(patient_id)
+    def assign(self, patient_id: str, patients: Roster, timestamp: datetime) -> int:
+        level = self.check_can_enroll(patient_id, patients)
         self._assign(patient_id, self.current_cohort["number"], level, timestamp=timestamp)
         return level
 
@@ -225,57 +355,13 @@ class Trial(Aggregate):
     def _assign(self, patient_id: str, cohort_number: int, level: int, timestamp: datetime) -> None:
         self.cohorts[cohort_number - 1]["patients"].append(patient_id)
 
-    class OutcomeRecorded(Aggregate.Event):
-        """A patient became DLT-evaluable; `dlt` is whether a DLT counts toward decisions."""
-
-        TOPIC = "trialctl.Trial.OutcomeRecorded"
-        patient_id: str
-        dlt: bool
-
-    def record_outcome(self, patient_id: str, dlt: bool, timestamp: datetime) -> None:
-        cohort = self._cohort_or_refuse(patient_id)
-        if patient_id in cohort["outcomes"]:
-            return  # already evaluable: a later DLT or course completion changes nothing here
-        self._record_outcome(patient_id, dlt, timestamp=timestamp)
-
-    @event(OutcomeRecorded)
-    def _record_outcome(self, patient_id: str, dlt: bool, timestamp: datetime) -> None:
-        cohort = self.cohort_of(patient_id)
-        assert cohort is not None
-        cohort["outcomes"][patient_id] = dlt
-
-    class PatientReplaced(Aggregate.Event):
-        """Not DLT-evaluable: the place in the cohort opens for another patient."""
-
-        TOPIC = "trialctl.Trial.PatientReplaced"
-        patient_id: str
-        reason: str
-
-    def replace(self, patient_id: str, reason: str, timestamp: datetime) -> None:
-        cohort = self._cohort_or_refuse(patient_id)
-        if patient_id in cohort["outcomes"]:
-            return  # evaluable patients are never replaced
-        self._replace(patient_id, reason, timestamp=timestamp)
-
-    @event(PatientReplaced)
-    def _replace(self, patient_id: str, reason: str, timestamp: datetime) -> None:
-        cohort = self.cohort_of(patient_id)
-        assert cohort is not None
-        cohort["replaced"].append(patient_id)
-
-    def _cohort_or_refuse(self, patient_id: str) -> dict[str, Any]:
-        cohort = self.cohort_of(patient_id)
-        if cohort is None:
-            raise TrialRuleError("enrolled-first", f"patient {patient_id} is not enrolled")
-        return cohort
-
     # -- decisions -----------------------------------------------------------------------
 
-    def expected_step(self) -> Step | None:
+    def expected_step(self, patients: Roster) -> Step | None:
         """The engine's decision for the current cohort, or None when the path left the
         rules (after an override), in which case only an override may decide."""
         try:
-            return self.engine_selection().step
+            return self.engine_selection(patients).step
         except OutOfRuleError:
             return None
 
@@ -287,6 +373,7 @@ class Trial(Aggregate):
         mtd_level: int | None
         stop_reason: str | None
         reason: str
+        counted: dict[str, Any]
 
     class CohortDecisionOverridden(Aggregate.Event):
         """A decision other than the engine's: principal-investigator authority only."""
@@ -300,21 +387,31 @@ class Trial(Aggregate):
         reason: str
         engine_recommendation: dict[str, Any] | None
         override_reason: str
+        counted: dict[str, Any]
 
     def decide(
         self,
         action: str,
         next_level: int | None,
         mtd_level: int | None,
+        patients: Roster,
         timestamp: datetime,
         override_reason: str | None = None,
     ) -> Step | None:
         """Record the cohort decision; returns the engine's step for display."""
-        if self.next_step().code != "decision-due":
-            raise TrialRuleError("decision-due", f"no decision is due: {self.next_step().text}")
+        step = self.next_step(patients)
+        if step.code != "decision-due":
+            raise TrialRuleError("decision-due", f"no decision is due: {step.text}")
         self._check_decision_shape(action, next_level, mtd_level)
-        expected = self.expected_step()
+        expected = self.expected_step(patients)
         number = int(self.current_cohort["number"])
+        # What the decision counted, kept so a later correction under it shows.
+        evaluated = self.cohort_state(self.current_cohort, patients).evaluated
+        counted = {
+            "outcomes": dict(evaluated),
+            "evaluated": len(evaluated),
+            "dlts": sum(evaluated.values()),
+        }
         matches = expected is not None and (
             expected.action == action
             and expected.next_level == next_level
@@ -329,6 +426,7 @@ class Trial(Aggregate):
                 mtd_level,
                 expected.stop_reason,
                 expected.reason,
+                counted,
                 timestamp=timestamp,
             )
             return expected
@@ -350,6 +448,7 @@ class Trial(Aggregate):
             f"override of cohort {number}: {override_reason.strip()}",
             _step_dict(expected),
             override_reason.strip(),
+            counted,
             timestamp=timestamp,
         )
         return expected
@@ -380,10 +479,13 @@ class Trial(Aggregate):
         mtd_level: int | None,
         stop_reason: str | None,
         reason: str,
+        counted: dict[str, Any],
         timestamp: datetime,
     ) -> None:
+        recommended = {"action": action, "next_level": next_level, "mtd_level": mtd_level}
         self._apply_decision(
-            cohort_number, action, next_level, mtd_level, stop_reason, reason, overridden=False
+            cohort_number, action, next_level, mtd_level, stop_reason, reason,
+            overridden=False, counted=counted, recommended=recommended,
         )
 
     @event(CohortDecisionOverridden)
@@ -397,10 +499,12 @@ class Trial(Aggregate):
         reason: str,
         engine_recommendation: dict[str, Any] | None,
         override_reason: str,
+        counted: dict[str, Any],
         timestamp: datetime,
     ) -> None:
         self._apply_decision(
-            cohort_number, action, next_level, mtd_level, stop_reason, reason, overridden=True
+            cohort_number, action, next_level, mtd_level, stop_reason, reason,
+            overridden=True, counted=counted, recommended=engine_recommendation,
         )
 
     def _apply_decision(
@@ -412,6 +516,8 @@ class Trial(Aggregate):
         stop_reason: str | None,
         reason: str,
         overridden: bool,
+        counted: dict[str, Any],
+        recommended: dict[str, Any] | None,
     ) -> None:
         self.decisions.append(
             {
@@ -422,6 +528,8 @@ class Trial(Aggregate):
                 "stop_reason": stop_reason,
                 "reason": reason,
                 "overridden": overridden,
+                "counted": counted,
+                "recommended": recommended,
             }
         )
         if action == ACTION_STOP:
@@ -433,17 +541,33 @@ class Trial(Aggregate):
             self.cohorts.append(_new_cohort(cohort_number + 1, next_level))
 
 
+@dataclass(frozen=True)
+class CohortState:
+    """One cohort as the current facts give it."""
+
+    number: int
+    level: int
+    active: list[str]  # assigned and not replaced, in order of enrollment
+    replaced: list[str]
+    evaluated: dict[str, bool]  # evaluable patients and whether each had a counting DLT
+
+    @property
+    def dlts(self) -> int:
+        return sum(self.evaluated.values())
+
+
 def _new_cohort(number: int, level: int) -> dict[str, Any]:
-    return {"number": number, "level": level, "patients": [], "outcomes": {}, "replaced": []}
+    return {"number": number, "level": level, "patients": []}
 
 
-def _active(cohort: dict[str, Any]) -> list[str]:
-    return [p for p in cohort["patients"] if p not in cohort["replaced"]]
+def _recommendation(step: dict[str, Any] | None) -> dict[str, Any] | None:
+    if step is None:
+        return None
+    return {k: step[k] for k in ("action", "next_level", "mtd_level")}
 
 
-def _evaluated(cohort: dict[str, Any]) -> dict[str, bool]:
-    """The cohort's evaluable patients (never replaced ones) and whether each had a DLT."""
-    return {p: cohort["outcomes"][p] for p in _active(cohort) if p in cohort["outcomes"]}
+def _outcome_text(dlt: bool | None) -> str:
+    return {None: "not evaluated", True: "DLT", False: "no DLT"}[dlt]
 
 
 def _describe_step(step: Step) -> str:

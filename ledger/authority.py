@@ -59,8 +59,6 @@ PERMISSIONS.update(
         Trial.Registered.TOPIC: _allow(PI | {Role.ADMIN}, Meaning.APPROVED),
         # Trial-side consequences are co-signed in the same batch as the patient event.
         Trial.PatientAssigned.TOPIC: _allow(SITE_STAFF, *_CONSEQUENCE),
-        Trial.OutcomeRecorded.TOPIC: _allow(SITE_STAFF, *_CONSEQUENCE),
-        Trial.PatientReplaced.TOPIC: _allow(SITE_STAFF, *_CONSEQUENCE),
         Trial.CohortDecided.TOPIC: _allow(INVESTIGATORS, Meaning.APPROVED),
         Trial.CohortDecisionOverridden.TOPIC: _allow(PI, Meaning.APPROVED),
         Patient.ConsentSigned.TOPIC: _allow(SITE_STAFF, *_RECORDED),
@@ -69,6 +67,7 @@ PERMISSIONS.update(
         Patient.DoseGiven.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.AdverseEventReported.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.DltAdjudicated.TOPIC: _allow(INVESTIGATORS, Meaning.APPROVED),
+        Patient.DltRuleOverridden.TOPIC: _allow(PI, Meaning.APPROVED),
         Patient.CourseCompleted.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.ResponseAssessed.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.ObservationRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),

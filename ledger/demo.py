@@ -5,8 +5,12 @@ The story (de-escalation on, four imatinib levels): cohort 1 at level 1 — one 
 withdraws before course 1 ends and is replaced, none of three has a DLT → escalate; level 2
 sees one DLT in three → expand; the expansion has none (1 of 6) → escalate; level 3 sees two
 DLTs → level 2 already holds six patients with one DLT, so the MTD is level 2. Along the way:
-one screened patient is ineligible and refused enrollment, a dose is corrected, responses
-are assessed by RECIST and circulating tumour cells are counted.
+one screened patient is ineligible and refused enrollment, every AE term is coded against
+CTCAE v3.0 but one recorded uncoded, a dose is corrected, responses are assessed by RECIST
+and circulating tumour cells are counted. Last, source verification finds that the level 2
+DLT's neutropenia was grade 3, not 4: the correction makes that DLT stop counting (it no
+longer meets neutropenia_g4), so the decisions that counted it show as made on data since
+corrected.
 """
 
 from __future__ import annotations
@@ -167,21 +171,23 @@ class _Story:
         self.dose_course(patient, level, 1, offset)
         if dlt:
             self.record("ivan", patient, AdverseEvent(
-                ae_id="AE1", term="Neutrophil count decreased", grade=4, attribution="probable",
-                onset=self.day(offset + 10), resolved_on=self.day(offset + 17)))
+                ae_id="AE1", term="Neutrophils/granulocytes (ANC/AGC)", grade=4,
+                attribution="probable", onset=self.day(offset + 10),
+                resolved_on=self.day(offset + 17), coded=True))
             self.record("pat", patient, DltAdjudication(
                 ae_id="AE1", is_dlt=True, rule_code="neutropenia_g4",
-                decided_on=self.day(offset + 17)))
+                decided_on=self.day(offset + 17), override_reason=None))
         else:
             self.record("ivan", patient, AdverseEvent(
-                ae_id="AE1", term="Fatigue", grade=1, attribution="possible",
-                onset=self.day(offset + 5), resolved_on=self.day(offset + 12)))
+                ae_id="AE1", term="Fatigue (asthenia, lethargy, malaise)", grade=1,
+                attribution="possible", onset=self.day(offset + 5),
+                resolved_on=self.day(offset + 12), coded=True))
         self.record("ivan", patient, CourseCompletion(
-            course=1, completed_on=self.day(offset + 21), evaluable=True, reason=None))
+            course=1, completed_on=self.day(offset + 21), not_evaluable_reason=None))
 
     def decide(self) -> dict[str, Any]:
         trial = self.records.trial(None)
-        step = trial.expected_step()
+        step = trial.expected_step(self.records.roster(trial))
         assert step is not None
         decision = CohortDecision(None, step.action, step.next_level, step.mtd_level, None)
         recorded = self.records.perform(decision, self.actors["pat"], self.now)
@@ -266,6 +272,20 @@ def run_demo(
                                               observed_on=story.day(44)))
         say(f"{pid}: RECIST response at week 9 = {followed.summary['response']}")
     say(f"MTD declared: level {final['mtd_level']}")
+
+    # An AE term outside the CTCAE list, recorded uncoded: shown as such in every listing.
+    story.record("ivan", third[0], AdverseEvent(
+        ae_id="AE2", term="Periorbital oedema", grade=1, attribution="probable",
+        onset=story.day(100), resolved_on=story.day(110), coded=False))
+    say(f"{third[0]}: AE2 'Periorbital oedema' recorded uncoded")
+    # Source-document verification: the level 2 DLT was grade 3 neutropenia.
+    dlt_patient = second[1]
+    (ae,) = records.patient(records.trial(None), dlt_patient).adverse_events()
+    story.record("ivan", dlt_patient, Correction(
+        target_version=ae["version"], changes={"grade": 3},
+        reason="source document verification: ANC nadir was grade 3"))
+    say(f"{dlt_patient}: AE1 corrected to grade 3; its DLT no longer meets neutropenia_g4, "
+        "so the decisions that counted it are shown as made on data since corrected")
 
     status = records.status(None)
     report = verify_ledger(app.signed_recorder, location.display())

@@ -4,7 +4,9 @@ rows written in one transaction with its tracking position.
 
 The trial and patient rows are computed by replaying the entries into the same Trial and
 Patient aggregates the rules guard, and rendered by the same `Trial.status()` that `status`
-uses: there is one implementation of "what is the cohort's state".
+uses: there is one implementation of "what is the cohort's state". The trial's counts are
+derived from its patients' facts, so a patient entry (a DLT, a course, a correction)
+rewrites the trial's rows too.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from uuid import UUID
 from eventsourcing.persistence import Notification, Tracking
 from eventsourcing.projection import Projection
 
-from trialctl.domain.patient import Patient
+from trialctl.domain.patient import Patient, patient_aggregate_id
 from trialctl.domain.trial import Trial
 from trialctl.ledger.application import TrialLedger
 from trialctl.ledger.audit import audit_row
@@ -109,7 +111,9 @@ class TrialProjection(Projection[TrialViews]):
         if isinstance(aggregate, Trial):
             self._trial_rows(aggregate, statement["position"], rows)
         elif isinstance(aggregate, Patient):
-            summary = aggregate.state()
+            trial = self._current(UUID(aggregate.trial_id))
+            summary = aggregate.state(trial.protocol)
+            self._trial_rows(trial, statement["position"], rows)
             rows.put(patients_view, {
                 "aggregate_id": str(aggregate.id), "trial_id": aggregate.trial_id,
                 "patient_id": aggregate.patient_id, "status": aggregate.status,
@@ -117,8 +121,19 @@ class TrialProjection(Projection[TrialViews]):
                 "position": statement["position"],
             })
 
+    def _current(self, aggregate_id: UUID) -> Any:
+        """An aggregate as the entries applied so far leave it (or, not met yet in this run,
+        as the ledger holds it now); read, never advanced."""
+        cached = self.aggregates.get(aggregate_id)
+        return cached if cached is not None else self.ledger.repository.get(aggregate_id)
+
     def _trial_rows(self, trial: Trial, position: int, rows: ViewRows) -> None:
-        status = trial.status()
+        roster = {
+            patient_id: self._current(patient_aggregate_id(trial.id, patient_id))
+            for cohort in trial.cohorts
+            for patient_id in cohort["patients"]
+        }
+        status = trial.status(roster)
         rows.put(trials_view, {
             "trial_id": str(trial.id), "protocol_id": trial.protocol_id,
             "stopped": trial.stopped, "mtd_level": trial.mtd_level,

@@ -47,7 +47,7 @@ LEAVES_TABLE = "trialctl_leaves"
 SCHEMA_TABLE = "trialctl_schema"
 # The layout of the tables this trialctl writes and reads (docs/FORMAT.md, `trialctl_schema`).
 # Raise it with any change an older trialctl would misread, and say in FORMAT.md what changed.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ def replay_trial(
     trial, last = _replay(records, current.id, included, signers)
     if not isinstance(trial, Trial):
         raise LedgerError(f"trial {current.protocol_id} was not registered yet at that point")
-    patients = []
+    patients: dict[str, Patient] = {}
     notifications = records.ledger.signed_recorder.select_notifications(
         start=None, limit=1_000_000, topics=[Patient.ConsentSigned.TOPIC]
     )
@@ -71,12 +71,14 @@ def replay_trial(
             continue
         patient, patient_last = _replay(records, UUID(str(notification.originator_id)), included)
         if isinstance(patient, Patient):
-            patients.append(patient.summary())
+            patients[patient.patient_id] = patient
             last = max(last, patient_last)
+    protocol = trial.protocol
     return {
         "upto": upto,
         "as_of": None if as_of is None else as_of.isoformat(),
         "last_position_included": last,
-        "status": with_signers(trial.status(), signers),
-        "patients": sorted(patients, key=lambda p: p["patient_id"]),
+        # Counts derived from the patients' facts as they stood then, corrections then made.
+        "status": with_signers(trial.status(patients), signers),
+        "patients": [patients[p].summary(protocol) for p in sorted(patients)],
     }

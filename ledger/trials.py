@@ -21,7 +21,7 @@ from trialctl.domain import journey
 from trialctl.domain.facts import Consent, Correction
 from trialctl.domain.patient import Patient, patient_aggregate_id
 from trialctl.domain.protocol import Protocol
-from trialctl.domain.trial import Trial, trial_id_for
+from trialctl.domain.trial import Roster, Trial, trial_id_for
 from trialctl.ledger.application import TrialLedger, UnlockedUser
 from trialctl.ledger.decisions import with_signers
 from trialctl.ledger.entry import parse_entry
@@ -96,15 +96,33 @@ class TrialActions:
             ) from e
         return patient
 
+    def roster(self, trial: Trial) -> dict[str, Patient]:
+        """Every patient assigned to one of the trial's cohorts, as they stand now: the
+        trial's counts are derived from their facts."""
+        return {
+            patient_id: self.patient(trial, patient_id)
+            for cohort in trial.cohorts
+            for patient_id in cohort["patients"]
+        }
+
     def status(self, trial_ref: str | None) -> dict[str, Any]:
         """The trial status now, with each cohort decision's signer: from the read models,
         brought up to date first, or computed from the trial when they hold no row yet."""
         trial = self.trial(trial_ref)
         views = catch_up(self.ledger)  # never a stale answer
         return with_signers(
-            views.trial_status(trial.protocol_id) or trial.status(),
+            views.trial_status(trial.protocol_id) or trial.status(self.roster(trial)),
             views.decision_signers(str(trial.id)),
         )
+
+    def decisions_since_corrected(self, trial: Trial, patient_id: str) -> list[dict[str, Any]]:
+        """The trial's decisions made on data since corrected that involve this patient."""
+        return [
+            decision
+            for decision in self.status(trial.protocol_id)["decisions"]
+            if decision["since_corrected"]
+            and any(p["patient_id"] == patient_id for p in decision["review"]["patients"])
+        ]
 
     # -- the actions ---------------------------------------------------------------------
 
@@ -134,15 +152,16 @@ class TrialActions:
                 trial = self.trial(request.trial)
                 already = self._has_patient(trial, request.patient)
                 patient = journey.consent(trial, request.patient, consent, already, now)
-                return _Pending(trial, patient, (patient,), patient.summary())
+                summary = patient.summary(trial.protocol)
+                return _Pending(trial, patient, (patient,), summary)
             case PatientStep():
                 trial = self.trial(request.trial)
                 patient = self.patient(trial, request.patient)
-                concluded = journey.take(trial, patient, request.fact, now)
+                roster: Roster = {**self.roster(trial), patient.patient_id: patient}
+                concluded = journey.take(trial, patient, request.fact, roster, now)
                 meaning = Meaning.CORRECTED if isinstance(request.fact, Correction) else None
-                return _Pending(
-                    trial, patient, (trial, patient), {**patient.summary(), **concluded}, meaning
-                )
+                summary = {**patient.summary(trial.protocol), **concluded}
+                return _Pending(trial, patient, (trial, patient), summary, meaning)
             case CohortDecision():
                 return self._decide(request, now)
 
@@ -163,7 +182,8 @@ class TrialActions:
     def _decide(self, request: CohortDecision, now: datetime) -> _Pending:
         trial = self.trial(request.trial)
         engine = trial.decide(
-            request.action, request.next_level, request.mtd_level, now, request.override_reason
+            request.action, request.next_level, request.mtd_level, self.roster(trial), now,
+            request.override_reason,
         )
         shown = None if engine is None else {
             "action": engine.action,

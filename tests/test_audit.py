@@ -80,7 +80,9 @@ def test_patient_timeline(demo: dict[str, str]) -> None:
     kinds = [row["type"].removeprefix("trialctl.") for row in data["timeline"]]
     assert kinds[:4] == ["Patient.ConsentSigned", "Patient.ScreeningRecorded",
                          "Trial.PatientAssigned", "Patient.Enrolled"]
-    assert "Patient.Corrected" in kinds and "Trial.OutcomeRecorded" in kinds
+    # Evaluability is derived (schema 2): the trial records no outcome of its own.
+    assert "Patient.Corrected" in kinds and "Patient.CourseCompleted" in kinds
+    assert "Trial.OutcomeRecorded" not in kinds
     (correction,) = data["patient"]["corrections"]
     assert correction["reason"] == "dosing diary transcribed a day early"
     corrected = next(d for d in data["patient"]["doses"] if d["version"] ==

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.trial_helpers import NOW, at, day, dose, enrolled_patient, nct_protocol
+from tests.trial_helpers import NOW, at, day, dose, enrolled_patient, nct_protocol, roster
 from trialctl.domain import journey
 from trialctl.domain.facts import CORRECTABLE, FACTS, Correction, Dose, Fact
 from trialctl.domain.patient import Patient
@@ -27,9 +27,14 @@ STORED: dict[str, set[str]] = {
     "trialctl.Patient.Enrolled": {"level", "cohort_number", "enrolled_on"},
     "trialctl.Patient.DoseGiven": {"agent", "dose", "unit", "course", "day", "given_at"},
     "trialctl.Patient.AdverseEventReported": {
-        "ae_id", "term", "grade", "attribution", "onset", "resolved_on"},
-    "trialctl.Patient.DltAdjudicated": {"ae_id", "is_dlt", "rule_code", "counts", "window"},
-    "trialctl.Patient.CourseCompleted": {"course", "completed_on", "evaluable", "reason"},
+        "ae_id", "term", "grade", "attribution", "onset", "resolved_on", "coded"},
+    # Schema 2: whether a DLT counts is derived, never stored (no `counts`, no `window`).
+    "trialctl.Patient.DltAdjudicated": {
+        "ae_id", "is_dlt", "rule_code", "decided_on", "override_reason"},
+    "trialctl.Patient.DltRuleOverridden": {
+        "ae_id", "is_dlt", "rule_code", "decided_on", "override_reason"},
+    # Schema 2: a course completion no longer states evaluability.
+    "trialctl.Patient.CourseCompleted": {"course", "completed_on", "not_evaluable_reason"},
     "trialctl.Patient.ResponseAssessed": {
         "assessed_on", "baseline", "lesions", "new_lesions", "non_target_progression",
         "category", "sum_mm", "details"},
@@ -56,10 +61,17 @@ def test_every_patient_event_is_declared() -> None:
 
 def test_the_correctable_fields_are_those_declared() -> None:
     assert {
+        "consent": {"consent_version", "signed_on"},
         "screening": {"values"},
+        "enrollment": {"enrolled_on"},
         "dose": {"dose", "unit", "given_at"},
-        "adverse-event": {"term", "grade", "attribution", "onset", "resolved_on"},
+        "adverse-event": {"term", "grade", "attribution", "onset", "resolved_on", "coded"},
+        "dlt-adjudication": {"is_dlt", "rule_code", "decided_on"},
+        "course": {"completed_on", "not_evaluable_reason"},
+        "response": {"assessed_on", "lesions", "new_lesions", "non_target_progression"},
         "observation": {"value", "observed_on"},
+        "withdrawal": {"withdrawn_on", "reason"},
+        "off-study": {"off_on", "reason"},
     } == CORRECTABLE
 
 
@@ -74,7 +86,8 @@ def test_a_recorded_dose_is_kept_and_replayed_as_declared() -> None:
     replayed = None
     for domain_event in patient.collect_events():
         replayed = domain_event.mutate(replayed)
-    assert isinstance(replayed, Patient) and replayed.state() == patient.state()
+    assert isinstance(replayed, Patient)
+    assert replayed.state(trial.protocol) == patient.state(trial.protocol)
 
 
 def test_a_correction_runs_the_same_declared_check_and_stores_normalised_values() -> None:
@@ -89,7 +102,7 @@ def test_a_correction_runs_the_same_declared_check_and_stores_normalised_values(
     assert refused.value.rule == "valid-time"
 
     corrected = journey.take(trial, patient, Correction(
-        target_version=version, changes={"dose": " 300.00 "}, reason="diary"), NOW)
+        target_version=version, changes={"dose": " 300.00 "}, reason="diary"), roster(trial), NOW)
     assert corrected == {"corrected": {"dose": "300.00"}}
     assert patient.doses()[0]["dose"] == "300.00"
 

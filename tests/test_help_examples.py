@@ -123,7 +123,7 @@ def _open_trial(directory: Path, day_zero: date, with_trial: bool) -> dict[str, 
                                        unit=level.unit, course=1, day=1,
                                        given_at=f"{day(6)}T09:30:00+00:00"))
             record(ivan, patient, CourseCompletion(course=1, completed_on=day(27),
-                                                   evaluable=True, reason=None))
+                                                   not_evaluable_reason=None))
     ledger.close()
     return {"TRIALCTL_HOME": str(home), "TRIALCTL_LEDGER": str(location.display())}
 

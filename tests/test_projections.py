@@ -53,7 +53,7 @@ def small_trial(url: str, patients: int = 3) -> TrialLedger:
             screening(protocol, 1),
             Enrolment(enrolled_on=day(2)),
             dose("examplinib", "25", "mg", at(3)),
-            CourseCompletion(course=1, completed_on=day(31), evaluable=True, reason=None),
+            CourseCompletion(course=1, completed_on=day(31), not_evaluable_reason=None),
         ):
             records.perform(PatientStep(None, patient, fact), carol, now)
     if patients == 3:

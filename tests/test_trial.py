@@ -10,6 +10,7 @@ import pytest
 
 from tests.trial_helpers import (
     NOW,
+    adjudication,
     adverse_event,
     at,
     consented,
@@ -19,6 +20,7 @@ from tests.trial_helpers import (
     enrolled_patient,
     follow_the_engine,
     nct_protocol,
+    roster,
     run_cohort,
     screening,
     second_protocol,
@@ -28,7 +30,6 @@ from trialctl.domain.facts import (
     Consent,
     Correction,
     CourseCompletion,
-    DltAdjudication,
     Enrolment,
     Withdrawal,
 )
@@ -39,6 +40,10 @@ from trialctl.domain.trial import Trial
 
 def enrolment(offset: int) -> Enrolment:
     return Enrolment(enrolled_on=day(offset))
+
+
+def enroll(trial: Trial, patient: Patient, offset: int) -> int:
+    return journey.enroll(trial, patient, enrolment(offset), roster(trial), NOW)
 
 
 def correction_of(version: int, changes: dict[str, Any], reason: str) -> Correction:
@@ -69,7 +74,7 @@ def test_a_whole_trial_follows_the_engine_to_an_mtd(trial: Trial) -> None:
 
     assert trial.stopped and trial.mtd_level == 2
     assert [d["action"] for d in trial.decisions] == ["escalate", "expand", "escalate", "stop"]
-    assert trial.next_step().code == "stopped"
+    assert trial.next_step(roster(trial)).code == "stopped"
 
 
 def test_the_second_protocol_runs_with_no_code_change() -> None:
@@ -93,14 +98,14 @@ def test_an_ineligible_patient_is_refused_naming_every_failed_criterion(trial: T
                                  trial.protocol, NOW)
 
     assert eligibility["failed"] == ["ecog", "anc"]
-    message = refused("eligible-only", lambda: journey.enroll(trial, patient, enrolment(2), NOW))
+    message = refused("eligible-only", lambda: enroll(trial, patient, 2))
     assert "failed: ecog, anc" in message
     assert trial.cohort_of("P001") is None
 
 
 def test_no_enrollment_before_screening(trial: Trial) -> None:
     patient = consented(trial, "P001")
-    refused("screen-first", lambda: journey.enroll(trial, patient, enrolment(2), NOW))
+    refused("screen-first", lambda: enroll(trial, patient, 2))
 
 
 def test_no_enrollment_into_a_full_cohort(trial: Trial) -> None:
@@ -108,7 +113,7 @@ def test_no_enrollment_into_a_full_cohort(trial: Trial) -> None:
         enrolled_patient(trial, f"P00{number}")
     patient = consented(trial, "P004")
     patient.screen(screening(trial.protocol, 1), trial.protocol, NOW)
-    message = refused("cohort-full", lambda: journey.enroll(trial, patient, enrolment(2), NOW))
+    message = refused("cohort-full", lambda: enroll(trial, patient, 2))
     assert "await DLT evaluation of P001, P002, P003" in message
 
 
@@ -117,7 +122,7 @@ def test_no_enrollment_after_the_trial_stopped(trial: Trial) -> None:
     follow_the_engine(trial)
     patient = consented(trial, "P009", 60)
     patient.screen(screening(trial.protocol, 61), trial.protocol, NOW)
-    refused("trial-open", lambda: journey.enroll(trial, patient, enrolment(62), NOW))
+    refused("trial-open", lambda: enroll(trial, patient, 62))
 
 
 def test_no_dose_before_enrollment(trial: Trial) -> None:
@@ -145,32 +150,33 @@ def test_no_dose_off_the_protocol_schedule(trial: Trial) -> None:
         trial.protocol, NOW))
 
 
-def test_a_dlt_outside_the_window_does_not_count(trial: Trial) -> None:
+def test_a_dlt_outside_the_window_is_refused_naming_the_window(trial: Trial) -> None:
     patient = enrolled_patient(trial, "P001")
     dose_escalated(patient, trial, 3)
-    patient.report_adverse_event(adverse_event("Diarrhoea", 3, day(3 + 25)), trial.protocol, NOW)
+    patient.report_adverse_event(adverse_event("Diarrhea", 3, day(3 + 25)), trial.protocol, NOW)
 
-    counts = journey.adjudicate_dlt(trial, patient, DltAdjudication(
-        ae_id="AE1", is_dlt=True, rule_code="non_haematologic_g3", decided_on=day(3 + 26)), NOW)
+    message = refused("dlt-rule", lambda: patient.adjudicate_dlt(
+        adjudication(day(3 + 26), "non_haematologic_g3"), trial.protocol, NOW))
 
-    assert counts is False
-    assert "P001" not in trial.current_cohort["outcomes"]
-    assert patient.dlts()[0]["window"] == f"{day(3)}..{day(3 + 20)}"
+    assert f"DLT window {day(3)}..{day(3 + 20)}: onset {day(28)}" in message
+    assert patient.dlts() == []
+    assert patient.outcome(trial.protocol).state == "waiting"  # no DLT counted
 
 
 def test_after_withdrawal_only_safety_follow_up_is_recorded(trial: Trial) -> None:
     patient = enrolled_patient(trial, "P001")
     dose_escalated(patient, trial, 3)
-    journey.withdraw(trial, patient, Withdrawal(withdrawn_on=day(6), reason="personal reasons"),
-                     NOW)
+    journey.take(trial, patient, Withdrawal(withdrawn_on=day(6), reason="personal reasons"),
+                 roster(trial), NOW)
 
     message = refused("after-withdrawal", lambda: patient.give_dose(
         dose("imatinib mesylate", "300", "mg/day", at(10), course=1, day_of_course=8),
         trial.protocol, NOW))
     assert "safety follow-up" in message
-    patient.report_adverse_event(adverse_event("Rash", 2, day(8), attribution="possible"),
-                                 trial.protocol, NOW)
-    assert trial.current_cohort["replaced"] == ["P001"]  # replaced: not DLT-evaluable
+    patient.report_adverse_event(adverse_event("Rash/desquamation", 2, day(8),
+                                               attribution="possible"), trial.protocol, NOW)
+    # Replaced: withdrawn before being DLT-evaluable.
+    assert trial.status(roster(trial))["cohorts"][0]["replaced"] == ["P001"]
 
 
 def test_no_event_dated_in_the_future(trial: Trial) -> None:
@@ -188,16 +194,18 @@ def test_no_event_dated_before_the_event_it_depends_on(trial: Trial) -> None:
 def test_course_one_cannot_complete_inside_its_dlt_window(trial: Trial) -> None:
     patient = enrolled_patient(trial, "P001")
     dose_escalated(patient, trial, 3)
-    refused("dlt-window", lambda: journey.complete_course(trial, patient, CourseCompletion(
-        course=1, completed_on=day(10), evaluable=True, reason=None), NOW))
+    refused("dlt-window", lambda: patient.complete_course(CourseCompletion(
+        course=1, completed_on=day(10), not_evaluable_reason=None), trial.protocol, NOW))
 
 
 def test_a_decision_other_than_the_engines_needs_an_override(trial: Trial) -> None:
     run_cohort(trial, "NNN", 1, 0)
-    message = refused("follow-the-engine", lambda: trial.decide("escalate", 3, None, NOW))
+    message = refused("follow-the-engine",
+                      lambda: trial.decide("escalate", 3, None, roster(trial), NOW))
     assert "'escalate' to level 2" in message
 
-    trial.decide("escalate", 3, None, NOW, override_reason="sponsor safety review skipped 2")
+    trial.decide("escalate", 3, None, roster(trial), NOW,
+                 override_reason="sponsor safety review skipped 2")
 
     assert trial.decisions[-1]["overridden"] is True
     assert trial.current_cohort["level"] == 3
@@ -205,7 +213,7 @@ def test_a_decision_other_than_the_engines_needs_an_override(trial: Trial) -> No
 
 def test_no_decision_before_the_cohort_is_evaluated(trial: Trial) -> None:
     enrolled_patient(trial, "P001")
-    refused("decision-due", lambda: trial.decide("escalate", 2, None, NOW))
+    refused("decision-due", lambda: trial.decide("escalate", 2, None, roster(trial), NOW))
 
 
 def test_a_correction_keeps_the_original_and_state_uses_the_new_value(trial: Trial) -> None:
@@ -235,16 +243,17 @@ def test_a_correction_is_checked_by_the_same_rules(trial: Trial) -> None:
     refused("reason-for-change", lambda: patient.correct(
         correction_of(version, {"dose": "300"}, " "), trial.protocol, NOW))
     refused("correctable", lambda: patient.correct(
-        correction_of(1, {"signed_on": day(1)}, "x"), trial.protocol, NOW))
+        correction_of(1, {"patient_id": "P009"}, "x"), trial.protocol, NOW))
 
 
 def test_a_replaced_patient_frees_a_place(trial: Trial) -> None:
     patients = [enrolled_patient(trial, f"P00{n}") for n in range(1, 4)]
     dose_escalated(patients[0], trial, 3)
-    journey.complete_course(trial, patients[0], CourseCompletion(
-        course=1, completed_on=day(30), evaluable=False, reason="missed 9 of 21 doses"), NOW)
+    patients[0].complete_course(CourseCompletion(
+        course=1, completed_on=day(30), not_evaluable_reason="missed 9 of 21 doses"),
+        trial.protocol, NOW)
 
-    step = trial.next_step()
+    step = trial.next_step(roster(trial))
     assert step.code == "enroll" and step.places == 1
 
 
@@ -267,7 +276,7 @@ def test_a_corrected_screening_value_evaluates_eligibility_again(trial: Trial) -
 
     assert patient.screening_values["anc_per_mm3"] == 900
     assert patient.eligibility is not None and patient.eligibility["failed"] == ["anc"]
-    assert patient.summary()["eligibility_deviation"] is True
+    assert patient.summary(trial.protocol)["eligibility_deviation"] is True
     (correction,) = patient.corrections
     assert correction["old_values"]["eligibility"]["eligible"] is True
     assert correction["new_values"]["eligibility"]["eligible"] is False

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from trialctl.domain import journey
+from trialctl.domain.ctcae_terms import terms_for
 from trialctl.domain.facts import (
     AdverseEvent,
     Consent,
@@ -64,9 +65,24 @@ def screening_for(protocol: Protocol, offset: int, **changes: Any) -> dict[str, 
     return screening_values(screened, **changes)
 
 
+# Each in-memory trial's patients: the trial's counts are derived from them.
+_ROSTERS: dict[int, tuple[Trial, dict[str, Patient]]] = {}
+
+
+def roster(trial: Trial) -> dict[str, Patient]:
+    """The patients consented to `trial` in this test, by study id."""
+    entry = _ROSTERS.get(id(trial))
+    if entry is None or entry[0] is not trial:
+        entry = (trial, {})
+        _ROSTERS[id(trial)] = entry
+    return entry[1]
+
+
 def consented(trial: Trial, patient_id: str, offset: int = 0) -> Patient:
-    return Patient.consent(trial.id, patient_id, Consent(consent_version="1.0",
-                                                         signed_on=day(offset)), NOW)
+    patient = Patient.consent(trial.id, patient_id, Consent(consent_version="1.0",
+                                                            signed_on=day(offset)), NOW)
+    roster(trial)[patient_id] = patient
+    return patient
 
 
 def screening(protocol: Protocol, offset: int, **changes: Any) -> Screening:
@@ -79,16 +95,33 @@ def dose(agent: str, amount: str, unit: str, given_at: str, *, course: int = 1,
                 given_at=given_at)
 
 
+NEUTROPENIA = "Neutrophils/granulocytes (ANC/AGC)"  # the CTCAE v3.0 term
+
+
+def term_for(protocol: Protocol, toxicity: str) -> str:
+    """The protocol's CTCAE version's term for a specific toxicity."""
+    terms = terms_for(protocol.dlt.ctcae_version).terms.values()
+    return next(t.term for t in terms if t.toxicity == toxicity)
+
+
 def adverse_event(term: str, grade: int, onset: str, *, ae_id: str = "AE1",
-                  attribution: str = "probable") -> AdverseEvent:
+                  attribution: str = "probable", resolved_on: str | None = None,
+                  coded: bool = True) -> AdverseEvent:
     return AdverseEvent(ae_id=ae_id, term=term, grade=grade, attribution=attribution,
-                        onset=onset, resolved_on=None)
+                        onset=onset, resolved_on=resolved_on, coded=coded)
+
+
+def adjudication(decided_on: str, rule_code: str | None = "neutropenia_g4", *,
+                 ae_id: str = "AE1", is_dlt: bool = True,
+                 override_reason: str | None = None) -> DltAdjudication:
+    return DltAdjudication(ae_id=ae_id, is_dlt=is_dlt, rule_code=rule_code,
+                           decided_on=decided_on, override_reason=override_reason)
 
 
 def enrolled_patient(trial: Trial, patient_id: str, offset: int = 0) -> Patient:
     patient = consented(trial, patient_id, offset)
     patient.screen(screening(trial.protocol, offset + 1), trial.protocol, NOW)
-    journey.enroll(trial, patient, Enrolment(enrolled_on=day(offset + 2)), NOW)
+    journey.enroll(trial, patient, Enrolment(enrolled_on=day(offset + 2)), roster(trial), NOW)
     return patient
 
 
@@ -108,19 +141,19 @@ def run_cohort(trial: Trial, outcomes: str, first_number: int, offset: int) -> l
         patient = enrolled_patient(trial, f"P{first_number + index:03d}", offset)
         dose_escalated(patient, trial, offset + 3)
         if letter == "T":
-            patient.report_adverse_event(
-                adverse_event("Neutrophil count decreased", 4, day(offset + 8)),
-                trial.protocol, NOW)
-            journey.adjudicate_dlt(trial, patient, DltAdjudication(
-                ae_id="AE1", is_dlt=True, rule_code="neutropenia_g4",
-                decided_on=day(offset + 9)), NOW)
-        journey.complete_course(trial, patient, CourseCompletion(
-            course=1, completed_on=day(offset + 3 + window), evaluable=True, reason=None), NOW)
+            # Grade 4 neutropenia unresolved for 10 days when adjudicated: more than 5 (or 7).
+            term = term_for(trial.protocol, "neutropenia")
+            patient.report_adverse_event(adverse_event(term, 4, day(offset + 8)),
+                                         trial.protocol, NOW)
+            patient.adjudicate_dlt(adjudication(day(offset + 18)), trial.protocol, NOW)
+        patient.complete_course(CourseCompletion(
+            course=1, completed_on=day(offset + 3 + window), not_evaluable_reason=None),
+            trial.protocol, NOW)
         patients.append(patient)
     return patients
 
 
 def follow_the_engine(trial: Trial) -> None:
-    step = trial.expected_step()
+    step = trial.expected_step(roster(trial))
     assert step is not None
-    trial.decide(step.action, step.next_level, step.mtd_level, NOW)
+    trial.decide(step.action, step.next_level, step.mtd_level, roster(trial), NOW)
