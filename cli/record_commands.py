@@ -193,7 +193,7 @@ def dlt(
     later correction of the AE can stop it counting.
 
     \b
-    Example: trialctl record dlt P006 --ae AE2 --dlt --rule neutropenia_g4 --date 2026-10-08 -u pat
+    Example: trialctl record dlt P006 --ae AE2 --not-dlt --date 2026-10-09 -u pat
     """
     fact = DltAdjudication(ae_id=ae_id, is_dlt=is_dlt, rule_code=rule, decided_on=date,
                            override_reason=override_reason)

@@ -55,7 +55,8 @@ def test_log_json_shows_who_signed_every_entry_with_what_meaning_and_when(
     for row in rows:
         assert row["user_id"] and row["name"] and row["role"] and row["meaning"]
         assert row["recorded_at"].endswith("+00:00")
-    (correction,) = [r for r in rows if r["type"] == "trialctl.Patient.Corrected"]
+    # The demo corrects a dose time and (last) an AE grade; the dose's is the first.
+    correction = next(r for r in rows if r["type"] == "trialctl.Patient.Corrected")
     assert correction["old_value"] == {"given_at": correction["old_value"]["given_at"]}
     assert set(correction["new_value"]) == {"given_at"}
     assert correction["reason_for_change"] == "dosing diary transcribed a day early"

@@ -220,7 +220,8 @@ def entries(site: Site) -> int:
         (("consent", "P009", "--consent-version", "1.0", "--date", day(0), "--trial", "NCT404"),
          "no trial 'NCT404'"),
         (("decide", "--action", "escalate", "--next-level", "2"), "[rule: decision-due]"),
-        (("correct", "P001", "--version", "1", "--set", "signed_on=2026-01-02", "--reason",
+        # Consent is correctable now; the patient's study id is not.
+        (("correct", "P001", "--version", "1", "--set", "patient_id=P002", "--reason",
           "x"), "[rule: correctable]"),
     ],
     ids=["bad-time", "unknown-patient", "dose-refused", "bad-date", "unknown-trial",
