@@ -111,7 +111,7 @@ class TrialProjection(Projection[TrialViews]):
         if isinstance(aggregate, Trial):
             self._trial_rows(aggregate, statement["position"], rows)
         elif isinstance(aggregate, Patient):
-            trial = self._current(UUID(aggregate.trial_id))
+            trial = self._current(UUID(aggregate.trial_id), statement["position"])
             summary = aggregate.state(trial.protocol)
             self._trial_rows(trial, statement["position"], rows)
             rows.put(patients_view, {
@@ -121,15 +121,24 @@ class TrialProjection(Projection[TrialViews]):
                 "position": statement["position"],
             })
 
-    def _current(self, aggregate_id: UUID) -> Any:
-        """An aggregate as the entries applied so far leave it (or, not met yet in this run,
-        as the ledger holds it now); read, never advanced."""
+    def _current(self, aggregate_id: UUID, position: int) -> Any:
+        """An aggregate as the entries up to `position` leave it (from the cache, or, not
+        met yet in this run, replayed from its own entries up to there)."""
         cached = self.aggregates.get(aggregate_id)
-        return cached if cached is not None else self.ledger.repository.get(aggregate_id)
+        if cached is not None:
+            return cached
+        entries = []
+        for stored in self.ledger.signed_recorder.select_events(aggregate_id):
+            if parse_entry(stored.state).statement["position"] > position:
+                break  # an aggregate's entries only move forward in position
+            entries.append(stored)
+        aggregate = advanced(None, entries, self.ledger.mapper)
+        self.aggregates[aggregate_id] = aggregate
+        return aggregate
 
     def _trial_rows(self, trial: Trial, position: int, rows: ViewRows) -> None:
         roster = {
-            patient_id: self._current(patient_aggregate_id(trial.id, patient_id))
+            patient_id: self._current(patient_aggregate_id(trial.id, patient_id), position)
             for cohort in trial.cohorts
             for patient_id in cohort["patients"]
         }
