@@ -125,6 +125,10 @@ def verify(
 ) -> None:
     """Check every signature, authority, chain link, position and Merkle root.
 
+    Every cohort decision is recomputed from the ledger as it stood at its position and
+    compared with the evidence it signed; every override is listed with its reason and
+    signer (docs/FORMAT.md section 17).
+
     Exit 0 when clean, 1 when anything fails (every failure is listed), 2 on usage errors.
 
     \b
@@ -166,6 +170,11 @@ def verify(
             typer.echo(f"FAIL {finding.describe()}")
         for result in report.checkpoints:
             typer.echo(f"checkpoint {result.source} (size {result.tree_size}): {result.status}")
+        for override in report.overrides:
+            typer.echo(f"OVERRIDE {override.describe()}")
+        if report.decisions_checked:
+            typer.echo(f"cohort decisions recomputed: {report.decisions_checked}, overrides: "
+                       f"{len(report.overrides)}")
         verdict = "clean" if report.ok else f"{len(report.findings)} finding(s)"
         scope = "" if report.since_tree_size is None else \
             f" after checkpoint size {report.since_tree_size}"

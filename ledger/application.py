@@ -29,9 +29,10 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic
 
-from trialctl.ledger.authority import choose_meaning, choose_role
+from trialctl.ledger.authority import action_of, choose_meaning, choose_role
 from trialctl.ledger.batch_authority import BatchAuthority
 from trialctl.ledger.checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
+from trialctl.ledger.entry import EVIDENCE_TYPES
 from trialctl.ledger.errors import (
     AuthorityError,
     DatabaseUnavailableError,
@@ -53,6 +54,7 @@ from trialctl.ledger.recorder import (
     LEAVES_TABLE,
     SCHEMA_TABLE,
     SCHEMA_VERSION,
+    Evidence,
     SignedRecorder,
     Signer,
 )
@@ -177,16 +179,18 @@ class TrialLedger(Application[UUID]):
 
     def check_may_record(self, user_id: str, *aggregates: Aggregate) -> None:
         """`check_may_sign` for the pending events of `aggregates`."""
-        self.check_may_sign(user_id, _pending_types(aggregates))
+        self.check_may_sign(user_id, _pending_actions(aggregates))
 
     def record(
         self,
         actor: UnlockedUser,
         *aggregates: Aggregate,
         meaning: str | None = None,
+        evidence: dict[str, Any] | None = None,
     ) -> list[int]:
-        """Sign and append the pending events of `aggregates`; returns their positions."""
-        event_types = _pending_types(aggregates)
+        """Sign and append the pending events of `aggregates`; returns their positions.
+        `evidence` goes into the signed statement of the batch's cohort decision."""
+        event_types = _pending_actions(aggregates)
         action = ", ".join(dict.fromkeys(event_types))
         role = choose_role(actor.user, event_types)
         if role is None:
@@ -201,16 +205,20 @@ class TrialLedger(Application[UUID]):
             keys=actor.keys,
         )
         try:
-            return self._save_signed(signer, aggregates)
+            return self._save_signed(signer, aggregates, _decision_evidence(aggregates, evidence))
         except AuthorityError as e:
             for aggregate in aggregates:
                 aggregate.pending_events.clear()
             self._record_refusal(actor, action, str(e))
             raise AuthorityError(f"refused: {e}") from e
 
-    def _save_signed(self, signer: Signer, aggregates: Sequence[Aggregate]) -> list[int]:
+    def _save_signed(
+        self, signer: Signer, aggregates: Sequence[Aggregate], evidence: Evidence | None = None
+    ) -> list[int]:
         try:
-            recordings = self.save(*aggregates, signer=signer, authorize=self.authority)
+            recordings = self.save(
+                *aggregates, signer=signer, authorize=self.authority, evidence=evidence
+            )
         except IntegrityError as e:
             raise RecordingError(
                 "another change was recorded at the same moment; nothing was written, try again"
@@ -362,8 +370,23 @@ class TrialLedger(Application[UUID]):
             engine.dispose()
 
 
-def _pending_types(aggregates: Sequence[Aggregate]) -> list[str]:
-    return [get_topic(type(e)) for a in aggregates for e in a.pending_events]
+def _pending_actions(aggregates: Sequence[Aggregate]) -> list[str]:
+    """What each pending event asks its signer's authority for (`authority.action_of`)."""
+    return [action_of(get_topic(type(e)), vars(e)) for a in aggregates for e in a.pending_events]
+
+
+def _decision_evidence(
+    aggregates: Sequence[Aggregate], evidence: dict[str, Any] | None
+) -> Evidence | None:
+    """The evidence keyed by the pending cohort decision it belongs to."""
+    if evidence is None:
+        return None
+    return {
+        (UUID(str(e.originator_id)), e.originator_version): evidence
+        for a in aggregates
+        for e in a.pending_events
+        if get_topic(type(e)) in EVIDENCE_TYPES
+    }
 
 
 def _no_role(user: User, event_types: Sequence[str]) -> str:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from trialctl.domain.facts import DltAdjudication
 from trialctl.domain.patient import Patient
 from trialctl.domain.trial import Trial
 from trialctl.ledger.roles import Meaning, Role
@@ -73,9 +75,38 @@ PERMISSIONS.update(
         Patient.ObservationRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.ConsentWithdrawn.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.WentOffStudy.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        # A correction is data entry, unless what it corrects is a clinical judgement:
+        # then it is signed by whoever may make that judgement (see `action_of`).
         Patient.Corrected.TOPIC: _allow(SITE_STAFF, Meaning.CORRECTED),
     }
 )
+
+# Corrections whose signers depend on the corrected record's kind, keyed by that kind.
+# A kind missing here is data entry, signed as `Patient.Corrected` itself.
+JUDGEMENT_CORRECTIONS: dict[str, Permission] = {
+    DltAdjudication.KIND: _allow(INVESTIGATORS, Meaning.CORRECTED),
+}
+CORRECTION_OF = " of a "
+
+
+def correction_action(kind: str) -> str:
+    """The permission key of a correction of one kind of record."""
+    return f"{Patient.Corrected.TOPIC}{CORRECTION_OF}{kind}"
+
+
+PERMISSIONS.update(
+    {correction_action(kind): p for kind, p in JUDGEMENT_CORRECTIONS.items()}
+)
+
+
+def action_of(event_type: str, payload: Mapping[str, Any]) -> str:
+    """What an entry asks its signer's authority for: its event type, or for a correction
+    of a clinical judgement, the correction of that kind (its payload's `kind`)."""
+    if event_type == Patient.Corrected.TOPIC:
+        kind = payload.get("kind")
+        if isinstance(kind, str) and kind in JUDGEMENT_CORRECTIONS:
+            return correction_action(kind)
+    return event_type
 
 
 def register_permissions(permissions: Mapping[str, Permission]) -> None:
@@ -109,11 +140,14 @@ def check_signature_authority(
     actor: Mapping[str, str],
     event_type: str,
     meaning: str,
+    payload: Mapping[str, Any] | None = None,
 ) -> str | None:
     """Why this signer may not sign this event now, or None when they may.
 
-    `user` is the signer's record as it stands at the event's position.
+    `user` is the signer's record as it stands at the event's position; `payload` the
+    event's, which decides what a correction asks for (`action_of`).
     """
+    event_type = action_of(event_type, payload if isinstance(payload, Mapping) else {})
     if user is None:
         return f"user {actor.get('user_id')!r} is not registered"
     if actor["name"] != user.name:
@@ -167,3 +201,25 @@ def check_bootstrap(first: Mapping[str, object], second: Mapping[str, object]) -
     if dict(actor) != expected:
         return "the opening entries must be signed by the key they register"
     return None
+
+
+def _roles_text(roles: frozenset[Role]) -> str:
+    for name, group in (("every role", EVERY_ROLE), ("STAFF", STAFF), ("SITE", SITE_STAFF)):
+        if roles == group:
+            return name
+    return ", ".join(role.value for role in Role if role in roles)
+
+
+def permission_table() -> str:
+    """FORMAT.md section 8's table of who may sign what, written from PERMISSIONS."""
+    lines = [
+        "| event type | roles that may sign | allowed meanings (default first) |",
+        "| --- | --- | --- |",
+    ]
+    for action, permission in PERMISSIONS.items():
+        others = [m for m in Meaning if m in permission.meanings - {permission.default_meaning}]
+        meanings = ", ".join(f"`{m.value}`" for m in [permission.default_meaning, *others])
+        event_type, of, kind = action.partition(CORRECTION_OF)
+        shown = f"`{event_type}` of a `{kind}` record" if of else f"`{event_type}`"
+        lines.append(f"| {shown} | {_roles_text(permission.roles)} | {meanings} |")
+    return "\n".join(lines) + "\n"

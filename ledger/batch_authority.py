@@ -51,7 +51,7 @@ class BatchAuthority:
             actor = statement["actor"]
             reason = check_signature_authority(
                 self._as_of(users, user_aggregate_id(actor["user_id"])), actor,
-                statement["type"], statement["meaning"],
+                statement["type"], statement["meaning"], statement["payload"],
             )
             if reason is not None:
                 raise AuthorityError(reason)

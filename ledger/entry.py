@@ -19,10 +19,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from trialctl.domain.trial import Trial
 from trialctl.ledger.canonical import MAX_SAFE_INTEGER, canonical_bytes
 from trialctl.ledger.keys import KeyPair
 
 STATEMENT_FORMAT = "trialctl-event/v1"
+# A statement in v1's form plus an eleventh member, `evidence`: what a cohort decision was
+# made on (FORMAT.md "Decision evidence"). A format of its own, so a trialctl that reads
+# only v1 names the entry's format instead of misreading it.
+EVIDENCE_FORMAT = "trialctl-event/v2"
+EVIDENCE_TYPES = frozenset({Trial.CohortDecided.TOPIC, Trial.CohortDecisionOverridden.TOPIC})
+EVIDENCE_FIELDS = frozenset(
+    {"cohort_number", "recommendation", "dlts", "evaluable", "entries"}
+)
+RECOMMENDATION_FIELDS = frozenset({"action", "next_level", "mtd_level"})
+EVIDENCE_ENTRY_FIELDS = frozenset({"position", "entry_hash", "type", "patient"})
 STATEMENT_FIELDS = frozenset(
     {
         "format",
@@ -148,12 +159,14 @@ def parse_entry(entry_bytes: bytes) -> Entry:
 def _check_statement_shape(statement: Any) -> None:
     if not isinstance(statement, dict):
         raise MalformedEntryError("statement is not a JSON object")
-    if set(statement) != STATEMENT_FIELDS:
-        missing = sorted(STATEMENT_FIELDS - set(statement))
-        extra = sorted(set(statement) - STATEMENT_FIELDS)
+    form = statement.get("format")
+    if form not in (STATEMENT_FORMAT, EVIDENCE_FORMAT):
+        raise MalformedEntryError(f"unknown statement format {form!r}")
+    fields = STATEMENT_FIELDS | ({"evidence"} if form == EVIDENCE_FORMAT else set())
+    if set(statement) != fields:
+        missing = sorted(fields - set(statement))
+        extra = sorted(set(statement) - fields)
         raise MalformedEntryError(f"statement fields wrong (missing {missing}, unexpected {extra})")
-    if statement["format"] != STATEMENT_FORMAT:
-        raise MalformedEntryError(f"unknown statement format {statement['format']!r}")
     for name, least in (("position", 0), ("aggregate_version", 1)):
         value = statement[name]
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
@@ -180,3 +193,60 @@ def _check_statement_shape(statement: Any) -> None:
         raise MalformedEntryError("actor fields must be strings")
     if HEX_DIGEST.fullmatch(actor["key_id"]) is None:
         raise MalformedEntryError("actor.key_id is not 64 lower-case hex digits")
+    if form == EVIDENCE_FORMAT:
+        if statement["type"] not in EVIDENCE_TYPES:
+            raise MalformedEntryError(
+                f"only a cohort decision carries evidence, not {statement['type']}"
+            )
+        _check_evidence_shape(statement["evidence"])
+
+
+def _is_count(value: object, least: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _check_evidence_shape(evidence: Any) -> None:
+    """The evidence member's shape; whether it is true is `verify`'s decision pass."""
+    if not isinstance(evidence, dict) or set(evidence) != EVIDENCE_FIELDS:
+        raise MalformedEntryError(
+            f"evidence must hold exactly {', '.join(sorted(EVIDENCE_FIELDS))}"
+        )
+    if not _is_count(evidence["cohort_number"], 1):
+        raise MalformedEntryError("evidence.cohort_number is not an integer ≥ 1")
+    for name in ("dlts", "evaluable"):
+        if not _is_count(evidence[name]):
+            raise MalformedEntryError(f"evidence.{name} is not an integer ≥ 0")
+    recommendation = evidence["recommendation"]
+    if recommendation is not None:
+        if not isinstance(recommendation, dict) or set(recommendation) != RECOMMENDATION_FIELDS:
+            raise MalformedEntryError(
+                "evidence.recommendation is neither null nor exactly action, next_level "
+                "and mtd_level"
+            )
+        if not isinstance(recommendation["action"], str):
+            raise MalformedEntryError("evidence.recommendation.action is not a string")
+        for name in ("next_level", "mtd_level"):
+            level = recommendation[name]
+            if level is not None and not _is_count(level, 1):
+                raise MalformedEntryError(
+                    f"evidence.recommendation.{name} is neither null nor an integer ≥ 1"
+                )
+    entries = evidence["entries"]
+    if not isinstance(entries, list):
+        raise MalformedEntryError("evidence.entries is not a list")
+    last = -1
+    for item in entries:
+        if not isinstance(item, dict) or set(item) != EVIDENCE_ENTRY_FIELDS:
+            raise MalformedEntryError(
+                "each evidence entry holds exactly position, entry_hash, type and patient"
+            )
+        if not _is_count(item["position"]) or item["position"] <= last:
+            raise MalformedEntryError(
+                "evidence entry positions are integers ≥ 0 in increasing order"
+            )
+        last = item["position"]
+        digest = item["entry_hash"]
+        if not isinstance(digest, str) or HEX_DIGEST.fullmatch(digest) is None:
+            raise MalformedEntryError("evidence entry_hash is not 64 lower-case hex digits")
+        if not isinstance(item["type"], str) or not isinstance(item["patient"], str):
+            raise MalformedEntryError("evidence entry type and patient are strings")

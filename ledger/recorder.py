@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -36,7 +36,13 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from trialctl.ledger.entry import STATEMENT_FORMAT, entry_hash, seal
+from trialctl.ledger.entry import (
+    EVIDENCE_FORMAT,
+    EVIDENCE_TYPES,
+    STATEMENT_FORMAT,
+    entry_hash,
+    seal,
+)
 from trialctl.ledger.errors import RecordingError
 from trialctl.ledger.keys import KeyPair
 from trialctl.ledger.merkle import hash_leaf
@@ -72,6 +78,8 @@ class Signer:
 
 # Called with each new entry's statement and sealed row, in order, before anything is written.
 Authorizer = Callable[[list[tuple[dict[str, Any], StoredEvent]]], None]
+# A cohort decision's evidence, keyed by the decision event's (aggregate id, version).
+Evidence = Mapping[tuple[UUID, int], dict[str, Any]]
 
 
 def leaves_table(metadata: MetaData, schema: str | None = None) -> Table:
@@ -268,15 +276,18 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
         session: Session | None = None,
         signer: Signer | None = None,
         authorize: Authorizer | None = None,
+        evidence: Evidence | None = None,
         **kwargs: Any,
     ) -> Sequence[int] | None:
         if signer is None:
             raise RecordingError("every entry must be signed; no signer was given")
         if session is not None:
-            return self._append(session, stored_events, signer, authorize, **kwargs)[0]
+            return self._append(
+                session, stored_events, signer, authorize, evidence or {}, **kwargs
+            )[0]
         with self.transaction(commit=True) as new_session:
             notification_ids, heads = self._append(
-                new_session, stored_events, signer, authorize, **kwargs
+                new_session, stored_events, signer, authorize, evidence or {}, **kwargs
             )
         for originator_id, (version, digest) in heads.items():
             self._remember(originator_id, version, digest)  # committed now, so immutable
@@ -288,6 +299,7 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
         drafts: Sequence[StoredEvent],
         signer: Signer,
         authorize: Authorizer | None,
+        evidence: Evidence,
         **kwargs: Any,
     ) -> tuple[Sequence[int], dict[UUID, tuple[int, str]]]:
         """Sign, chain, number and insert; returns the new rows' ids and each aggregate's
@@ -318,6 +330,8 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
                     "prev_hash": prev_hash,
                 }
             )
+            key = (originator_id, draft.originator_version)
+            self._add_evidence(statements[-1], evidence.get(key))
             entry = seal(statements[-1], signer.keys)
             chain[originator_id] = (draft.originator_version, entry_hash(entry))
             sealed.append(
@@ -338,6 +352,19 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
             ],
         )
         return notification_ids, chain
+
+    @staticmethod
+    def _add_evidence(statement: dict[str, Any], evidence: dict[str, Any] | None) -> None:
+        """A cohort decision is written with its evidence, and nothing else is."""
+        if (evidence is not None) != (statement["type"] in EVIDENCE_TYPES):
+            raise RecordingError(
+                f"{statement['type']} must be written with its evidence"
+                if evidence is None
+                else f"{statement['type']} carries no decision evidence"
+            )
+        if evidence is not None:
+            statement["format"] = EVIDENCE_FORMAT
+            statement["evidence"] = evidence
 
     def leaf_hashes(self, upto: int | None = None) -> list[bytes]:
         """Leaf hashes in position order, for the first `upto` leaves (all by default)."""

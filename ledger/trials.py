@@ -23,7 +23,7 @@ from trialctl.domain.patient import Patient, patient_aggregate_id
 from trialctl.domain.protocol import Protocol
 from trialctl.domain.trial import Roster, Trial, trial_id_for
 from trialctl.ledger.application import TrialLedger, UnlockedUser
-from trialctl.ledger.decisions import with_signers
+from trialctl.ledger.decisions import stored_evidence, with_signers
 from trialctl.ledger.entry import parse_entry
 from trialctl.ledger.errors import LedgerError
 from trialctl.ledger.projection import catch_up
@@ -50,6 +50,7 @@ class _Pending:
     aggregates: tuple[Aggregate, ...]
     summary: dict[str, Any]
     meaning: str | None = None
+    evidence: dict[str, Any] | None = None  # a cohort decision's, for its signed statement
 
 
 class TrialActions:
@@ -135,7 +136,9 @@ class TrialActions:
 
     def perform(self, request: Request, actor: UnlockedUser, now: datetime) -> Recorded:
         pending = self._take(request, now)
-        notification_ids = self.ledger.record(actor, *pending.aggregates, meaning=pending.meaning)
+        notification_ids = self.ledger.record(
+            actor, *pending.aggregates, meaning=pending.meaning, evidence=pending.evidence
+        )
         written = self.ledger.signed_recorder.entries_for(notification_ids)
         return Recorded(
             [parse_entry(state).statement for _, state in written],
@@ -181,8 +184,11 @@ class TrialActions:
 
     def _decide(self, request: CohortDecision, now: datetime) -> _Pending:
         trial = self.trial(request.trial)
+        patients = self.roster(trial)
+        # The evidence of the decision due, taken before the decision changes the trial.
+        evidence = stored_evidence(self.ledger.signed_recorder, trial, patients)
         engine = trial.decide(
-            request.action, request.next_level, request.mtd_level, self.roster(trial), now,
+            request.action, request.next_level, request.mtd_level, patients, now,
             request.override_reason,
         )
         shown = None if engine is None else {
@@ -191,4 +197,5 @@ class TrialActions:
             "mtd_level": engine.mtd_level,
             "reason": engine.reason,
         }
-        return _Pending(trial, None, (trial,), {**trial.decisions[-1], "engine": shown})
+        summary = {**trial.decisions[-1], "engine": shown}
+        return _Pending(trial, None, (trial,), summary, evidence=evidence)

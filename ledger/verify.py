@@ -31,6 +31,7 @@ from trialctl.ledger.verify_checkpoints import (
     check_recorded_checkpoints,
     start_after_checkpoint,
 )
+from trialctl.ledger.verify_decisions import check_decisions
 from trialctl.ledger.verify_entries import (
     BATCH_SIZE,
     PARALLEL_THRESHOLD,
@@ -47,6 +48,7 @@ from trialctl.ledger.verify_order import Auditor
 from trialctl.ledger.verify_report import (
     CheckpointResult,
     Finding,
+    Override,
     Progress,
     VerificationReport,
 )
@@ -56,6 +58,7 @@ __all__ = [
     "PARALLEL_THRESHOLD",
     "CheckpointResult",
     "Finding",
+    "Override",
     "Progress",
     "VerificationReport",
     "check_entry",
@@ -130,8 +133,9 @@ def _verify(
     report.root_hash = root_from_leaf_hashes(auditor.leaf_hashes).hex()
     check_recorded_checkpoints(auditor, report)
     check_checkpoints(auditor, checkpoints, auditor.leaf_hashes, report)
+    # Its own pass: the whole ledger's history, whatever part was checked entry by entry.
+    check_decisions(recorder, report)
     return report
-
 
 
 def _with_next(items: Iterable[T]) -> Iterator[tuple[T, T | None]]:

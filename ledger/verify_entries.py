@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import String, func, or_, select, type_coerce
 from sqlalchemy.types import NullType
 
+from trialctl.domain.patient import Patient
 from trialctl.ledger.aggregate_kinds import KIND_OPENED_BY
 from trialctl.ledger.canonical import is_canonical
 from trialctl.ledger.entry import MalformedEntryError, entry_hash, parse_entry
@@ -67,10 +68,11 @@ class Checked:
 _worker_keys: dict[str, str] = {}
 _public_keys: dict[str, Ed25519PublicKey] = {}
 
-# The ordered checks read payloads only of these types (a record's opening derives its id);
-# others travel back without theirs.
+# The ordered checks read payloads only of these types (a record's opening derives its id;
+# a correction's `kind` decides who may sign it); others travel back without theirs.
 PAYLOADS_READ = frozenset(
-    {LedgerRecord.CheckpointRecorded.TOPIC, *USER_TOPICS, *KIND_OPENED_BY}
+    {LedgerRecord.CheckpointRecorded.TOPIC, *USER_TOPICS, *KIND_OPENED_BY,
+     Patient.Corrected.TOPIC}
 )
 
 

@@ -238,7 +238,8 @@ class Auditor:
             return
         actor = statement["actor"]
         reason = check_signature_authority(
-            self.user_named(actor["user_id"]), actor, statement["type"], statement["meaning"]
+            self.user_named(actor["user_id"]), actor, statement["type"], statement["meaning"],
+            statement["payload"],
         )
         if reason is None and statement["type"].startswith(SECURITY_LOG_PREFIX):
             reason = security_log_problem(statement, head.owner)

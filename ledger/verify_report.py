@@ -42,6 +42,28 @@ class CheckpointResult:
     status: str
 
 
+@dataclass(frozen=True)
+class Override:
+    """A cohort decision other than the engine's, as its signed entry records it."""
+
+    position: int
+    trial_id: str
+    cohort_number: Any
+    decision: str
+    engine_recommendation: str
+    override_reason: str
+    signer: str
+    signer_name: str
+    signer_role: str
+    recorded_at: str
+
+    def describe(self) -> str:
+        return (f"[position {self.position}] cohort {self.cohort_number}: {self.decision} "
+                f"instead of {self.engine_recommendation}, signed by {self.signer} "
+                f"({self.signer_name}, {self.signer_role}) at {self.recorded_at}; reason: "
+                f"{self.override_reason}")
+
+
 @dataclass
 class VerificationReport:
     location: str
@@ -51,6 +73,8 @@ class VerificationReport:
     since_tree_size: int | None = None
     findings: list[Finding] = field(default_factory=list)
     checkpoints: list[CheckpointResult] = field(default_factory=list)
+    decisions_checked: int = 0
+    overrides: list[Override] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -66,4 +90,6 @@ class VerificationReport:
             "since_tree_size": self.since_tree_size,
             "findings": [asdict(f) for f in self.findings],
             "checkpoints": [asdict(c) for c in self.checkpoints],
+            "decisions_checked": self.decisions_checked,
+            "overrides": [asdict(o) for o in self.overrides],
         }

@@ -48,6 +48,10 @@ STATEMENT_FIELDS = frozenset({
     "recorded_at", "actor", "meaning", "prev_hash",
 })
 ACTOR_FIELDS = frozenset({"user_id", "name", "role", "key_id"})
+# A cohort decision's statement: v1's members plus `evidence` (FORMAT.md, Decision evidence).
+EVIDENCE_FORMAT = "trialctl-event/v2"
+EVIDENCE_TYPES = frozenset({"trialctl.Trial.CohortDecided",
+                            "trialctl.Trial.CohortDecisionOverridden"})
 MAX_SAFE_INTEGER = 2**53 - 1
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
@@ -226,10 +230,14 @@ def _is_count(value: Any) -> bool:
 def _check_shape(statement: Any) -> None:
     if not isinstance(statement, dict):
         raise Malformed("statement is not a JSON object")
-    if set(statement) != STATEMENT_FIELDS:
+    form = statement.get("format")
+    if form not in (STATEMENT_FORMAT, EVIDENCE_FORMAT):
+        raise Malformed(f"unknown format {form!r}")
+    if set(statement) != STATEMENT_FIELDS | ({"evidence"} if form == EVIDENCE_FORMAT else set()):
         raise Malformed(f"statement fields are {sorted(statement)}")
-    if statement["format"] != STATEMENT_FORMAT:
-        raise Malformed(f"unknown format {statement['format']!r}")
+    if form == EVIDENCE_FORMAT and (statement["type"] not in EVIDENCE_TYPES
+                                    or not isinstance(statement["evidence"], dict)):
+        raise Malformed("only a cohort decision carries evidence, an object")
     for name in ("position", "aggregate_version"):
         if not _is_count(statement[name]):
             raise Malformed(f"{name} is not a non-negative integer")
@@ -450,6 +458,18 @@ def authority_problem(
     if meaning not in meanings:
         return f"meaning {meaning!r} does not apply to {event_type}"
     return None
+
+
+def permission_key(
+    statement: dict[str, Any], permissions: dict[str, tuple[frozenset[str], frozenset[str]]]
+) -> str:
+    """A correction whose corrected kind has its own permission is judged by that one
+    (FORMAT.md, Authority): "trialctl.Patient.Corrected of a <kind>"."""
+    kind = statement["payload"].get("kind")
+    key = f"{statement['type']} of a {kind}"
+    if statement["type"] == "trialctl.Patient.Corrected" and key in permissions:
+        return key
+    return str(statement["type"])
 
 
 def bootstrap_problem(first: dict[str, Any], second: dict[str, Any]) -> str | None:
@@ -756,8 +776,8 @@ class Verifier:
                 self.fail("authority", problem, position, n)
         else:
             problem = authority_problem(self.user_named(actor["user_id"]), actor,
-                                        statement["type"], statement["meaning"],
-                                        self.permissions)
+                                        permission_key(statement, self.permissions),
+                                        statement["meaning"], self.permissions)
             if problem is None and statement["type"].startswith("trialctl.SecurityLog."):
                 owner = self.kinds.get(statement["aggregate_id"], (None, None))[1]
                 if actor["user_id"] != owner:

@@ -1,0 +1,249 @@
+"""`verify`'s decision pass: every cohort decision recomputed from the ledger as it stood
+at that decision's position.
+
+One pass over the trial and patient entries in position order. Each trial is moved on by
+its own entries through the replay machinery (`history.advanced`); each patient's counted
+entries (`decisions.is_counted`) are gathered as they come. At a decision entry the trial
+is exactly as it stood just before it, so `decisions.evidence_for` gives what the decision
+should have signed, which is compared with what it did sign. Overrides are listed in the
+report with their reasons and signers. The pass reads the whole ledger whatever other
+checks were asked for (with `--since-checkpoint` too): a decision rests on entries from
+any time before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from trialctl.domain.patient import Patient
+from trialctl.domain.rules import TrialRuleError
+from trialctl.domain.trial import Trial
+from trialctl.ledger.aggregate_kinds import KIND_OPENED_BY
+from trialctl.ledger.decisions import (
+    DECISION_TYPES,
+    EvidenceEntry,
+    counted_entry,
+    describe_entries,
+    evidence_for,
+    is_counted,
+)
+from trialctl.ledger.entry import MalformedEntryError, parse_entry
+from trialctl.ledger.history import advanced
+from trialctl.ledger.mapper import EntryMapper
+from trialctl.ledger.recorder import SignedRecorder
+from trialctl.ledger.verify_entries import Row, read_rows
+from trialctl.ledger.verify_report import Finding, Override, VerificationReport
+
+CHECK = "decision"
+_TRIAL = KIND_OPENED_BY[Trial.Registered.TOPIC]
+_PATIENT = KIND_OPENED_BY[Patient.ConsentSigned.TOPIC]
+_PATIENT_TYPES = frozenset({_PATIENT.opening, *_PATIENT.later})
+TOPICS = tuple(sorted({_TRIAL.opening, *_TRIAL.later, *_PATIENT_TYPES}))
+# What replaying a hostile (yet signed) trial entry can raise; the trial is then reported
+# and left, never guessed at.
+_REPLAY_ERRORS = (KeyError, TypeError, ValueError, AttributeError, AssertionError,
+                  IndexError, TrialRuleError)
+
+
+@dataclass
+class _TrialState:
+    trial: Trial | None = None
+    # Why the trial could not be rebuilt past some entry: reported at each later decision
+    # (the entry itself is the other checks' business).
+    broken: str | None = None
+    counted: dict[str, list[EvidenceEntry]] = field(default_factory=dict)
+    # The trial's patients rebuilt from their own entries so far: their facts decide the
+    # counts. A patient that cannot be rebuilt is left out (its entry is reported by the
+    # other checks) and the recomputation then differs, which is reported at the decision.
+    patients: dict[str, Patient] = field(default_factory=dict)
+    unbuildable: set[str] = field(default_factory=set)
+
+
+def check_decisions(recorder: SignedRecorder, report: VerificationReport) -> None:
+    """Recompute every cohort decision; findings and overrides go into `report`."""
+    mapper = EntryMapper(transcoder=None)  # type: ignore[arg-type]
+    trials: dict[str, _TrialState] = {}
+    patients: dict[str, tuple[str, str]] = {}  # patient aggregate id -> (trial id, patient)
+    for row, statement in _in_position_order(recorder):
+        if statement["type"] in _PATIENT_TYPES:
+            _see_patient_entry(row, statement, patients, trials, mapper)
+            continue
+        state = trials.setdefault(statement["aggregate_id"], _TrialState())
+        if statement["type"] in DECISION_TYPES:
+            report.decisions_checked += 1
+            _check_decision(row, statement, state, report)
+        if state.broken is None:
+            try:
+                state.trial = advanced(state.trial, [_stored(row)], mapper)
+            except _REPLAY_ERRORS as e:
+                state.broken = (f"the trial cannot be rebuilt past position "
+                                f"{statement['position']} ({e!r})")
+
+
+def _in_position_order(recorder: SignedRecorder) -> Iterator[tuple[Row, dict[str, Any]]]:
+    """Readable trial and patient entries, by signed position. An unreadable one is the
+    entry checks' finding; here it is left out, as the ledger's history cannot hold it."""
+    readable = []
+    for row in read_rows(recorder, 0, TOPICS):
+        if not isinstance(row.state, bytes) or row.column_problems:
+            continue
+        try:
+            readable.append((row, parse_entry(row.state).statement))
+        except MalformedEntryError:
+            continue
+    readable.sort(key=lambda pair: int(pair[1]["position"]))
+    yield from readable
+
+
+def _see_patient_entry(
+    row: Row, statement: dict[str, Any], patients: dict[str, tuple[str, str]],
+    trials: dict[str, _TrialState], mapper: EntryMapper,
+) -> None:
+    payload = statement["payload"]
+    aggregate = statement["aggregate_id"]
+    if statement["type"] == _PATIENT.opening and aggregate not in patients:
+        trial_id, patient_id = payload.get("trial_id"), payload.get("patient_id")
+        if isinstance(trial_id, str) and isinstance(patient_id, str):
+            patients[aggregate] = (trial_id, patient_id)
+    if aggregate not in patients:
+        return
+    trial_id, patient_id = patients[aggregate]
+    state = trials.setdefault(trial_id, _TrialState())
+    _advance_patient(state, patient_id, row, mapper)
+    if is_counted(statement):
+        state.counted.setdefault(patient_id, []).append(
+            counted_entry(statement, row.state, patient_id)
+        )
+
+
+def _advance_patient(state: _TrialState, patient_id: str, row: Row, mapper: EntryMapper) -> None:
+    if patient_id in state.unbuildable:
+        return
+    try:
+        rebuilt = advanced(state.patients.get(patient_id), [_stored(row)], mapper)
+    except _REPLAY_ERRORS:
+        state.patients.pop(patient_id, None)
+        state.unbuildable.add(patient_id)
+        return
+    if isinstance(rebuilt, Patient):
+        state.patients[patient_id] = rebuilt
+
+
+def _check_decision(
+    row: Row, statement: dict[str, Any], state: _TrialState, report: VerificationReport
+) -> None:
+    payload = statement["payload"]
+    overridden = statement["type"] == Trial.CohortDecisionOverridden.TOPIC
+    if overridden:
+        report.overrides.append(_override(statement))
+    if state.broken is not None or state.trial is None:
+        why = state.broken or "no trial is registered before it"
+        report.findings.append(_finding(row, statement, f"cannot recompute the decision: {why}"))
+        return
+    try:
+        expected = evidence_for(state.trial, state.patients, state.counted)
+    except _REPLAY_ERRORS as e:
+        report.findings.append(_finding(
+            row, statement, f"the decision cannot be recomputed ({e!r})"))
+        return
+    signed = statement.get("evidence")
+    if signed is None:
+        report.findings.append(_finding(
+            row, statement, "the decision carries no evidence (statement format "
+            f"{statement['format']!r}); recomputed: {_recommendation(expected)}, counted "
+            f"entries {describe_entries(expected['entries'])}"))
+        return
+    for problem in _differences(signed, expected, payload, overridden):
+        report.findings.append(_finding(row, statement, problem))
+
+
+def _differences(
+    signed: Mapping[str, Any], expected: Mapping[str, Any], payload: Mapping[str, Any],
+    overridden: bool,
+) -> Iterator[str]:
+    """What the signed evidence, and the decision itself, say unlike the recomputation."""
+    if signed["cohort_number"] != expected["cohort_number"] or \
+            payload.get("cohort_number") != expected["cohort_number"]:
+        yield (f"the decision names cohort {payload.get('cohort_number')} (evidence: cohort "
+               f"{signed['cohort_number']}); the cohort due was {expected['cohort_number']}")
+    if signed["recommendation"] != expected["recommendation"]:
+        yield (f"signed recommendation {_recommendation(signed)}; recomputed "
+               f"{_recommendation(expected)}")
+    for name in ("dlts", "evaluable"):
+        if signed[name] != expected[name]:
+            yield f"signed {name} {signed[name]}; recomputed {expected[name]}"
+    if signed["entries"] != expected["entries"]:
+        yield _entry_differences(signed["entries"], expected["entries"])
+    chosen = {k: payload.get(k) for k in ("action", "next_level", "mtd_level")}
+    if overridden:
+        engine = payload.get("engine_recommendation")
+        shown = None if not isinstance(engine, Mapping) else {k: engine.get(k) for k in chosen}
+        if shown != expected["recommendation"]:
+            yield (f"the override records the engine's recommendation as {_step(shown)}; "
+                   f"recomputed {_recommendation(expected)}")
+    elif chosen != expected["recommendation"]:
+        yield (f"decided {_step(chosen)} without an override; the engine recommends "
+               f"{_recommendation(expected)}")
+
+
+def _entry_differences(signed: list[dict[str, Any]], expected: list[dict[str, Any]]) -> str:
+    signed_keys = {_key(e) for e in signed}
+    expected_keys = {_key(e) for e in expected}
+    missing = [e for e in expected if _key(e) not in signed_keys]
+    extra = [e for e in signed if _key(e) not in expected_keys]
+    parts = []
+    if missing:
+        parts.append(f"missing {describe_entries(missing)}")
+    if extra:
+        parts.append(f"not counted by the ledger {describe_entries(extra)}")
+    changed = "; ".join(parts) or "the same entries, described differently"
+    return f"signed evidence entries differ from the ledger's: {changed}"
+
+
+def _key(entry: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (entry["position"], entry["entry_hash"], entry["type"], entry["patient"])
+
+
+def _recommendation(evidence: Mapping[str, Any]) -> str:
+    counts = f"{evidence['dlts']} DLT(s) in {evidence['evaluable']} evaluable"
+    return f"{_step(evidence['recommendation'])} ({counts})"
+
+
+def _step(step: Mapping[str, Any] | None) -> str:
+    if step is None:
+        return "no engine decision (path overridden)"
+    if step.get("action") == "stop":
+        return f"stop, MTD level {step.get('mtd_level')}"
+    return f"{step.get('action')} to level {step.get('next_level')}"
+
+
+def _override(statement: dict[str, Any]) -> Override:
+    payload = statement["payload"]
+    actor = statement["actor"]
+    engine = payload.get("engine_recommendation")
+    return Override(
+        position=int(statement["position"]),
+        trial_id=str(statement["aggregate_id"]),
+        cohort_number=payload.get("cohort_number"),
+        decision=_step({k: payload.get(k) for k in ("action", "next_level", "mtd_level")}),
+        engine_recommendation=_step(engine if isinstance(engine, Mapping) else None),
+        override_reason=str(payload.get("override_reason")),
+        signer=str(actor["user_id"]),
+        signer_name=str(actor["name"]),
+        signer_role=str(actor["role"]),
+        recorded_at=str(statement["recorded_at"]),
+    )
+
+
+def _stored(row: Row) -> StoredEvent:
+    return StoredEvent(UUID(row.originator_id), row.originator_version, row.topic, row.state)
+
+
+def _finding(row: Row, statement: Mapping[str, Any], detail: str) -> Finding:
+    return Finding(CHECK, detail, int(statement["position"]), row.notification_id,
+                   row.originator_id, row.originator_version, row.topic)
