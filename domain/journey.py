@@ -16,6 +16,7 @@ from trialctl.domain.facts import (
     Dose,
     Enrolment,
     Fact,
+    Lab,
     Observation,
     OffStudy,
     Response,
@@ -66,6 +67,9 @@ def take(trial: Trial, patient: Patient, fact: Fact, now: datetime) -> dict[str,
             withdraw(trial, patient, fact, now)
         case OffStudy():
             go_off_study(trial, patient, fact, now)
+        case Lab():
+            derived = patient.record_lab(fact, protocol, now)
+            return {"grade": derived["grade"], "grading": derived["grading"]}
         case Correction():
             return {"corrected": patient.correct(fact, protocol, now)}
         case _:

@@ -40,6 +40,7 @@ from trialctl.domain.facts import (
     Dose,
     Enrolment,
     Fact,
+    Lab,
     Observation,
     OffStudy,
     Response,
@@ -583,8 +584,14 @@ class Patient(Aggregate):
             changes = {"values": {**fact["values"]["values"], **changes["values"]}}
         declared = KEPT[kind]
         corrected = declared.from_record({**fact["values"], **changes})
-        stored = corrected.check(self, protocol, now).payload()
+        checked = corrected.check(self, protocol, now)
+        stored = checked.payload()
         new_values = {k: stored[k] for k in changes}
+        if isinstance(checked, Lab):
+            # The grade follows the corrected values: computed again, never typed in.
+            regraded = checked.derive(self.screening_values)
+            old.update({k: fact["values"][k] for k in regraded})
+            new_values.update(regraded)
         if kind == Screening.KIND:
             # Eligibility follows the corrected values: evaluated again, never typed in.
             screened_on = parse_day(fact["values"]["screened_on"], "screening date")
@@ -605,6 +612,24 @@ class Patient(Aggregate):
         """Trigger the fact's event: its payload is the fact's stored fields and what the
         rules derived from them."""
         self.trigger_event(event_class, timestamp=now, **fact.payload(**derived))
+
+    # -- labs ----------------------------------------------------------------------------
+
+    class LabRecorded(FactEvent):
+        TOPIC = "trialctl.Patient.LabRecorded"
+        FACT = Lab
+        __annotations__ = Lab.event_fields()
+
+    def labs(self) -> list[dict[str, Any]]:
+        return self.kept(Lab)
+
+    def record_lab(self, lab: Lab, protocol: Protocol, now: datetime) -> dict[str, Any]:
+        """Record a laboratory value; its CTCAE grade is computed against the patient's
+        limit of normal (the record's own, else screening's). Returns the derived values."""
+        checked = lab.check(self, protocol, now)
+        derived = checked.derive(self.screening_values)
+        self._record(self.LabRecorded, checked, now, **derived)
+        return derived
 
 
 def _evaluate(protocol: Protocol, values: dict[str, Any], day: date) -> dict[str, Any]:

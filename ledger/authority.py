@@ -72,6 +72,7 @@ PERMISSIONS.update(
         Patient.CourseCompleted.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.ResponseAssessed.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.ObservationRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        Patient.LabRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.ConsentWithdrawn.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.WentOffStudy.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.Corrected.TOPIC: _allow(SITE_STAFF, Meaning.CORRECTED),

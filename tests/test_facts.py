@@ -37,6 +37,9 @@ STORED: dict[str, set[str]] = {
     "trialctl.Patient.ConsentWithdrawn": {"withdrawn_on", "reason"},
     "trialctl.Patient.WentOffStudy": {"off_on", "reason"},
     "trialctl.Patient.Corrected": {"target_version", "kind", "old_values", "new_values", "reason"},
+    "trialctl.Patient.LabRecorded": {
+        "test", "value", "unit", "collected_on", "course", "day", "uln", "lln",
+        "grade", "grading", "canonical_value", "canonical_unit"},
 }
 LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
@@ -60,6 +63,7 @@ def test_the_correctable_fields_are_those_declared() -> None:
         "dose": {"dose", "unit", "given_at"},
         "adverse-event": {"term", "grade", "attribution", "onset", "resolved_on"},
         "observation": {"value", "observed_on"},
+        "lab": {"value", "unit", "collected_on", "uln", "lln"},
     } == CORRECTABLE
 
 
