@@ -21,7 +21,7 @@ from trialctl.cli.options import (
     moment_option,
     output_format,
 )
-from trialctl.cli.render import PATIENTS, output_rows, progress, render_status, trail
+from trialctl.cli.render import LABS, PATIENTS, output_rows, progress, render_status, trail
 
 
 def replay(
@@ -90,6 +90,8 @@ def patient(
     if fmt is Format.TABLE:
         typer.echo(f"{patient_id}: {summary['status']}, level {summary['level']}, "
                    f"cohort {summary['cohort']}, {len(summary['corrections'])} correction(s)")
+        if summary.get("labs"):
+            output_rows(summary["labs"], fmt, LABS)
     output_rows(timeline, fmt, trail(f"Timeline of {patient_id}"))
 
 
