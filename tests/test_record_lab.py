@@ -131,3 +131,26 @@ def test_a_bad_lab_is_one_line_and_writes_nothing(site: Site) -> None:
         assert_one_line_error(refused, f"[rule: {rule}]", named)
     assert site.size() == before
     assert site.patient("P001")["patient"]["labs"] == []
+
+
+def test_the_demo_holds_a_lab_series_grading_a_neutropenia_beyond_five_days(
+    tmp_path: Path, home: Path
+) -> None:
+    from trialctl.domain.lab_grading import grade_duration_days
+    from trialctl.domain.patient import dlt_window
+    from trialctl.ledger.application import open_ledger
+    from trialctl.ledger.demo import run_demo
+    from trialctl.ledger.trials import TrialActions
+
+    result = run_demo(tmp_path)
+    assert result.report.ok
+    records = TrialActions(open_ledger(result.ledger))
+    trial = records.trial(None)
+    patient = records.patient(trial, "P007")
+    first = patient.first_dose_day(1)
+    assert first is not None
+    start, end = dlt_window(first, trial.protocol)
+    assert [lab["grade"] for lab in patient.labs()] == [2, 4, 4, 2]
+    # Grade 4 from the day-11 sample to the day-18 recovery: the rule's "more than 5 days".
+    assert grade_duration_days(patient.labs(), "anc", 4, start, end) == 7
+    records.ledger.close()
