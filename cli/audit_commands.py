@@ -22,6 +22,7 @@ from trialctl.cli.options import (
     output_format,
 )
 from trialctl.cli.render import (
+    LABS,
     PATIENTS,
     output_rows,
     progress,
@@ -100,6 +101,8 @@ def patient(
         typer.echo(f"{patient_id}: {summary['status']}, level {summary['level']}, "
                    f"cohort {summary['cohort']}, {len(summary['corrections'])} correction(s)")
         render_patient_notes(summary, flagged)
+        if summary.get("labs"):
+            output_rows(summary["labs"], fmt, LABS)
     output_rows(timeline, fmt, trail(f"Timeline of {patient_id}"))
 
 

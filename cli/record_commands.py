@@ -29,6 +29,7 @@ from trialctl.domain.facts import (
     DltAdjudication,
     Dose,
     Enrolment,
+    Lab,
     Observation,
     OffStudy,
     Response,
@@ -273,6 +274,34 @@ def observe(
     Example: trialctl record observe P006 --kind ctc_count --value 12 --date 2026-10-01 -u mona
     """
     fact = Observation(kind=kind, value=value, observed_on=date)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
+
+
+@app.command("lab")
+def lab(
+    patient: PatientArgument,
+    test: Annotated[str, typer.Option("--test", help="anc, platelets, haemoglobin, alt, ast, "
+                                      "alp, bilirubin or creatinine.")],
+    value: Annotated[str, typer.Option("--value", help="The result, e.g. 800 or 1.2.")],
+    unit: Annotated[str, typer.Option("--unit", help="Its unit, e.g. /mm3, 10^9/L, g/dL, "
+                                      "U/L, umol/L; converted to the CTCAE unit.")],
+    date: DateOption,
+    course: Annotated[int | None, typer.Option("--course", min=1)] = None,
+    day: Annotated[int | None, typer.Option("--day", min=1, help="Day of the course.")] = None,
+    uln: Annotated[str | None, typer.Option(
+        "--uln", help="Upper limit of normal, in --unit [default: screening's].")] = None,
+    lln: Annotated[str | None, typer.Option(
+        "--lln", help="Lower limit of normal, in --unit [default: screening's].")] = None,
+    trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """A laboratory value; its CTCAE v3.0 grade is computed, never typed in.
+
+    \b
+    Example: trialctl record lab P006 --test anc --value 800 --unit /mm3 --date 2026-10-01 --course 2 --day 8 -u mona
+    """
+    fact = Lab(test=test, value=value, unit=unit, collected_on=date, course=course, day=day,
+               uln=uln, lln=lln)
     run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 

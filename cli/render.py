@@ -208,3 +208,13 @@ class progress:
     def __exit__(self, *exc: object) -> None:
         if self.enabled:
             self.bar.stop()
+
+
+LABS = TableSpec("Labs", [
+    ("#", field("version")), ("test", field("test")), ("collected", field("collected_on")),
+    ("course/day", lambda r: "" if r["course"] is None else
+     f"{r['course']}/{'' if r['day'] is None else r['day']}"),
+    ("value", lambda r: f"{r['value']} {r['unit']}"),
+    ("grade", lambda r: "not gradable" if r["grade"] is None else r["grade"]),
+    ("grading", field("grading")),
+])

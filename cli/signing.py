@@ -50,7 +50,8 @@ def render_recorded(recorded: Recorded, json_output: bool) -> None:
                    f"({statement['meaning']} by {statement['actor']['user_id']} as "
                    f"{statement['actor']['role']})")
     summary: dict[str, Any] = recorded.summary
-    for key in ("eligibility", "response", "counts_toward_decision", "corrected", "engine"):
+    for key in ("eligibility", "response", "counts_toward_decision", "corrected", "engine",
+                "grading"):
         if key in summary:
             value = summary[key]
             if key == "eligibility":

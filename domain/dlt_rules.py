@@ -2,8 +2,10 @@
 
 Every input the rule reads is checked and each unmet one is named: the toxicity (the
 category or specific toxicity of the AE's coded CTCAE term), the minimum grade, the allowed
-attributions, the duration (onset to resolution; an unresolved AE's runs to the assessment
-date) and the DLT window (onset from the first course 1 dose, `dlt_window_days` long).
+attributions, the duration (from the patient's graded lab series when the rule's toxicity
+is a lab's — "grade 4 neutropenia lasting more than 5 days" reads the ANC samples — else
+onset to resolution, an unresolved AE's running to the assessment date) and the DLT window
+(onset from the first course 1 dose, `dlt_window_days` long).
 
 These are read from the AE as it stands now, corrections applied, each time state is
 computed: a DLT whose AE is later corrected out of its rule stops counting.
@@ -11,12 +13,13 @@ computed: a DLT whose AE is later corrected out of its rule stops counting.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from trialctl.domain.ctcae_terms import CtcaeTerms
+from trialctl.domain.lab_grading import grade_duration_days
 from trialctl.domain.protocol import DltRule
 from trialctl.domain.rules import parse_day
 
@@ -28,6 +31,11 @@ class DltContext:
     window: tuple[date, date] | None  # None: no course 1 dose yet
     assessed_on: date  # the adjudication's date: where an unresolved AE's duration ends
     terms: CtcaeTerms
+    labs: Sequence[Mapping[str, Any]] = field(default=())  # the patient's labs, graded
+
+
+# The lab whose CTCAE grade measures a specific toxicity a DLT rule may name.
+LAB_FOR_TOXICITY = {"neutropenia": "anc", "thrombocytopenia": "platelets"}
 
 
 def duration_days(ae: Mapping[str, Any], assessed_on: date) -> int:
@@ -54,13 +62,16 @@ def unmet_conditions(rule: DltRule, ae: Mapping[str, Any], context: DltContext) 
             f"attributions {'/'.join(rule.attributions)}: attribution {ae['attribution']}"
         )
     if rule.duration_days_more_than is not None:
-        days = duration_days(ae, context.assessed_on)
-        if days <= rule.duration_days_more_than:
+        from_labs = _lab_duration(rule, ae, context)
+        if from_labs is not None:
+            days, source = from_labs
+        else:
+            days = duration_days(ae, context.assessed_on)
             until = "resolution" if ae.get("resolved_on") else "assessment"
-            unmet.append(
-                f"duration more than {rule.duration_days_more_than} days: "
-                f"{days} days from onset to {until}"
-            )
+            source = f"from onset to {until}"
+        if days <= rule.duration_days_more_than:
+            unmet.append(f"duration more than {rule.duration_days_more_than} days: "
+                         f"{days} days {source}")
     onset = parse_day(ae["onset"], "onset")
     if context.window is None:
         unmet.append("DLT window: no course 1 dose before the onset")
@@ -69,6 +80,20 @@ def unmet_conditions(rule: DltRule, ae: Mapping[str, Any], context: DltContext) 
         if not start <= onset <= end:
             unmet.append(f"DLT window {start}..{end}: onset {onset}")
     return unmet
+
+
+def _lab_duration(
+    rule: DltRule, ae: Mapping[str, Any], context: DltContext
+) -> tuple[int, str] | None:
+    """The days the rule's lab stayed at its grade, from onset to the assessment date, when
+    the patient has samples of that lab; None when the duration must come from the AE."""
+    test = LAB_FOR_TOXICITY.get(rule.toxicity or "")
+    if test is None or not any(lab["test"] == test for lab in context.labs):
+        return None
+    onset = parse_day(ae["onset"], "onset")
+    grade = rule.min_grade or 1
+    days = grade_duration_days(context.labs, test, grade, onset, context.assessed_on)
+    return (days or 0), f"of {test} at grade >= {grade} in the lab series"
 
 
 def _toxicity_problem(toxicity: str, ae: Mapping[str, Any], terms: CtcaeTerms) -> str | None:

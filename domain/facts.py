@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Protocol, Self
 
 from trialctl.domain.ctcae_terms import terms_for
 from trialctl.domain.dlt_rules import DltContext, describe_unmet, unmet_conditions
+from trialctl.domain.lab_grading import grade_value, lab_grading, patient_limit, show
 from trialctl.domain.protocol import Protocol as TrialProtocol
 from trialctl.domain.recist import TargetLesion
 from trialctl.domain.rules import (
@@ -100,6 +101,8 @@ class Record(Protocol):
     def adverse_event(self, ae_id: str) -> dict[str, Any]: ...
 
     def dlt_window(self, protocol: TrialProtocol) -> tuple[date, date] | None: ...
+
+    def labs(self) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -354,7 +357,8 @@ class DltAdjudication(Fact):
                 f"a DLT must name the protocol rule it meets ({', '.join(codes)})",
             )
         context = DltContext(
-            record.dlt_window(protocol), day, terms_for(protocol.dlt.ctcae_version)
+            record.dlt_window(protocol), day, terms_for(protocol.dlt.ctcae_version),
+            record.labs(),
         )
         unmet = unmet_conditions(protocol.dlt.rule(self.rule_code), ae, context)
         if unmet and override is None:
@@ -564,3 +568,74 @@ def payload_table() -> str:
             fields.append(f"`{column.name}` ({'; '.join(notes)})")
         lines.append(f"| `trialctl.Patient.{fact.EVENT}` | {fact.TEXT}: {', '.join(fields)} |")
     return "\n".join(lines) + "\n"
+
+
+# -- labs ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lab(Fact):
+    KIND = "lab"
+    EVENT = "LabRecorded"
+    TEXT = "a laboratory value; its CTCAE v3.0 grade is computed (protocols/ctcae_v3_labs.toml)"
+    LISTED_AS = "labs"
+    DERIVED = (
+        Derived("grade", "integer or null", "CTCAE v3.0 grade 0-4; null when not gradable"),
+        Derived("grading", "text", "how the grade was reached, or why it could not be"),
+        Derived("canonical_value", "decimal", "the value in the lab's canonical unit"),
+        Derived("canonical_unit", "text", "the unit the CTCAE thresholds are written in"),
+    )
+    test: str = given("text", "anc, platelets, haemoglobin, alt, ast, alp, bilirubin, creatinine")
+    value: str = given("decimal", correctable=True)
+    unit: str = given("text", "a unit the grading table converts", correctable=True)
+    collected_on: str = given("date", correctable=True)
+    course: int | None = given("integer or null")
+    day: int | None = given("integer or null", "day of the course")
+    uln: str | None = given("decimal or null", "upper limit of normal, in `unit`",
+                            correctable=True)
+    lln: str | None = given("decimal or null", "lower limit of normal, in `unit`",
+                            correctable=True)
+
+    def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
+        grading = lab_grading(self.test)
+        collected = parse_day(self.collected_on, "collection date")
+        record.may_record(self.KIND, collected, now, "collection date")
+        value = decimal_text(self.value, "lab value", positive=False)
+        if Decimal(value) < 0:
+            raise TrialRuleError("valid-number", f"lab value must not be negative, not {value}")
+        grading.conversion(self.unit)
+        if self.day is not None and self.course is None:
+            raise TrialRuleError("lab-day", "a day of the course needs its course")
+        for number, what in ((self.course, "course"), (self.day, "day")):
+            if number is not None and (not isinstance(number, int) or number < 1):
+                raise TrialRuleError("lab-day", f"{what} must be a whole number from 1")
+        wrong = "uln" if grading.direction == "below" else "lln"
+        if getattr(self, wrong) is not None:
+            raise TrialRuleError(
+                "lab-limit",
+                f"{self.test} is graded against its {grading.limit_name}, not its "
+                f"{wrong.upper()}",
+            )
+        uln = None if self.uln is None else decimal_text(self.uln, "ULN")
+        lln = None if self.lln is None else decimal_text(self.lln, "LLN")
+        unit = grading.conversion(self.unit).unit
+        return replace(self, value=value, unit=unit, uln=uln, lln=lln)
+
+    def derive(self, screening: dict[str, Any]) -> dict[str, Any]:
+        """The grade and canonical value of checked values; the limit of normal is the
+        record's own, else the patient's screening value."""
+        grading = lab_grading(self.test)
+        own = self.lln if grading.direction == "below" else self.uln
+        limit, source = patient_limit(grading, own, self.unit, screening)
+        graded = grade_value(grading, Decimal(self.value), self.unit, limit, source)
+        return {
+            "grade": graded.grade,
+            "grading": graded.grading,
+            "canonical_value": show(graded.canonical_value),
+            "canonical_unit": graded.canonical_unit,
+        }
+
+
+FACTS = (*FACTS, Lab)
+KEPT[Lab.KIND] = Lab
+CORRECTABLE[Lab.KIND] = Lab.correctable()

@@ -21,6 +21,7 @@ from trialctl.domain.facts import (
     Dose,
     Enrolment,
     Fact,
+    Lab,
     Observation,
     OffStudy,
     Response,
@@ -74,6 +75,9 @@ def take(
             patient.withdraw(fact, now)
         case OffStudy():
             patient.go_off_study(fact, now)
+        case Lab():
+            derived = patient.record_lab(fact, protocol, now)
+            return {"grade": derived["grade"], "grading": derived["grading"]}
         case Correction():
             return {"corrected": patient.correct(fact, protocol, now)}
         case _:

@@ -43,6 +43,7 @@ from trialctl.domain.facts import (
     Dose,
     Enrolment,
     Fact,
+    Lab,
     Observation,
     OffStudy,
     Response,
@@ -252,13 +253,15 @@ class Patient(Aggregate):
         `unmet` (the rule's conditions the AE fails now), `overridden` and `counts`."""
         window = self.dlt_window(protocol)
         terms = terms_for(protocol.dlt.ctcae_version)
+        labs = self.labs()
         judged = []
         for adjudication in self.dlts():
             ae = self.adverse_event(adjudication["ae_id"])
             unmet: list[str] = []
             if adjudication["is_dlt"] and adjudication["rule_code"] is not None:
                 context = DltContext(
-                    window, parse_day(adjudication["decided_on"], "adjudication date"), terms
+                    window, parse_day(adjudication["decided_on"], "adjudication date"), terms,
+                    labs,
                 )
                 rule = protocol.dlt.rule(adjudication["rule_code"])
                 unmet = unmet_conditions(rule, ae, context)
@@ -488,6 +491,7 @@ class Patient(Aggregate):
                 self.dlt_window(protocol),
                 parse_day(checked.decided_on, "adjudication date"),
                 terms_for(protocol.dlt.ctcae_version),
+                self.labs(),
             )
             if not unmet_conditions(protocol.dlt.rule(checked.rule_code), ae, context):
                 raise TrialRuleError(
@@ -676,10 +680,16 @@ class Patient(Aggregate):
             changes = {"values": {**fact["values"]["values"], **changes["values"]}}
         declared = KEPT[kind]
         corrected = declared.from_record({**fact["values"], **changes})
-        stored = corrected.check(self, protocol, now).payload()
+        checked = corrected.check(self, protocol, now)
+        stored = checked.payload()
         new_values = {k: stored[k] for k in changes}
         if kind == Response.KIND:
             self._check_corrected_series(target_version, stored)
+        if isinstance(checked, Lab):
+            # The grade follows the corrected values: computed again, never typed in.
+            regraded = checked.derive(self.screening_values)
+            old.update({k: fact["values"][k] for k in regraded})
+            new_values.update(regraded)
         if kind == Screening.KIND:
             # Eligibility follows the corrected values: evaluated again, never typed in.
             screened_on = parse_day(fact["values"]["screened_on"], "screening date")
@@ -714,6 +724,24 @@ class Patient(Aggregate):
         """Trigger the fact's event: its payload is the fact's stored fields and what the
         rules derived from them."""
         self.trigger_event(event_class, timestamp=now, **fact.payload(**derived))
+
+    # -- labs ----------------------------------------------------------------------------
+
+    class LabRecorded(FactEvent):
+        TOPIC = "trialctl.Patient.LabRecorded"
+        FACT = Lab
+        __annotations__ = Lab.event_fields()
+
+    def labs(self) -> list[dict[str, Any]]:
+        return self.kept(Lab)
+
+    def record_lab(self, lab: Lab, protocol: Protocol, now: datetime) -> dict[str, Any]:
+        """Record a laboratory value; its CTCAE grade is computed against the patient's
+        limit of normal (the record's own, else screening's). Returns the derived values."""
+        checked = lab.check(self, protocol, now)
+        derived = checked.derive(self.screening_values)
+        self._record(self.LabRecorded, checked, now, **derived)
+        return derived
 
 
 def assessed_series(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

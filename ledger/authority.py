@@ -73,6 +73,7 @@ PERMISSIONS.update(
         Patient.CourseCompleted.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.ResponseAssessed.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.ObservationRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        Patient.LabRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.ConsentWithdrawn.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.WentOffStudy.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         # A correction is data entry, unless what it corrects is a clinical judgement:

@@ -32,6 +32,7 @@ from trialctl.domain.facts import (
     Dose,
     Enrolment,
     Fact,
+    Lab,
     Observation,
     Response,
     Screening,
@@ -271,6 +272,14 @@ def run_demo(
         story.record("mona", pid, Observation(kind="ctc_count", value="7",
                                               observed_on=story.day(44)))
         say(f"{pid}: RECIST response at week 9 = {followed.summary['response']}")
+
+    # A lab series that grades the level 2 DLT: ANC falls to grade 4 for 7 days.
+    neutropenic = second[1]
+    for offset, anc in ((53, "1200"), (56, "400"), (59, "300"), (63, "1100")):
+        graded = story.record("ivan", neutropenic, Lab(
+            test="anc", value=anc, unit="/mm3", collected_on=story.day(offset), course=1,
+            day=offset - 45, uln=None, lln=None))
+    say(f"{neutropenic}: ANC series graded by CTCAE v3.0 (last: {graded.summary['grading']})")
     say(f"MTD declared: level {final['mtd_level']}")
 
     # An AE term outside the CTCAE list, recorded uncoded: shown as such in every listing.

@@ -42,6 +42,9 @@ STORED: dict[str, set[str]] = {
     "trialctl.Patient.ConsentWithdrawn": {"withdrawn_on", "reason"},
     "trialctl.Patient.WentOffStudy": {"off_on", "reason"},
     "trialctl.Patient.Corrected": {"target_version", "kind", "old_values", "new_values", "reason"},
+    "trialctl.Patient.LabRecorded": {
+        "test", "value", "unit", "collected_on", "course", "day", "uln", "lln",
+        "grade", "grading", "canonical_value", "canonical_unit"},
 }
 LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
@@ -72,6 +75,7 @@ def test_the_correctable_fields_are_those_declared() -> None:
         "observation": {"value", "observed_on"},
         "withdrawal": {"withdrawn_on", "reason"},
         "off-study": {"off_on", "reason"},
+        "lab": {"value", "unit", "collected_on", "uln", "lln"},
     } == CORRECTABLE
 
 
