@@ -14,6 +14,7 @@ from trialctl.domain.facts import (
     CourseCompletion,
     DltAdjudication,
     Dose,
+    DoseChange,
     Enrolment,
     Fact,
     Observation,
@@ -52,6 +53,8 @@ def take(trial: Trial, patient: Patient, fact: Fact, now: datetime) -> dict[str,
             enroll(trial, patient, fact, now)
         case Dose():
             patient.give_dose(fact, protocol, now)
+        case DoseChange():
+            patient.change_dose(fact, protocol, now)
         case AdverseEvent():
             patient.report_adverse_event(fact, protocol, now)
         case DltAdjudication():
