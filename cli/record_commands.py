@@ -193,11 +193,11 @@ def adverse_event(
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
     """An adverse event; with --serious, a serious adverse event whose expedited report is
-    due by the protocol's rule (a death is grade 5 and ends treatment).
+    due by the protocol's rule (a death is grade 5 and ends treatment), e.g.
+    --serious hospitalisation --site-aware-on 2026-10-02.
 
     \b
     Example: trialctl record ae P006 --id AE2 --term "Neutrophil count decreased" --grade 4 --attribution probable --onset 2026-10-01 -u ivan
-    Example: trialctl record ae P006 --id AE3 --term "Febrile neutropenia" --grade 3 --attribution probable --onset 2026-10-03 --serious hospitalisation --site-aware-on 2026-10-04 -u ivan
     """
     fact = AdverseEvent(ae_id=ae_id, term=term, grade=grade, attribution=attribution,
                         onset=onset, resolved_on=resolved, serious=serious or None,
