@@ -24,12 +24,22 @@ from trialctl.cli.options import (
 from trialctl.cli.render import (
     LABS,
     PATIENTS,
+    TableSpec,
+    field,
     output_rows,
     progress,
     render_patient_notes,
     render_status,
     trail,
 )
+from trialctl.domain.dose_modifications import dose_intensity
+
+DOSE_INTENSITY = TableSpec("Dose intensity", [
+    ("course", field("course")), ("agent", field("agent")),
+    ("doses", lambda r: f"{r['doses_given']}/{r['doses_planned']}"),
+    ("amount", lambda r: f"{r['amount_given']}/{r['amount_planned']} {r['unit']}"),
+    ("intensity", field("intensity")),
+])
 
 
 def replay(
@@ -72,9 +82,11 @@ def patient(
     trial: TrialOption = None, ledger: LedgerOption = None,
     json_output: JsonOption = False, csv_output: CsvOption = False,
 ) -> None:
-    """One patient's timeline: every entry with its signer, meaning and time.
+    """One patient's timeline: every entry with its signer, meaning and time; serious
+    adverse events with their report-due dates, and dose intensity per course.
 
-    --json prints the patient's summary and timeline; --csv prints the timeline.
+    --json prints the patient's summary, dose intensity and timeline; --csv prints the
+    timeline.
 
     \b
     Example: trialctl patient P006 --json
@@ -91,18 +103,26 @@ def patient(
         found = records.patient(current, patient_id)
         views = catch_up(app)
         summary = views.patient_summary(str(found.id)) or found.summary(current.protocol)
+        intensity = dose_intensity(found, current.protocol)
+        serious = [ae for ae in found.adverse_events() if ae["serious"]]
         timeline = list(views.audit_rows(patient=(str(found.id), str(current.id), patient_id)))
         flagged = records.decisions_since_corrected(current, patient_id)
     if fmt is Format.JSON:
-        print_json({"patient": summary, "timeline": timeline,
+        print_json({"patient": summary, "dose_intensity": intensity, "timeline": timeline,
                     "decisions_since_corrected": flagged})
         return
     if fmt is Format.TABLE:
-        typer.echo(f"{patient_id}: {summary['status']}, level {summary['level']}, "
+        died = f" on {summary['died_on']}" if summary.get("died_on") else ""
+        typer.echo(f"{patient_id}: {summary['status']}{died}, level {summary['level']}, "
                    f"cohort {summary['cohort']}, {len(summary['corrections'])} correction(s)")
         render_patient_notes(summary, flagged)
         if summary.get("labs"):
             output_rows(summary["labs"], fmt, LABS)
+        for ae in serious:
+            typer.echo(f"serious adverse event {ae['ae_id']} ({', '.join(ae['serious'])}): "
+                           f"site aware {ae['site_aware_on']}, report due {ae['report_due']}")
+        if intensity:
+            output_rows(intensity, fmt, DOSE_INTENSITY)
     output_rows(timeline, fmt, trail(f"Timeline of {patient_id}"))
 
 

@@ -28,6 +28,7 @@ from trialctl.domain.facts import (
     CourseCompletion,
     DltAdjudication,
     Dose,
+    DoseChange,
     Enrolment,
     Lab,
     Observation,
@@ -148,6 +149,31 @@ def dose(
     run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
+@app.command("dose-change")
+def dose_change(
+    patient: PatientArgument,
+    course: Annotated[int, typer.Option("--course", min=1, help="The course it is made in.")],
+    action: Annotated[str, typer.Option(
+        "--action", help="reduce, hold, skip, resume or discontinue.")],
+    reason: Annotated[str, typer.Option("--reason", help="toxicity or other.")],
+    text: Annotated[str, typer.Option("--text", help="What happened.")],
+    date: DateOption,
+    to_level: Annotated[int | None, typer.Option(
+        "--to-level", min=1, help="The dose level from then on (reduce, resume).")] = None,
+    trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """A dose modification (investigators only), by the protocol's rules; later doses are
+    checked against it.
+
+    \b
+    Example: trialctl record dose-change P006 --course 2 --action reduce --to-level 1 --reason toxicity --text "grade 3 diarrhoea" --date 2026-10-22 -u ivan
+    """
+    fact = DoseChange(course=course, action=action, to_level=to_level, reason=reason,
+                      text=text, effective_on=date)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
+
+
 @app.command("ae")
 def adverse_event(
     patient: PatientArgument,
@@ -162,16 +188,26 @@ def adverse_event(
     uncoded: Annotated[bool, typer.Option(
         "--uncoded", help="Record a term outside the CTCAE term list; it is shown as uncoded "
         "and meets no category-specific DLT rule without an override.")] = False,
+    serious: Annotated[list[str] | None, typer.Option(
+        "--serious", help="A serious criterion (repeatable): death, life_threatening, "
+        "hospitalisation, disability, congenital_anomaly, other_important_medical_event.")] = None,
+    site_aware_on: Annotated[str | None, typer.Option(
+        "--site-aware-on", help="When the site learned of a serious event; dates its report.")
+    ] = None,
     trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
-    """An adverse event, its term coded against the protocol's CTCAE term list.
+    """An adverse event, its term coded against the protocol's CTCAE term list; with
+    --serious, a serious adverse event whose expedited report is due by the protocol's rule
+    (a death is grade 5 and ends treatment), e.g. --serious hospitalisation
+    --site-aware-on 2026-10-02.
 
     \b
     Example: trialctl record ae P006 --id AE2 --term "Neutrophils/granulocytes (ANC/AGC)" --grade 4 --attribution probable --onset 2026-10-01 -u ivan
     """
     fact = AdverseEvent(ae_id=ae_id, term=term, grade=grade, attribution=attribution,
-                        onset=onset, resolved_on=resolved, coded=not uncoded)
+                        onset=onset, resolved_on=resolved, coded=not uncoded,
+                        serious=serious or None, site_aware_on=site_aware_on)
     run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Protocol, Self
 
+from trialctl.domain import dose_modifications
 from trialctl.domain.ctcae_terms import terms_for
 from trialctl.domain.dlt_rules import DltContext, describe_unmet, unmet_conditions
 from trialctl.domain.lab_grading import grade_value, lab_grading, patient_limit, show
+from trialctl.domain.protocol import SERIOUS_CRITERIA
 from trialctl.domain.protocol import Protocol as TrialProtocol
 from trialctl.domain.recist import TargetLesion
 from trialctl.domain.rules import (
@@ -43,10 +45,19 @@ class About:
     stored: bool = True  # False: it steers the rules but is not part of the payload
 
 
-def given(shown: str, text: str = "", *, correctable: bool = False, stored: bool = True) -> Any:
-    """A field the person recording states: a `dataclasses.field` with no default (ruff's
-    RUF009 cannot tell, hence its `noqa` on mutable-typed fields)."""
-    return dataclasses.field(metadata={_ABOUT: About(shown, text, correctable, stored)})
+def given(
+    shown: str,
+    text: str = "",
+    *,
+    correctable: bool = False,
+    stored: bool = True,
+    default: Any = dataclasses.MISSING,
+) -> Any:
+    """A field the person recording states: a `dataclasses.field`, with no default unless
+    it is optional (ruff's RUF009 cannot tell, hence its `noqa` on mutable-typed fields)."""
+    return dataclasses.field(
+        default=default, metadata={_ABOUT: About(shown, text, correctable, stored)}
+    )
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,13 @@ class Record(Protocol):
     def dlt_window(self, protocol: TrialProtocol) -> tuple[date, date] | None: ...
 
     def labs(self) -> list[dict[str, Any]]: ...
+
+    @property
+    def died_on(self) -> str | None: ...
+
+    def doses(self) -> list[dict[str, Any]]: ...
+
+    def dose_changes(self) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -259,18 +277,31 @@ class Dose(Fact):
             raise TrialRuleError(
                 "protocol-schedule", f"{agent.name} is not given on day {self.day} of a course"
             )
+        on = moment.date()
+        if record.died_on is not None and on > parse_day(record.died_on, "date of death"):
+            raise TrialRuleError(
+                "patient-died", f"patient {record.patient_id} died on {record.died_on}"
+            )
+        doses = record.doses()
+        dose_modifications.check_dose_schedule(
+            doses, agent, self.course, self.day, on, protocol.course_length_days
+        )
+        treatment = dose_modifications.treatment_on(on, record.level, record.dose_changes())
+        dose_modifications.check_dose_allowed(treatment, self.course, on, record.patient_id)
         dose = Decimal(decimal_text(self.dose, "dose"))
         if agent.is_escalated:
-            own = protocol.level(record.level)
+            own = protocol.level(treatment.level)
             expected, unit, rule = own.dose, own.unit, "own-dose-level"
         else:
             fixed = agent.dose_for_course(self.course)
             expected, unit, rule = fixed.dose, fixed.unit, "protocol-dose"
         if dose != expected or self.unit != unit:
+            reduced = f" (reduced from {record.level})" if treatment.level != record.level else ""
             raise TrialRuleError(
                 rule,
                 f"{agent.name} dose {dose} {self.unit} is not the "
-                f"{expected} {unit} due at level {record.level}, course {self.course}",
+                f"{expected} {unit} due at level {treatment.level}{reduced}, "
+                f"course {self.course}",
             )
         return replace(self, dose=str(dose))
 
@@ -281,6 +312,12 @@ class AdverseEvent(Fact):
     EVENT = "AdverseEventReported"
     TEXT = "an adverse event"
     LISTED_AS = "adverse_events"
+    DERIVED = (
+        Derived(
+            "report_due", "date or null",
+            "a serious event's expedited-report date, by the protocol's rule",
+        ),
+    )
     ae_id: str = given("text", "the site's id for it, e.g. AE1")
     term: str = given("text", "CTCAE term", correctable=True)
     grade: int = given("integer", "CTCAE grade 1-5", correctable=True)
@@ -290,6 +327,14 @@ class AdverseEvent(Fact):
     coded: bool = given(
         "boolean", "false: a term outside the protocol's CTCAE term list, recorded --uncoded",
         correctable=True,
+    )
+    serious: list[str] | None = given(  # noqa: RUF009
+        "list or null",
+        "why it is serious: " + ", ".join(SERIOUS_CRITERIA),
+        default=None,
+    )
+    site_aware_on: str | None = given(
+        "date or null", "when the site learned of a serious event", default=None
     )
 
     def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
@@ -310,7 +355,50 @@ class AdverseEvent(Fact):
             resolved = parse_day(self.resolved_on, "resolution date")
             not_in_future(resolved, now.date(), "resolution date")
             not_before(resolved, onset, "resolution date", "onset")
-        return replace(self, term=str(self.term).strip())
+        serious = self._check_serious(onset, now)
+        return replace(self, term=str(self.term).strip(), serious=serious)
+
+    def _check_serious(self, onset: date, now: datetime) -> list[str] | None:
+        """Serious criteria are the regulatory ones; a death is a grade 5 event and the
+        reverse; a serious event says when the site learned of it, which dates its report."""
+        serious = list(self.serious or [])
+        for criterion in serious:
+            if criterion not in SERIOUS_CRITERIA:
+                raise TrialRuleError(
+                    "sae-criteria",
+                    f"{criterion!r} is not a serious criterion ({', '.join(SERIOUS_CRITERIA)})",
+                )
+        if len(set(serious)) != len(serious):
+            raise TrialRuleError("sae-criteria", "a serious criterion is named twice")
+        if (self.grade == 5) != ("death" in serious):
+            raise TrialRuleError(
+                "sae-death",
+                "a grade 5 adverse event is a death: flag it serious with 'death' "
+                "(and only a grade 5 event is)",
+            )
+        if not serious:
+            if self.site_aware_on is not None:
+                raise TrialRuleError(
+                    "sae-aware", "the site-aware date is for a serious adverse event"
+                )
+            return None
+        if self.site_aware_on is None:
+            raise TrialRuleError(
+                "sae-aware", "a serious adverse event needs the date the site learned of it"
+            )
+        aware = parse_day(self.site_aware_on, "site-aware date")
+        not_in_future(aware, now.date(), "site-aware date")
+        not_before(aware, onset, "site-aware date", "onset")
+        return serious
+
+    @classmethod
+    def report_due(cls, values: dict[str, Any], protocol: TrialProtocol) -> str | None:
+        """When a serious event's expedited report is due, by the protocol's rule."""
+        rule = protocol.expedited_reporting
+        if not values.get("serious") or rule is None or values.get("site_aware_on") is None:
+            return None
+        aware = parse_day(values["site_aware_on"], "site-aware date")
+        return (aware + timedelta(days=rule.days_for(values["serious"]))).isoformat()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -526,12 +614,45 @@ class Correction(Fact):
     reason: str = given("text", "reason for change")
 
 
+@dataclass(frozen=True, kw_only=True)
+class DoseChange(Fact):
+    KIND = "dose-change"
+    EVENT = "DoseChanged"
+    TEXT = "a dose modification, by the protocol's [dose_modification] rules"
+    LISTED_AS = "dose_changes"
+    course: int = given("integer", "the course it is made in")
+    action: str = given("text", "reduce, hold, skip, resume or discontinue")
+    to_level: int | None = given("integer or null", "the dose level from then on")
+    reason: str = given("text", ", ".join(dose_modifications.REASONS))
+    text: str = given("text", "what happened")
+    effective_on: str = given("date", "from when (skip: the day skipped)")
+
+    def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
+        effective = parse_day(self.effective_on, "effective date")
+        record.may_record(self.KIND, effective, now, "effective date")
+        if record.enrolled_on is None or record.level is None:
+            raise TrialRuleError("enrolled-first", f"patient {record.patient_id} is not enrolled")
+        not_before(effective, parse_day(record.enrolled_on, "enrollment"), "effective date",
+                   "enrollment")
+        if record.died_on is not None:
+            raise TrialRuleError(
+                "patient-died", f"patient {record.patient_id} died on {record.died_on}"
+            )
+        proposed = dose_modifications.ProposedChange(
+            course=self.course, action=self.action, to_level=self.to_level,
+            reason=self.reason, text=self.text, effective_on=effective,
+        )
+        dose_modifications.check_change(proposed, record, protocol, record.completed_courses)
+        return replace(self, text=self.text.strip())
+
+
 # Every fact, in the order of a patient's journey.
 FACTS: tuple[type[Fact], ...] = (
     Consent,
     Screening,
     Enrolment,
     Dose,
+    DoseChange,
     AdverseEvent,
     DltAdjudication,
     DltOverride,

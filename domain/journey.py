@@ -19,6 +19,7 @@ from trialctl.domain.facts import (
     CourseCompletion,
     DltAdjudication,
     Dose,
+    DoseChange,
     Enrolment,
     Fact,
     Lab,
@@ -61,6 +62,8 @@ def take(
             enroll(trial, patient, fact, patients, now)
         case Dose():
             patient.give_dose(fact, protocol, now)
+        case DoseChange():
+            patient.change_dose(fact, protocol, now)
         case AdverseEvent():
             patient.report_adverse_event(fact, protocol, now)
         case DltAdjudication():

@@ -17,6 +17,7 @@ record when they are applied. This module holds the rules that read the whole re
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -41,6 +42,7 @@ from trialctl.domain.facts import (
     DltAdjudication,
     DltOverride,
     Dose,
+    DoseChange,
     Enrolment,
     Fact,
     Lab,
@@ -146,6 +148,7 @@ class Patient(Aggregate):
         self.eligibility: dict[str, Any] | None = None
         self.level: int | None = None
         self.cohort_number: int | None = None
+        self.died_on: str | None = None
 
     @staticmethod
     def create_id(trial_id: str, patient_id: str) -> UUID:
@@ -187,6 +190,9 @@ class Patient(Aggregate):
 
     def doses(self) -> list[dict[str, Any]]:
         return self.kept(Dose)
+
+    def dose_changes(self) -> list[dict[str, Any]]:
+        return self.kept(DoseChange)
 
     def adverse_events(self) -> list[dict[str, Any]]:
         return self.kept(AdverseEvent)
@@ -314,6 +320,7 @@ class Patient(Aggregate):
         return {
             "patient_id": self.patient_id,
             "status": self.status,
+            "died_on": self.died_on,
             "consent_version": self.consent_version,
             "consent_date": self.consent_date,
             "eligible": None if self.eligibility is None else self.eligibility["eligible"],
@@ -325,6 +332,7 @@ class Patient(Aggregate):
             "cohort": self.cohort_number,
             "enrolled_on": self.enrolled_on,
             "doses": len(self.doses()),
+            "dose_changes": len(self.dose_changes()),
             "adverse_events": len(self.adverse_events()),
             "dlts": sum(1 for d in judged if d["counts"]),
             "evaluable": {EVALUABLE: True, REPLACED: False}.get(outcome.state),
@@ -333,6 +341,7 @@ class Patient(Aggregate):
             # A DLT adjudicated as such that does not count now, and why.
             "dlt_notes": [_dlt_note(d) for d in judged if d["is_dlt"] and not d["counts"]],
             "uncoded_aes": [ae["ae_id"] for ae in self.adverse_events() if not ae["coded"]],
+            "serious_adverse_events": sum(1 for ae in self.adverse_events() if ae["serious"]),
             "courses_completed": list(self.completed_courses),
             "responses": [r["category"] for r in self.responses()],
             "corrections": len(self.corrections),
@@ -440,12 +449,37 @@ class Patient(Aggregate):
         self._require_enrolled()
         self._record(self.DoseGiven, dose.check(self, protocol, now), now)
 
+    class DoseChanged(FactEvent):
+        TOPIC = "trialctl.Patient.DoseChanged"
+        FACT = DoseChange
+        __annotations__ = DoseChange.event_fields()
+
+    def change_dose(self, change: DoseChange, protocol: Protocol, now: datetime) -> None:
+        """Reduce, hold, skip, resume or discontinue, as the protocol allows; later doses
+        are checked against the treatment the changes leave in force."""
+        self._require_enrolled()
+        self._record(self.DoseChanged, change.check(self, protocol, now), now)
+
     # -- adverse events and DLTs ---------------------------------------------------------
 
     class AdverseEventReported(FactEvent):
         TOPIC = "trialctl.Patient.AdverseEventReported"
         FACT = AdverseEvent
         __annotations__ = AdverseEvent.event_fields()
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Version 1 had no serious criteria: every event it holds was not serious.
+            state.update(serious=None, site_aware_on=None, report_due=None)
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            values = self.payload()
+            # A death ends treatment: `serious` holds "death" exactly when the grade is 5.
+            if "death" in (values["serious"] or ()):
+                aggregate.died_on = values["onset"]
+                aggregate.status = "died"
 
     def report_adverse_event(
         self, adverse_event: AdverseEvent, protocol: Protocol, now: datetime
@@ -455,7 +489,9 @@ class Patient(Aggregate):
                 "unique-adverse-event",
                 f"adverse event {adverse_event.ae_id!r} is already recorded; correct it instead",
             )
-        self._record(self.AdverseEventReported, adverse_event.check(self, protocol, now), now)
+        checked = adverse_event.check(self, protocol, now)
+        report_due = AdverseEvent.report_due(checked.payload(), protocol)
+        self._record(self.AdverseEventReported, checked, now, report_due=report_due)
 
     class DltAdjudicated(FactEvent):
         TOPIC = "trialctl.Patient.DltAdjudicated"
@@ -680,7 +716,7 @@ class Patient(Aggregate):
             changes = {"values": {**fact["values"]["values"], **changes["values"]}}
         declared = KEPT[kind]
         corrected = declared.from_record({**fact["values"], **changes})
-        checked = corrected.check(self, protocol, now)
+        checked = corrected.check(self._without(target_version), protocol, now)
         stored = checked.payload()
         new_values = {k: stored[k] for k in changes}
         if kind == Response.KIND:
@@ -715,6 +751,13 @@ class Patient(Aggregate):
             assessed_series(series)
         except ValueError as e:
             raise TrialRuleError("recist", str(e)) from e
+
+    def _without(self, version: int) -> Patient:
+        """The record with one fact set aside: a corrected fact is checked against the
+        others (a corrected dose is not its own duplicate). A copy, never saved."""
+        view = copy.copy(self)
+        view.facts = {v: f for v, f in self.facts.items() if v != version}
+        return view
 
     # -- recording -----------------------------------------------------------------------
 

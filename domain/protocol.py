@@ -21,15 +21,19 @@ from trialctl.domain.rules import ATTRIBUTIONS
 
 __all__ = [
     "ATTRIBUTIONS",
+    "DOSE_ACTIONS",
     "KNOWN_DESIGNS",
     "KNOWN_RESPONSE_CRITERIA",
     "NUMBER_TEXT",
+    "SERIOUS_CRITERIA",
     "Agent",
     "AgentRole",
     "Design",
     "DltDefinition",
     "DltRule",
     "DoseLevel",
+    "DoseModificationRules",
+    "ExpeditedReporting",
     "FixedDose",
     "ObservationKind",
     "ObservationValueType",
@@ -39,6 +43,15 @@ __all__ = [
 
 KNOWN_DESIGNS: frozenset[str] = frozenset({"3+3"})
 KNOWN_RESPONSE_CRITERIA: frozenset[str] = frozenset({"RECIST 1.1"})
+DOSE_ACTIONS: tuple[str, ...] = ("reduce", "hold", "skip", "resume", "discontinue")
+SERIOUS_CRITERIA: tuple[str, ...] = (
+    "death",
+    "life_threatening",
+    "hospitalisation",
+    "disability",
+    "congenital_anomaly",
+    "other_important_medical_event",
+)
 
 NUMBER_TEXT = re.compile(r"^-?\d+(\.\d+)?$")
 """A clinical number written as text: digits, an optional fraction, no exponent."""
@@ -266,6 +279,48 @@ class ObservationKind:
 
 
 @dataclass(frozen=True)
+class DoseModificationRules:
+    """How a patient's own dose may change: which actions, how far down, how long a hold,
+    whether a reduced dose may go back up, and when too little dose in course 1 (without a
+    DLT) makes the patient not DLT-evaluable."""
+
+    actions: tuple[str, ...]
+    max_reduction_levels: int
+    max_hold_days: int
+    re_escalation: bool
+    min_course1_dose_fraction: Decimal | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "actions": list(self.actions),
+            "max_reduction_levels": self.max_reduction_levels,
+            "max_hold_days": self.max_hold_days,
+            "re_escalation": self.re_escalation,
+        }
+        if self.min_course1_dose_fraction is not None:
+            out["min_course1_dose_fraction"] = str(self.min_course1_dose_fraction)
+        return out
+
+
+@dataclass(frozen=True)
+class ExpeditedReporting:
+    """Calendar days from the site learning of a serious adverse event to its report."""
+
+    fatal_or_life_threatening_days: int
+    other_serious_days: int
+
+    def days_for(self, criteria: tuple[str, ...] | list[str]) -> int:
+        fatal = "death" in criteria or "life_threatening" in criteria
+        return self.fatal_or_life_threatening_days if fatal else self.other_serious_days
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "fatal_or_life_threatening_days": self.fatal_or_life_threatening_days,
+            "other_serious_days": self.other_serious_days,
+        }
+
+
+@dataclass(frozen=True)
 class Protocol:
     id: str
     title: str
@@ -281,6 +336,8 @@ class Protocol:
     observations: tuple[ObservationKind, ...] = ()
     source: str | None = None
     planned_accrual: int | None = None
+    dose_modification: DoseModificationRules | None = None
+    expedited_reporting: ExpeditedReporting | None = None
 
     # -- lookups ---------------------------------------------------------------
     @property
@@ -343,4 +400,8 @@ class Protocol:
                 "observations": [o.to_dict() for o in self.observations],
             }
         )
+        if self.dose_modification is not None:
+            out["dose_modification"] = self.dose_modification.to_dict()
+        if self.expedited_reporting is not None:
+            out["expedited_reporting"] = self.expedited_reporting.to_dict()
         return out

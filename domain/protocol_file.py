@@ -16,6 +16,10 @@ A protocol file declares (see ``protocols/NCT00084513.toml`` for a commented exa
     [response]        criteria ("RECIST 1.1"), every_weeks
     [[observations]]  code, name, value_type ("count"|"decimal"|"categorical"), [unit],
                       [allowed_values], [method], [schedule]
+    [dose_modification]  actions (reduce, hold, skip, resume, discontinue),
+                      max_reduction_levels, max_hold_days, re_escalation,
+                      [min_course1_dose_fraction]
+    [expedited_reporting]  fatal_or_life_threatening_days, other_serious_days
 
 Clinical numbers become :class:`~decimal.Decimal`.  They are written as integers or as
 strings (``"400"``, ``"2.0"``); TOML floats are refused, as are unknown keys, missing
@@ -41,6 +45,7 @@ from collections.abc import Mapping
 
 from trialctl.domain.protocol import (
     ATTRIBUTIONS,
+    DOSE_ACTIONS,
     KNOWN_DESIGNS,
     KNOWN_RESPONSE_CRITERIA,
     Agent,
@@ -49,6 +54,8 @@ from trialctl.domain.protocol import (
     DltDefinition,
     DltRule,
     DoseLevel,
+    DoseModificationRules,
+    ExpeditedReporting,
     FixedDose,
     ObservationKind,
     ObservationValueType,
@@ -91,6 +98,8 @@ _ROOT_KEYS = (
     "eligibility",
     "response",
     "observations",
+    "dose_modification",
+    "expedited_reporting",
 )
 _AGENT_KEYS = ("name", "role", "route", "schedule", "days", "frequency", "unit", "doses")
 _FIXED_DOSE_KEYS = ("name", "dose", "first_course", "last_course")
@@ -113,6 +122,14 @@ _DLT_RULE_KEYS = (
     "attributions",
 )
 _RESPONSE_KEYS = ("criteria", "every_weeks")
+_DOSE_MODIFICATION_KEYS = (
+    "actions",
+    "max_reduction_levels",
+    "max_hold_days",
+    "re_escalation",
+    "min_course1_dose_fraction",
+)
+_EXPEDITED_REPORTING_KEYS = ("fatal_or_life_threatening_days", "other_serious_days")
 _OBSERVATION_KEYS = (
     "code",
     "name",
@@ -157,6 +174,8 @@ def protocol_from_dict(data: Mapping[str, object]) -> Protocol:
     eligibility = read_eligibility(root)
     response = _read_response(Table(root.req("response"), "response", _RESPONSE_KEYS))
     observations = _read_observations(root)
+    modification = root.get("dose_modification")
+    expedited = root.get("expedited_reporting")
     return Protocol(
         id=pid,
         title=title,
@@ -172,6 +191,16 @@ def protocol_from_dict(data: Mapping[str, object]) -> Protocol:
         observations=observations,
         source=source,
         planned_accrual=accrual,
+        dose_modification=None
+        if modification is None
+        else _read_dose_modification(
+            Table(modification, "dose_modification", _DOSE_MODIFICATION_KEYS), len(levels)
+        ),
+        expedited_reporting=None
+        if expedited is None
+        else _read_expedited_reporting(
+            Table(expedited, "expedited_reporting", _EXPEDITED_REPORTING_KEYS)
+        ),
     )
 
 
@@ -457,3 +486,53 @@ def _read_allowed_values(value: object, path: str) -> tuple[str, ...]:
     allowed = tuple(read_str(v, f"{path}[{i}]").strip() for i, v in enumerate(items))
     refuse_duplicates([(f"{path}[{i}]", v) for i, v in enumerate(allowed)], "allowed value")
     return allowed
+
+
+# --------------------------------------------------------------------------- [dose_modification]
+
+
+def _read_dose_modification(t: Table, num_levels: int) -> DoseModificationRules:
+    path = t.at("actions")
+    items = read_list(t.req("actions"), path)
+    actions = tuple(read_str(a, f"{path}[{i}]") for i, a in enumerate(items))
+    for i, action in enumerate(actions):
+        if action not in DOSE_ACTIONS:
+            fail(f"{path}[{i}]", f"unknown action {action!r} (allowed: {', '.join(DOSE_ACTIONS)})")
+    refuse_duplicates([(f"{path}[{i}]", a) for i, a in enumerate(actions)], "action")
+    levels = read_int(t.req("max_reduction_levels"), t.at("max_reduction_levels"))
+    if levels >= num_levels:
+        fail(
+            t.at("max_reduction_levels"),
+            f"the protocol has {num_levels} levels: at most {num_levels - 1} "
+            f"reductions (got {levels})",
+        )
+    fraction_raw = t.get("min_course1_dose_fraction")
+    fraction = None
+    if fraction_raw is not None:
+        fraction = read_decimal(fraction_raw, t.at("min_course1_dose_fraction"), positive=True)
+        if fraction > 1:
+            fail(t.at("min_course1_dose_fraction"), f"a fraction runs up to 1 (got {fraction})")
+    return DoseModificationRules(
+        actions=actions,
+        max_reduction_levels=levels,
+        max_hold_days=read_int(t.req("max_hold_days"), t.at("max_hold_days"), minimum=1),
+        re_escalation=read_bool(t.req("re_escalation"), t.at("re_escalation")),
+        min_course1_dose_fraction=fraction,
+    )
+
+
+# --------------------------------------------------------------------------- [expedited_reporting]
+
+
+def _read_expedited_reporting(t: Table) -> ExpeditedReporting:
+    fatal = read_int(
+        t.req("fatal_or_life_threatening_days"), t.at("fatal_or_life_threatening_days"), minimum=1
+    )
+    other = read_int(t.req("other_serious_days"), t.at("other_serious_days"), minimum=1)
+    if fatal > other:
+        fail(
+            t.at("fatal_or_life_threatening_days"),
+            "a fatal or life-threatening event is reported no later than others "
+            f"({fatal} > {other})",
+        )
+    return ExpeditedReporting(fatal_or_life_threatening_days=fatal, other_serious_days=other)

@@ -67,6 +67,8 @@ PERMISSIONS.update(
         Patient.ScreeningRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.Enrolled.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.DoseGiven.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        # A dose modification is a clinical judgement: an investigator signs it.
+        Patient.DoseChanged.TOPIC: _allow(INVESTIGATORS, Meaning.APPROVED),
         Patient.AdverseEventReported.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.DltAdjudicated.TOPIC: _allow(INVESTIGATORS, Meaning.APPROVED),
         Patient.DltRuleOverridden.TOPIC: _allow(PI, Meaning.APPROVED),

@@ -30,6 +30,7 @@ from trialctl.domain.facts import (
     CourseCompletion,
     DltAdjudication,
     Dose,
+    DoseChange,
     Enrolment,
     Fact,
     Lab,
@@ -196,6 +197,32 @@ class _Story:
         return recorded.summary
 
 
+def dose_reduction(story: _Story, patient: str, offset: int) -> None:
+    """Course 2 at level 2: a serious diarrhoea (hospitalised), the imatinib dose reduced to
+    level 1 by the protocol's rules, and the later doses given at the reduced level."""
+    imatinib, trastuzumab = story.protocol.escalated_agent, story.protocol.fixed_agents[0]
+    maintenance = trastuzumab.dose_for_course(2)
+    story.record("ivan", patient, Dose(agent=trastuzumab.name, dose=str(maintenance.dose),
+                                       unit=maintenance.unit, course=2, day=1,
+                                       given_at=story.at(offset)))
+    own, reduced = story.protocol.level(2), story.protocol.level(1)
+    story.record("ivan", patient, Dose(agent=imatinib.name, dose=str(own.dose), unit=own.unit,
+                                       course=2, day=1, given_at=story.at(offset)))
+    story.record("ivan", patient, AdverseEvent(
+        ae_id="AE2", term="Diarrhea", grade=3, attribution="probable",
+        onset=story.day(offset + 2), resolved_on=story.day(offset + 5),
+        serious=["hospitalisation"], site_aware_on=story.day(offset + 3)))
+    story.record("ivan", patient, DoseChange(
+        course=2, action="reduce", to_level=1, reason="toxicity",
+        text="grade 3 diarrhoea, hospitalised", effective_on=story.day(offset + 5)))
+    for day in (8, 15):
+        story.record("ivan", patient, Dose(agent=imatinib.name, dose=str(reduced.dose),
+                                           unit=reduced.unit, course=2, day=day,
+                                           given_at=story.at(offset + day - 1)))
+    story.say(f"{patient}: serious diarrhoea in course 2 (hospitalised); imatinib reduced "
+              f"to {reduced.dose} {reduced.unit}, later doses at the reduced level")
+
+
 def run_demo(
     directory: Path, ledger: str | None = None, say: Callable[[str], None] = lambda _: None
 ) -> DemoResult:
@@ -253,9 +280,10 @@ def run_demo(
 
     # A correction, responses and secondary observations.
     wrong = records.patient(records.trial(None), second[0]).doses()[1]
+    # The day stays (day 1 is the course's first dose); the diary had the wrong hour.
     story.record("ivan", second[0], Correction(
-        target_version=wrong["version"], changes={"given_at": story.at(47)},
-        reason="dosing diary transcribed a day early"))
+        target_version=wrong["version"], changes={"given_at": f"{story.day(46)}T14:00:00+00:00"},
+        reason="dosing diary: taken after lunch, not at 09:30"))
     say(f"{second[0]}: dose time corrected (version {wrong['version']} kept, correction signed)")
     week_nine = {second[0]: ("25", "17"), second[1]: ("38", "20"), second[2]: ("24", "12")}
     for pid, (liver, lung) in week_nine.items():
@@ -280,13 +308,14 @@ def run_demo(
             test="anc", value=anc, unit="/mm3", collected_on=story.day(offset), course=1,
             day=offset - 45, uln=None, lln=None))
     say(f"{neutropenic}: ANC series graded by CTCAE v3.0 (last: {graded.summary['grading']})")
+    dose_reduction(story, third[0], offset=107)
     say(f"MTD declared: level {final['mtd_level']}")
 
     # An AE term outside the CTCAE list, recorded uncoded: shown as such in every listing.
     story.record("ivan", third[0], AdverseEvent(
-        ae_id="AE2", term="Periorbital oedema", grade=1, attribution="probable",
+        ae_id="AE3", term="Periorbital oedema", grade=1, attribution="probable",
         onset=story.day(100), resolved_on=story.day(110), coded=False))
-    say(f"{third[0]}: AE2 'Periorbital oedema' recorded uncoded")
+    say(f"{third[0]}: AE3 'Periorbital oedema' recorded uncoded")
     # Source-document verification: the level 2 DLT was grade 3 neutropenia.
     dlt_patient = second[1]
     (ae,) = records.patient(records.trial(None), dlt_patient).adverse_events()

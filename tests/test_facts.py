@@ -26,8 +26,12 @@ STORED: dict[str, set[str]] = {
     "trialctl.Patient.ScreeningRecorded": {"values", "screened_on", "eligibility"},
     "trialctl.Patient.Enrolled": {"level", "cohort_number", "enrolled_on"},
     "trialctl.Patient.DoseGiven": {"agent", "dose", "unit", "course", "day", "given_at"},
+    "trialctl.Patient.DoseChanged": {
+        "course", "action", "to_level", "reason", "text", "effective_on"},
+    # Version 2 added the serious criteria; version 1 events are upcast (none serious).
     "trialctl.Patient.AdverseEventReported": {
-        "ae_id", "term", "grade", "attribution", "onset", "resolved_on", "coded"},
+        "ae_id", "term", "grade", "attribution", "onset", "resolved_on", "coded", "serious",
+        "site_aware_on", "report_due"},
     # Schema 2: whether a DLT counts is derived, never stored (no `counts`, no `window`).
     "trialctl.Patient.DltAdjudicated": {
         "ae_id", "is_dlt", "rule_code", "decided_on", "override_reason"},
