@@ -326,7 +326,7 @@ class AdverseEvent(Fact):
     resolved_on: str | None = given("date or null", correctable=True)
     coded: bool = given(
         "boolean", "false: a term outside the protocol's CTCAE term list, recorded --uncoded",
-        correctable=True,
+        correctable=True, default=True,
     )
     serious: list[str] | None = given(  # noqa: RUF009
         "list or null",
