@@ -21,7 +21,14 @@ from trialctl.cli.options import (
     moment_option,
     output_format,
 )
-from trialctl.cli.render import PATIENTS, output_rows, progress, render_status, trail
+from trialctl.cli.render import (
+    PATIENTS,
+    output_rows,
+    progress,
+    render_patient,
+    render_status,
+    trail,
+)
 
 
 def replay(
@@ -88,8 +95,7 @@ def patient(
         print_json({"patient": summary, "timeline": timeline})
         return
     if fmt is Format.TABLE:
-        typer.echo(f"{patient_id}: {summary['status']}, level {summary['level']}, "
-                   f"cohort {summary['cohort']}, {len(summary['corrections'])} correction(s)")
+        render_patient(summary)
     output_rows(timeline, fmt, trail(f"Timeline of {patient_id}"))
 
 

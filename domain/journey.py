@@ -59,7 +59,7 @@ def take(trial: Trial, patient: Patient, fact: Fact, now: datetime) -> dict[str,
         case CourseCompletion():
             complete_course(trial, patient, fact, now)
         case Response():
-            return {"response": patient.assess_response(fact, now)}
+            return {"response": patient.assess_response(fact, protocol, now)}
         case Observation():
             patient.observe(fact, protocol, now)
         case Withdrawal():

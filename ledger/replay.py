@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from trialctl.domain.patient import Patient
+from trialctl.domain.patient import Patient, eligibility_deviations
 from trialctl.domain.trial import Trial
 from trialctl.ledger.decisions import DECISION_TYPES, decision_signer, with_signers
 from trialctl.ledger.entry import parse_entry
@@ -77,6 +77,9 @@ def replay_trial(
         "upto": upto,
         "as_of": None if as_of is None else as_of.isoformat(),
         "last_position_included": last,
-        "status": with_signers(trial.status(), signers),
+        "status": {
+            **with_signers(trial.status(), signers),
+            "eligibility_deviations": eligibility_deviations(patients),
+        },
         "patients": sorted(patients, key=lambda p: p["patient_id"]),
     }
