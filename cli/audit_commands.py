@@ -28,6 +28,7 @@ from trialctl.cli.render import (
     field,
     output_rows,
     progress,
+    render_patient,
     render_patient_notes,
     render_status,
     trail,
@@ -112,9 +113,7 @@ def patient(
                     "decisions_since_corrected": flagged})
         return
     if fmt is Format.TABLE:
-        died = f" on {summary['died_on']}" if summary.get("died_on") else ""
-        typer.echo(f"{patient_id}: {summary['status']}{died}, level {summary['level']}, "
-                   f"cohort {summary['cohort']}, {len(summary['corrections'])} correction(s)")
+        render_patient(summary)
         render_patient_notes(summary, flagged)
         if summary.get("labs"):
             output_rows(summary["labs"], fmt, LABS)

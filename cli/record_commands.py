@@ -284,7 +284,9 @@ def response(
     trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
-    """Target-lesion measurements; CR/PR/SD/PD is computed by RECIST 1.1, never typed in.
+    """Target-lesion measurements; CR/PR/SD/PD is computed, never typed in, by the RECIST
+    version the protocol names (1.0 for NCT00084513), and the visit is placed on the
+    protocol's assessment schedule (off-schedule visits are kept and flagged).
 
     \b
     Example: trialctl record response P006 --date 2026-10-01 --lesion T1:liver:20 --lesion T2:lung:15 -u ivan

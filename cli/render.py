@@ -146,6 +146,8 @@ def render_status(state: dict[str, Any]) -> None:
         typer.echo(f"DLT override: {override['patient_id']} {override['ae_id']} declared "
                    f"under {override['rule_code']} — {override['override_reason']}")
     typer.echo(f"next: {state['next']['text']}")
+    for deviation in state["eligibility_deviations"]:
+        typer.echo(f"deviation: {deviation['text']}")
     mtd = state["mtd"]
     if mtd:
         typer.echo(f"MTD: level {mtd['level']} ({mtd['dose']} {mtd['unit']})")
@@ -183,6 +185,31 @@ def since_corrected(review: dict[str, Any]) -> str:
     )
     return (f"made on data since corrected: then {counts(then)}; now {counts(now)}"
             + (f"; involved: {involved}" if involved else ""))
+
+
+ASSESSMENTS = TableSpec("Response assessments", [
+    ("version", field("version")), ("date", field("assessed_on")),
+    ("RECIST", field("recist_version")),
+    ("scheduled", lambda a: "baseline" if a["scheduled_week"] is None
+     else f"week {a['scheduled_week']}"),
+    ("on time", lambda a: "no (off schedule)" if a["off_schedule"] else "yes"),
+    ("response", lambda a: a["category"] or "baseline"),
+])
+
+
+def render_patient(summary: dict[str, Any]) -> None:
+    """What a person reads above a patient's timeline: where they stand, an eligibility
+    deviation if a correction made them ineligible, and their response assessments."""
+    died = f" on {summary['died_on']}" if summary.get("died_on") else ""
+    typer.echo(f"{summary['patient_id']}: {summary['status']}{died}, level {summary['level']}, "
+               f"cohort {summary['cohort']}, {len(summary['corrections'])} correction(s)")
+    deviation = summary["eligibility_deviation"]
+    if deviation is not None:
+        typer.echo(f"deviation: {deviation['text']}")
+    if summary["assessments"]:
+        output_rows(summary["assessments"], Format.TABLE, ASSESSMENTS)
+    if summary["next_assessment_due"] is not None:
+        typer.echo(f"next response assessment due: {summary['next_assessment_due']}")
 
 
 class progress:

@@ -518,11 +518,27 @@ def lesion_from_record(data: dict[str, Any]) -> TargetLesion:
 class Response(Fact):
     KIND = "response"
     EVENT = "ResponseAssessed"
-    TEXT = "target-lesion measurements; the response is computed (RECIST 1.1)"
+    TEXT = (
+        "target-lesion measurements; the response is computed by the RECIST version the "
+        "protocol names (1.0 or 1.1, stored with it)"
+    )
     LISTED_AS = "responses"
     DERIVED = (
         Derived("category", "text or null", "CR, PR, SD or PD; null at baseline"),
-        Derived("sum_mm", "decimal", "sum of diameters"),
+        Derived("recist_version", "text", "the RECIST version that computed it: 1.0 or 1.1"),
+        Derived("sum_mm", "decimal", "sum of diameters under that version"),
+        Derived(
+            "scheduled_week",
+            "integer or null",
+            "the protocol's re-assessment this one stands for, in weeks after baseline; "
+            "null at baseline",
+        ),
+        Derived(
+            "off_schedule",
+            "boolean",
+            "outside that re-assessment's window (accepted, and flagged)",
+        ),
+        Derived("next_due", "date", "when the next re-assessment is due"),
         Derived("details", "object or null", "how the category was reached", kept=False),
     )
     assessed_on: str = given("date", correctable=True)

@@ -71,7 +71,7 @@ def take(
         case CourseCompletion():
             patient.complete_course(fact, protocol, now)
         case Response():
-            return {"response": patient.assess_response(fact, now)}
+            return {"response": patient.assess_response(fact, protocol, now)}
         case Observation():
             patient.observe(fact, protocol, now)
         case Withdrawal():

@@ -3,7 +3,7 @@
 consent signed → screening recorded (eligibility evaluated criterion by criterion) →
 enrolled (assigned to the open cohort at its level) → doses given → adverse events →
 DLTs adjudicated → course 1 completed (DLT-evaluable, or not and replaced) → response
-assessments (RECIST 1.1, computed) → off study, or consent withdrawn.
+assessments (RECIST 1.0 or 1.1 as the protocol says, computed) → off study, or consent withdrawn.
 
 Each recorded fact is kept by the aggregate version that recorded it. A correction never
 edits a fact: it is its own event naming the fact's version, the new values and the reason;
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -57,6 +58,7 @@ from trialctl.domain.ids import TRIALCTL_NAMESPACE
 from trialctl.domain.protocol import Protocol
 from trialctl.domain.recist import (
     assess_response,
+    recist_rules,
     sum_of_diameters,
     validate_baseline,
 )
@@ -324,10 +326,7 @@ class Patient(Aggregate):
             "consent_version": self.consent_version,
             "consent_date": self.consent_date,
             "eligible": None if self.eligibility is None else self.eligibility["eligible"],
-            # Enrolled, then found ineligible by a corrected screening value: a deviation.
-            "eligibility_deviation": self.is_enrolled
-            and self.eligibility is not None
-            and not self.eligibility["eligible"],
+            "eligibility_deviation": self.eligibility_deviation(),
             "level": self.level,
             "cohort": self.cohort_number,
             "enrolled_on": self.enrolled_on,
@@ -344,8 +343,50 @@ class Patient(Aggregate):
             "serious_adverse_events": sum(1 for ae in self.adverse_events() if ae["serious"]),
             "courses_completed": list(self.completed_courses),
             "responses": [r["category"] for r in self.responses()],
+            "assessments": self.assessment_schedule(),
+            "next_assessment_due": self.next_assessment_due(),
             "corrections": len(self.corrections),
         }
+
+    def eligibility_deviation(self) -> dict[str, Any] | None:
+        """Enrolled, then found ineligible by a corrected screening value: a protocol
+        deviation to show wherever the patient is, naming the criteria and the correction."""
+        if not self.is_enrolled or self.eligibility is None or self.eligibility["eligible"]:
+            return None
+        failed = list(self.eligibility["failed"])
+        correction = [c for c in self.corrections if c["kind"] == Screening.KIND][-1]
+        old, new = correction["old_values"]["values"], correction["new_values"]["values"]
+        changed = {k: v for k, v in new.items() if old.get(k) != v}
+        values = ", ".join(f"{k} = {v}" for k, v in sorted(changed.items()))
+        return {
+            "failed": failed,
+            "corrected": changed,
+            "corrected_version": correction["version"],
+            "text": f"{self.patient_id} enrolled but no longer eligible: failed "
+            f"{', '.join(failed)} (corrected {values}, record version {correction['version']})",
+        }
+
+    def assessment_schedule(self) -> list[dict[str, Any]]:
+        """Each response assessment with its place on the protocol's schedule."""
+        return [
+            {
+                "version": r["version"],
+                "assessed_on": r["assessed_on"],
+                "category": r["category"],
+                "recist_version": r["recist_version"],
+                "scheduled_week": r["scheduled_week"],
+                "off_schedule": r["off_schedule"],
+            }
+            for r in self.responses()
+        ]
+
+    def next_assessment_due(self) -> str | None:
+        """When the next re-assessment is due; none once the patient has left the study."""
+        responses = self.responses()
+        if not responses or self.status in ("off-study", "consent-withdrawn"):
+            return None
+        due = responses[-1]["next_due"]
+        return None if due is None else str(due)
 
     def state(self, protocol: Protocol) -> dict[str, Any]:
         """Everything the patient's record says now, corrections applied."""
@@ -569,25 +610,41 @@ class Patient(Aggregate):
         TOPIC = "trialctl.Patient.ResponseAssessed"
         FACT = Response
         __annotations__ = Response.event_fields()
+        class_version = 2
 
-    def assess_response(self, assessment: Response, now: datetime) -> str | None:
-        """Record target-lesion measurements; CR/PR/SD/PD is computed (RECIST 1.1)."""
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Before RECIST versions and schedules: computed by 1.1, with no schedule kept.
+            state["recist_version"] = "1.1"
+            state["scheduled_week"] = None
+            state["off_schedule"] = False
+            state["next_due"] = None
+
+    def assess_response(
+        self, assessment: Response, protocol: Protocol, now: datetime
+    ) -> str | None:
+        """Record target-lesion measurements; CR/PR/SD/PD is computed by the protocol's
+        RECIST version, and the visit is placed on the protocol's assessment schedule."""
+        schedule = protocol.response
+        rules = schedule.rules
         lesions = list(assessment.lesions)
         day = parse_day(assessment.assessed_on, "assessment date")
         self.may_record(Response.KIND, day, now, "assessment date")
         previous = self.responses()
-        sum_mm = str(sum_of_diameters(lesions))
+        sum_mm = str(sum_of_diameters(lesions, rules))
         if assessment.baseline:
             if previous:
                 raise TrialRuleError("baseline-once", "a baseline assessment is already recorded")
             try:
-                validate_baseline(lesions)
+                validate_baseline(lesions, rules)
             except ValueError as e:
                 raise TrialRuleError("recist-baseline", str(e)) from e
             # A baseline carries no progression findings: they are read against it later.
             baseline = replace(assessment, new_lesions=False, non_target_progression=False)
             self._record(
-                self.ResponseAssessed, baseline, now, category=None, sum_mm=sum_mm, details=None
+                self.ResponseAssessed, baseline, now, category=None,
+                recist_version=rules.version, sum_mm=sum_mm, scheduled_week=None,
+                off_schedule=False, next_due=str(schedule.due(day, 1)), details=None,
             )
             return None
         self._require_enrolled()
@@ -608,13 +665,19 @@ class Patient(Aggregate):
                 nadir_sum_mm=nadir,
                 new_lesions=assessment.new_lesions,
                 non_target_progression=assessment.non_target_progression,
+                rules=rules,
             )
         except ValueError as e:
             raise TrialRuleError("recist", str(e)) from e
+        baseline_day = parse_day(previous[0]["assessed_on"], "baseline assessment")
+        number, off_schedule = schedule.place(baseline_day, day)
         category = str(response.category)
         details = dict(response.to_dict())
         self._record(
-            self.ResponseAssessed, assessment, now, category=category, sum_mm=sum_mm,
+            self.ResponseAssessed, assessment, now, category=category,
+            recist_version=rules.version, sum_mm=sum_mm,
+            scheduled_week=number * schedule.assessment_interval_weeks,
+            off_schedule=off_schedule, next_due=str(schedule.due(baseline_day, number + 1)),
             details=details,
         )
         return category
@@ -747,7 +810,8 @@ class Patient(Aggregate):
         ]
         try:
             if series and series[0]["baseline"]:
-                validate_baseline([lesion_from_record(x) for x in series[0]["lesions"]])
+                validate_baseline([lesion_from_record(x) for x in series[0]["lesions"]],
+                                  recist_rules(series[0]["recist_version"]))
             assessed_series(series)
         except ValueError as e:
             raise TrialRuleError("recist", str(e)) from e
@@ -788,13 +852,14 @@ class Patient(Aggregate):
 
 
 def assessed_series(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """RECIST over a series of assessments in order: the first is the baseline, each later
-    one is read against it and the nadir so far. Raises ValueError on measurements the
-    rules refuse."""
+    """RECIST over a series of assessments in order, by the RECIST version each was made
+    under (the protocol's): the first is the baseline, each later one is read against it
+    and the nadir so far. Raises ValueError on measurements the rules refuse."""
     series: list[dict[str, Any]] = []
     for record in records:
+        rules = recist_rules(record["recist_version"])
         lesions = [lesion_from_record(x) for x in record["lesions"]]
-        sum_mm = sum_of_diameters(lesions)
+        sum_mm = sum_of_diameters(lesions, rules)
         if record["baseline"] or not series:
             series.append({**record, "category": None, "sum_mm": str(sum_mm)})
             continue
@@ -805,6 +870,7 @@ def assessed_series(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             nadir_sum_mm=min(Decimal(r["sum_mm"]) for r in series),
             new_lesions=record["new_lesions"],
             non_target_progression=record["non_target_progression"],
+            rules=rules,
         )
         series.append({**record, "category": str(response.category), "sum_mm": str(sum_mm)})
     return series
@@ -813,6 +879,17 @@ def assessed_series(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _dlt_note(judged: dict[str, Any]) -> str:
     rule = judged["rule_code"]
     return f"{judged['ae_id']}: does not meet rule {rule}: {'; '.join(judged['unmet'])}"
+
+
+def eligibility_deviations(summaries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trial's eligibility deviations, by patient id, from the patients' summaries:
+    what `status` shows beside the cohorts."""
+    found = [
+        {"patient_id": s["patient_id"], **s["eligibility_deviation"]}
+        for s in summaries
+        if s["eligibility_deviation"] is not None
+    ]
+    return sorted(found, key=lambda d: str(d["patient_id"]))
 
 
 def _evaluate(protocol: Protocol, values: dict[str, Any], day: date) -> dict[str, Any]:

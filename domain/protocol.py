@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
 from trialctl.domain.eligibility_criteria import Criterion
+from trialctl.domain.recist import RECIST_VERSIONS, RecistRules, recist_rules
 from trialctl.domain.rules import ATTRIBUTIONS
 
 __all__ = [
     "ATTRIBUTIONS",
     "DOSE_ACTIONS",
     "KNOWN_DESIGNS",
-    "KNOWN_RESPONSE_CRITERIA",
     "NUMBER_TEXT",
+    "RECIST_VERSIONS",
     "SERIOUS_CRITERIA",
     "Agent",
     "AgentRole",
@@ -42,7 +44,6 @@ __all__ = [
 ]
 
 KNOWN_DESIGNS: frozenset[str] = frozenset({"3+3"})
-KNOWN_RESPONSE_CRITERIA: frozenset[str] = frozenset({"RECIST 1.1"})
 DOSE_ACTIONS: tuple[str, ...] = ("reduce", "hold", "skip", "resume", "discontinue")
 SERIOUS_CRITERIA: tuple[str, ...] = (
     "death",
@@ -223,11 +224,39 @@ class DltDefinition:
 
 @dataclass(frozen=True)
 class ResponseSchedule:
-    criteria: str
-    every_weeks: int
+    """How response is assessed: the RECIST version, and re-assessments every
+    `assessment_interval_weeks` after baseline, each on time within +/- `window_days`."""
+
+    recist_version: str
+    assessment_interval_weeks: int
+    window_days: int
+
+    @property
+    def rules(self) -> RecistRules:
+        return recist_rules(self.recist_version)
+
+    @property
+    def interval_days(self) -> int:
+        return 7 * self.assessment_interval_weeks
+
+    def due(self, baseline: date, number: int) -> date:
+        """The date re-assessment `number` (1, 2, ...) is due after the baseline."""
+        return baseline + timedelta(days=number * self.interval_days)
+
+    def place(self, baseline: date, day: date) -> tuple[int, bool]:
+        """The scheduled re-assessment a visit on `day` stands for (the nearest one, never
+        the baseline itself), and whether it fell outside that one's window."""
+        offset = (day - baseline).days
+        # Nearest multiple of the interval, halves rounded up (plain integer arithmetic).
+        number = max(1, (2 * offset + self.interval_days) // (2 * self.interval_days))
+        return number, abs((day - self.due(baseline, number)).days) > self.window_days
 
     def to_dict(self) -> dict[str, object]:
-        return {"criteria": self.criteria, "every_weeks": self.every_weeks}
+        return {
+            "recist_version": self.recist_version,
+            "assessment_interval_weeks": self.assessment_interval_weeks,
+            "window_days": self.window_days,
+        }
 
 
 @dataclass(frozen=True)

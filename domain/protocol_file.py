@@ -13,7 +13,7 @@ A protocol file declares (see ``protocols/NCT00084513.toml`` for a commented exa
                       [duration_days_more_than], [attributions]
     [[eligibility]]   code, text, kind, field, op, [threshold], [threshold_field], [uln],
                       [uln_field], [unit], [applies_if = {field, op, [threshold]}]
-    [response]        criteria ("RECIST 1.1"), every_weeks
+    [response]        recist_version ("1.0"|"1.1"), assessment_interval_weeks, window_days
     [[observations]]  code, name, value_type ("count"|"decimal"|"categorical"), [unit],
                       [allowed_values], [method], [schedule]
     [dose_modification]  actions (reduce, hold, skip, resume, discontinue),
@@ -47,7 +47,7 @@ from trialctl.domain.protocol import (
     ATTRIBUTIONS,
     DOSE_ACTIONS,
     KNOWN_DESIGNS,
-    KNOWN_RESPONSE_CRITERIA,
+    RECIST_VERSIONS,
     Agent,
     AgentRole,
     Design,
@@ -121,7 +121,7 @@ _DLT_RULE_KEYS = (
     "duration_days_more_than",
     "attributions",
 )
-_RESPONSE_KEYS = ("criteria", "every_weeks")
+_RESPONSE_KEYS = ("recist_version", "assessment_interval_weeks", "window_days")
 _DOSE_MODIFICATION_KEYS = (
     "actions",
     "max_reduction_levels",
@@ -428,15 +428,26 @@ def _read_attributions(value: object, path: str) -> tuple[str, ...]:
 
 
 def _read_response(t: Table) -> ResponseSchedule:
-    criteria = read_str(t.req("criteria"), t.at("criteria"))
-    if criteria not in KNOWN_RESPONSE_CRITERIA:
+    version = read_str(t.req("recist_version"), t.at("recist_version"))
+    if version not in RECIST_VERSIONS:
         fail(
-            t.at("criteria"),
-            f"unknown response criteria {criteria!r} "
-            f"(known: {', '.join(sorted(KNOWN_RESPONSE_CRITERIA))})",
+            t.at("recist_version"),
+            f"unknown RECIST version {version!r} (known: {', '.join(RECIST_VERSIONS)})",
         )
-    every = read_int(t.req("every_weeks"), t.at("every_weeks"), minimum=1)
-    return ResponseSchedule(criteria=criteria, every_weeks=every)
+    every = read_int(
+        t.req("assessment_interval_weeks"), t.at("assessment_interval_weeks"), minimum=1
+    )
+    window = read_int(t.req("window_days"), t.at("window_days"), minimum=0)
+    # Windows of adjacent assessments must not overlap, or one date could be two visits.
+    if 2 * window >= 7 * every:
+        fail(
+            t.at("window_days"),
+            f"a window of +/- {window} days overlaps the next assessment "
+            f"({every} weeks = {7 * every} days apart)",
+        )
+    return ResponseSchedule(
+        recist_version=version, assessment_interval_weeks=every, window_days=window
+    )
 
 
 # --------------------------------------------------------------------------- [[observations]]

@@ -1,22 +1,35 @@
-"""RECIST 1.1 overall response, computed from measurements (never typed in).
+"""RECIST overall response, computed from measurements (never typed in), by the version
+the protocol names: RECIST 1.0 (Therasse et al., J Natl Cancer Inst 2000;92:205-16) or
+RECIST 1.1 (Eisenhauer et al., Eur J Cancer 2009;45:228-47).  :class:`RecistRules` holds
+what differs between them; every function takes the rules it applies.
 
-Target lesions are measured in millimetres as :class:`~decimal.Decimal`.  A non-nodal
-lesion contributes its longest diameter to the sum; a lymph node contributes its short
-axis.  Baseline rules (RECIST 1.1, section 4.2): at least one and at most 5 target
-lesions, at most 2 per organ (all lymph nodes together count as one organ), non-nodal
-lesions >= 10 mm longest diameter, nodes >= 15 mm short axis.
+Target lesions are measured in millimetres as :class:`~decimal.Decimal`.
 
-Categories (RECIST 1.1, section 4.3 and table 1), checked in this order:
+=========================  ==============================  ==============================
+                           RECIST 1.0                      RECIST 1.1
+=========================  ==============================  ==============================
+target lesions             at most 10, 5 per organ         at most 5, 2 per organ
+                                                           (all lymph nodes: one organ)
+what a lesion adds         longest diameter (nodes too)    longest diameter; a lymph
+                                                           node its short axis
+target size at baseline    >= 10 mm (spiral CT; the        >= 10 mm; a node >= 15 mm
+                           technique is not recorded)      short axis
+CR of the targets          every target lesion gone        non-nodal gone, every node
+                           (0 mm)                          < 10 mm short axis
+PD of the targets          sum >= 20 % over the nadir      >= 20 % *and* >= 5 mm over
+                                                           the nadir
+=========================  ==============================  ==============================
+
+Categories (1.0 section "Response criteria", 1.1 section 4.3 and table 1), checked in
+this order:
 
 PD
-    new lesions; or unequivocal progression of non-target lesions; or a target sum at
-    least 20 % above the nadir (the smallest sum on study, baseline included) *and* at
-    least 5 mm above it.  Target progression is not called while every target lesion
-    meets the CR test (nodes that stay < 10 mm short axis are normal).
+    new lesions; or unequivocal progression of non-target lesions; or target progression
+    as above (the nadir is the smallest sum on study, baseline included).  Target
+    progression is not called while every target lesion meets the CR test.
 CR
-    every non-nodal target lesion has disappeared (0 mm) and every nodal target lesion is
-    < 10 mm short axis (the sum need not be 0).  If non-target lesions persist
-    (``non_target_lesions_persist``) the overall response is PR (table 1).
+    every target lesion meets the CR test.  If non-target lesions persist
+    (``non_target_lesions_persist``) the overall response is PR (both versions' tables).
 PR
     target sum at least 30 % below the baseline sum.
 SD
@@ -35,25 +48,20 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 __all__ = [
-    "MAX_TARGET_LESIONS",
-    "MAX_TARGET_LESIONS_PER_ORGAN",
-    "MIN_BASELINE_LESION_MM",
-    "MIN_BASELINE_NODE_SHORT_AXIS_MM",
-    "NORMAL_NODE_SHORT_AXIS_MM",
+    "RECIST_1_0",
+    "RECIST_1_1",
+    "RECIST_VERSIONS",
+    "RecistRules",
     "Response",
     "ResponseCategory",
     "TargetLesion",
     "assess_response",
     "classify_response",
+    "recist_rules",
     "sum_of_diameters",
     "validate_baseline",
 ]
 
-MAX_TARGET_LESIONS = 5
-MAX_TARGET_LESIONS_PER_ORGAN = 2
-MIN_BASELINE_LESION_MM = Decimal(10)
-MIN_BASELINE_NODE_SHORT_AXIS_MM = Decimal(15)
-NORMAL_NODE_SHORT_AXIS_MM = Decimal(10)
 _LYMPH_NODES = "lymph nodes"
 _PCT = Decimal("0.1")
 
@@ -89,8 +97,8 @@ def _mm(value: object, what: str) -> Decimal:
 class TargetLesion:
     """One target-lesion measurement at one assessment.
 
-    ``short_axis_mm`` is required for lymph nodes (it is what counts for them) and
-    refused for other lesions.
+    ``short_axis_mm`` is required for lymph nodes (RECIST 1.1 counts it; under 1.0 it is
+    kept but the longest diameter counts) and refused for other lesions.
     """
 
     lesion_id: str
@@ -122,24 +130,9 @@ class TargetLesion:
             raise ValueError(f"{where}: short_axis_mm is only recorded for lymph nodes")
 
     @property
-    def measurement_mm(self) -> Decimal:
-        """What the lesion contributes to the sum (short axis for nodes)."""
-        if self.is_lymph_node:
-            assert self.short_axis_mm is not None
-            return self.short_axis_mm
-        return self.longest_diameter_mm
-
-    @property
     def organ(self) -> str:
-        """Organ key for the 2-per-organ rule (all lymph nodes are one organ)."""
+        """Organ key for the per-organ limit (all lymph nodes are one organ)."""
         return _LYMPH_NODES if self.is_lymph_node else self.site.strip().casefold()
-
-    @property
-    def resolved(self) -> bool:
-        """Meets the CR test: gone (non-nodal) or < 10 mm short axis (node)."""
-        if self.is_lymph_node:
-            return self.measurement_mm < NORMAL_NODE_SHORT_AXIS_MM
-        return self.longest_diameter_mm == 0
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -153,9 +146,89 @@ class TargetLesion:
         return out
 
 
-def sum_of_diameters(lesions: Sequence[TargetLesion]) -> Decimal:
-    """RECIST sum: longest diameters of non-nodal lesions + short axes of nodes."""
-    return sum((lesion.measurement_mm for lesion in lesions), Decimal(0))
+@dataclass(frozen=True)
+class RecistRules:
+    """What one RECIST version decides: limits, what a lesion adds, CR and PD tests."""
+
+    version: str
+    source: str
+    max_target_lesions: int
+    max_per_organ: int
+    min_lesion_mm: Decimal
+    node_short_axis: bool
+    """1.1: a lymph node is measured by its short axis, with its own size rules."""
+    pd_min_increase_mm: Decimal
+    """The absolute floor of target progression over the nadir (1.1: 5 mm; 1.0: none)."""
+    min_node_short_axis_mm: Decimal = Decimal(15)
+    normal_node_short_axis_mm: Decimal = Decimal(10)
+
+    @property
+    def name(self) -> str:
+        return f"RECIST {self.version}"
+
+    def measurement_mm(self, lesion: TargetLesion) -> Decimal:
+        """What the lesion contributes to the sum."""
+        if self.node_short_axis and lesion.is_lymph_node:
+            assert lesion.short_axis_mm is not None
+            return lesion.short_axis_mm
+        return lesion.longest_diameter_mm
+
+    def resolved(self, lesion: TargetLesion) -> bool:
+        """Meets the CR test: gone, or (1.1) a node < 10 mm short axis."""
+        if self.node_short_axis and lesion.is_lymph_node:
+            return self.measurement_mm(lesion) < self.normal_node_short_axis_mm
+        return lesion.longest_diameter_mm == 0
+
+    @property
+    def cr_text(self) -> str:
+        if self.node_short_axis:
+            return (
+                "all non-nodal target lesions disappeared and every target node is "
+                f"< {self.normal_node_short_axis_mm} mm short axis"
+            )
+        return "all target lesions disappeared"
+
+    @property
+    def pd_text(self) -> str:
+        if self.pd_min_increase_mm:
+            return f">= 20 % and >= {self.pd_min_increase_mm} mm"
+        return ">= 20 %"
+
+
+RECIST_1_0 = RecistRules(
+    version="1.0",
+    source="Therasse et al., J Natl Cancer Inst 2000;92:205-16",
+    max_target_lesions=10,
+    max_per_organ=5,
+    min_lesion_mm=Decimal(10),
+    node_short_axis=False,
+    pd_min_increase_mm=Decimal(0),
+)
+RECIST_1_1 = RecistRules(
+    version="1.1",
+    source="Eisenhauer et al., Eur J Cancer 2009;45:228-47",
+    max_target_lesions=5,
+    max_per_organ=2,
+    min_lesion_mm=Decimal(10),
+    node_short_axis=True,
+    pd_min_increase_mm=Decimal(5),
+)
+RECIST_VERSIONS: dict[str, RecistRules] = {r.version: r for r in (RECIST_1_0, RECIST_1_1)}
+
+
+def recist_rules(version: str) -> RecistRules:
+    """The rules of a RECIST version ("1.0" or "1.1"); ValueError for any other."""
+    try:
+        return RECIST_VERSIONS[version]
+    except KeyError:
+        raise ValueError(
+            f"unknown RECIST version {version!r} (known: {', '.join(RECIST_VERSIONS)})"
+        ) from None
+
+
+def sum_of_diameters(lesions: Sequence[TargetLesion], rules: RecistRules) -> Decimal:
+    """RECIST sum of the target lesions' measurements under ``rules``."""
+    return sum((rules.measurement_mm(lesion) for lesion in lesions), Decimal(0))
 
 
 def _unique_ids(lesions: Sequence[TargetLesion], when: str) -> None:
@@ -164,34 +237,37 @@ def _unique_ids(lesions: Sequence[TargetLesion], when: str) -> None:
         raise ValueError(f"{when}: duplicate lesion ids {dupes}")
 
 
-def validate_baseline(lesions: Sequence[TargetLesion]) -> None:
-    """Refuse (ValueError) a baseline that breaks the RECIST 1.1 target-lesion rules."""
+def validate_baseline(lesions: Sequence[TargetLesion], rules: RecistRules) -> None:
+    """Refuse (ValueError) a baseline that breaks the version's target-lesion rules."""
     if not lesions:
         raise ValueError("baseline: at least one measurable target lesion is needed")
     _unique_ids(lesions, "baseline")
-    if len(lesions) > MAX_TARGET_LESIONS:
+    if len(lesions) > rules.max_target_lesions:
         raise ValueError(
-            f"baseline: {len(lesions)} target lesions; RECIST 1.1 allows at most "
-            f"{MAX_TARGET_LESIONS}"
+            f"baseline: {len(lesions)} target lesions; {rules.name} allows at most "
+            f"{rules.max_target_lesions}"
         )
     per_organ = Counter(x.organ for x in lesions)
-    crowded = sorted(o for o, n in per_organ.items() if n > MAX_TARGET_LESIONS_PER_ORGAN)
+    crowded = sorted(o for o, n in per_organ.items() if n > rules.max_per_organ)
     if crowded:
         raise ValueError(
-            f"baseline: more than {MAX_TARGET_LESIONS_PER_ORGAN} target lesions in "
-            f"{', '.join(crowded)} (RECIST 1.1 allows at most "
-            f"{MAX_TARGET_LESIONS_PER_ORGAN} per organ)"
+            f"baseline: more than {rules.max_per_organ} target lesions in "
+            f"{', '.join(crowded)} ({rules.name} allows at most "
+            f"{rules.max_per_organ} per organ)"
         )
     for x in lesions:
-        if x.is_lymph_node and x.measurement_mm < MIN_BASELINE_NODE_SHORT_AXIS_MM:
+        size = rules.measurement_mm(x)
+        if rules.node_short_axis and x.is_lymph_node:
+            if size < rules.min_node_short_axis_mm:
+                raise ValueError(
+                    f"baseline: lesion {x.lesion_id} is a node of {size} mm short axis; "
+                    f"a target node must be >= {rules.min_node_short_axis_mm} mm "
+                    f"({rules.name})"
+                )
+        elif size < rules.min_lesion_mm:
             raise ValueError(
-                f"baseline: lesion {x.lesion_id} is a node of {x.measurement_mm} mm short axis; "
-                f"a target node must be >= {MIN_BASELINE_NODE_SHORT_AXIS_MM} mm"
-            )
-        if not x.is_lymph_node and x.longest_diameter_mm < MIN_BASELINE_LESION_MM:
-            raise ValueError(
-                f"baseline: lesion {x.lesion_id} measures {x.longest_diameter_mm} mm; "
-                f"a target lesion must be >= {MIN_BASELINE_LESION_MM} mm"
+                f"baseline: lesion {x.lesion_id} measures {size} mm; "
+                f"a target lesion must be >= {rules.min_lesion_mm} mm ({rules.name})"
             )
 
 
@@ -233,6 +309,7 @@ def _pct(change: Decimal, reference: Decimal) -> Decimal | None:
 @dataclass(frozen=True)
 class Response:
     category: ResponseCategory
+    recist_version: str
     baseline_sum_mm: Decimal
     nadir_sum_mm: Decimal
     current_sum_mm: Decimal
@@ -248,6 +325,7 @@ class Response:
     def to_dict(self) -> dict[str, object]:
         return {
             "category": str(self.category),
+            "recist_version": self.recist_version,
             "baseline_sum_mm": str(self.baseline_sum_mm),
             "nadir_sum_mm": str(self.nadir_sum_mm),
             "current_sum_mm": str(self.current_sum_mm),
@@ -271,9 +349,10 @@ def classify_response(
     new_lesions: bool,
     non_target_progression: bool,
     non_target_lesions_persist: bool = False,
+    rules: RecistRules,
 ) -> Response:
-    """RECIST 1.1 category from sums (mm).  ``targets_resolved``: every target lesion
-    meets the CR test (see :attr:`TargetLesion.resolved`)."""
+    """The category from sums (mm) under ``rules``.  ``targets_resolved``: every target
+    lesion meets the CR test (see :meth:`RecistRules.resolved`)."""
     baseline = _mm(baseline_sum_mm, "baseline sum")
     nadir = _mm(nadir_sum_mm, "nadir sum")
     current = _mm(current_sum_mm, "current sum")
@@ -292,8 +371,11 @@ def classify_response(
     nadir_pct_text = "n/a (nadir 0 mm)" if pct_nadir is None else f"{pct_nadir:+}%"
 
     reasons: list[str] = []
-    # >= 20 % over nadir, exactly: current >= 1.2 x nadir  <=>  5 x current >= 6 x nadir
-    target_pd = not targets_resolved and current * 5 >= nadir * 6 and from_nadir >= Decimal(5)
+    # >= 20 % over nadir, exactly: current >= 1.2 x nadir  <=>  5 x current >= 6 x nadir.
+    # RECIST 1.0 has no absolute floor; 1.1 also needs +5 mm (from_nadir > 0 either way,
+    # since a 0 mm nadir with resolved targets is never target PD).
+    grown = current * 5 >= nadir * 6 and from_nadir > 0
+    target_pd = not targets_resolved and grown and from_nadir >= rules.pd_min_increase_mm
     if new_lesions:
         reasons.append("new lesion(s) -> PD")
     if non_target_progression:
@@ -301,7 +383,7 @@ def classify_response(
     if target_pd:
         reasons.append(
             f"sum {current} mm is {from_nadir:+} mm ({nadir_pct_text}) over nadir {nadir} mm: "
-            ">= 20 % and >= 5 mm -> PD"
+            f"{rules.pd_text} -> PD ({rules.name})"
         )
     if reasons:
         category = ResponseCategory.PD
@@ -310,14 +392,11 @@ def classify_response(
             category = ResponseCategory.PR
             reasons.append(
                 "all target lesions resolved but non-target lesions persist -> PR "
-                "(RECIST 1.1 table 1)"
+                f"({rules.name})"
             )
         else:
             category = ResponseCategory.CR
-            reasons.append(
-                "all non-nodal target lesions disappeared and every target node is "
-                f"< {NORMAL_NODE_SHORT_AXIS_MM} mm short axis -> CR"
-            )
+            reasons.append(f"{rules.cr_text} -> CR ({rules.name})")
     elif current * 10 <= baseline * 7:
         category = ResponseCategory.PR
         reasons.append(
@@ -327,13 +406,17 @@ def classify_response(
     else:
         category = ResponseCategory.SD
         why = [f"{pct_baseline:+}% from baseline {baseline} mm (PR needs <= -30%)"]
-        if current * 5 >= nadir * 6:
-            why.append(f"{from_nadir:+} mm over nadir {nadir} mm (PD also needs >= +5 mm)")
+        if grown:
+            why.append(
+                f"{from_nadir:+} mm over nadir {nadir} mm "
+                f"(PD also needs >= +{rules.pd_min_increase_mm} mm under {rules.name})"
+            )
         else:
-            why.append(f"{nadir_pct_text} from nadir {nadir} mm (PD needs >= +20% and +5 mm)")
+            why.append(f"{nadir_pct_text} from nadir {nadir} mm (PD needs {rules.pd_text})")
         reasons.append("; ".join(why) + " -> SD")
     return Response(
         category=category,
+        recist_version=rules.version,
         baseline_sum_mm=baseline,
         nadir_sum_mm=nadir,
         current_sum_mm=current,
@@ -354,24 +437,26 @@ def assess_response(
     new_lesions: bool,
     non_target_progression: bool,
     non_target_lesions_persist: bool = False,
+    rules: RecistRules,
 ) -> Response:
-    """RECIST 1.1 response at a follow-up assessment.
+    """The response at a follow-up assessment under ``rules`` (the protocol's version).
 
     ``baseline`` and ``current`` are the target lesions at baseline and now (same ids).
     ``nadir_sum_mm`` is the smallest sum recorded before now, baseline included; None
     means the baseline sum (first follow-up).  Raises ValueError for an invalid
     baseline, mismatched ids, or negative measurements (TargetLesion refuses those).
     """
-    validate_baseline(baseline)
+    validate_baseline(baseline, rules)
     _check_follow_up(baseline, current)
-    baseline_sum = sum_of_diameters(baseline)
+    baseline_sum = sum_of_diameters(baseline, rules)
     nadir = baseline_sum if nadir_sum_mm is None else _mm(nadir_sum_mm, "nadir sum")
     return classify_response(
         baseline_sum,
         nadir,
-        sum_of_diameters(current),
-        targets_resolved=all(x.resolved for x in current),
+        sum_of_diameters(current, rules),
+        targets_resolved=all(rules.resolved(x) for x in current),
         new_lesions=new_lesions,
         non_target_progression=non_target_progression,
         non_target_lesions_persist=non_target_lesions_persist,
+        rules=rules,
     )

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from trialctl.domain.patient import Patient
+from trialctl.domain.patient import Patient, eligibility_deviations
 from trialctl.domain.trial import Trial
 from trialctl.ledger.decisions import DECISION_TYPES, decision_signer, with_signers
 from trialctl.ledger.entry import parse_entry
@@ -74,11 +74,15 @@ def replay_trial(
             patients[patient.patient_id] = patient
             last = max(last, patient_last)
     protocol = trial.protocol
+    summaries = [patients[p].summary(protocol) for p in sorted(patients)]
     return {
         "upto": upto,
         "as_of": None if as_of is None else as_of.isoformat(),
         "last_position_included": last,
         # Counts derived from the patients' facts as they stood then, corrections then made.
-        "status": with_signers(trial.status(patients), signers),
-        "patients": [patients[p].summary(protocol) for p in sorted(patients)],
+        "status": {
+            **with_signers(trial.status(patients), signers),
+            "eligibility_deviations": eligibility_deviations(summaries),
+        },
+        "patients": summaries,
     }

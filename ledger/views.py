@@ -186,6 +186,13 @@ class TrialViews(SQLAlchemyTrackingRecorder):
             ).scalar()
         return None if text is None else dict(json.loads(text))
 
+    def patient_summaries(self, trial_id: str) -> list[dict[str, Any]]:
+        with self.transaction(commit=False) as session:
+            found = session.execute(
+                select(patients_view.c.summary).where(patients_view.c.trial_id == trial_id)
+            )
+            return [dict(json.loads(text)) for (text,) in found]
+
     def audit_rows(
         self,
         user_id: str | None = None,

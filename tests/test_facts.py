@@ -39,9 +39,11 @@ STORED: dict[str, set[str]] = {
         "ae_id", "is_dlt", "rule_code", "decided_on", "override_reason"},
     # Schema 2: a course completion no longer states evaluability.
     "trialctl.Patient.CourseCompleted": {"course", "completed_on", "not_evaluable_reason"},
+    # class_version 2 added recist_version and the schedule fields; v1 rows are upcast.
     "trialctl.Patient.ResponseAssessed": {
         "assessed_on", "baseline", "lesions", "new_lesions", "non_target_progression",
-        "category", "sum_mm", "details"},
+        "category", "recist_version", "sum_mm", "scheduled_week", "off_schedule", "next_due",
+        "details"},
     "trialctl.Patient.ObservationRecorded": {"kind", "value", "observed_on"},
     "trialctl.Patient.ConsentWithdrawn": {"withdrawn_on", "reason"},
     "trialctl.Patient.WentOffStudy": {"off_on", "reason"},

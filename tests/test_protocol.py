@@ -122,8 +122,12 @@ def test_nct00084513_design_dlt_response(nct: Protocol) -> None:
     assert (neut.min_grade, neut.duration_days_more_than) == (4, 5)
     assert nct.dlt.rule("non_haematologic_g3").attributions == ("possible", "probable", "definite")
     assert nct.dlt.rule("treatment_delay").duration_days_more_than == 14
-    assert nct.response.criteria == "RECIST 1.1"
-    assert nct.response.every_weeks == 9
+    # The trial opened in 2004 with RECIST 1.0's measurable-disease wording.
+    assert nct.response.recist_version == "1.0"
+    assert nct.response.rules.max_target_lesions == 10
+    assert nct.response.assessment_interval_weeks == 9
+    assert nct.response.interval_days == 63
+    assert nct.response.window_days == 7
 
 
 def test_nct00084513_observations(nct: Protocol) -> None:
@@ -211,7 +215,8 @@ def test_second_protocol(second: Protocol) -> None:
         Decimal(d) for d in ("25", "50", "100", "150", "200", "262.5")
     ]
     assert second.dlt.ctcae_version == "5.0"
-    assert second.response.every_weeks == 8
+    assert second.response.assessment_interval_weeks == 8
+    assert second.response.recist_version == "1.1"
     by_code = {c.code: c for c in second.eligibility}
     assert by_code["anc"].threshold == Decimal("1.0")
     assert by_code["platelets"].threshold == Decimal(75)
@@ -486,12 +491,22 @@ MALFORMED: dict[str, tuple[Mutation, str, str]] = {
         "lower_snake_case",
     ),
     # response and observations
-    "unknown_response_criteria": (
-        _set("response.criteria", "WHO"),
-        "response.criteria",
-        "unknown response criteria",
+    "unknown_recist_version": (
+        _set("response.recist_version", "WHO"),
+        "response.recist_version",
+        "unknown RECIST version",
     ),
-    "zero_response_interval": (_set("response.every_weeks", 0), "response.every_weeks", "1"),
+    "zero_response_interval": (
+        _set("response.assessment_interval_weeks", 0),
+        "response.assessment_interval_weeks",
+        "1",
+    ),
+    "negative_response_window": (
+        _set("response.window_days", -1), "response.window_days", "negative",
+    ),
+    "overlapping_response_windows": (
+        _set("response.window_days", 32), "response.window_days", "overlaps the next",
+    ),
     "categorical_without_values": (
         _del("observations.0.allowed_values"),
         "observations[0].allowed_values",
@@ -554,9 +569,9 @@ TOML_MALFORMED: dict[str, tuple[str, str, str, str]] = {
         "floats",
     ),
     "float_in_unknown_place": (
-        "every_weeks = 9",
-        "every_weeks = 9.0",
-        "response.every_weeks",
+        "assessment_interval_weeks = 9",
+        "assessment_interval_weeks = 9.0",
+        "response.assessment_interval_weeks",
         "float",
     ),
     "exponent_float": ('dose = "400"', "dose = 4e2", "dose_levels[2].dose", "floats"),

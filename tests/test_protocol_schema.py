@@ -24,7 +24,7 @@ from trialctl.domain.eligibility import CONDITION_OPERATORS, CriterionKind, Oper
 from trialctl.domain.protocol import (
     ATTRIBUTIONS,
     KNOWN_DESIGNS,
-    KNOWN_RESPONSE_CRITERIA,
+    RECIST_VERSIONS,
     AgentRole,
     ObservationValueType,
 )
@@ -52,6 +52,7 @@ LOADER_ONLY = {
     "days_not_increasing",
     "duplicate_agent",
     "duplicate_criterion_code",
+    "overlapping_response_windows",
 }
 
 
@@ -145,7 +146,7 @@ def test_closed_vocabularies_are_the_codes() -> None:
     assert DEFS["criterion"]["properties"]["op"]["enum"] == [str(o) for o in Operator]
     condition_ops = DEFS["condition"]["properties"]["op"]["enum"]
     assert set(condition_ops) == {str(o) for o in CONDITION_OPERATORS}
-    assert set(DEFS["response"]["properties"]["criteria"]["enum"]) == KNOWN_RESPONSE_CRITERIA
+    assert set(DEFS["response"]["properties"]["recist_version"]["enum"]) == set(RECIST_VERSIONS)
     value_types = DEFS["observation"]["properties"]["value_type"]["enum"]
     assert value_types == [str(v) for v in ObservationValueType]
     assert set(SCHEMA["required"]) < set(props)

@@ -1,4 +1,5 @@
-"""RECIST 1.1 response computed from measurements (domain/recist.py)."""
+"""RECIST 1.1 response computed from measurements (domain/recist.py); what differs under
+RECIST 1.0 is in test_recist_versions.py."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from trialctl.domain.recist import (
+    RECIST_1_1,
     Response,
     ResponseCategory,
     TargetLesion,
@@ -58,6 +60,7 @@ def assess(
         new_lesions=new,
         non_target_progression=ntp,
         non_target_lesions_persist=persist,
+        rules=RECIST_1_1,
     )
 
 
@@ -179,7 +182,7 @@ def test_nadir_zero_percent_is_none() -> None:
 
 def test_sum_uses_short_axis_for_nodes() -> None:
     lesions = [lesion("L1", 30), node("N1", 18, 35)]
-    assert sum_of_diameters(lesions) == D(48)
+    assert sum_of_diameters(lesions, RECIST_1_1) == D(48)
     assert lesions[1].organ == "lymph nodes"
 
 
@@ -191,6 +194,7 @@ def test_classify_response_from_sums() -> None:
         targets_resolved=False,
         new_lesions=False,
         non_target_progression=False,
+        rules=RECIST_1_1,
     )
     assert r.category is PD  # +20 % and +16 mm over the nadir of 80
     r = classify_response(
@@ -200,6 +204,7 @@ def test_classify_response_from_sums() -> None:
         targets_resolved=False,
         new_lesions=False,
         non_target_progression=False,
+        rules=RECIST_1_1,
     )
     assert r.category is PR
 
@@ -271,7 +276,7 @@ def test_float_measurement_is_refused() -> None:
 )
 def test_invalid_baseline(baseline: list[TargetLesion], match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        validate_baseline(baseline)
+        validate_baseline(baseline, RECIST_1_1)
     current = [TargetLesion(x.lesion_id, x.site, D(0)) for x in baseline if not x.is_lymph_node]
     with pytest.raises(ValueError):
         assess(baseline, current)
@@ -285,7 +290,7 @@ def test_five_lesions_two_per_organ_is_a_valid_baseline() -> None:
         lesion("L4", 20, "lung"),
         node("N1", 15),
     ]
-    validate_baseline(baseline)
+    validate_baseline(baseline, RECIST_1_1)
     assert assess(baseline, baseline).category is SD
 
 
@@ -347,6 +352,7 @@ def test_classify_rejects_zero_baseline() -> None:
             targets_resolved=True,
             new_lesions=False,
             non_target_progression=False,
+            rules=RECIST_1_1,
         )
 
 
@@ -384,7 +390,7 @@ def _case(
                 )
             )
             current.append(TargetLesion(f"T{i}", site, draw(_mm)))
-    base_sum = sum_of_diameters(baseline)
+    base_sum = sum_of_diameters(baseline, RECIST_1_1)
     nadir = draw(st.decimals(min_value=0, max_value=base_sum, places=1))
     return baseline, current, nadir, draw(st.booleans()), draw(st.booleans())
 
@@ -395,7 +401,8 @@ Case = tuple[list[TargetLesion], list[TargetLesion], Decimal, bool, bool]
 def _run(case: Case) -> Response:
     baseline, current, nadir, new, ntp = case
     return assess_response(
-        baseline, current, nadir_sum_mm=nadir, new_lesions=new, non_target_progression=ntp
+        baseline, current, nadir_sum_mm=nadir, new_lesions=new, non_target_progression=ntp,
+        rules=RECIST_1_1,
     )
 
 
@@ -410,7 +417,7 @@ def test_pd_whenever_new_lesions_or_non_target_progression(case: Case) -> None:
 def test_never_pr_or_cr_when_the_sum_increased(case: Case) -> None:
     baseline, current, *_ = case
     response = _run(case)
-    if sum_of_diameters(current) > sum_of_diameters(baseline):
+    if sum_of_diameters(current, RECIST_1_1) > sum_of_diameters(baseline, RECIST_1_1):
         assert response.category in (SD, PD)
 
 
@@ -418,8 +425,8 @@ def test_never_pr_or_cr_when_the_sum_increased(case: Case) -> None:
 def test_categories_match_their_definitions(case: Case) -> None:
     baseline, current, nadir, new, ntp = case
     response = _run(case)
-    base, now = sum_of_diameters(baseline), sum_of_diameters(current)
-    resolved = all(x.resolved for x in current)
+    base, now = sum_of_diameters(baseline, RECIST_1_1), sum_of_diameters(current, RECIST_1_1)
+    resolved = all(RECIST_1_1.resolved(x) for x in current)
     if response.category is PR:
         assert now <= base * D("0.7")
     if response.category is CR:

@@ -276,7 +276,11 @@ def test_a_corrected_screening_value_evaluates_eligibility_again(trial: Trial) -
 
     assert patient.screening_values["anc_per_mm3"] == 900
     assert patient.eligibility is not None and patient.eligibility["failed"] == ["anc"]
-    assert patient.summary(trial.protocol)["eligibility_deviation"] is True
+    # The deviation names the failed criterion and the correction that caused it.
+    deviation = patient.summary(trial.protocol)["eligibility_deviation"]
+    assert deviation["failed"] == ["anc"]
+    assert deviation["corrected"] == {"anc_per_mm3": 900}
+    assert deviation["corrected_version"] == patient.version  # the correction, just recorded
     (correction,) = patient.corrections
     assert correction["old_values"]["eligibility"]["eligible"] is True
     assert correction["new_values"]["eligibility"]["eligible"] is False
