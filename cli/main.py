@@ -24,6 +24,7 @@ from trialctl.cli import (
     ledger_commands,
     proof_commands,
     record_commands,
+    report_commands,
     trial_commands,
     user_commands,
 )
@@ -91,6 +92,7 @@ app.add_typer(record_commands.app, name="record")
 app.add_typer(escalation_commands.app, name="escalation")
 app.command("status")(trial_commands.status)
 audit_commands.register(app)
+report_commands.register(app)
 
 
 def _use_conventional_usage(group: typer.Typer) -> None:
