@@ -73,8 +73,8 @@ def _patient_then(records: TrialActions, aggregate_id: UUID, as_of: datetime) ->
     return advanced(None, entries, ledger.mapper)
 
 
-def _state(patient: Patient) -> dict[str, Any]:
-    state = patient.state()
+def _state(patient: Patient, protocol: Protocol) -> dict[str, Any]:
+    state = patient.state(protocol)
     state.pop("screening", None)  # screening values are source data, not report content
     return state
 
@@ -100,7 +100,7 @@ def gather(records: TrialActions, trial_ref: str | None, as_of: datetime | None,
     step("reading the trial")
     if as_of is None:
         status = records.status(trial_ref)
-        patients = [_state(records.ledger.repository.get(i))
+        patients = [_state(records.ledger.repository.get(i), trial.protocol)
                     for i in _patient_ids(records, trial)]
     else:
         status = replay_trial(records, trial_ref, None, as_of)["status"]
@@ -108,7 +108,7 @@ def gather(records: TrialActions, trial_ref: str | None, as_of: datetime | None,
         for aggregate_id in _patient_ids(records, trial):
             then = _patient_then(records, aggregate_id, as_of)
             if isinstance(then, Patient):
-                patients.append(_state(then))
+                patients.append(_state(then, trial.protocol))
     step("verifying the ledger")
     ledger = records.ledger
     report = verify_ledger(ledger.signed_recorder, ledger.location.display())
