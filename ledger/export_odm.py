@@ -37,7 +37,7 @@ from trialctl.domain.protocol import Protocol
 from trialctl.domain.recist import ResponseCategory, TargetLesion
 from trialctl.domain.rules import ATTRIBUTIONS
 from trialctl.domain.trial import Trial
-from trialctl.ledger.export_pages import LedgerEntry, patient_record_ids, record_entries
+from trialctl.ledger.export_pages import PAGE, LedgerEntry, patient_record_ids, record_entries
 from trialctl.ledger.export_run import ExportSource
 from trialctl.ledger.recorder import SignedRecorder
 from trialctl.ledger.roles import Meaning
@@ -353,9 +353,10 @@ class OdmCounts:
 
 def write_odm(
     path: Path, recorder: SignedRecorder, trial: Trial, record: LedgerRecord,
-    users: list[tuple[str, str]], tree_size: int, created: datetime,
+    users: list[tuple[str, str]], tree_size: int, created: datetime, page: int = PAGE,
 ) -> OdmCounts:
-    """Write the ODM file for the entries below `tree_size`; returns what it holds."""
+    """Write the ODM file for the entries below `tree_size`, reading `page` entries at a
+    time; returns what it holds."""
     protocol = trial.protocol
     location = (f"LOC.{record.ledger_id}", record.name)
     subjects = forms = items = 0
@@ -373,14 +374,15 @@ def write_odm(
             xf.write(admin_element(trial, users, location), pretty_print=True)
             with xf.element(f"{{{ODM_NS}}}ClinicalData", StudyOID=study_oid(trial),
                             MetaDataVersionOID=metadata_oid(trial)):
-                for patient_id, record_id in patient_record_ids(recorder, trial.id, tree_size):
+                for patient_id, record_id in patient_record_ids(recorder, trial.id, tree_size,
+                                                                page):
                     subjects += 1
                     kinds: dict[int, type[Fact]] = {}
                     with xf.element(f"{{{ODM_NS}}}SubjectData", SubjectKey=patient_id,
                                     TransactionType="Insert"), \
                             xf.element(f"{{{ODM_NS}}}StudyEventData",
                                        StudyEventOID=STUDY_EVENT):
-                        for entry in record_entries(recorder, record_id, tree_size):
+                        for entry in record_entries(recorder, record_id, tree_size, page):
                             form = form_data(entry, protocol, location[0], kinds)
                             if form is not None:
                                 forms += 1
