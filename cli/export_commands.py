@@ -136,19 +136,9 @@ def verify(
     \b
     Example: trialctl export verify trial.odm.xml
     """
-    from trialctl.ledger.manifest import (
-        DIRECTORY_MANIFEST,
-        MANIFEST_SUFFIX,
-        ManifestError,
-        check_manifest,
-    )
+    from trialctl.ledger.manifest import ManifestError, check_manifest, manifest_for
 
-    if manifest.is_dir():
-        path = manifest / DIRECTORY_MANIFEST
-    elif manifest.name.endswith(MANIFEST_SUFFIX):
-        path = manifest
-    else:
-        path = manifest.with_name(manifest.name + MANIFEST_SUFFIX)
+    path = manifest_for(manifest)
     if not path.exists():
         fail(f"no manifest at {path}", EXIT_USAGE)
     try:

@@ -70,6 +70,16 @@ def manifest_path(target: Path, directory: bool) -> Path:
         target.name + MANIFEST_SUFFIX)
 
 
+def manifest_for(given: Path) -> Path:
+    """The manifest a path names: itself, the one inside a directory, or the one beside a
+    file."""
+    if given.is_dir():
+        return given / DIRECTORY_MANIFEST
+    if given.name.endswith(MANIFEST_SUFFIX) or given.name == DIRECTORY_MANIFEST:
+        return given
+    return manifest_path(given, directory=False)
+
+
 @dataclass(frozen=True)
 class ExportHead:
     """What an export describes: the ledger, the trial and the tree head it was cut at."""
