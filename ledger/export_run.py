@@ -93,7 +93,6 @@ def run_export(
     head = ExportHead(kind, record.ledger_id, trial.protocol_id, tree_size, root)
     manifest = manifest_path(target, directory)
     made_directory = directory and not target.exists()
-    written: dict[str, Path] = {}
     try:
         if directory:
             target.mkdir(parents=True, exist_ok=True)
@@ -115,12 +114,21 @@ def run_export(
         )
         notification_ids = ledger.record(actor, record)
     except BaseException:
-        for path in [*written.values(), manifest, *([] if directory else [target])]:
-            with contextlib.suppress(OSError):
-                path.unlink(missing_ok=True)
-        if made_directory:
-            shutil.rmtree(target, ignore_errors=True)
+        _remove_partial(target, manifest, directory, made_directory)
         raise
     position = ledger.signed_recorder.entries_for(notification_ids)[0][0]
     return ExportResult(kind, trial.protocol_id, {f["name"]: f["sha256"] for f in files},
                         str(manifest), tree_size, root, position, summary)
+
+
+def _remove_partial(target: Path, manifest: Path, directory: bool, made_directory: bool) -> None:
+    """Remove what a failed export wrote. A directory export's directory was new or empty
+    (`check_target`), so every file in it is the export's, written or half-written."""
+    if made_directory:
+        shutil.rmtree(target, ignore_errors=True)
+        return
+    paths = [p for p in target.iterdir() if p.is_file()] if directory and target.is_dir() \
+        else [target, manifest]
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)

@@ -216,3 +216,31 @@ def test_refusals_are_one_line_and_write_nothing(demo: Demo, tmp_path: Path) -> 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy", "full"]
     assert [p.name for p in full.iterdir()] == ["keep.txt"]
     assert len(fresh.log("Exported")) == before
+
+
+def test_a_failed_export_leaves_no_files_and_no_entry(demo: Demo, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from trialctl.ledger.demo import demo_password
+    from trialctl.ledger.export_run import ExportSource, run_export
+    from trialctl.ledger.export_sdtm import write_sdtm
+
+    fresh = demo.copy(tmp_path / "copy")
+    app = open_ledger(str(fresh.ledger))
+    app.keys_home = fresh.home / "keys"
+    actor = app.unlock("mona", demo_password("mona"))
+    size = app.signed_recorder.tree_size()
+
+    def half_then_fail(source: ExportSource, folder: Path) -> Any:
+        write_sdtm(source, folder, "csv")
+        raise OSError(28, "No space left on device", str(folder / "dm.csv"))
+
+    for folder in (tmp_path / "new", tmp_path / "empty"):
+        if folder.name == "empty":
+            folder.mkdir()
+        with pytest.raises(OSError):
+            run_export(app, actor, TrialActions(app).trial(None), "sdtm", folder, True,
+                       half_then_fail, datetime.now(UTC))
+        assert not folder.exists() or list(folder.iterdir()) == []
+    assert app.signed_recorder.tree_size() == size
+    app.close()
