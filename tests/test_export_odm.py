@@ -267,7 +267,7 @@ def test_the_streamed_root_is_the_rfc_6962_root(size: int) -> None:
 def test_export_on_each_backend_validates(ledger_url: str, tmp_path: Path) -> None:
     """The same export in-process on SQLite and PostgreSQL."""
     built = run_demo(tmp_path / "demo", ledger_url)
-    app = open_ledger(built.ledger)
+    app = open_ledger(ledger_url)  # built.ledger hides the password
     app.keys_home = Path(built.home) / "keys"
     actor = app.unlock("mona", demo_password("mona"))
     trial = TrialActions(app).trial(None)
