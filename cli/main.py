@@ -21,6 +21,7 @@ from trialctl.cli import (
     audit_commands,
     demo_commands,
     escalation_commands,
+    export_commands,
     ledger_commands,
     proof_commands,
     record_commands,
@@ -93,6 +94,7 @@ app.add_typer(escalation_commands.app, name="escalation")
 app.command("status")(trial_commands.status)
 audit_commands.register(app)
 report_commands.register(app)
+export_commands.register(app)
 
 
 def _use_conventional_usage(group: typer.Typer) -> None:

@@ -37,6 +37,7 @@ _ADMIN = frozenset({Role.ADMIN})
 PERMISSIONS: dict[str, Permission] = {
     LedgerRecord.Initialised.TOPIC: _allow(_ADMIN, Meaning.AUTHORED),
     LedgerRecord.CheckpointRecorded.TOPIC: _allow(STAFF, Meaning.REVIEWED, Meaning.APPROVED),
+    LedgerRecord.Exported.TOPIC: _allow(STAFF, Meaning.REVIEWED),  # docs/EXPORTS.md
     User.Registered.TOPIC: _allow(_ADMIN, Meaning.APPROVED),
     User.RoleGranted.TOPIC: _allow(_ADMIN, Meaning.APPROVED),
     User.RoleRevoked.TOPIC: _allow(_ADMIN, Meaning.REVOKED),

@@ -49,6 +49,7 @@ class LedgerRecord(Aggregate):
         self.ledger_id = ledger_id
         self.name = name
         self.checkpoints: list[dict[str, Any]] = []
+        self.exports: list[dict[str, Any]] = []
 
     @staticmethod
     def create_id() -> UUID:
@@ -62,6 +63,26 @@ class LedgerRecord(Aggregate):
     @event(CheckpointRecorded)
     def record_checkpoint(self, tree_size: int, root_hash: str) -> None:
         self.checkpoints.append({"tree_size": tree_size, "root_hash": root_hash})
+
+    class Exported(Aggregate.Event):
+        """An export written: which, of which trial, at which tree head, and the hash of
+        its signed manifest (which names every file's hash)."""
+
+        TOPIC = "trialctl.Ledger.Exported"
+        kind: str
+        trial: str
+        tree_size: int
+        root_hash: str
+        manifest_sha256: str
+        files: list[dict[str, Any]]
+
+    @event(Exported)
+    def record_export(
+        self, kind: str, trial: str, tree_size: int, root_hash: str, manifest_sha256: str,
+        files: list[dict[str, Any]],
+    ) -> None:
+        self.exports.append({"kind": kind, "trial": trial, "tree_size": tree_size,
+                             "root_hash": root_hash, "manifest_sha256": manifest_sha256})
 
 
 class User(Aggregate):

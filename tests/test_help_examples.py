@@ -58,6 +58,7 @@ SETTINGS = {
     "record dlt": Setting(after=("record ae",)),
     "record complete-course": Setting(after=("record dose",)),
     "verify": Setting(after=("checkpoint",)),
+    "export verify": Setting(after=("export odm",)),
 }
 
 

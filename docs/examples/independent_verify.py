@@ -61,6 +61,7 @@ LEDGER_AGGREGATE_ID = str(uuid.uuid5(NAMESPACE, "ledger"))
 
 INITIALISED = "trialctl.Ledger.Initialised"
 CHECKPOINT_RECORDED = "trialctl.Ledger.CheckpointRecorded"
+EXPORTED = "trialctl.Ledger.Exported"
 REGISTERED = "trialctl.User.Registered"
 ROLE_GRANTED = "trialctl.User.RoleGranted"
 ROLE_REVOKED = "trialctl.User.RoleRevoked"
@@ -79,6 +80,7 @@ ADMIN = frozenset({"admin"})
 PERMISSIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     INITIALISED: (ADMIN, frozenset({"authored"})),
     CHECKPOINT_RECORDED: (STAFF, frozenset({"reviewed", "approved"})),
+    EXPORTED: (STAFF, frozenset({"reviewed"})),
     REGISTERED: (ADMIN, frozenset({"approved"})),
     ROLE_GRANTED: (ADMIN, frozenset({"approved"})),
     ROLE_REVOKED: (ADMIN, frozenset({"revoked"})),
