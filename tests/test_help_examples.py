@@ -58,6 +58,8 @@ SETTINGS = {
     "record dlt": Setting(after=("record ae",)),
     "record complete-course": Setting(after=("record dose",)),
     "verify": Setting(after=("checkpoint",)),
+    "proof inclusion": Setting(after=("checkpoint",)),
+    "proof verify": Setting(after=("checkpoint", "proof inclusion")),
 }
 
 
