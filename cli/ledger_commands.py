@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,6 +22,9 @@ from trialctl.cli.io import (
 )
 from trialctl.cli.options import JsonOption, LedgerOption, PasswordStdinOption, UserOption
 from trialctl.cli.render import progress
+
+if TYPE_CHECKING:
+    from trialctl.ledger.trust import TrustRoots
 
 
 def init(
@@ -120,6 +123,14 @@ def verify(
     projections: Annotated[bool, typer.Option(
         "--projections", help="Also check that the read models equal a replay of the entries.")
     ] = False,
+    ledger_id: Annotated[str | None, typer.Option(
+        "--ledger-id", metavar="ID", help="Pin: the ledger id position 0 must hold.")] = None,
+    first_admin_key: Annotated[str | None, typer.Option(
+        "--first-admin-key", metavar="KEYID",
+        help="Pin: the key id the first admin (position 1) must hold.")] = None,
+    trust: Annotated[Path | None, typer.Option(
+        "--trust", help="A trust file you keep (`trialctl ledger trust`): the pins above and "
+        "the last tree head you saw, which today's ledger must extend.")] = None,
     ledger: LedgerOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -129,32 +140,39 @@ def verify(
     compared with the evidence it signed; every override is listed with its reason and
     signer (docs/FORMAT.md section 17).
 
+    Without a pin, a ledger rewritten from its first entry with new keys is consistent in
+    itself; --ledger-id, --first-admin-key or --trust make it a finding (check `pin`).
+
     Exit 0 when clean, 1 when anything fails (every failure is listed), 2 on usage errors.
 
     \b
     Example: trialctl verify --checkpoint checkpoints/today.txt --json
     """
     from trialctl.ledger.application import open_ledger
-    from trialctl.ledger.checkpoint import CheckpointError, SignedCheckpoint, parse_checkpoint
+    from trialctl.ledger.checkpoint import (
+        CheckpointError,
+        SignedCheckpoint,
+        read_checkpoint_file,
+    )
     from trialctl.ledger.verify import verify_ledger
 
     def read(path: Path) -> tuple[str, SignedCheckpoint]:
         try:
-            # Read as stored (no newline translation), so a CR in a note is refused.
-            return str(path), parse_checkpoint(path.read_bytes().decode("utf-8"))
-        except (OSError, UnicodeDecodeError) as e:
+            return str(path), read_checkpoint_file(path)
+        except OSError as e:
             fail(f"cannot read checkpoint {path}: {e}", EXIT_USAGE)
         except CheckpointError as e:
             fail(f"checkpoint {path} is malformed: {e}")
 
     checkpoints = [read(path) for path in checkpoint_files or []]
     since = read(since_checkpoint) if since_checkpoint is not None else None
+    pins = _pins(ledger_id, first_admin_key, trust)
     with ledger_errors():
         app = open_ledger(ledger)
         with progress(enabled=not json_output and sys.stderr.isatty()) as report_progress:
             report = verify_ledger(
                 app.signed_recorder, app.location.display(), checkpoints, report_progress,
-                since=since,
+                since=since, pins=pins,
             )
         if projections:
             from trialctl.ledger.projection import catch_up, compare_with_replay
@@ -184,6 +202,59 @@ def verify(
         )
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _pins(ledger_id: str | None, first_admin_key: str | None,
+          trust: Path | None) -> TrustRoots | None:
+    from trialctl.ledger.trust import TrustFileError, TrustRoots, read_trust_file
+
+    if ledger_id is None and first_admin_key is None and trust is None:
+        return None
+    try:
+        kept = read_trust_file(trust) if trust is not None else TrustRoots()
+        return kept.merged(ledger_id, first_admin_key)
+    except TrustFileError as e:
+        fail(str(e), EXIT_USAGE)
+
+
+ledger_app = typer.Typer(help="The ledger's trust roots, for auditors.",
+                         no_args_is_help=True)
+
+
+@ledger_app.command("trust")
+def trust_file(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the file.")],
+    ledger: LedgerOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Write the trust file an auditor keeps: ledger id, first admin key, today's tree head.
+
+    Write it once the ledger has verified clean, and keep it away from the database;
+    `verify --trust FILE` then refuses a substitute ledger and a rewritten history.
+
+    \b
+    Example: trialctl ledger trust -o trust.json
+    """
+    import json
+
+    from trialctl.ledger.application import open_ledger
+    from trialctl.ledger.trust import trust_roots_of
+
+    if output.exists():
+        fail(f"{output} exists; a trust file is never overwritten", EXIT_USAGE)
+    with ledger_errors():
+        roots = trust_roots_of(open_ledger(ledger).signed_recorder)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with output.open("x", encoding="utf-8") as file:
+            file.write(json.dumps(roots.to_dict(), indent=2, sort_keys=True) + "\n")
+    if json_output:
+        print_json({"file": str(output), **roots.to_dict()})
+    else:
+        seen = roots.last_seen
+        assert seen is not None
+        typer.echo(f"Trust file {output}: ledger {roots.ledger_id}, first admin "
+                   f"{roots.first_admin} key {str(roots.first_admin_key)[:16]}…, tree head "
+                   f"{seen.tree_size} {seen.root_hash[:16]}…")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,12 +1,22 @@
-"""Signed tree heads ("checkpoints") as signed notes, in the transparency-log style.
+"""Signed tree heads ("checkpoints") as C2SP signed notes (c2sp.org/tlog-checkpoint).
 
-    trialctl ledger <ledger id>          origin
+trialctl writes this form:
+
+    trialctl/ledger/<ledger id>          origin: a schema-less log name, no spaces
     <tree size>                          decimal
     <base64 Merkle root>
-    time <UTC ISO 8601>                  extra lines
+    time <UTC ISO 8601>                  extension lines
     signer <user id>
     <blank line>
-    — <user id> <base64(first 4 bytes of key id || Ed25519 signature)>
+    — <user id> <base64(key ID || Ed25519 signature)>      the signer's line
+    — <witness> <base64(key ID || timestamp || signature)> cosignatures, any number
+
+The key ID is SHA-256(user id || LF || 0x01 || public key)[:4] (c2sp.org/signed-note), so Go's
+note package and other C2SP tools read these notes. Lines from keys a reader does not know
+are kept and ignored.
+
+Notes written before (the "legacy" form) stay readable: origin "trialctl ledger <ledger id>",
+key hint SHA-256(public key)[:4] (the start of the key id), exactly one signature line.
 
 The signature covers the body: every line up to and including the LF before the blank line.
 Text goes to object and back to the same text.
@@ -16,14 +26,28 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Final, Literal
 
 from trialctl.ledger.entry import is_recorded_at
-from trialctl.ledger.keys import KeyPair, load_public_key, signature_is_valid
+from trialctl.ledger.keys import KeyPair, key_id_of
+from trialctl.ledger.signed_note import (
+    ED25519,
+    MAX_NOTE_BYTES,
+    Note,
+    NoteError,
+    NoteSignature,
+    ed25519_valid,
+    key_id,
+    parse_note,
+)
 
-ORIGIN_PREFIX = "trialctl ledger "
-SIGNATURE_DASH = "\u2014"
-MAX_NOTE_BYTES = 64 * 1024
+ORIGIN_PREFIX: Final = "trialctl/ledger/"
+LEGACY_ORIGIN_PREFIX: Final = "trialctl ledger "
+SIGNATURE_DASH: Final = "\u2014"
+
+Form = Literal["c2sp", "legacy"]
 
 
 class CheckpointError(ValueError):
@@ -37,10 +61,16 @@ class Checkpoint:
     root_hash: bytes
     time: str
     signer: str
+    form: Form = "c2sp"
+
+    @property
+    def origin(self) -> str:
+        prefix = ORIGIN_PREFIX if self.form == "c2sp" else LEGACY_ORIGIN_PREFIX
+        return f"{prefix}{self.ledger_id}"
 
     def body(self) -> str:
         return (
-            f"{ORIGIN_PREFIX}{self.ledger_id}\n"
+            f"{self.origin}\n"
             f"{self.tree_size}\n"
             f"{base64.b64encode(self.root_hash).decode('ascii')}\n"
             f"time {self.time}\n"
@@ -48,47 +78,96 @@ class Checkpoint:
         )
 
 
+def signer_key_hint(checkpoint: Checkpoint, public_key: bytes) -> bytes:
+    """The key ID a signer's line carries in the checkpoint's form."""
+    if checkpoint.form == "legacy":
+        return bytes.fromhex(key_id_of(public_key))[:4]
+    return key_id(checkpoint.signer, ED25519, public_key)
+
+
 @dataclass(frozen=True)
 class SignedCheckpoint:
     checkpoint: Checkpoint
     key_hint: bytes
     signature: bytes
+    # Further signature lines, as read: witnesses' cosignatures and keys trialctl ignores.
+    others: tuple[NoteSignature, ...] = ()
+
+    @property
+    def signer_line(self) -> NoteSignature:
+        return NoteSignature(self.checkpoint.signer, self.key_hint, self.signature)
+
+    @property
+    def note(self) -> Note:
+        return Note(self.checkpoint.body(), (self.signer_line, *self.others))
 
     def to_text(self) -> str:
-        blob = base64.b64encode(self.key_hint + self.signature).decode("ascii")
-        return (
-            f"{self.checkpoint.body()}\n"
-            f"{SIGNATURE_DASH} {self.checkpoint.signer} {blob}\n"
-        )
+        return self.note.to_text()
 
-    def signature_valid_for(self, public_key_hex: str, key_id: str) -> bool:
-        if bytes.fromhex(key_id)[:4] != self.key_hint:
+    def with_signatures(self, added: tuple[NoteSignature, ...]) -> SignedCheckpoint:
+        merged = self.note.with_signatures(added).signatures[1:]
+        return replace(self, others=merged)
+
+    def signature_valid_for(self, public_key_hex: str, key_id_hex: str) -> bool:
+        """True when the signer's line is this key's and its signature holds."""
+        public_key = bytes.fromhex(public_key_hex)
+        if signer_key_hint(self.checkpoint, public_key) != self.key_hint:
             return False
         body = self.checkpoint.body().encode("utf-8")
-        return signature_is_valid(load_public_key(public_key_hex), self.signature, body)
+        return ed25519_valid(public_key, self.signature, body)
 
 
 def sign_checkpoint(checkpoint: Checkpoint, keys: KeyPair) -> SignedCheckpoint:
     signature = keys.sign(checkpoint.body().encode("utf-8"))
-    return SignedCheckpoint(checkpoint, bytes.fromhex(keys.key_id)[:4], signature)
+    hint = signer_key_hint(checkpoint, bytes.fromhex(keys.public_key_hex))
+    return SignedCheckpoint(checkpoint, hint, signature)
+
+
+def read_checkpoint_file(path: Path) -> SignedCheckpoint:
+    """Read a note as stored (no newline translation, so a CR is refused)."""
+    data = path.read_bytes()
+    try:
+        return parse_checkpoint(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise CheckpointError("checkpoint is not UTF-8 text") from e
 
 
 def parse_checkpoint(text: str) -> SignedCheckpoint:
-    """Parse a signed checkpoint note; each malformation has its own message."""
+    """Parse a signed checkpoint note in either form; each malformation has its own message."""
     if len(text.encode("utf-8")) > MAX_NOTE_BYTES:
         raise CheckpointError("checkpoint is too large to be a signed note")
     if "\r" in text:
         raise CheckpointError("checkpoint lines must end with LF alone, not CR LF")
-    body, separator, signature_block = text.partition("\n\n")
-    if not separator:
-        raise CheckpointError("checkpoint has no blank line before its signature")
-    lines = body.split("\n")
+    form: Form = "legacy" if text.startswith(LEGACY_ORIGIN_PREFIX) else "c2sp"
+    try:
+        note = parse_note(text)
+    except NoteError as e:
+        raise CheckpointError(f"checkpoint is not a signed note: {e}") from e
+    checkpoint = _parse_body(note.text, form)
+    first, *others = note.signatures
+    if form == "legacy" and others:
+        raise CheckpointError("checkpoint must end with exactly one signature line")
+    if first.name != checkpoint.signer:
+        raise CheckpointError("checkpoint is signed by someone other than its 'signer' line")
+    if len(first.signature) != 64:
+        raise CheckpointError("checkpoint signature has the wrong length")
+    signed = SignedCheckpoint(checkpoint, first.key_id, first.signature, tuple(others))
+    if signed.to_text() != text:
+        raise CheckpointError("checkpoint is not in canonical form")
+    return signed
+
+
+def _parse_body(body: str, form: Form) -> Checkpoint:
+    lines = body.split("\n")[:-1]
     if len(lines) != 5:
         raise CheckpointError(f"checkpoint body has {len(lines)} lines; expected 5")
     origin, size_text, root_text, time_line, signer_line = lines
-    if not origin.startswith(ORIGIN_PREFIX) or not origin[len(ORIGIN_PREFIX):]:
+    prefix = LEGACY_ORIGIN_PREFIX if form == "legacy" else ORIGIN_PREFIX
+    ledger_id = origin[len(prefix):]
+    if not origin.startswith(prefix) or not ledger_id or " " in ledger_id:
         raise CheckpointError(f"checkpoint origin {origin!r} is not a trialctl ledger")
-    if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
+    if not size_text.isascii() or not size_text.isdigit() or \
+            (size_text != "0" and size_text.startswith("0")):
         raise CheckpointError(f"checkpoint tree size {size_text!r} is not a decimal number")
     try:
         root = base64.b64decode(root_text, validate=True)
@@ -101,28 +180,5 @@ def parse_checkpoint(text: str) -> SignedCheckpoint:
     if not is_recorded_at(time_line[len("time "):]):
         raise CheckpointError("checkpoint time is not a UTC time in the form "
                               "YYYY-MM-DDTHH:MM:SS.ffffff+00:00")
-    checkpoint = Checkpoint(
-        ledger_id=origin[len(ORIGIN_PREFIX):],
-        tree_size=int(size_text),
-        root_hash=root,
-        time=time_line[len("time "):],
-        signer=signer_line[len("signer "):],
-    )
-    signature_lines = signature_block.split("\n")
-    if len(signature_lines) != 2 or signature_lines[1] != "":
-        raise CheckpointError("checkpoint must end with exactly one signature line")
-    parts = signature_lines[0].split(" ")
-    if len(parts) != 3 or parts[0] != SIGNATURE_DASH:
-        raise CheckpointError("checkpoint signature line is not '— <signer> <signature>'")
-    if parts[1] != checkpoint.signer:
-        raise CheckpointError("checkpoint is signed by someone other than its 'signer' line")
-    try:
-        blob = base64.b64decode(parts[2], validate=True)
-    except binascii.Error as e:
-        raise CheckpointError("checkpoint signature is not base64") from e
-    if len(blob) != 4 + 64:
-        raise CheckpointError("checkpoint signature has the wrong length")
-    signed = SignedCheckpoint(checkpoint, blob[:4], blob[4:])
-    if signed.to_text() != text:
-        raise CheckpointError("checkpoint is not in canonical form")
-    return signed
+    return Checkpoint(ledger_id, int(size_text), root, time_line[len("time "):],
+                      signer_line[len("signer "):], form)

@@ -8,6 +8,7 @@ from typing import Any
 from trialctl.ledger.entry import parse_entry
 from trialctl.ledger.errors import LedgerError
 from trialctl.ledger.merkle import (
+    MerkleError,
     consistency_proof,
     hash_leaf,
     inclusion_proof,
@@ -97,3 +98,129 @@ def prove_consistency(
     new_root = root_from_leaf_hashes(leaf_hashes)
     verify_consistency(old_size, len(leaf_hashes), old_root, new_root, proof)
     return ConsistencyProof(old_size, len(leaf_hashes), old_root, new_root, proof)
+
+
+# --------------------------------------------------------------------------- checking a proof
+# The side an outside party runs on a proof it was sent: nothing here reads a ledger. The
+# roots come from the caller (a root it trusts, or a checkpoint note), never from the
+# document, which anyone could have written.
+
+
+class ProofRejectedError(LedgerError):
+    """A proof document that is malformed or does not lead to the trusted root."""
+
+
+@dataclass(frozen=True)
+class CheckedProof:
+    """What a proof that held establishes, for rendering."""
+
+    kind: str
+    tree_size: int
+    root_hash: bytes
+    position: int | None = None
+    leaf_hash: bytes | None = None
+    old_size: int | None = None
+    old_root: bytes | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"ok": True, "kind": self.kind, "tree_size": self.tree_size,
+                                "root_hash": self.root_hash.hex()}
+        if self.kind == "inclusion":
+            assert self.leaf_hash is not None
+            data.update(position=self.position, leaf_hash=self.leaf_hash.hex())
+        else:
+            assert self.old_root is not None
+            data.update(old_size=self.old_size, old_root=self.old_root.hex())
+        return data
+
+
+def proof_kind(document: object) -> str:
+    """"inclusion" or "consistency", read from the fields the producing commands print."""
+    if not isinstance(document, dict):
+        raise ProofRejectedError("a proof is a JSON object")
+    if "position" in document and "old_size" not in document:
+        return "inclusion"
+    if "old_size" in document and "position" not in document:
+        return "consistency"
+    raise ProofRejectedError("a proof has either 'position' (inclusion) or 'old_size' "
+                             "(consistency)")
+
+
+def _count(document: dict[str, Any], field: str) -> int:
+    value = document.get(field)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProofRejectedError(f"'{field}' must be an integer")
+    if value < 0:
+        raise ProofRejectedError(f"'{field}' must not be negative")
+    return value
+
+
+def parse_hash(text: object, what: str) -> bytes:
+    """Hex as the producing commands print it; its length is checked with the proof's shape."""
+    if not isinstance(text, str):
+        raise ProofRejectedError(f"{what} must be a hex string")
+    try:
+        return bytes.fromhex(text)
+    except ValueError as e:
+        raise ProofRejectedError(f"{what} is not hex") from e
+
+
+def _path(document: dict[str, Any]) -> list[bytes]:
+    proof = document.get("proof")
+    if not isinstance(proof, list):
+        raise ProofRejectedError("'proof' must be a list of hex hashes")
+    return [parse_hash(h, f"proof[{i}]") for i, h in enumerate(proof)]
+
+
+def _merkle(error: MerkleError) -> ProofRejectedError:
+    return ProofRejectedError(str(error))
+
+
+def check_inclusion_document(
+    document: object, root: bytes, tree_size: int | None = None, entry: bytes | None = None
+) -> CheckedProof:
+    """Check an inclusion proof against a trusted root (and the size it was signed with)."""
+    if proof_kind(document) != "inclusion":
+        raise ProofRejectedError("this is a consistency proof, not an inclusion proof")
+    assert isinstance(document, dict)
+    position = _count(document, "position")
+    size = _count(document, "tree_size")
+    if tree_size is not None and size != tree_size:
+        raise ProofRejectedError(
+            f"the proof is for a tree of size {size}, the checkpoint signed size {tree_size}")
+    if entry is not None:
+        leaf_hash = hash_leaf(entry)
+        if "leaf_hash" in document and parse_hash(document["leaf_hash"], "leaf_hash") \
+                != leaf_hash:
+            raise ProofRejectedError("the entry's leaf hash is not the proof's 'leaf_hash'")
+    elif "leaf_hash" in document:
+        leaf_hash = parse_hash(document["leaf_hash"], "leaf_hash")
+    else:
+        raise ProofRejectedError("an inclusion proof needs 'leaf_hash' or the entry's bytes")
+    try:
+        verify_inclusion(position, size, leaf_hash, _path(document), root)
+    except MerkleError as e:
+        raise _merkle(e) from e
+    return CheckedProof("inclusion", size, root, position=position, leaf_hash=leaf_hash)
+
+
+def check_consistency_document(
+    document: object, old_root: bytes, new_root: bytes,
+    old_size: int | None = None, new_size: int | None = None,
+) -> CheckedProof:
+    """Check a consistency proof between two trusted roots (and the sizes they were signed
+    with, when they come from checkpoints)."""
+    if proof_kind(document) != "consistency":
+        raise ProofRejectedError("this is an inclusion proof, not a consistency proof")
+    assert isinstance(document, dict)
+    old = _count(document, "old_size")
+    new = _count(document, "new_size")
+    for claimed, signed, name in ((old, old_size, "old"), (new, new_size, "new")):
+        if signed is not None and claimed != signed:
+            raise ProofRejectedError(f"the proof's {name} size is {claimed}, the checkpoint "
+                                     f"signed size {signed}")
+    try:
+        verify_consistency(old, new, old_root, new_root, _path(document))
+    except MerkleError as e:
+        raise _merkle(e) from e
+    return CheckedProof("consistency", new, new_root, old_size=old, old_root=old_root)

@@ -25,6 +25,7 @@ from trialctl.ledger.checkpoint import SignedCheckpoint
 from trialctl.ledger.errors import VerificationIncompleteError, first_line
 from trialctl.ledger.merkle import root_from_leaf_hashes
 from trialctl.ledger.recorder import SignedRecorder
+from trialctl.ledger.trust import TrustRoots, check_pins
 from trialctl.ledger.verify_checkpoints import (
     check_checkpoints,
     check_extends,
@@ -78,6 +79,7 @@ def verify_ledger(
     workers: int | None = None,
     since: tuple[str, SignedCheckpoint] | None = None,
     batch_size: int = BATCH_SIZE,
+    pins: TrustRoots | None = None,
 ) -> VerificationReport:
     """Check every entry of the ledger, then each checkpoint against it.
 
@@ -86,11 +88,15 @@ def verify_ledger(
     the checkpoint signed is a prefix of today's. The cost follows the new entries.
     `batch_size` caps the entries sent to a worker at once (the benchmark varies it).
 
+    With `pins` (an auditor's trust roots), a genesis or history other than the pinned one
+    is a finding too.
+
     A hostile row is a finding; a database that fails mid-read leaves no verdict, and
     raises VerificationIncompleteError saying why.
     """
     try:
-        return _verify(recorder, location, checkpoints, progress, workers, since, batch_size)
+        return _verify(recorder, location, checkpoints, progress, workers, since, batch_size,
+                       pins)
     except (SQLAlchemyError, PersistenceError) as e:
         raise VerificationIncompleteError(
             f"verification could not finish: the database failed: {first_line(e)}"
@@ -105,6 +111,7 @@ def _verify(
     workers: int | None,
     since: tuple[str, SignedCheckpoint] | None,
     batch_size: int,
+    pins: TrustRoots | None = None,
 ) -> VerificationReport:
     report = VerificationReport(location)
     auditor = Auditor(report)
@@ -135,6 +142,8 @@ def _verify(
     check_checkpoints(auditor, checkpoints, auditor.leaf_hashes, report)
     # Its own pass: the whole ledger's history, whatever part was checked entry by entry.
     check_decisions(recorder, report)
+    if pins is not None:
+        check_pins(recorder, auditor.leaf_hashes, pins, report)
     return report
 
 

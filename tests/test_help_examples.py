@@ -59,6 +59,8 @@ SETTINGS = {
     "record complete-course": Setting(after=("record dose",)),
     "verify": Setting(after=("checkpoint",)),
     "export verify": Setting(after=("export odm",)),
+    "proof inclusion": Setting(after=("checkpoint",)),
+    "proof verify": Setting(after=("checkpoint", "proof inclusion")),
 }
 
 

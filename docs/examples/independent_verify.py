@@ -114,7 +114,8 @@ def type_prefix(event_type: str) -> str:
     return event_type.rpartition(".")[0] + "."
 
 
-CHECKPOINT_ORIGIN = "trialctl ledger "
+CHECKPOINT_ORIGIN = "trialctl/ledger/"
+LEGACY_ORIGIN = "trialctl ledger "
 EM_DASH = "\u2014"
 
 
@@ -880,20 +881,27 @@ class Note:
     signer: str
     key_hint: bytes
     signature: bytes
+    legacy: bool
 
 
 def parse_note(text: str) -> Note:
+    """A C2SP signed note (origin "trialctl/ledger/<id>", key ID over name and key, any
+    number of signature lines; the first is the signer's) or a legacy note (origin
+    "trialctl ledger <id>", key hint from the key id, exactly one signature line)."""
     if "\r" in text:
         raise Malformed("lines must end with LF alone, not CR LF")
-    body, separator, signature_block = text.partition("\n\n")
-    if not separator:
+    legacy = text.startswith(LEGACY_ORIGIN)
+    cut = text.rfind("\n\n")
+    if cut < 0:
         raise Malformed("no blank line before the signature")
+    body, signature_block = text[:cut], text[cut + 2:]
     lines = body.split("\n")
     if len(lines) != 5:
         raise Malformed(f"body has {len(lines)} lines, not 5")
     origin, size, root_b64, time_line, signer_line = lines
-    if not origin.startswith(CHECKPOINT_ORIGIN) or origin == CHECKPOINT_ORIGIN:
-        raise Malformed("first line is not 'trialctl ledger <ledger id>'")
+    prefix = LEGACY_ORIGIN if legacy else CHECKPOINT_ORIGIN
+    if not origin.startswith(prefix) or origin == prefix or " " in origin[len(prefix):]:
+        raise Malformed(f"first line is not '{prefix}<ledger id>'")
     if not size.isascii() or not size.isdigit() or (size != "0" and size.startswith("0")):
         raise Malformed("second line is not a decimal tree size")
     try:
@@ -907,22 +915,34 @@ def parse_note(text: str) -> Note:
     signer = signer_line[len("signer "):]
     if not is_time(time_line[len("time "):]):
         raise Malformed("time is not UTC ISO 8601 with microseconds and +00:00")
-    if signature_block.count("\n") != 1 or not signature_block.endswith("\n"):
-        raise Malformed("the note must end with exactly one signature line")
-    parts = signature_block[:-1].split(" ")
-    if len(parts) != 3 or parts[0] != EM_DASH or parts[1] != signer:
-        raise Malformed("signature line is not '\u2014 <signer> <base64>'")
-    try:
-        blob = base64.b64decode(parts[2], validate=True)
-    except binascii.Error as e:
-        raise Malformed("signature is not base64") from e
-    if len(blob) != 68:
+    if not signature_block.endswith("\n") or (legacy and signature_block.count("\n") != 1):
+        raise Malformed("the note must end with its signature lines (a legacy note: one)")
+    blobs = []
+    for number, line in enumerate(signature_block[:-1].split("\n")):
+        parts = line.split(" ")
+        if len(parts) != 3 or parts[0] != EM_DASH or (number == 0 and parts[1] != signer):
+            raise Malformed("signature line is not '\u2014 <signer> <base64>'")
+        try:
+            blob = base64.b64decode(parts[2], validate=True)
+        except binascii.Error as e:
+            raise Malformed("signature is not base64") from e
+        if base64.b64encode(blob).decode("ascii") != parts[2] or len(blob) < 5:
+            raise Malformed("note is not in canonical form")
+        blobs.append(blob)
+    if len(blobs[0]) != 68:
         raise Malformed("signature is not 4 + 64 bytes")
-    if base64.b64encode(root).decode("ascii") != root_b64 or \
-            base64.b64encode(blob).decode("ascii") != parts[2]:
+    if base64.b64encode(root).decode("ascii") != root_b64:
         raise Malformed("note is not in canonical form")
-    return Note(body + "\n", origin[len(CHECKPOINT_ORIGIN):], int(size), root,
-                time_line[len("time "):], signer, blob[:4], blob[4:])
+    return Note(body + "\n", origin[len(prefix):], int(size), root,
+                time_line[len("time "):], signer, blobs[0][:4], blobs[0][4:], legacy)
+
+
+def note_key_hint(note: Note, key_id: str, public_key_hex: str) -> bytes:
+    """FORMAT.md 11: SHA-256(name || LF || 0x01 || key)[:4]; legacy: the key id's start."""
+    if note.legacy:
+        return bytes.fromhex(key_id)[:4]
+    material = note.signer.encode("utf-8") + b"\n\x01" + bytes.fromhex(public_key_hex)
+    return hashlib.sha256(material).digest()[:4]
 
 
 def check_note(verifier: Verifier, source: str, text: str) -> dict[str, Any]:
@@ -939,7 +959,7 @@ def check_note(verifier: Verifier, source: str, text: str) -> dict[str, Any]:
         if user is None:
             problem = f"signed by {note.signer!r}, who is not a user of this ledger"
         elif not any(
-            bytes.fromhex(key_id)[:4] == note.key_hint
+            note_key_hint(note, key_id, public) == note.key_hint
             and signature_ok(public, note.signature, note.body.encode("utf-8"))
             for key_id, public in [(user.key_id, user.public_key), *user.past_keys.items()]
         ):
