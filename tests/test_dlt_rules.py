@@ -199,3 +199,30 @@ def test_an_override_of_a_dlt_that_meets_its_rule_is_refused(
     record.report_adverse_event(adverse_event(NEUTROPENIA, 4, day(8)), trial.protocol, NOW)
     refused("dlt-override", lambda: record.adjudicate_dlt(
         adjudication(day(20), override_reason="belt and braces"), trial.protocol, NOW))
+
+
+def anc(on: date, grade: int | None, version: int) -> dict[str, Any]:
+    return {"test": "anc", "collected_on": on.isoformat(), "grade": grade, "version": version}
+
+
+@pytest.mark.parametrize(("days_at_grade_4", "meets"), [(5, False), (6, True)])
+def test_a_lab_series_decides_the_duration_of_a_lab_toxicity(
+    days_at_grade_4: int, meets: bool
+) -> None:
+    # The AE itself says it lasted 20 days; the ANC samples are what measure it.
+    neutropenia = ae(NEUTROPENIA, 4, onset=ONSET, resolved=ONSET + timedelta(20))
+    labs = [anc(ONSET, 4, 1), anc(ONSET + timedelta(days_at_grade_4), 2, 2)]
+    context = DltContext(WINDOW, WINDOW[1], TERMS, labs)
+    unmet = unmet_conditions(PROTOCOL.dlt.rule("neutropenia_g4"), neutropenia, context)
+    assert (unmet == []) is meets
+    if not meets:
+        assert unmet == ["duration more than 5 days: 5 days of anc at grade >= 4 in the lab "
+                         "series"]
+
+
+def test_without_samples_of_its_lab_the_duration_comes_from_the_adverse_event() -> None:
+    neutropenia = ae(NEUTROPENIA, 4, onset=ONSET, resolved=ONSET + timedelta(6))
+    platelets = [{"test": "platelets", "collected_on": ONSET.isoformat(), "grade": 1,
+                  "version": 1}]
+    context = DltContext(WINDOW, WINDOW[1], TERMS, platelets)
+    assert unmet_conditions(PROTOCOL.dlt.rule("neutropenia_g4"), neutropenia, context) == []
