@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BACKENDS, _fresh_postgres_database, assert_one_line_error, trialctl
+from trialctl.domain.patient import eligibility_deviations
 from trialctl.domain.trial import trial_id_for
 from trialctl.ledger.application import open_ledger
 from trialctl.ledger.decisions import with_signers
@@ -59,7 +60,7 @@ def test_log_json_shows_who_signed_every_entry_with_what_meaning_and_when(
     correction = next(r for r in rows if r["type"] == "trialctl.Patient.Corrected")
     assert correction["old_value"] == {"given_at": correction["old_value"]["given_at"]}
     assert set(correction["new_value"]) == {"given_at"}
-    assert correction["reason_for_change"] == "dosing diary transcribed a day early"
+    assert correction["reason_for_change"] == "dosing diary: taken after lunch, not at 09:30"
     assert any(r["type"] == "trialctl.User.Registered" for r in rows)  # ledger records too
 
 
@@ -85,7 +86,7 @@ def test_patient_timeline(demo: dict[str, str]) -> None:
     assert "Patient.Corrected" in kinds and "Patient.CourseCompleted" in kinds
     assert "Trial.OutcomeRecorded" not in kinds
     (correction,) = data["patient"]["corrections"]
-    assert correction["reason"] == "dosing diary transcribed a day early"
+    assert correction["reason"] == "dosing diary: taken after lunch, not at 09:30"
     corrected = next(d for d in data["patient"]["doses"] if d["version"] ==
                      correction["target_version"])
     assert corrected["given_at"] == correction["new_values"]["given_at"]  # state uses it
@@ -144,8 +145,12 @@ def test_replay_as_of_each_entrys_time_equals_the_projection_then(
         later = statements[index + 1]["recorded_at"] if index + 1 < len(statements) else None
         status = views.trial_status("NCT00084513")
         if status is not None:
-            status = with_signers(
-                status, views.decision_signers(str(trial_id_for("NCT00084513"))))
+            trial_id = str(trial_id_for("NCT00084513"))
+            status = {
+                **with_signers(status, views.decision_signers(trial_id)),
+                "eligibility_deviations": eligibility_deviations(
+                    views.patient_summaries(trial_id)),
+            }
         if status is None or later == moment:
             continue  # a batch signed at one moment: compare once it is all in
         replayed = replay_trial(records, None, None, datetime.fromisoformat(moment))
