@@ -123,6 +123,12 @@ def paths(
                 current = records.trial(trial)
                 history = current.evaluated_cohorts(records.roster(current))
             design = design_for(current.protocol)
+            try:
+                design.fit(history)
+            except OutOfRuleError as e:
+                fail(f"the trial's own path, re-derived from its current facts, is out of the "
+                     f"3+3 rules ({e}); an override or a decision made on data since "
+                     f"corrected left them: enumerate from a path with --from")
         rows = dose_path_rows(dose_paths(design, history, cohorts))
     except (DosePathSyntaxError, OutOfRuleError, ValueError) as e:
         fail(str(e))

@@ -176,11 +176,26 @@ READ_COMMANDS = [
     ("status",), ("status", "--as-of", "2100-01-01T00:00:00+00:00"), ("patient", "P006"),
     ("patient", "P001"), ("log",), ("log", "--patient", "P006"), ("replay", "--upto", "20"),
     ("replay", "--upto", "100"), ("replay", "--upto", "100000"),
-    ("replay", "--as-of", "2100-01-01T00:00:00+00:00"), ("escalation", "paths", "--cohorts", "2"),
+    ("replay", "--as-of", "2100-01-01T00:00:00+00:00"),
+    ("escalation", "paths", "--cohorts", "2", "--from", "1NNN 2NTN", "--doses", "4"),
     ("user", "list"), ("trial", "list"), ("verify",), ("verify", "--projections"),
     ("proof", "inclusion", "3"), ("proof", "consistency", "4"),
 ]
 TABULAR = {"status", "patient", "log", "replay", "escalation", "user", "trial"}
+
+
+def test_the_trials_own_pathways_are_refused_once_corrections_left_the_rules(
+    demo: dict[str, str]
+) -> None:
+    """The demo's last correction un-counts a DLT that three decisions used, so the trial's
+    re-derived path is out of the 3+3 rules: pathways from it are refused in one line that
+    says why, in every output form, rather than enumerated from a path that did not happen."""
+    for extra in ([], ["--json"], ["--csv"]):
+        result = trialctl("escalation", "paths", "--cohorts", "2", *extra, env=demo)
+        assert "Traceback" not in result.stdout + result.stderr
+        assert result.returncode == 1 and result.stdout == ""
+        assert_one_line_error(result)
+        assert "out of the 3+3 rules" in result.stderr and "since corrected" in result.stderr
 
 
 @pytest.mark.parametrize(
