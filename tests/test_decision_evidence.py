@@ -236,7 +236,7 @@ def test_a_decision_written_without_its_evidence_is_refused_and_nothing_written(
         trial = TrialActions(app).trial(None)
         # The demo's trial has stopped; a decision event planted on it directly, as a caller
         # that skipped TrialActions would, must still be refused for lack of evidence.
-        trial._decided(5, "stop", None, 2, "x", "x", timestamp=datetime.now(UTC))
+        trial._decided(5, "stop", None, 2, "x", "x", {}, timestamp=datetime.now(UTC))
         pat = app.unlock("pat", demo_password("pat"))
         with pytest.raises(RecordingError, match="must be written with its evidence"):
             app.record(pat, trial)

@@ -54,7 +54,7 @@ def test_the_corrected_grade_stops_the_dlt_counting_everywhere(demo: dict[str, s
     assert [cohorts[n]["dlts"] for n in (1, 2, 3, 4)] == [0, 0, 0, 2]
     assert cohorts[2]["dlt_notes"] == [
         "P007 AE1: does not meet rule neutropenia_g4: min_grade 4: grade 3"]
-    assert cohorts[3]["uncoded_aes"] == ["P009 AE2"]
+    assert cohorts[3]["uncoded_aes"] == ["P009 AE3"]
 
     decisions = {d["cohort_number"]: d for d in state["decisions"]}
     assert decisions[1]["since_corrected"] is False
@@ -87,8 +87,8 @@ def test_patient_shows_the_derived_outcome_and_the_flagged_decisions(
     assert "cohort 2 expand: made on data since corrected" in text
 
     uncoded = status(demo, "patient", "P009")["patient"]
-    assert uncoded["uncoded_aes"] == ["AE2"]
-    assert "AE2: uncoded term" in ok(demo, "patient", "P009")
+    assert uncoded["uncoded_aes"] == ["AE3"]
+    assert "AE3: uncoded term" in ok(demo, "patient", "P009")
     log = ok(demo, "log", "--patient", "P009", "--type", "AdverseEventReported")
     assert "coded=False" in log
 

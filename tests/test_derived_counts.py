@@ -147,11 +147,12 @@ def test_a_corrected_response_measurement_recomputes_the_response() -> None:
     (patient,) = run_cohort(trial, "N", 1, 0)
     lesions = (TargetLesion("T1", "liver", Decimal(40)), TargetLesion("T2", "lung", Decimal(20)))
     patient.assess_response(Response(assessed_on=day(2), baseline=True, lesions=lesions,
-                                     new_lesions=False, non_target_progression=False), NOW)
+                                     new_lesions=False, non_target_progression=False),
+                            trial.protocol, NOW)
     later = (TargetLesion("T1", "liver", Decimal(30)), TargetLesion("T2", "lung", Decimal(10)))
     assert patient.assess_response(Response(
         assessed_on=day(60), baseline=False, lesions=later, new_lesions=False,
-        non_target_progression=False), NOW) == "PR"
+        non_target_progression=False), trial.protocol, NOW) == "PR"
     follow_up = patient.responses()[1]
 
     correct(trial, patient, follow_up["version"], "radiology addendum", new_lesions=True)
