@@ -175,7 +175,12 @@ def form_groups(fact: type[Fact], protocol: Protocol) -> tuple[Group, ...]:
     return (main,)
 
 
-FORM_FACTS = tuple(fact for fact in FACTS if fact is not Correction)
+# One form per kind of record: a fact signed as a second event type (a DLT override is a
+# DLT adjudication signed by the principal investigator) fills the same form.
+FORM_FACTS = tuple(
+    fact for n, fact in enumerate(FACTS)
+    if fact is not Correction and fact.KIND not in {f.KIND for f in FACTS[:n]}
+)
 
 
 def study_element(trial: Trial, ledger_name: str) -> Any:

@@ -145,14 +145,19 @@ def test_a_correction_is_an_update_of_the_corrected_form_with_its_reason(
     corrections = [e for e in exported["entries"].values()
                    if e.statement["type"] == "trialctl.Patient.Corrected"]
     updates = exported["tree"].findall(".//odm:FormData[@TransactionType='Update']", NS)
-    assert len(updates) == len(corrections) == 1
-    payload = corrections[0].statement["payload"]
-    assert updates[0].get("FormRepeatKey") == str(payload["target_version"])
-    changed = {i.get("ItemOID"): i for i in updates[0].findall(".//odm:ItemData", NS)}
-    assert set(changed) == {"IT.DOSE.GIVEN_AT"}
-    assert changed["IT.DOSE.GIVEN_AT"].get("Value") == payload["new_values"]["given_at"]
-    assert changed["IT.DOSE.GIVEN_AT"].findtext(
-        "odm:AuditRecord/odm:ReasonForChange", namespaces=NS) == payload["reason"]
+    # The demo corrects a dose time and, last, an adverse event's grade.
+    assert len(updates) == len(corrections) == 2
+    for update, correction in zip(updates, corrections, strict=True):
+        payload = correction.statement["payload"]
+        assert update.get("FormRepeatKey") == str(payload["target_version"])
+        form = update.get("FormOID").removeprefix("F.")
+        changed = {i.get("ItemOID"): i for i in update.findall(".//odm:ItemData", NS)}
+        assert set(changed) == {f"IT.{form}.{name.upper()}" for name in payload["new_values"]}
+        for name, value in payload["new_values"].items():
+            item = changed[f"IT.{form}.{name.upper()}"]
+            assert item.get("Value") == str(value)
+            assert item.findtext("odm:AuditRecord/odm:ReasonForChange",
+                                 namespaces=NS) == payload["reason"]
 
 
 def test_admin_data_lists_the_users_the_site_and_what_each_signature_means(
