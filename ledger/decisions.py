@@ -13,10 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from trialctl.domain.facts import CourseCompletion, DltAdjudication
-from trialctl.domain.patient import Patient, patient_aggregate_id
+from trialctl.domain.patient import Patient, eligibility_deviations, patient_aggregate_id
 from trialctl.domain.trial import Roster, Trial
 from trialctl.ledger.entry import entry_hash, parse_entry
 from trialctl.ledger.recorder import SignedRecorder
+from trialctl.ledger.views import TrialViews
 
 DECISION_TYPES = (Trial.CohortDecided.TOPIC, Trial.CohortDecisionOverridden.TOPIC)
 # The records a 3+3 decision rests on: DLT adjudications and course completions, and the
@@ -103,6 +104,14 @@ def decision_signer(statement: dict[str, Any]) -> dict[str, Any]:
     """Who signed a cohort decision, from its signed statement."""
     return {**statement["actor"], "meaning": statement["meaning"],
             "recorded_at": statement["recorded_at"], "position": statement["position"]}
+
+
+def shown_status(status: dict[str, Any], views: TrialViews, trial_id: str) -> dict[str, Any]:
+    """The trial status as every command shows it: each decision's signer beside it, and
+    the patients enrolled but since found ineligible (from the patient read models)."""
+    deviations = eligibility_deviations(views.patient_summaries(trial_id))
+    return {**with_signers(status, views.decision_signers(trial_id)),
+            "eligibility_deviations": deviations}
 
 
 def with_signers(status: dict[str, Any], signers: dict[int, dict[str, Any]]) -> dict[str, Any]:

@@ -19,11 +19,11 @@ from eventsourcing.domain import Aggregate
 
 from trialctl.domain import journey
 from trialctl.domain.facts import Consent, Correction
-from trialctl.domain.patient import Patient, eligibility_deviations, patient_aggregate_id
+from trialctl.domain.patient import Patient, patient_aggregate_id
 from trialctl.domain.protocol import Protocol
 from trialctl.domain.trial import Roster, Trial, trial_id_for
 from trialctl.ledger.application import TrialLedger, UnlockedUser
-from trialctl.ledger.decisions import stored_evidence, with_signers
+from trialctl.ledger.decisions import shown_status, stored_evidence
 from trialctl.ledger.entry import parse_entry
 from trialctl.ledger.errors import LedgerError
 from trialctl.ledger.projection import catch_up
@@ -111,12 +111,8 @@ class TrialActions:
         brought up to date first, or computed from the trial when they hold no row yet."""
         trial = self.trial(trial_ref)
         views = catch_up(self.ledger)  # never a stale answer
-        status = with_signers(
-            views.trial_status(trial.protocol_id) or trial.status(self.roster(trial)),
-            views.decision_signers(str(trial.id)),
-        )
-        deviations = eligibility_deviations(views.patient_summaries(str(trial.id)))
-        return {**status, "eligibility_deviations": deviations}
+        status = views.trial_status(trial.protocol_id) or trial.status(self.roster(trial))
+        return shown_status(status, views, str(trial.id))
 
     def decisions_since_corrected(self, trial: Trial, patient_id: str) -> list[dict[str, Any]]:
         """The trial's decisions made on data since corrected that involve this patient."""

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BACKENDS, _fresh_postgres_database, assert_one_line_error, trialctl
-from trialctl.domain.patient import eligibility_deviations
 from trialctl.domain.trial import trial_id_for
 from trialctl.ledger.application import open_ledger
-from trialctl.ledger.decisions import with_signers
+from trialctl.ledger.decisions import shown_status
 from trialctl.ledger.entry import parse_entry
 from trialctl.ledger.projection import catch_up
 from trialctl.ledger.replay import replay_trial
@@ -145,12 +144,7 @@ def test_replay_as_of_each_entrys_time_equals_the_projection_then(
         later = statements[index + 1]["recorded_at"] if index + 1 < len(statements) else None
         status = views.trial_status("NCT00084513")
         if status is not None:
-            trial_id = str(trial_id_for("NCT00084513"))
-            status = {
-                **with_signers(status, views.decision_signers(trial_id)),
-                "eligibility_deviations": eligibility_deviations(
-                    views.patient_summaries(trial_id)),
-            }
+            status = shown_status(status, views, str(trial_id_for("NCT00084513")))
         if status is None or later == moment:
             continue  # a batch signed at one moment: compare once it is all in
         replayed = replay_trial(records, None, None, datetime.fromisoformat(moment))

@@ -20,7 +20,7 @@ from tests.trial_helpers import at, day, dose, nct_protocol, screening, second_p
 from trialctl.domain.facts import Consent, CourseCompletion, Enrolment
 from trialctl.domain.trial import trial_id_for
 from trialctl.ledger.application import TrialLedger, open_ledger
-from trialctl.ledger.decisions import with_signers
+from trialctl.ledger.decisions import shown_status
 from trialctl.ledger.entry import parse_entry
 from trialctl.ledger.errors import LedgerError
 from trialctl.ledger.projection import (
@@ -121,7 +121,7 @@ def test_replay_at_every_position_equals_the_projection_then(
         position = parse_entry(notification.state).position
         status = views.trial_status("TEST-0002")
         if status is not None:
-            status = with_signers(status, views.decision_signers(str(trial_id_for("TEST-0002"))))
+            status = shown_status(status, views, str(trial_id_for("TEST-0002")))
         if status is None:
             continue
         first_trial_position = first_trial_position or position
