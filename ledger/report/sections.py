@@ -58,8 +58,17 @@ def dlt_rows(data: ReportData) -> list[dict[str, Any]]:
             rows.append({"patient": patient["patient_id"], "cohort": patient.get("cohort"),
                          "level": patient.get("level"), "ae": adjudication["ae_id"],
                          "term": ae.get("term", ""), "grade": ae.get("grade", ""),
-                         "onset": ae.get("onset", ""), "rule": adjudication.get("rule_code")})
+                         "onset": ae.get("onset", ""), "rule": adjudication.get("rule_code"),
+                         "counts": _counts(adjudication)})
     return rows
+
+
+def _counts(adjudication: dict[str, Any]) -> str:
+    """Whether the DLT counts now, derived from the current facts, and why not."""
+    if adjudication.get("counts"):
+        return "yes (override)" if adjudication.get("overridden") else "yes"
+    unmet = adjudication.get("unmet") or []
+    return "no: " + "; ".join(unmet) if unmet else "no"
 
 
 def worst_grades(data: ReportData) -> dict[str, dict[int, int]]:
