@@ -10,6 +10,9 @@ from tests.dosing_site import open_site
 from tests.trial_helpers import day
 
 
+# A fatal infection, by its CTCAE v3.0 term.
+INFECTION = "Infection with normal ANC or Grade 1 or 2 neutrophils"
+
 def test_an_sae_is_due_by_the_protocol_rule_and_a_death_ends_treatment(
     ledger_url: str, home: Path, tmp_path: Path
 ) -> None:
@@ -23,10 +26,10 @@ def test_an_sae_is_due_by_the_protocol_rule_and_a_death_ends_treatment(
                           "--attribution", "probable", "--onset", day(6), "--serious",
                           "hospitalisation", check=False)
     assert_one_line_error(no_date, "[rule: sae-aware]")
-    not_death = site.record("ae", "P001", "--id", "AE2", "--term", "Sepsis", "--grade", "5",
+    not_death = site.record("ae", "P001", "--id", "AE2", "--term", INFECTION, "--grade", "5",
                             "--attribution", "possible", "--onset", day(9), check=False)
     assert_one_line_error(not_death, "[rule: sae-death]")
-    site.record("ae", "P001", "--id", "AE2", "--term", "Sepsis", "--grade", "5",
+    site.record("ae", "P001", "--id", "AE2", "--term", INFECTION, "--grade", "5",
                 "--attribution", "possible", "--onset", day(9), "--serious", "death",
                 "--site-aware-on", day(9))
 
