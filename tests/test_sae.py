@@ -9,7 +9,6 @@ from tests.conftest import assert_one_line_error
 from tests.dosing_site import open_site
 from tests.trial_helpers import day
 
-
 # A fatal infection, by its CTCAE v3.0 term.
 INFECTION = "Infection with normal ANC or Grade 1 or 2 neutrophils"
 
