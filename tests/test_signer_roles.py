@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -189,11 +189,14 @@ def test_the_authority_check_judges_a_correction_by_its_payload(demo: Demo) -> N
 # -- the CLI ---------------------------------------------------------------------------------
 
 def _correct_dlt(demo: Demo, user: str) -> Any:
-    patient = demo.patient("P007")
+    # P012's DLT still meets its rule (P007's was un-counted by the demo's last correction):
+    # its assessment date, one day later, is a correction the rule check accepts.
+    patient = demo.patient("P012")
     [dlt] = [d for d in patient.dlts() if d["is_dlt"]]
+    later = (date.fromisoformat(dlt["decided_on"]) + timedelta(days=1)).isoformat()
     env = {"TRIALCTL_HOME": str(demo.home), "TRIALCTL_LEDGER": demo.url}
-    return trialctl("record", "correct", "P007", "--version", str(dlt["version"]), "--set",
-                    "is_dlt=false", "--reason", "source re-read", "-u", user,
+    return trialctl("record", "correct", "P012", "--version", str(dlt["version"]), "--set",
+                    f"decided_on={later}", "--reason", "source re-read", "-u", user,
                     "--password-stdin", "--json", stdin=demo_password(user) + "\n", env=env)
 
 
