@@ -113,8 +113,12 @@ def action_of(event_type: str, payload: Mapping[str, Any]) -> str:
     return event_type
 
 
+# What trialctl itself signs: the table FORMAT.md documents, whatever is registered later.
+BUILT_IN_ACTIONS = frozenset(PERMISSIONS)
+
+
 def register_permissions(permissions: Mapping[str, Permission]) -> None:
-    """Add the permissions of another module's event types (the trial domain's)."""
+    """Add the permissions of another module's event types (a benchmark's or a plug-in's)."""
     for event_type, permission in permissions.items():
         if event_type in PERMISSIONS and PERMISSIONS[event_type] != permission:
             raise ValueError(f"conflicting permission for {event_type}")
@@ -221,6 +225,8 @@ def permission_table() -> str:
         "| --- | --- | --- |",
     ]
     for action, permission in PERMISSIONS.items():
+        if action not in BUILT_IN_ACTIONS:
+            continue
         others = [m for m in Meaning if m in permission.meanings - {permission.default_meaning}]
         meanings = ", ".join(f"`{m.value}`" for m in [permission.default_meaning, *others])
         event_type, of, kind = action.partition(CORRECTION_OF)

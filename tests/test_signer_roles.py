@@ -46,6 +46,17 @@ def test_format_md_authority_table_is_generated_from_the_permissions() -> None:
     assert permission_table() in text, "run: python scripts/format_authority.py"
 
 
+def test_the_documented_table_leaves_out_types_registered_by_other_modules() -> None:
+    """A benchmark's own event types are signable while it runs, but are not trialctl's
+    format: importing it must not change FORMAT.md's table (it did, in a full test run)."""
+    before = permission_table()
+    import benchmarks.workload  # noqa: F401  (registers the benchmark's DoseLog types)
+
+    assert any("benchmark" in action for action in PERMISSIONS)
+    assert permission_table() == before
+    assert "benchmark" not in permission_table()
+
+
 @pytest.mark.parametrize(
     ("event_type", "roles"),
     [
