@@ -2,10 +2,13 @@
 # Run the whole test suite. Where Debian's pg_virtualenv is present, the run happens inside a
 # throwaway PostgreSQL cluster (in a temporary directory, so runs never collide) and the PostgreSQL tests get its URL from
 # TRIALCTL_TEST_DATABASE_URL; elsewhere they skip and say why.
+# The tests run in parallel, one worker per core (TRIALCTL_TEST_WORKERS overrides, 0 = none),
+# each test file kept on one worker so its module-scoped ledgers are built once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pytest_bin=".venv/bin/pytest"
 [ -x "$pytest_bin" ] || pytest_bin="pytest"
+set -- -n "${TRIALCTL_TEST_WORKERS:-auto}" --dist loadfile "$@"
 
 if [ -n "${TRIALCTL_TEST_DATABASE_URL:-}" ]; then
   exec "$pytest_bin" "$@"

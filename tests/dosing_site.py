@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
-from tests.conftest import Result, trialctl
+from tests.conftest import Result
+from tests.signed_site import SignedSite, staff_ledger
 from tests.trial_helpers import ROOT, day, nct_protocol, screening_for
 
-PASSWORDS = {"alice": "alice-password", "pat": "pat-password", "ivan": "ivan-password",
-             "mona": "mona-password"}
 NCT_TEXT = (ROOT / "protocols" / "NCT00084513.toml").read_text(encoding="utf-8")
 IMATINIB, TRASTUZUMAB = "imatinib mesylate", "trastuzumab"
 # The shipped levels (mg/day) and the trastuzumab doses (mg/kg) by course.
@@ -35,30 +33,10 @@ def moment(date_text: str) -> str:
     return f"{date_text}T09:00:00+00:00"
 
 
-class DosingSite:
+class DosingSite(SignedSite):
     def __init__(self, url: str, tmp_path: Path) -> None:
-        self.url = url
+        super().__init__(url)
         self.tmp_path = tmp_path
-
-    def run(self, *args: str, user: str | None = None, check: bool = True) -> Result:
-        extra = ["--ledger", self.url]
-        stdin = ""
-        if user is not None:
-            extra += ["-u", user, "--password-stdin"]
-            stdin = PASSWORDS[user] + "\n"
-        result = trialctl(*args, *extra, stdin=stdin)
-        if check:
-            assert result.returncode == 0, (args, result)
-        return result
-
-    def record(self, *args: str, user: str = "ivan", check: bool = True) -> Result:
-        return self.run("record", *args, "--json", user=user, check=check)
-
-    def patient(self, patient: str = "P001") -> dict[str, Any]:
-        return json.loads(self.run("patient", patient, "--json").stdout)  # type: ignore[no-any-return]
-
-    def entries(self) -> int:
-        return len(self.run("log", "--json").stdout.splitlines())
 
     def enroll(self, patient: str = "P001", offset: int = 0) -> None:
         values = self.tmp_path / f"{patient}.json"
@@ -94,16 +72,7 @@ class DosingSite:
 
 def open_site(url: str, tmp_path: Path, protocol: Path | None = None) -> DosingSite:
     site = DosingSite(url, tmp_path)
-    result = trialctl("init", "--admin", "alice", "--name", "Alice Adams", "--ledger", url,
-                      "--password-stdin", stdin=PASSWORDS["alice"] + "\n")
-    assert result.returncode == 0, result
-    for user, name, role in (("pat", "Dr Pat Park", "principal-investigator"),
-                             ("ivan", "Dr Ivan Ito", "investigator"),
-                             ("mona", "Mona Moss", "monitor")):
-        added = trialctl("user", "add", user, "--name", name, "--role", role, "--ledger", url,
-                         "-u", "alice", "--password-stdin",
-                         stdin=f"{PASSWORDS['alice']}\n{PASSWORDS[user]}\n")
-        assert added.returncode == 0, added
+    staff_ledger(url, monitor=True)
     shipped = ROOT / "protocols" / "NCT00084513.toml"
     site.run("trial", "register", str(protocol or shipped), user="pat")
     return site

@@ -6,30 +6,21 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-from tests.conftest import Result, trialctl
+from tests.conftest import Result
+from tests.signed_site import SignedSite, staff_ledger
 from tests.trial_helpers import ROOT, day
 from trialctl.ledger.demo import screening_values
 
-PASSWORDS = {"alice": "alice-password", "pat": "pat-password", "ivan": "ivan-password"}
 NCT = ROOT / "protocols" / "NCT00084513.toml"
 
 
-class Site:
+class Site(SignedSite):
     def __init__(self, ledger: str, tmp_path: Path) -> None:
+        super().__init__(ledger)
         self.ledger = ledger
         self.tmp_path = tmp_path
-
-    def run(self, *args: str, user: str | None = None, check: bool = True) -> Result:
-        extra = ["--ledger", self.ledger]
-        stdin = ""
-        if user is not None:
-            extra += ["-u", user, "--password-stdin"]
-            stdin = PASSWORDS[user] + "\n"
-        result = trialctl(*args, *extra, stdin=stdin)
-        if check:
-            assert result.returncode == 0, (args, result)
-        return result
 
     def screen_and_enroll(self, patient: str, offset: int = 0, **changes: object) -> None:
         values = self.tmp_path / f"{patient}.json"
@@ -47,8 +38,9 @@ class Site:
         return self.run("record", "response", patient, "--date", day(offset), *flags,
                         "--json", user="ivan", check=check)
 
-    def patient(self, patient: str) -> dict[str, object]:
-        found = json.loads(self.run("patient", patient, "--json").stdout)["patient"]
+    def patient(self, patient: str = "P001") -> dict[str, Any]:
+        """The patient's own state: `patient --json`'s `patient` object."""
+        found = super().patient(patient)["patient"]
         assert isinstance(found, dict)
         return found
 
@@ -56,15 +48,7 @@ class Site:
 def nct_site(tmp_path: Path, enrolled: bool = True) -> Site:
     """Needs the `home` fixture (an empty TRIALCTL_HOME) to be active."""
     site = Site(str(tmp_path / "ledger.sqlite"), tmp_path)
-    result = trialctl("init", "--admin", "alice", "--name", "Alice Adams", "--ledger",
-                      site.ledger, "--password-stdin", stdin=PASSWORDS["alice"] + "\n")
-    assert result.returncode == 0, result
-    for user, name, role in (("pat", "Dr Pat Park", "principal-investigator"),
-                             ("ivan", "Dr Ivan Ito", "investigator")):
-        added = trialctl("user", "add", user, "--name", name, "--role", role, "--ledger",
-                         site.ledger, "-u", "alice", "--password-stdin",
-                         stdin=f"{PASSWORDS['alice']}\n{PASSWORDS[user]}\n")
-        assert added.returncode == 0, added
+    staff_ledger(site.ledger)
     site.run("trial", "register", str(NCT), user="pat")
     if enrolled:
         site.screen_and_enroll("P001")

@@ -15,7 +15,8 @@ import pytest
 from tests.conftest import trialctl
 from tests.demo_ledgers import demo_ledger
 from tests.ledgers import drop_append_only_triggers, engine_for, rows, seal_unchecked, sql
-from tests.test_record_cli import PASSWORDS, SECOND_PROTOCOL, Site, enroll, treat
+from tests.signed_site import staff_ledger
+from tests.test_record_cli import SECOND_PROTOCOL, Site, enroll, treat
 from trialctl.domain.trial import Trial
 from trialctl.ledger.application import open_ledger
 from trialctl.ledger.decisions import is_counted
@@ -183,15 +184,7 @@ def test_a_decision_resigned_as_v1_without_evidence_is_reported(
 @pytest.fixture
 def site(ledger_url: str, home: Path, tmp_path: Path) -> Site:
     site = Site(ledger_url, tmp_path)
-    result = trialctl("init", "--admin", "alice", "--name", "Alice Adams", "--ledger",
-                      ledger_url, "--password-stdin", stdin=PASSWORDS["alice"] + "\n")
-    assert result.returncode == 0, result
-    for user, name, role in (("pat", "Dr Pat Park", "principal-investigator"),
-                             ("ivan", "Dr Ivan Ito", "investigator")):
-        added = trialctl("user", "add", user, "--name", name, "--role", role, "--ledger",
-                         ledger_url, "-u", "alice", "--password-stdin",
-                         stdin=f"{PASSWORDS['alice']}\n{PASSWORDS[user]}\n")
-        assert added.returncode == 0, added
+    staff_ledger(ledger_url)
     site.run("trial", "register", str(SECOND_PROTOCOL), user="pat")
     return site
 

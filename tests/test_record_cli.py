@@ -8,48 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, assert_one_line_error, trialctl
+from tests.conftest import assert_one_line_error, trialctl
+from tests.signed_site import SignedSite, staff_ledger
 from tests.trial_helpers import ROOT, at, day, screening_for, second_protocol
 
-PASSWORDS = {"alice": "alice-password", "pat": "pat-password", "ivan": "ivan-password"}
 SECOND_PROTOCOL = ROOT / "tests" / "data" / "protocols" / "second_protocol.toml"
 
 
-class Site:
+class Site(SignedSite):
     def __init__(self, url: str, tmp_path: Path) -> None:
-        self.url = url
+        super().__init__(url)
         self.tmp_path = tmp_path
-
-    def run(self, *args: str, user: str | None = None, check: bool = True) -> Result:
-        extra = ["--ledger", self.url]
-        stdin = ""
-        if user is not None:
-            extra += ["-u", user, "--password-stdin"]
-            stdin = PASSWORDS[user] + "\n"
-        result = trialctl(*args, *extra, stdin=stdin)
-        if check:
-            assert result.returncode == 0, (args, result)
-        return result
-
-    def record(self, *args: str, user: str = "ivan", check: bool = True) -> Result:
-        return self.run("record", *args, "--json", user=user, check=check)
-
-    def status(self) -> dict[str, object]:
-        return json.loads(self.run("status", "--json").stdout)  # type: ignore[no-any-return]
 
 
 @pytest.fixture
 def site(ledger_url: str, home: Path, tmp_path: Path) -> Site:
     site = Site(ledger_url, tmp_path)
-    result = trialctl("init", "--admin", "alice", "--name", "Alice Adams", "--ledger",
-                      ledger_url, "--password-stdin", stdin=PASSWORDS["alice"] + "\n")
-    assert result.returncode == 0, result
-    for user, name, role in (("pat", "Dr Pat Park", "principal-investigator"),
-                             ("ivan", "Dr Ivan Ito", "investigator")):
-        added = trialctl("user", "add", user, "--name", name, "--role", role, "--ledger",
-                         ledger_url, "-u", "alice", "--password-stdin",
-                         stdin=f"{PASSWORDS['alice']}\n{PASSWORDS[user]}\n")
-        assert added.returncode == 0, added
+    staff_ledger(ledger_url)
     site.run("trial", "register", str(SECOND_PROTOCOL), user="pat")
     return site
 

@@ -6,55 +6,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import Result, assert_one_line_error, trialctl
+from tests.conftest import Result, assert_one_line_error
+from tests.signed_site import SignedSite, staff_ledger
 from tests.trial_helpers import ROOT, day, screening_for
 from tests.trial_helpers import nct_protocol as protocol
 
-PASSWORDS = {"alice": "alice-password", "pat": "pat-password", "ivan": "ivan-password"}
 
-
-class Site:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def run(self, *args: str, user: str | None = None, check: bool = True) -> Result:
-        extra = ["--ledger", self.url]
-        stdin = ""
-        if user is not None:
-            extra += ["-u", user, "--password-stdin"]
-            stdin = PASSWORDS[user] + "\n"
-        result = trialctl(*args, *extra, stdin=stdin)
-        if check:
-            assert result.returncode == 0, (args, result)
-        return result
-
-    def record(self, *args: str, check: bool = True) -> Result:
-        return self.run("record", *args, "--json", user="ivan", check=check)
-
-    def patient(self, patient_id: str) -> dict[str, Any]:
-        shown: dict[str, Any] = json.loads(self.run("patient", patient_id, "--json").stdout)
-        return shown
-
+class Site(SignedSite):
     def size(self) -> int:
-        return len(self.run("log", "--json").stdout.splitlines())
+        return self.entries()
 
 
 @pytest.fixture
 def site(ledger_url: str, home: Path, tmp_path: Path) -> Site:
     site = Site(ledger_url)
-    result = trialctl("init", "--admin", "alice", "--name", "Alice Adams", "--ledger",
-                      ledger_url, "--password-stdin", stdin=PASSWORDS["alice"] + "\n")
-    assert result.returncode == 0, result
-    for user, name, role in (("pat", "Dr Pat Park", "principal-investigator"),
-                             ("ivan", "Dr Ivan Ito", "investigator")):
-        added = trialctl("user", "add", user, "--name", name, "--role", role, "--ledger",
-                         ledger_url, "-u", "alice", "--password-stdin",
-                         stdin=f"{PASSWORDS['alice']}\n{PASSWORDS[user]}\n")
-        assert added.returncode == 0, added
+    staff_ledger(ledger_url)
     site.run("trial", "register", str(ROOT / "protocols" / "NCT00084513.toml"), user="pat")
     values = tmp_path / "P001.json"
     # Screening states the patient's ALT ULN (40 U/L) but no bilirubin ULN.
