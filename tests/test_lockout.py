@@ -75,15 +75,16 @@ def test_a_right_password_before_the_limit_signs_the_queued_failures(
         app.close()
 
 
-def test_unlocking_a_user_with_nothing_queued_is_refused_and_recorded(
+def test_unlocking_a_user_with_nothing_queued_records_that_nothing_was(
     ledger_url: str, home: Path
 ) -> None:
     make_staff(ledger_url).app.close()
     result = trialctl("user", "unlock", "bob", "--ledger", ledger_url, "-u", "alice",
-                      "--password-stdin", stdin=PASSWORDS["alice"] + "\n")
-    assert_one_line_error(result, "bob is not locked")
-    assert any(e["type"] == "trialctl.SecurityLog.AttemptRefused" and e["user_id"] == "alice"
-               for e in _log(ledger_url))
+                      "--password-stdin", "--json", stdin=PASSWORDS["alice"] + "\n")
+    assert result.returncode == 0, result
+    assert json.loads(result.stdout)["signed_attempts"] == 0
+    (entry,) = [e for e in _log(ledger_url) if e["type"] == "trialctl.User.Unlocked"]
+    assert "failed_attempts=[]" in str(entry["what"])
 
 
 def test_a_bad_lockout_setting_is_one_line(ledger_url: str, home: Path, tmp_path: Path) -> None:
