@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,20 @@ from trialctl.cli.io import print_json
 from trialctl.cli.options import Format
 
 Cell = Callable[[dict[str, Any]], Any]
+
+# C0 and C1 control characters (ESC, CSI, BEL, backspace, CR ...): a signed text field may
+# hold them, and echoed raw they would drive the reader's terminal (terminal injection).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """Text as a terminal may show it: every control character but tab and newline is
+    written as its escape, e.g. ESC as \\x1b, so what was signed stays readable."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _echo(text: str) -> None:
+    typer.echo(terminal_safe(text))
 
 
 @dataclass(frozen=True)
@@ -50,13 +65,15 @@ def print_csv(rows: Iterable[dict[str, Any]]) -> None:
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title)
+    table = Table(title=Text(terminal_safe(title)))
     for column in columns:
         # Wrap long cells, never cut them: what a user reads is what was signed.
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+        # Text, not markup: a cell holding "[bold]" or an escape shows as written.
+        table.add_row(*(Text("" if cell is None else terminal_safe(str(cell))) for cell in row))
     _console().print(table)
 
 
@@ -131,41 +148,41 @@ def trail(title: str) -> TableSpec:
 
 
 def render_status(state: dict[str, Any]) -> None:
-    typer.echo(f"{state['trial']}: {state['title']}")
-    typer.echo(f"design: {state['design']}")
+    _echo(f"{state['trial']}: {state['title']}")
+    _echo(f"design: {state['design']}")
     output_rows(state["cohorts"], Format.TABLE, COHORTS)
     for decision in state["decisions"]:
         flag = " (override)" if decision["overridden"] else ""
         signer = decision.get("signed_by")
         by = f" [{signer['meaning']} by {signer['name']}, {signer['role']}]" if signer else ""
-        typer.echo(f"cohort {decision['cohort_number']}: {decision['action']}{flag} — "
+        _echo(f"cohort {decision['cohort_number']}: {decision['action']}{flag} — "
                    f"{decision['reason']}{by}")
         if decision["since_corrected"]:
-            typer.echo(f"  {since_corrected(decision['review'])}")
+            _echo(f"  {since_corrected(decision['review'])}")
     for override in state["dlt_overrides"]:
-        typer.echo(f"DLT override: {override['patient_id']} {override['ae_id']} declared "
+        _echo(f"DLT override: {override['patient_id']} {override['ae_id']} declared "
                    f"under {override['rule_code']} — {override['override_reason']}")
-    typer.echo(f"next: {state['next']['text']}")
+    _echo(f"next: {state['next']['text']}")
     for deviation in state["eligibility_deviations"]:
-        typer.echo(f"deviation: {deviation['text']}")
+        _echo(f"deviation: {deviation['text']}")
     mtd = state["mtd"]
     if mtd:
-        typer.echo(f"MTD: level {mtd['level']} ({mtd['dose']} {mtd['unit']})")
+        _echo(f"MTD: level {mtd['level']} ({mtd['dose']} {mtd['unit']})")
     elif state["stopped"]:
-        typer.echo("MTD: none (no tolerable dose)")
+        _echo("MTD: none (no tolerable dose)")
 
 
 def render_patient_notes(summary: dict[str, Any], flagged: list[dict[str, Any]]) -> None:
     """What the patient's derived state adds: DLT outcome, DLTs not counting, uncoded AEs,
     and the cohort decisions made on their data since corrected."""
-    typer.echo(f"DLT outcome: {summary['outcome']}, {summary['dlts']} counting DLT(s)"
+    _echo(f"DLT outcome: {summary['outcome']}, {summary['dlts']} counting DLT(s)"
                + (f" ({summary['replaced_because']})" if summary["replaced_because"] else ""))
     for note in summary["dlt_notes"]:
-        typer.echo(f"DLT not counted: {note}")
+        _echo(f"DLT not counted: {note}")
     for ae_id in summary["uncoded_aes"]:
-        typer.echo(f"{ae_id}: uncoded term")
+        _echo(f"{ae_id}: uncoded term")
     for decision in flagged:
-        typer.echo(f"cohort {decision['cohort_number']} {decision['action']}: "
+        _echo(f"cohort {decision['cohort_number']} {decision['action']}: "
                    f"{since_corrected(decision['review'])}")
 
 
@@ -201,15 +218,15 @@ def render_patient(summary: dict[str, Any]) -> None:
     """What a person reads above a patient's timeline: where they stand, an eligibility
     deviation if a correction made them ineligible, and their response assessments."""
     died = f" on {summary['died_on']}" if summary.get("died_on") else ""
-    typer.echo(f"{summary['patient_id']}: {summary['status']}{died}, level {summary['level']}, "
+    _echo(f"{summary['patient_id']}: {summary['status']}{died}, level {summary['level']}, "
                f"cohort {summary['cohort']}, {len(summary['corrections'])} correction(s)")
     deviation = summary["eligibility_deviation"]
     if deviation is not None:
-        typer.echo(f"deviation: {deviation['text']}")
+        _echo(f"deviation: {deviation['text']}")
     if summary["assessments"]:
         output_rows(summary["assessments"], Format.TABLE, ASSESSMENTS)
     if summary["next_assessment_due"] is not None:
-        typer.echo(f"next response assessment due: {summary['next_assessment_due']}")
+        _echo(f"next response assessment due: {summary['next_assessment_due']}")
 
 
 class progress:

@@ -1,4 +1,4 @@
-"""`trialctl user add|list|grant-role|revoke-role|rotate-key|revoke`: signed by an admin.
+"""`trialctl user add|list|grant-role|revoke-role|rotate-key|revoke|unlock`: signed by an admin.
 
 The database stack is imported inside each command, so `trialctl --help` stays fast."""
 
@@ -191,6 +191,32 @@ def revoke(
         ledger_app, actor = _admin_session(ledger, user, PasswordSource(password_stdin), "KeyRevoked")
         summary = ledger_app.revoke_user(actor, target, reason)
     _print_user(summary, json_output, "Revoked")
+
+
+@app.command("unlock")
+def unlock(
+    target: Annotated[str, typer.Argument(help="The locked user.")],
+    ledger: LedgerOption = None,
+    user: UserOption = None,
+    password_stdin: PasswordStdinOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """End a lock-out after failed sign-ins, signing the user's queued security events.
+
+    A user is locked after TRIALCTL_LOCKOUT_AFTER (default 5) wrong passwords in a row.
+    The admin's signed User.Unlocked entry lists every queued failed or refused attempt.
+
+    \b
+    Example: trialctl user unlock mona -u alice
+    """
+    with ledger_errors():
+        ledger_app, actor = _admin_session(ledger, user, PasswordSource(password_stdin), "Unlocked")
+        summary, count = ledger_app.unlock_user(actor, target)
+    if json_output:
+        print_json({**asdict(summary), "signed_attempts": count})
+    else:
+        typer.echo(f"Unlocked: {summary.user_id} ({summary.name}); signed {count} queued "
+                   f"security event{'s' if count != 1 else ''}")
 
 
 def _check_roles(roles: list[str]) -> None:

@@ -42,11 +42,13 @@ from trialctl.ledger.errors import (
     RecordingError,
     SchemaVersionError,
     UnknownUserError,
+    WrongPasswordError,
     first_line,
 )
 from trialctl.ledger.factory import LedgerFactory
 from trialctl.ledger.keys import KeyPair, open_key_file, seal_key_file
 from trialctl.ledger.location import LedgerLocation, check_user_id, keys_dir
+from trialctl.ledger.lockout import SIGN_IN, SecurityQueue, lockout_after
 from trialctl.ledger.mapper import EntryMapper, format_time
 from trialctl.ledger.merkle import root_from_leaf_hashes
 from trialctl.ledger.recorder import (
@@ -112,6 +114,10 @@ class TrialLedger(Application[UUID]):
         self.users = VerifiedUsers(self.signed_recorder, self.mapper)
         # Handed to the recorder with each save, so the recorder never calls back up here.
         self.authority = BatchAuthority(self.users, self.mapper)
+        # Security events nobody could sign yet: failed sign-ins and unsignable refusals.
+        engine = self.signed_recorder.datastore.engine
+        assert isinstance(engine, sqlalchemy.engine.Engine)
+        self.security_queue = SecurityQueue(engine)
         if not create:
             self._check_is_ledger()
 
@@ -160,22 +166,74 @@ class TrialLedger(Application[UUID]):
         return copy.deepcopy(user)
 
     def unlock(self, user_id: str, password: str) -> UnlockedUser:
-        """Open the user's current key with their password."""
+        """Open the user's current key with their password.
+
+        A wrong password, a locked or revoked user and an unusable key file are queued as
+        security events (`ledger/lockout.py`); a successful sign-in first signs the user's
+        queued events into their security log."""
         user = self.get_user(user_id)
+        limit = lockout_after()
+        failures = self.security_queue.failed_sign_ins(user_id)
+        if failures >= limit:
+            self.security_queue.add(user_id, "sign-in while locked", "refused: locked")
+            raise AuthorityError(
+                f"user {user_id} is locked after {failures} failed sign-ins; an admin must "
+                f"run 'trialctl user unlock {user_id}'"
+            )
         if not user.current_key_usable:
-            raise AuthorityError(f"user {user_id} is deactivated; their key was revoked")
-        keys = open_key_file(self.key_file(user_id, user.key_id), password, user.key_id)
-        return UnlockedUser(user, keys)
+            reason = f"user {user_id} is deactivated; their key was revoked"
+            self.security_queue.add(user_id, "sign-in", f"refused: {reason}")
+            raise AuthorityError(reason)
+        try:
+            keys = open_key_file(self.key_file(user_id, user.key_id), password, user.key_id)
+        except WrongPasswordError as e:
+            self.security_queue.add(user_id, SIGN_IN, "wrong password")
+            now_locked = failures + 1 >= limit
+            raise WrongPasswordError(
+                f"{e}; {user_id} is now locked" if now_locked
+                else f"{e}; {failures + 1} of {limit} failed sign-ins before lock-out"
+            ) from e
+        except KeyFileError as e:
+            self.security_queue.add(user_id, "sign-in with a key file", f"refused: {e}")
+            raise
+        actor = UnlockedUser(user, keys)
+        queued = self.security_queue.events(user_id)
+        if queued and self._sign_refusals(
+            actor, [(q.action, f"{q.reason} (at {q.at})") for q in queued]
+        ):
+            self.security_queue.remove(queued)
+        return actor
 
     def check_may_sign(self, user_id: str, event_types: Sequence[str]) -> None:
         """Refuse, before anyone is asked for a password, a signer who could not sign these
-        event types anyway: unknown, deactivated, or holding no role that may. The refusal
-        is not recorded: nobody has proved who they are yet."""
+        event types anyway: unknown, deactivated, or holding no role that may. Nobody has
+        proved who they are yet, so the refusal is queued, not signed (`ledger/lockout.py`)."""
         user = self.get_user(user_id)
+        action = ", ".join(dict.fromkeys(event_types))
         if not user.current_key_usable:
-            raise AuthorityError(f"user {user_id} is deactivated; their key was revoked")
+            reason = f"user {user_id} is deactivated; their key was revoked"
+            self.security_queue.add(user_id, action, f"refused: {reason}")
+            raise AuthorityError(reason)
         if choose_role(user, list(event_types)) is None:
-            raise AuthorityError(f"refused: {_no_role(user, event_types)}")
+            reason = _no_role(user, event_types)
+            self.security_queue.add(user_id, action, f"refused: {reason}")
+            raise AuthorityError(f"refused: {reason}")
+
+    def unlock_user(self, actor: UnlockedUser, user_id: str) -> tuple[UserSummary, int]:
+        """End a lock-out: the admin signs the user's queued security events into the
+        user's record (`User.Unlocked`), and the queue forgets them. Returns how many."""
+        user = self.get_user(user_id)
+        # With nothing queued the entry still says so: an admin checked and found no lock.
+        queued = self.security_queue.events(user_id)
+        user.unlock(failed_attempts=[q.as_payload() for q in queued])
+        self.record(actor, user)
+        self.security_queue.remove(queued)
+        return _summary(user), len(queued)
+
+    def _refuse(self, actor: UnlockedUser, action: str, reason: str) -> None:
+        """Refuse a signed-in user's request before anything is written, and record it."""
+        self._record_refusal(actor, action, reason)
+        raise AuthorityError(f"refused: {reason}")
 
     def check_may_record(self, user_id: str, *aggregates: Aggregate) -> None:
         """`check_may_sign` for the pending events of `aggregates`."""
@@ -228,19 +286,29 @@ class TrialLedger(Application[UUID]):
         return [r.notification.id for r in recordings]
 
     def _record_refusal(self, actor: UnlockedUser, action: str, reason: str) -> None:
-        """Sign the refusal with the refused user's own key: who tried what, and when."""
+        """Sign the refusal with the refused user's own key: who tried what, and when.
+        One that the user cannot sign (no role, deactivated) is queued instead."""
+        if not self._sign_refusals(actor, [(action, reason)]):
+            self.security_queue.add(actor.user.user_id, action, f"refused: {reason}")
+
+    def _sign_refusals(self, actor: UnlockedUser, refusals: Sequence[tuple[str, str]]) -> bool:
+        """Sign (action, reason) refusals into the user's own security log; False when the
+        user can sign nothing."""
         try:
             log: SecurityLog = self.repository.get(SecurityLog.create_id(actor.user.user_id))
         except AggregateNotFoundError:
             log = SecurityLog(user_id=actor.user.user_id)
-        log.refuse_attempt(action=action, reason=reason)
+        for action, reason in refusals:
+            log.refuse_attempt(action=action, reason=reason)
         role = actor.user.roles[0] if actor.user.roles else Role.AUDITOR.value
         signer = Signer(
             actor.user.user_id, actor.user.name, role, Meaning.ATTEMPTED, actor.keys
         )
-        with contextlib.suppress(AuthorityError):
-            # A deactivated user's attempt cannot be signed by them; the refusal stands.
+        try:
             self._save_signed(signer, [log])
+        except AuthorityError:
+            return False
+        return True
 
     # -- users ---------------------------------------------------------------------------
 
@@ -296,9 +364,10 @@ class TrialLedger(Application[UUID]):
     def revoke_role(self, actor: UnlockedUser, user_id: str, role: str) -> UserSummary:
         user = self.get_user(user_id)
         if role not in user.roles:
-            raise AuthorityError(f"{user_id} does not hold the role {role!r}")
+            self._refuse(actor, User.RoleRevoked.TOPIC,
+                         f"{user_id} does not hold the role {role!r}")
         if role == Role.ADMIN:
-            self._keep_an_admin(user_id)
+            self._keep_an_admin(actor, User.RoleRevoked.TOPIC, user_id)
         user.revoke_role(Role(role).value)
         self.record(actor, user)
         return _summary(user)
@@ -307,7 +376,7 @@ class TrialLedger(Application[UUID]):
         """Give the user a new key; entries signed with the old one stay valid."""
         user = self.get_user(user_id)
         if not user.active:
-            raise AuthorityError(f"user {user_id} is deactivated")
+            self._refuse(actor, User.KeyRotated.TOPIC, f"user {user_id} is deactivated")
         keys = KeyPair.generate()
         user.rotate_key(public_key=keys.public_key_hex, key_id=keys.key_id)
         with _key_file_kept_only_if_recorded(self.key_file(user_id, keys.key_id)) as path:
@@ -319,20 +388,20 @@ class TrialLedger(Application[UUID]):
         """Revoke the user's key: nothing signed with it after this position counts."""
         user = self.get_user(user_id)
         if not user.active:
-            raise AuthorityError(f"user {user_id} is already revoked")
+            self._refuse(actor, User.KeyRevoked.TOPIC, f"user {user_id} is already revoked")
         if Role.ADMIN in user.roles:
-            self._keep_an_admin(user_id)
+            self._keep_an_admin(actor, User.KeyRevoked.TOPIC, user_id)
         user.revoke_key(key_id=user.key_id, reason=reason)
         self.record(actor, user)
         return _summary(user)
 
-    def _keep_an_admin(self, leaving: str) -> None:
+    def _keep_an_admin(self, actor: UnlockedUser, action: str, leaving: str) -> None:
         """Nobody could register, rotate or revoke again once no active admin is left."""
         if not any(
             u.active and Role.ADMIN in u.roles and u.user_id != leaving
             for u in self.users.every_user()
         ):
-            raise AuthorityError(f"{leaving} is the last active admin; grant another first")
+            self._refuse(actor, action, f"{leaving} is the last active admin; grant another first")
 
     def list_users(self) -> list[UserSummary]:
         ids = [

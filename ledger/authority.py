@@ -43,6 +43,7 @@ PERMISSIONS: dict[str, Permission] = {
     User.RoleRevoked.TOPIC: _allow(_ADMIN, Meaning.REVOKED),
     User.KeyRotated.TOPIC: _allow(_ADMIN, Meaning.APPROVED),
     User.KeyRevoked.TOPIC: _allow(_ADMIN, Meaning.REVOKED),
+    User.Unlocked.TOPIC: _allow(_ADMIN, Meaning.APPROVED),
     SecurityLog.Opened.TOPIC: _allow(EVERY_ROLE, Meaning.ATTEMPTED),
     SecurityLog.AttemptRefused.TOPIC: _allow(EVERY_ROLE, Meaning.ATTEMPTED),
 }

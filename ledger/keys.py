@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,9 @@ SCRYPT_P = 1
 SALT_BYTES = 16
 NONCE_BYTES = 12
 MIN_PASSWORD_LENGTH = 8
+AEAD = "AES-256-GCM"
+# A key file is under 1 KiB; anything far larger is not one, and is not read into memory.
+KEY_FILE_MAX_BYTES = 64 * 1024
 
 
 def key_id_of(public_key_raw: bytes) -> str:
@@ -100,7 +104,7 @@ def _header(user_id: str, key_id: str, public_key_hex: str, kdf: dict[str, Any])
         "key_id": key_id,
         "public_key": public_key_hex,
         "kdf": kdf,
-        "aead": "AES-256-GCM",
+        "aead": AEAD,
     }
 
 
@@ -148,7 +152,13 @@ def _b64(document: dict[str, Any], name: str, path: Path) -> bytes:
 def open_key_file(path: Path, password: str, expected_key_id: str | None = None) -> KeyPair:
     """Decrypt the key in `path`; checks the format, the password and the key's identity."""
     try:
-        mode = path.stat().st_mode
+        status = path.stat()
+        mode = status.st_mode
+        # A FIFO or device at the path would block or never end: only a regular file is read.
+        if not stat.S_ISREG(mode):
+            raise KeyFileError(f"key file {path} is not a regular file")
+        if status.st_size > KEY_FILE_MAX_BYTES:
+            raise KeyFileError(f"key file {path} is over {KEY_FILE_MAX_BYTES} bytes")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as e:
         raise KeyFileError(f"no key file at {path}") from e
@@ -163,12 +173,15 @@ def open_key_file(path: Path, password: str, expected_key_id: str | None = None)
         raise KeyFileError(f"key file {path} is corrupt: not JSON ({e.msg})") from e
     if not isinstance(document, dict) or document.get("format") != KEY_FILE_FORMAT:
         raise KeyFileError(f"key file {path} is not a {KEY_FILE_FORMAT} key file")
+    if document.get("aead") != AEAD:
+        # The header is bound as associated data with the one cipher this format knows.
+        raise KeyFileError(f"key file {path} is corrupt: field 'aead' is not {AEAD!r}")
     kdf = _field(document, "kdf", dict, path)
     if kdf.get("name") != "scrypt" or not all(
         isinstance(kdf.get(k), int) and not isinstance(kdf.get(k), bool) for k in ("n", "r", "p")
     ):
         raise KeyFileError(f"key file {path} is corrupt: unsupported key derivation")
-    if kdf["n"] < 2**14 or kdf["n"] > 2**22 or kdf["r"] > 32 or kdf["p"] > 16:
+    if not (2**14 <= kdf["n"] <= 2**22 and 1 <= kdf["r"] <= 32 and 1 <= kdf["p"] <= 16):
         raise KeyFileError(f"key file {path} has out-of-range scrypt parameters")
     header = _header(
         _field(document, "user_id", str, path),
@@ -183,7 +196,7 @@ def open_key_file(path: Path, password: str, expected_key_id: str | None = None)
         raise KeyFileError(f"key file {path} is corrupt: nonce has the wrong length")
     try:
         key = _derive(password, salt, kdf["n"], kdf["r"], kdf["p"])
-    except (ValueError, MemoryError) as e:
+    except (ValueError, MemoryError, OverflowError) as e:
         raise KeyFileError(f"key file {path} has unusable scrypt parameters") from e
     try:
         secret = AESGCM(key).decrypt(nonce, ciphertext, canonical_bytes(header))

@@ -25,6 +25,7 @@ PAYLOAD_FIELDS = {
     User.RoleRevoked.TOPIC: {"role"},
     User.KeyRotated.TOPIC: {"public_key", "key_id"},
     User.KeyRevoked.TOPIC: {"key_id", "reason"},
+    User.Unlocked.TOPIC: {"failed_attempts"},
 }
 STRING_FIELDS = ("user_id", "name", "role", "public_key", "key_id", "reason")
 
@@ -57,6 +58,13 @@ def user_event_problem(statement: Mapping[str, Any], user: User | None) -> str |
         if problem is None and user.public_key_for(payload["key_id"]) is not None:
             problem = f"{user.user_id} already held key {payload['key_id'][:16]}…"
         return problem
+    elif event_type == User.Unlocked.TOPIC:
+        attempts = payload["failed_attempts"]
+        if not isinstance(attempts, list) or not all(
+            isinstance(a, dict) and set(a) == {"at", "action", "reason"}
+            and all(isinstance(v, str) for v in a.values()) for a in attempts
+        ):
+            return "payload failed_attempts is not a list of {at, action, reason} strings"
     elif event_type == User.KeyRevoked.TOPIC:
         key_id = payload["key_id"]
         if user.public_key_for(key_id) is None:

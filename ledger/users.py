@@ -168,6 +168,18 @@ class User(Aggregate):
         self.active = False
 
 
+    class Unlocked(Aggregate.Event):
+        """An admin ends a lock-out, signing the security events queued for the user that
+        nobody could sign when they happened: each {at, action, reason}."""
+
+        TOPIC = "trialctl.User.Unlocked"
+        failed_attempts: list[dict[str, str]]
+
+    @event(Unlocked)
+    def unlock(self, failed_attempts: list[dict[str, str]]) -> None:
+        pass  # the lock-out itself lives in the queue (ledger/lockout.py), which this empties
+
+
 def is_user_event(domain_event: DomainEventProtocol[UUID]) -> bool:
     return str(getattr(type(domain_event), "TOPIC", "")).startswith(USER_EVENT_PREFIX)
 

@@ -32,7 +32,7 @@ from trialctl.ledger.verify_report import Finding, VerificationReport
 KEY_EVENT_TYPES = (User.Registered.TOPIC, User.KeyRotated.TOPIC)
 USER_TOPICS = (
     User.Registered.TOPIC, User.RoleGranted.TOPIC, User.RoleRevoked.TOPIC,
-    User.KeyRotated.TOPIC, User.KeyRevoked.TOPIC,
+    User.KeyRotated.TOPIC, User.KeyRevoked.TOPIC, User.Unlocked.TOPIC,
 )
 PARALLEL_THRESHOLD = 2000
 BATCH_SIZE = 2000

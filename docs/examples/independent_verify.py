@@ -67,6 +67,7 @@ ROLE_GRANTED = "trialctl.User.RoleGranted"
 ROLE_REVOKED = "trialctl.User.RoleRevoked"
 KEY_ROTATED = "trialctl.User.KeyRotated"
 KEY_REVOKED = "trialctl.User.KeyRevoked"
+UNLOCKED = "trialctl.User.Unlocked"
 LOG_OPENED = "trialctl.SecurityLog.Opened"
 ATTEMPT_REFUSED = "trialctl.SecurityLog.AttemptRefused"
 
@@ -86,6 +87,7 @@ PERMISSIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     ROLE_REVOKED: (ADMIN, frozenset({"revoked"})),
     KEY_ROTATED: (ADMIN, frozenset({"approved"})),
     KEY_REVOKED: (ADMIN, frozenset({"revoked"})),
+    UNLOCKED: (ADMIN, frozenset({"approved"})),
     LOG_OPENED: (EVERY_ROLE, frozenset({"attempted"})),
     ATTEMPT_REFUSED: (EVERY_ROLE, frozenset({"attempted"})),
 }
@@ -425,6 +427,10 @@ def apply_user_event(users: dict[str, UserState], statement: dict[str, Any]) -> 
                 return f"key {key_id[:16]}... of {user.user_id} is already revoked"
             user.revoked_keys.add(key_id)
             user.active = False
+        elif event_type == UNLOCKED:
+            attempts = payload.get("failed_attempts")
+            if not isinstance(attempts, list):
+                raise Malformed("payload field 'failed_attempts' is not a list")
         else:
             return f"unknown user event type {event_type}"
         user.version = version
