@@ -26,6 +26,7 @@ from trialctl.cli.options import JsonOption, LedgerOption, PasswordStdinOption, 
 from trialctl.cli.render import progress
 
 if TYPE_CHECKING:
+    from trialctl.ledger.checkpoint import SignedCheckpoint
     from trialctl.ledger.signed_note import NoteSignature, Verifier
     from trialctl.ledger.trust import TrustRoots
     from trialctl.ledger.witness import Submit
@@ -177,6 +178,9 @@ def verify(
     trust: Annotated[Path | None, typer.Option(
         "--trust", help="A trust file you keep (`trialctl ledger trust`): the pins above and "
         "the last tree head you saw, which today's ledger must extend.")] = None,
+    bundle: Annotated[Path | None, typer.Option(
+        "--bundle", metavar="DIR", help="Verify an auditor's bundle (`export bundle`) "
+        "offline, instead of a ledger.")] = None,
     witness_keys: Annotated[list[str] | None, typer.Option(
         "--witness-key", metavar="VKEY",
         help="A witness's verifier key (repeatable): name which of them vouched for each "
@@ -201,7 +205,6 @@ def verify(
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.checkpoint import (
         CheckpointError,
-        SignedCheckpoint,
         read_checkpoint_file,
     )
     from trialctl.ledger.verify import verify_ledger
@@ -219,16 +222,25 @@ def verify(
     witnesses = _witness_keys(witness_keys or [])
     since = read(since_checkpoint) if since_checkpoint is not None else None
     pins = _pins(ledger_id, first_admin_key, trust)
+    if bundle is not None and (since or pins or projections):
+        fail("--bundle verifies the bundle alone: no --since-checkpoint, pins or "
+             "--projections", EXIT_USAGE)
     with ledger_errors():
-        app = open_ledger(ledger)
-        with progress(enabled=not json_output and sys.stderr.isatty()) as report_progress:
-            report = verify_ledger(
-                app.signed_recorder, app.location.display(), checkpoints, report_progress,
-                since=since, pins=pins,
-            )
+        if bundle is not None:
+            from trialctl.ledger.bundle import verify_bundle
+
+            report = verify_bundle(bundle)
+            checkpoints = [*checkpoints, *_bundle_notes(bundle)]
+        else:
+            app = open_ledger(ledger)
+            with progress(enabled=not json_output and sys.stderr.isatty()) as report_progress:
+                report = verify_ledger(
+                    app.signed_recorder, app.location.display(), checkpoints,
+                    report_progress, since=since, pins=pins,
+                )
         if witnesses:
             attach_witnesses(report, checkpoints, witnesses)
-        if projections:
+        if projections and bundle is None:
             from trialctl.ledger.projection import catch_up, compare_with_replay
             from trialctl.ledger.verify import Finding
 
@@ -258,6 +270,19 @@ def verify(
         )
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _bundle_notes(bundle: Path) -> list[tuple[str, SignedCheckpoint]]:
+    """The bundle's notes under the names its report gives them, for --witness-key."""
+    from trialctl.ledger.checkpoint import CheckpointError, read_checkpoint_file
+
+    notes = []
+    for path in sorted((bundle / "checkpoints").glob("*")):
+        try:
+            notes.append((f"checkpoints/{path.name}", read_checkpoint_file(path)))
+        except (CheckpointError, OSError):
+            continue  # already a finding of the bundle's own check
+    return notes
 
 
 def _witness_keys(texts: list[str]) -> list[Verifier]:
