@@ -66,6 +66,7 @@ SETTINGS = {
     "witness cosign": Setting(after=("witness init", "witness log-key", "witness add-log",
                                      "checkpoint")),
     "witness serve": Setting(after=("witness init",)),
+    "export bundle": Setting(after=("checkpoint",)),
 }
 
 
