@@ -229,7 +229,7 @@ def verify(
         if bundle is not None:
             from trialctl.ledger.bundle import verify_bundle
 
-            report = verify_bundle(bundle)
+            report = verify_bundle(bundle, checkpoints)
             checkpoints = [*checkpoints, *_bundle_notes(bundle)]
         else:
             app = open_ledger(ledger)

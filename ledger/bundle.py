@@ -192,9 +192,11 @@ def _load(entries: Sequence[tuple[int, bytes]], path: Path) -> None:
         connection.close()
 
 
-def verify_bundle(directory: Path) -> VerificationReport:
+def verify_bundle(directory: Path, extra_notes: Sequence[tuple[str, SignedCheckpoint]] = ()
+                  ) -> VerificationReport:
     """Verify a bundle offline: every check `verify` makes on the entries, each checkpoint
-    note, the manifest's SHA-256s and keys.json against the entries."""
+    note (the bundle's and `extra_notes`), the manifest's SHA-256s and keys.json against the
+    entries."""
     from trialctl.ledger.application import TrialLedger
     from trialctl.ledger.location import resolve_ledger
     from trialctl.ledger.verify import verify_ledger
@@ -214,7 +216,8 @@ def verify_bundle(directory: Path) -> VerificationReport:
         _load(entries, path)
         ledger = TrialLedger(resolve_ledger(str(path)))
         try:
-            report = verify_ledger(ledger.signed_recorder, str(directory), notes)
+            report = verify_ledger(ledger.signed_recorder, str(directory),
+                                   [*notes, *extra_notes])
         finally:
             ledger.close()
     try:
