@@ -1,4 +1,4 @@
-"""`trialctl export odm|sdtm|verify`: copies of the trial for sponsors, regulators and
+"""`trialctl export odm|sdtm|bundle|verify`: copies of the trial for sponsors, regulators and
 inspectors, each with a signed manifest and recorded in the ledger as a signed entry.
 
 The database stack is imported inside each command, so `trialctl --help` stays fast."""
@@ -160,6 +160,44 @@ def verify(
                    f"{result['exported_by']}; {len(signed.get('files', []))} file(s) match")
     if findings:
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("bundle")
+def bundle(
+    output: Annotated[Path, typer.Argument(
+        metavar="DIR", help="A new (or empty) directory for the bundle.")],
+    checkpoints: Annotated[list[Path] | None, typer.Option(
+        "--checkpoint", "-c", help="A checkpoint note to include, with its cosignatures "
+        "(repeatable).")] = None,
+    ledger: LedgerOption = None, json_output: JsonOption = False,
+) -> None:
+    """Write the auditor's bundle: every entry's stored bytes, the users' keys with the
+    positions each could sign at, checkpoint notes, FORMAT.md and a SHA-256 manifest.
+
+    `trialctl verify --bundle DIR` (or docs/examples/independent_verify.py --bundle DIR)
+    checks it with no database.
+
+    \b
+    Example: trialctl export bundle audit-bundle --checkpoint checkpoints/today.txt
+    """
+    from trialctl.ledger.application import open_ledger
+    from trialctl.ledger.bundle import write_bundle
+    from trialctl.ledger.checkpoint import CheckpointError, read_checkpoint_file
+
+    notes = []
+    for path in checkpoints or []:
+        try:
+            notes.append((path, read_checkpoint_file(path)))
+        except (OSError, CheckpointError) as e:
+            fail(f"cannot use checkpoint {path}: {e}", EXIT_USAGE)
+    with ledger_errors():
+        manifest = write_bundle(open_ledger(ledger).signed_recorder, output, notes)
+    if json_output:
+        print_json({"bundle": str(output), **manifest})
+    else:
+        typer.echo(f"bundle {output}: {manifest['tree_size']} entries, root "
+                   f"{manifest['root_hash'][:16]}…, {len(notes)} checkpoint(s), "
+                   f"{len(manifest['files'])} file(s) in manifest.json")
 
 
 def register(root: typer.Typer) -> None:

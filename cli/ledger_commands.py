@@ -5,6 +5,8 @@ The database stack is imported inside each command, so `trialctl --help` stays f
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -24,7 +26,10 @@ from trialctl.cli.options import JsonOption, LedgerOption, PasswordStdinOption, 
 from trialctl.cli.render import progress
 
 if TYPE_CHECKING:
+    from trialctl.ledger.checkpoint import SignedCheckpoint
+    from trialctl.ledger.signed_note import NoteSignature, Verifier
     from trialctl.ledger.trust import TrustRoots
+    from trialctl.ledger.witness import Submit
 
 
 def init(
@@ -66,25 +71,36 @@ def checkpoint(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the note.")],
     ledger: LedgerOption = None,
     user: UserOption = None,
+    witnesses: Annotated[list[str] | None, typer.Option(
+        "--witness", metavar="URL|DIR",
+        help="A witness to cosign the note (repeatable): a tlog-witness URL, or a witness "
+        "directory (its password, if sealed, is read after yours).")] = None,
     password_stdin: PasswordStdinOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Record a signed tree head in the ledger and write it to a file.
 
     Keep the file outside the database: `verify --checkpoint FILE` later proves the ledger
-    still holds exactly those entries (nothing rewritten, nothing cut off).
+    still holds exactly those entries (nothing rewritten, nothing cut off). Each --witness
+    is sent the note with a consistency proof from the last size it cosigned; its
+    cosignature is added to the note. A witness that refuses is named (exit 1); the note
+    is written with the cosignatures that were given.
 
     \b
     Example: trialctl checkpoint -u alice -o checkpoints/today.txt
     """
     from trialctl.ledger.application import open_ledger
+    from trialctl.ledger.witness import WitnessError, WitnessRefusal, cosign_from_ledger
 
     signer = need_user(user)
     if output.exists():
         fail(f"{output} exists; a checkpoint file is never overwritten", EXIT_USAGE)
+    passwords = PasswordSource(password_stdin)
+    refusals: list[str] = []
     with ledger_errors():
         app = open_ledger(ledger)
-        actor = app.unlock(signer, PasswordSource(password_stdin).read(f"Password for {signer}"))
+        actor = app.unlock(signer, passwords.read(f"Password for {signer}"))
+        submitters = [_witness_submitter(target, passwords) for target in witnesses or []]
         # Claim the file before recording, so a checkpoint is never recorded without its note.
         output.parent.mkdir(parents=True, exist_ok=True)
         with output.open("x", encoding="utf-8") as note:
@@ -93,12 +109,20 @@ def checkpoint(
             except BaseException:
                 output.unlink(missing_ok=True)
                 raise
+            for target, (submit, key) in zip(witnesses or [], submitters, strict=True):
+                try:
+                    signed = signed.with_signatures(
+                        tuple(cosign_from_ledger(app, signed, submit, key)))
+                except (WitnessRefusal, WitnessError) as e:
+                    refusals.append(f"witness {target}: {e}")
             note.write(signed.to_text())
-    result: dict[str, str | int] = {
+    result: dict[str, object] = {
         "file": str(output),
         "tree_size": signed.checkpoint.tree_size,
         "root_hash": signed.checkpoint.root_hash.hex(),
         "signer": signed.checkpoint.signer,
+        "cosigned_by": [s.name for s in signed.others],
+        "refused_by": refusals,
     }
     if json_output:
         print_json(result)
@@ -108,6 +132,29 @@ def checkpoint(
             f"{signed.checkpoint.root_hash.hex()[:16]}…, "
             f"written to {output}"
         )
+        if signed.others:
+            typer.echo(f"cosigned by {', '.join(s.name for s in signed.others)}")
+    for refusal in refusals:
+        typer.echo(f"trialctl: {refusal}", err=True)
+    if refusals:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _witness_submitter(target: str, passwords: PasswordSource) -> tuple[Submit, Verifier | None]:
+    """How to reach one --witness: over HTTP, or a witness directory opened here."""
+    from trialctl.ledger.witness import Witness
+    from trialctl.ledger.witness_http import http_submitter
+
+    if target.startswith(("http://", "https://")):
+        return http_submitter(target), None
+    witness = Witness(Path(target))
+    witness.unlock(passwords.read(f"Password for witness {witness.name}")
+                   if witness.sealed else None)
+
+    def submit(old_size: int, proof: Sequence[bytes], note: str) -> list[NoteSignature]:
+        return witness.add_checkpoint(old_size, proof, note, int(time.time()))
+
+    return submit, witness.verifier
 
 
 def verify(
@@ -131,6 +178,13 @@ def verify(
     trust: Annotated[Path | None, typer.Option(
         "--trust", help="A trust file you keep (`trialctl ledger trust`): the pins above and "
         "the last tree head you saw, which today's ledger must extend.")] = None,
+    bundle: Annotated[Path | None, typer.Option(
+        "--bundle", metavar="DIR", help="Verify an auditor's bundle (`export bundle`) "
+        "offline, instead of a ledger.")] = None,
+    witness_keys: Annotated[list[str] | None, typer.Option(
+        "--witness-key", metavar="VKEY",
+        help="A witness's verifier key (repeatable): name which of them vouched for each "
+        "--checkpoint; cosignatures by other keys are ignored.")] = None,
     ledger: LedgerOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -151,10 +205,10 @@ def verify(
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.checkpoint import (
         CheckpointError,
-        SignedCheckpoint,
         read_checkpoint_file,
     )
     from trialctl.ledger.verify import verify_ledger
+    from trialctl.ledger.witness import attach_witnesses
 
     def read(path: Path) -> tuple[str, SignedCheckpoint]:
         try:
@@ -165,16 +219,28 @@ def verify(
             fail(f"checkpoint {path} is malformed: {e}")
 
     checkpoints = [read(path) for path in checkpoint_files or []]
+    witnesses = _witness_keys(witness_keys or [])
     since = read(since_checkpoint) if since_checkpoint is not None else None
     pins = _pins(ledger_id, first_admin_key, trust)
+    if bundle is not None and (since or pins or projections):
+        fail("--bundle verifies the bundle alone: no --since-checkpoint, pins or "
+             "--projections", EXIT_USAGE)
     with ledger_errors():
-        app = open_ledger(ledger)
-        with progress(enabled=not json_output and sys.stderr.isatty()) as report_progress:
-            report = verify_ledger(
-                app.signed_recorder, app.location.display(), checkpoints, report_progress,
-                since=since, pins=pins,
-            )
-        if projections:
+        if bundle is not None:
+            from trialctl.ledger.bundle import verify_bundle
+
+            report = verify_bundle(bundle, checkpoints)
+            checkpoints = [*checkpoints, *_bundle_notes(bundle)]
+        else:
+            app = open_ledger(ledger)
+            with progress(enabled=not json_output and sys.stderr.isatty()) as report_progress:
+                report = verify_ledger(
+                    app.signed_recorder, app.location.display(), checkpoints,
+                    report_progress, since=since, pins=pins,
+                )
+        if witnesses:
+            attach_witnesses(report, checkpoints, witnesses)
+        if projections and bundle is None:
             from trialctl.ledger.projection import catch_up, compare_with_replay
             from trialctl.ledger.verify import Finding
 
@@ -187,7 +253,9 @@ def verify(
         for finding in report.findings:
             typer.echo(f"FAIL {finding.describe()}")
         for result in report.checkpoints:
-            typer.echo(f"checkpoint {result.source} (size {result.tree_size}): {result.status}")
+            vouched = "".join(f"; witnessed by {w['name']}" for w in result.witnesses)
+            typer.echo(f"checkpoint {result.source} (size {result.tree_size}): "
+                       f"{result.status}{vouched}")
         for override in report.overrides:
             typer.echo(f"OVERRIDE {override.describe()}")
         if report.decisions_checked:
@@ -202,6 +270,28 @@ def verify(
         )
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _bundle_notes(bundle: Path) -> list[tuple[str, SignedCheckpoint]]:
+    """The bundle's notes under the names its report gives them, for --witness-key."""
+    from trialctl.ledger.checkpoint import CheckpointError, read_checkpoint_file
+
+    notes = []
+    for path in sorted((bundle / "checkpoints").glob("*")):
+        try:
+            notes.append((f"checkpoints/{path.name}", read_checkpoint_file(path)))
+        except (CheckpointError, OSError):
+            continue  # already a finding of the bundle's own check
+    return notes
+
+
+def _witness_keys(texts: list[str]) -> list[Verifier]:
+    from trialctl.ledger.witness import WitnessError, parse_cosigner_key
+
+    try:
+        return [parse_cosigner_key(text) for text in texts]
+    except WitnessError as e:
+        fail(str(e), EXIT_USAGE)
 
 
 def _pins(ledger_id: str | None, first_admin_key: str | None,

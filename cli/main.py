@@ -28,6 +28,7 @@ from trialctl.cli import (
     report_commands,
     trial_commands,
     user_commands,
+    witness_commands,
 )
 from trialctl.cli.io import EXIT_FAILED, EXIT_USAGE
 
@@ -96,6 +97,7 @@ app.command("status")(trial_commands.status)
 audit_commands.register(app)
 report_commands.register(app)
 export_commands.register(app)
+witness_commands.register(app)
 
 
 def _use_conventional_usage(group: typer.Typer) -> None:

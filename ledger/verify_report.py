@@ -40,6 +40,8 @@ class CheckpointResult:
     tree_size: int
     signer: str
     status: str
+    # Witnesses whose cosignature holds, by the keys `verify --witness-key` was given.
+    witnesses: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,12 @@ SETTINGS = {
     "export verify": Setting(after=("export odm",)),
     "proof inclusion": Setting(after=("checkpoint",)),
     "proof verify": Setting(after=("checkpoint", "proof inclusion")),
+    "witness show": Setting(after=("witness init",)),
+    "witness add-log": Setting(after=("witness init", "witness log-key")),
+    "witness cosign": Setting(after=("witness init", "witness log-key", "witness add-log",
+                                     "checkpoint")),
+    "witness serve": Setting(after=("witness init",)),
+    "export bundle": Setting(after=("checkpoint",)),
 }
 
 

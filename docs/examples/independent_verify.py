@@ -6,6 +6,10 @@ and `cryptography` (for Ed25519) and nothing of trialctl's own code.
 
     python independent_verify.py LEDGER.sqlite [--checkpoint FILE]... [--proof FILE]...
                                  [--first-admin-key KEY_ID] [--permissions FILE] [--json]
+    python independent_verify.py --bundle DIR [same options]
+
+A bundle (`trialctl export bundle`) holds the entries' stored bytes; the same checks run on
+them, and its manifest's SHA-256s and its keys.json are checked against the entries.
 
 It checks, entry by entry in commit order: the entry's stored form and canonical JSON, its
 single Ed25519 signature against the key its statement names, the signer's authority as the
@@ -618,6 +622,82 @@ def read_ledger(path: Path) -> tuple[list[Row], list[int]]:
     return rows, orphans
 
 
+# --- an auditor's bundle (FORMAT.md, "The auditor's bundle") ------------------------------
+
+BUNDLE_FORMAT = "trialctl-bundle/v1"
+
+
+def read_bundle(directory: Path) -> tuple[list[Row], list[str], list[tuple[str, str]]]:
+    """A bundle's entries as rows (columns repeat the signed values, the leaf is the entry's
+    own), the problems with its manifest and keys.json, and its checkpoint notes."""
+    rows: list[Row] = []
+    lines = (directory / "entries.jsonl").read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
+        item = json.loads(line)
+        state = base64.b64decode(item["entry"], validate=True)
+        try:
+            statement = json.loads(state.split(b"\n", 1)[0])
+            aggregate, version = str(statement["aggregate_id"]), statement["aggregate_version"]
+            topic = str(statement["type"])
+        except (ValueError, KeyError, TypeError):
+            aggregate, version, topic = "", -number, ""
+        rows.append(Row(number, aggregate, version if isinstance(version, int) else -number,
+                        topic, state, int(item["position"]), leaf_hash(state)))
+    problems = bundle_manifest_problems(directory)
+    listed = json.loads((directory / "keys.json").read_text(encoding="utf-8"))
+    if listed != bundle_keys(rows):
+        problems.append("keys.json: the keys or their positions differ from the entries'")
+    notes = [(f"checkpoints/{p.name}", p.read_text(encoding="utf-8"))
+             for p in sorted((directory / "checkpoints").glob("*"))]
+    return rows, problems, notes
+
+
+def bundle_manifest_problems(directory: Path) -> list[str]:
+    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    if manifest.get("format") != BUNDLE_FORMAT:
+        return [f"manifest.json is not a {BUNDLE_FORMAT} manifest"]
+    listed = {str(f["name"]): str(f["sha256"]) for f in manifest["files"]}
+    present = {p.relative_to(directory).as_posix() for p in directory.rglob("*")
+               if p.is_file() and p.name != "manifest.json"}
+    problems = []
+    for name, digest in sorted(listed.items()):
+        if name not in present:
+            problems.append(f"{name}: missing")
+        elif hashlib.sha256((directory / name).read_bytes()).hexdigest() != digest:
+            problems.append(f"{name}: SHA-256 differs from the manifest")
+    problems += [f"{name}: not in the manifest" for name in sorted(present - set(listed))]
+    return problems
+
+
+def bundle_keys(rows: list[Row]) -> list[dict[str, Any]]:
+    """Each key with the first and last position it could sign at (section 9), folded here
+    from the entries themselves."""
+    keys: dict[str, dict[str, Any]] = {}
+    current: dict[str, str] = {}  # user aggregate id -> its current key id
+    owner: dict[str, str] = {}  # user aggregate id -> user id
+    for row in rows:
+        try:
+            statement = json.loads(row.state.split(b"\n", 1)[0])
+            kind, payload = statement["type"], statement["payload"]
+            aggregate = str(statement["aggregate_id"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        position = row.leaf_position if row.leaf_position is not None else -1
+        if kind == REGISTERED:
+            owner[aggregate] = str(payload["user_id"])
+        if kind in (REGISTERED, KEY_ROTATED) and aggregate in owner:
+            if aggregate in current:
+                keys[current[aggregate]]["valid_to"] = position
+            keys[payload["key_id"]] = {"user_id": owner[aggregate], "key_id": payload["key_id"],
+                                       "public_key": payload["public_key"],
+                                       "valid_from": position + 1, "valid_to": None}
+            current[aggregate] = payload["key_id"]
+        elif kind == KEY_REVOKED and keys.get(payload.get("key_id"), {}).get(
+                "valid_to", 0) is None:
+            keys[payload["key_id"]]["valid_to"] = position
+    return sorted(keys.values(), key=lambda k: (k["valid_from"], k["user_id"]))
+
+
 class Verifier:
     def __init__(
         self,
@@ -1041,7 +1121,9 @@ def load_permissions(path: Path | None) -> dict[str, tuple[frozenset[str], froze
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("ledger", type=Path, help="the SQLite ledger file")
+    parser.add_argument("ledger", type=Path, nargs="?", help="the SQLite ledger file")
+    parser.add_argument("--bundle", type=Path,
+                        help="an auditor's bundle directory (trialctl export bundle) instead")
     parser.add_argument("--checkpoint", "-c", type=Path, action="append", default=[],
                         help="a checkpoint note to check (repeatable)")
     parser.add_argument("--proof", type=Path, action="append", default=[],
@@ -1052,19 +1134,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
 
+    if (args.ledger is None) == (args.bundle is None):
+        parser.error("give a ledger file or --bundle DIR")
+    bundle_problems: list[str] = []
     try:
-        rows, orphans = read_ledger(args.ledger)
-        permissions = load_permissions(args.permissions)
         notes = [(str(p), p.read_text(encoding="utf-8")) for p in args.checkpoint]
+        if args.bundle is not None:
+            rows, bundle_problems, bundled = read_bundle(args.bundle)
+            orphans: list[int] = []
+            notes += bundled
+        else:
+            rows, orphans = read_ledger(args.ledger)
+        permissions = load_permissions(args.permissions)
         proofs = [(str(p), json.loads(p.read_text(encoding="utf-8"))) for p in args.proof]
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError,
-            sqlite3.Error) as e:
+            binascii.Error, sqlite3.Error) as e:
         print(f"independent_verify: cannot read input: {e}", file=sys.stderr)
         return 2
 
-    report = Report(str(args.ledger))
+    report = Report(str(args.bundle or args.ledger))
     verifier = Verifier(report, permissions, args.first_admin_key)
     verifier.run(rows, orphans)
+    report.findings += [Finding("bundle", problem) for problem in bundle_problems]
     report.checkpoints = [check_note(verifier, source, text) for source, text in notes]
     report.proofs = [check_proof(verifier, source, doc) for source, doc in proofs]
 

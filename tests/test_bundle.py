@@ -1,0 +1,123 @@
+"""The auditor's bundle: `export bundle DIR` on SQLite and PostgreSQL, checked offline by
+`verify --bundle DIR` and by docs/examples/independent_verify.py, which both catch an edited
+entry, a dropped entry and a replaced key, even when the manifest is rewritten to match."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Result, assert_one_line_error, trialctl
+
+ROOT = Path(__file__).resolve().parent.parent
+INDEPENDENT = ROOT / "docs" / "examples" / "independent_verify.py"
+PASSWORD = "alice-password"
+
+
+def ok(*args: str, stdin: str = "") -> Result:
+    result = trialctl(*args, stdin=stdin)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result
+    return result
+
+
+def independent(bundle: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(INDEPENDENT), "--bundle", str(bundle), "--json"],
+                          capture_output=True, text=True, timeout=120)
+
+
+def rehash_manifest(bundle: Path) -> None:
+    """What a careful forger does: make the manifest match the edited files."""
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    for item in manifest["files"]:
+        data = (bundle / item["name"]).read_bytes()
+        item["sha256"], item["bytes"] = hashlib.sha256(data).hexdigest(), len(data)
+    (bundle / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def edit_entry(bundle: Path) -> None:
+    lines = (bundle / "entries.jsonl").read_text(encoding="utf-8").splitlines()
+    item = json.loads(lines[2])
+    entry = base64.b64decode(item["entry"]).replace(b'"monitor"', b'"auditor"', 1)
+    lines[2] = json.dumps({**item, "entry": base64.b64encode(entry).decode()})
+    (bundle / "entries.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def drop_entry(bundle: Path) -> None:
+    lines = (bundle / "entries.jsonl").read_text(encoding="utf-8").splitlines()
+    del lines[2]
+    (bundle / "entries.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def replace_key(bundle: Path) -> None:
+    keys = json.loads((bundle / "keys.json").read_text(encoding="utf-8"))
+    public = bytes(range(32))
+    keys[0] = {**keys[0], "public_key": public.hex(), "key_id": hashlib.sha256(public).hexdigest()}
+    (bundle / "keys.json").write_text(json.dumps(keys), encoding="utf-8")
+
+
+def test_a_bundle_verifies_offline_and_catches_edits(
+    ledger_url: str, home: Path, tmp_path: Path
+) -> None:
+    ok("init", "--admin", "alice", "--name", "Alice Adams", "--ledger", ledger_url,
+       "--password-stdin", stdin=f"{PASSWORD}\n")
+    ok("user", "add", "bob", "--name", "Bob", "--role", "monitor", "--ledger", ledger_url,
+       "-u", "alice", "--password-stdin", stdin=f"{PASSWORD}\nbob-password\n")
+    note = tmp_path / "cp.txt"
+    ok("checkpoint", "-u", "alice", "-o", str(note), "--ledger", ledger_url,
+       "--password-stdin", stdin=f"{PASSWORD}\n")
+    bundle = tmp_path / "bundle"
+    made = json.loads(ok("export", "bundle", str(bundle), "-c", str(note), "--ledger",
+                         ledger_url, "--json").stdout)
+    assert made["tree_size"] == 4
+    names = {f["name"] for f in made["files"]}
+    assert {"entries.jsonl", "keys.json", "FORMAT.md", "checkpoints/000-cp.txt"} <= names
+    keys = json.loads((bundle / "keys.json").read_text(encoding="utf-8"))
+    assert [(k["user_id"], k["valid_from"], k["valid_to"]) for k in keys] == \
+        [("alice", 2, None), ("bob", 3, None)]
+
+    report = json.loads(ok("verify", "--bundle", str(bundle), "--json").stdout)
+    assert report["ok"] and report["entries_checked"] == 4
+    assert report["checkpoints"][0]["status"] == "ok"
+    clean = independent(bundle)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    # A bundle is never written over.
+    assert_one_line_error(trialctl("export", "bundle", str(bundle), "--ledger", ledger_url),
+                          "not an empty directory")
+
+    for tamper, check in ((edit_entry, "signature"), (drop_entry, "sequence"),
+                          (replace_key, "bundle")):
+        for rehash in (False, True):
+            copy = tmp_path / f"{tamper.__name__}-{rehash}"
+            shutil.copytree(bundle, copy)
+            tamper(copy)
+            if rehash:
+                rehash_manifest(copy)
+            result = trialctl("verify", "--bundle", str(copy), "--json")
+            assert result.returncode == 1, (tamper.__name__, result)
+            found = json.loads(result.stdout)["findings"]
+            assert check in {f["check"] for f in found}, (tamper.__name__, found)
+            # The manifest catches the unrehashed copy; the entries catch both.
+            assert any("SHA-256" in f["detail"] for f in found) != rehash
+            theirs = independent(copy)
+            assert theirs.returncode == 1, (tamper.__name__, theirs.stdout, theirs.stderr)
+            assert check in {f["check"] for f in json.loads(theirs.stdout)["findings"]}
+
+
+def test_a_directory_that_is_not_a_bundle_is_one_line(tmp_path: Path, home: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(trialctl("verify", "--bundle", str(tmp_path / "empty")), "bundle")
+
+
+@pytest.mark.parametrize(
+    "flag", ["--projections", "--ledger-id=f621dfd5-6c7d-4ee5-be43-bb774b8a280a"])
+def test_bundle_refuses_ledger_only_flags(flag: str, tmp_path: Path, home: Path) -> None:
+    result = trialctl("verify", "--bundle", str(tmp_path), flag)
+    assert_one_line_error(result, "--bundle")
+    assert result.returncode == 2
