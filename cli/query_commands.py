@@ -49,7 +49,7 @@ def open_query(
     """Raise a query on one of a patient's records (a monitor or data manager).
 
     \b
-    Example: trialctl query open P001 --record 12 --text "Dose time differs from the chart" -u mona
+    Example: trialctl query open P007 --record 67 --text "Day 1 dose time differs from the chart" -u mona
     """
     from trialctl.ledger.reviews import QueryOpen, ReviewActions
 
@@ -66,7 +66,7 @@ def answer(
     """Answer an open query (site investigators).
 
     \b
-    Example: trialctl query answer Q1 --text "Chart checked: as recorded" -u ivan
+    Example: trialctl query answer Q2 --text "Chart checked: as recorded" -u ivan
     """
     _step(query_id, "answer", text, trial, ledger, user, password_stdin, json_output)
 

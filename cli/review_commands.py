@@ -67,7 +67,7 @@ def sign(
     `trialctl review P001` is short for `trialctl review sign P001`.
 
     \b
-    Example: trialctl review P001 -u mona
+    Example: trialctl review P007 --records 66,67 -u mona
     """
     from trialctl.ledger.reviews import Review, ReviewActions
 
@@ -86,7 +86,7 @@ def status(
     (ledger positions), and open queries.
 
     \b
-    Example: trialctl review status --patient P007 --json
+    Example: trialctl review status --patient P008 --json
     """
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.reviews import ReviewActions

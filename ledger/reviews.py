@@ -18,10 +18,11 @@ from trialctl.domain.patient import Patient
 from trialctl.domain.review import INVALIDATED, REVIEWED, RecordEntry, to_review
 from trialctl.domain.rules import TrialRuleError
 from trialctl.domain.trial import Trial
+from trialctl.ledger.application import UnlockedUser
 from trialctl.ledger.entry import entry_hash, parse_entry
 from trialctl.ledger.requests import Request
 from trialctl.ledger.roles import Meaning, Role
-from trialctl.ledger.trials import TrialActions, _Pending
+from trialctl.ledger.trials import Recorded, TrialActions, _Pending
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,15 @@ ReviewRequest = Review | QueryOpen | QueryStep
 
 class ReviewActions(TrialActions):
     """`TrialActions` that also take review and query requests."""
+
+    # The base class types its requests as `Request`; `_take` below takes these too.
+    def check(self, request: Request | ReviewRequest, now: datetime,
+              signer: str | None = None) -> None:
+        super().check(request, now, signer)  # type: ignore[arg-type]
+
+    def perform(self, request: Request | ReviewRequest, actor: UnlockedUser,
+                now: datetime) -> Recorded:
+        return super().perform(request, actor, now)  # type: ignore[arg-type]
 
     def _take(self, request: Request | ReviewRequest, now: datetime) -> _Pending:
         match request:

@@ -61,6 +61,8 @@ SETTINGS = {
     "export verify": Setting(after=("export odm",)),
     "proof inclusion": Setting(after=("checkpoint",)),
     "proof verify": Setting(after=("checkpoint", "proof inclusion")),
+    "query answer": Setting(after=("query open",)),
+    "query close": Setting(after=("query open",)),
 }
 
 
