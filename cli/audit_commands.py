@@ -5,6 +5,7 @@ The database stack is imported inside each command, so `trialctl --help` stays f
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -30,6 +31,7 @@ from trialctl.cli.render import (
     progress,
     render_patient,
     render_patient_notes,
+    render_review_notes,
     render_status,
     trail,
 )
@@ -94,6 +96,7 @@ def patient(
     """
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.projection import catch_up
+    from trialctl.ledger.reviews import ReviewActions
     from trialctl.ledger.trials import TrialActions
 
     fmt = output_format(json_output, csv_output)
@@ -108,9 +111,13 @@ def patient(
         serious = [ae for ae in found.adverse_events() if ae["serious"]]
         timeline = list(views.audit_rows(patient=(str(found.id), str(current.id), patient_id)))
         flagged = records.decisions_since_corrected(current, patient_id)
+        reviews = ReviewActions(app)
+        review_rows = reviews.review_rows(found)
+        queries = reviews.query_rows(trial, patient_id, False, datetime.now(UTC).date())
     if fmt is Format.JSON:
         print_json({"patient": summary, "dose_intensity": intensity, "timeline": timeline,
-                    "decisions_since_corrected": flagged})
+                    "decisions_since_corrected": flagged, "review": review_rows,
+                    "queries": queries})
         return
     if fmt is Format.TABLE:
         render_patient(summary)
@@ -122,6 +129,7 @@ def patient(
                            f"site aware {ae['site_aware_on']}, report due {ae['report_due']}")
         if intensity:
             output_rows(intensity, fmt, DOSE_INTENSITY)
+        render_review_notes(review_rows, queries)
     output_rows(timeline, fmt, trail(f"Timeline of {patient_id}"))
 
 

@@ -24,8 +24,10 @@ from trialctl.cli import (
     export_commands,
     ledger_commands,
     proof_commands,
+    query_commands,
     record_commands,
     report_commands,
+    review_commands,
     trial_commands,
     user_commands,
     witness_commands,
@@ -94,6 +96,8 @@ app.add_typer(trial_commands.app, name="trial")
 app.add_typer(record_commands.app, name="record")
 app.add_typer(escalation_commands.app, name="escalation")
 app.command("status")(trial_commands.status)
+app.add_typer(review_commands.app, name="review")
+app.add_typer(query_commands.app, name="query")
 audit_commands.register(app)
 report_commands.register(app)
 export_commands.register(app)

@@ -403,6 +403,9 @@ def correct(
                                          help="The patient record version to correct.")],
     changes: Annotated[list[str], typer.Option("--set", help="FIELD=NEW_VALUE (repeatable).")],
     reason: Annotated[str, typer.Option("--reason", help="Reason for change.")],
+    query: Annotated[str | None, typer.Option(
+        "--query", metavar="QUERY_ID",
+        help="The open query on this record that the correction answers.")] = None,
     trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
@@ -412,5 +415,5 @@ def correct(
     Example: trialctl record correct P006 --version 5 --set dose=400 --reason "transcription error" -u ivan
     """
     fact = Correction(target_version=version, changes=parse_assignments(changes, "--set"),
-                      reason=reason)
+                      reason=reason, query=query)
     run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))

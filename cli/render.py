@@ -262,3 +262,36 @@ LABS = TableSpec("Labs", [
     ("grade", lambda r: "not gradable" if r["grade"] is None else r["grade"]),
     ("grading", field("grading")),
 ])
+
+
+# Source data verification and queries (cli/review_commands.py, cli/query_commands.py).
+def _positions(key: str) -> Cell:
+    return lambda row: " ".join(f"#{p}" for p in row[key])
+
+
+REVIEW_STATUS = TableSpec("Source data verification", [
+    ("patient", field("patient_id")), ("unreviewed", _positions("unreviewed")),
+    ("reviewed", _positions("reviewed")), ("invalidated", _positions("invalidated")),
+    ("open queries", joined("open_queries")),
+])
+
+QUERIES = TableSpec("Queries", [
+    ("query", field("query_id")), ("patient", field("patient_id")),
+    ("record", lambda q: f"#{q['record']}"), ("state", field("state")),
+    ("age (days)", field("age_days")), ("raised by", field("raised_by")),
+    ("text", field("text")),
+    ("answered by correction", _positions("corrections")),
+])
+
+RECORD_REVIEWS = TableSpec("Records and their review", [
+    ("#", field("position")), ("kind", field("kind")), ("review", field("text")),
+])
+
+
+def render_review_notes(rows: list[dict[str, Any]], queries: list[dict[str, Any]]) -> None:
+    """Each record's review state, and the patient's queries not closed."""
+    output_rows(rows, Format.TABLE, RECORD_REVIEWS)
+    for query in queries:
+        if query["state"] != "closed":
+            typer.echo(f"query {query['query_id']} on #{query['record']} ({query['state']}, "
+                       f"{query['age_days']} days): {query['text']}")

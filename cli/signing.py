@@ -11,23 +11,23 @@ import typer
 from trialctl.cli.io import PasswordSource, fail, ledger_errors, need_user, print_json
 
 if TYPE_CHECKING:
-    from trialctl.ledger.requests import Request
-    from trialctl.ledger.trials import Recorded
+    from trialctl.ledger.trials import Recorded, TrialActions
 
 
 def run_signed(
     ledger: str | None, user: str | None, password_stdin: bool, json_output: bool,
-    request: Request,
+    request: Any, actions_type: type[TrialActions] | None = None,
 ) -> None:
     """Every `record` command: the domain refuses (before any password is asked for), the
-    ledger signs, this renders."""
+    ledger signs, this renders. `actions_type` is a `TrialActions` that takes more requests
+    (`ledger.reviews.ReviewActions`)."""
     from trialctl.domain.rules import TrialRuleError
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.trials import TrialActions
 
     signer = need_user(user)
     with ledger_errors():
-        actions = TrialActions(open_ledger(ledger))
+        actions = (actions_type or TrialActions)(open_ledger(ledger))
         try:
             actions.check(request, datetime.now(UTC), signer)
             actor = actions.ledger.unlock(
@@ -51,7 +51,7 @@ def render_recorded(recorded: Recorded, json_output: bool) -> None:
                    f"{statement['actor']['role']})")
     summary: dict[str, Any] = recorded.summary
     for key in ("eligibility", "response", "counts_toward_decision", "corrected", "engine",
-                "grading"):
+                "grading", "reviewed", "query", "state"):
         if key in summary:
             value = summary[key]
             if key == "eligibility":

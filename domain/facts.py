@@ -628,6 +628,10 @@ class Correction(Fact):
     target_version: int = given("integer", "the patient record version corrected")
     changes: dict[str, Any] = given("object", stored=False)  # noqa: RUF009
     reason: str = given("text", "reason for change")
+    query: str | None = given(
+        "text or null", "the open query on that record this correction answers (Q1, …)",
+        default=None,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

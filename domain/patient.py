@@ -28,6 +28,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from trialctl.domain import queries as query_rules
 from trialctl.domain.ctcae_terms import terms_for
 from trialctl.domain.dlt_rules import DltContext, unmet_conditions
 from trialctl.domain.eligibility import evaluate_eligibility
@@ -62,6 +63,7 @@ from trialctl.domain.recist import (
     sum_of_diameters,
     validate_baseline,
 )
+from trialctl.domain.review import RecordEntry, check_review, citation, review_states
 from trialctl.domain.rules import TrialRuleError, not_before, not_in_future, parse_day, parse_moment
 
 PATIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
@@ -147,6 +149,8 @@ class Patient(Aggregate):
             1: {"kind": Consent.KIND, "values": consent.payload()}
         }
         self.corrections: list[dict[str, Any]] = []
+        self.reviews: list[dict[str, Any]] = []  # source data verification (domain/review.py)
+        self.queries: dict[str, dict[str, Any]] = {}  # data queries (domain/queries.py)
         self.eligibility: dict[str, Any] | None = None
         self.level: int | None = None
         self.cohort_number: int | None = None
@@ -346,6 +350,8 @@ class Patient(Aggregate):
             "assessments": self.assessment_schedule(),
             "next_assessment_due": self.next_assessment_due(),
             "corrections": len(self.corrections),
+            "review": self.review_counts(),
+            "open_queries": [q for q, v in self.queries.items() if query_rules.is_open(v)],
         }
 
     def eligibility_deviation(self) -> dict[str, Any] | None:
@@ -736,6 +742,12 @@ class Patient(Aggregate):
         TOPIC = "trialctl.Patient.Corrected"
         FACT = Correction
         __annotations__ = Correction.event_fields()
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Before queries: no correction cited one.
+            state["query"] = None
 
         def apply(self, aggregate: Any) -> None:
             values = self.payload()
@@ -794,6 +806,8 @@ class Patient(Aggregate):
             screened_on = parse_day(fact["values"]["screened_on"], "screening date")
             old["eligibility"] = self.eligibility
             new_values["eligibility"] = _evaluate(protocol, new_values["values"], screened_on)
+        if correction.query is not None:
+            self.check_query_cited(correction.query, target_version)
         reason = correction.reason.strip()
         self._record(
             self.Corrected, replace(correction, reason=reason), now,
@@ -822,6 +836,142 @@ class Patient(Aggregate):
         view = copy.copy(self)
         view.facts = {v: f for v, f in self.facts.items() if v != version}
         return view
+
+    # -- source data verification and queries (domain/review.py, domain/queries.py) ------
+
+    class RecordsReviewed(Aggregate.Event):
+        """A monitor verified the cited records against source."""
+
+        TOPIC = "trialctl.Patient.RecordsReviewed"
+        records: list[dict[str, Any]]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.reviews.append({"version": self.originator_version,
+                                      "records": list(self.records)})
+
+    def review_states(self) -> dict[int, dict[str, Any]]:
+        """Each record's review state now (`domain.review.review_states`)."""
+        return review_states(self.facts, self.reviews, self.corrections)
+
+    def review_counts(self) -> dict[str, int]:
+        counts = {"unreviewed": 0, "reviewed": 0, "invalidated": 0}
+        for state in self.review_states().values():
+            counts[state["state"]] += 1
+        return counts
+
+    def review(self, cited: list[RecordEntry], reviewer: str, now: datetime) -> None:
+        check_review(self.patient_id, cited, self.review_states(), reviewer)
+        self.trigger_event(self.RecordsReviewed, timestamp=now,
+                           records=[citation(record) for record in cited])
+
+    class QueryRaised(Aggregate.Event):
+        TOPIC = "trialctl.Patient.QueryRaised"
+        query_id: str
+        record_position: int
+        record_version: int
+        entry_hash: str
+        text: str
+        raised_by: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.queries[self.query_id] = {
+                "query_id": self.query_id, "record_position": self.record_position,
+                "record_version": self.record_version, "entry_hash": self.entry_hash,
+                "text": self.text, "raised_by": self.raised_by,
+                "raised_at": self.timestamp.isoformat(), "state": query_rules.OPEN,
+                "closed_at": None, "thread": [],
+            }
+
+    class QueryAnswered(Aggregate.Event):
+        TOPIC = "trialctl.Patient.QueryAnswered"
+        query_id: str
+        text: str
+        answered_by: str
+
+        def apply(self, aggregate: Any) -> None:
+            query = aggregate.queries[self.query_id]
+            query["state"] = query_rules.ANSWERED
+            query["thread"].append({"what": "answered", "by": self.answered_by,
+                                    "text": self.text, "at": self.timestamp.isoformat()})
+
+    class QueryClosed(Aggregate.Event):
+        TOPIC = "trialctl.Patient.QueryClosed"
+        query_id: str
+        closed_by: str
+
+        def apply(self, aggregate: Any) -> None:
+            query = aggregate.queries[self.query_id]
+            query["state"] = query_rules.CLOSED
+            query["closed_at"] = self.timestamp.isoformat()
+            query["thread"].append({"what": "closed", "by": self.closed_by, "text": None,
+                                    "at": self.timestamp.isoformat()})
+
+    class QueryReopened(Aggregate.Event):
+        TOPIC = "trialctl.Patient.QueryReopened"
+        query_id: str
+        text: str
+        reopened_by: str
+
+        def apply(self, aggregate: Any) -> None:
+            query = aggregate.queries[self.query_id]
+            query["state"] = query_rules.OPEN
+            query["closed_at"] = None
+            query["thread"].append({"what": "reopened", "by": self.reopened_by,
+                                    "text": self.text, "at": self.timestamp.isoformat()})
+
+    def query(self, query_id: str) -> dict[str, Any]:
+        found = self.queries.get(query_id)
+        if found is None:
+            raise TrialRuleError(
+                "known-query", f"patient {self.patient_id} has no query {query_id}"
+            )
+        return found
+
+    def raise_query(
+        self, query_id: str, record: RecordEntry, text: str, raised_by: str, now: datetime
+    ) -> None:
+        query_rules.query_number(query_id)
+        if query_id in self.queries:
+            raise TrialRuleError("query-id", f"query {query_id} already exists")
+        if record.version not in self.facts:
+            raise TrialRuleError(
+                "queryable", f"#{record.position} is not a record of patient {self.patient_id}"
+            )
+        self.trigger_event(
+            self.QueryRaised, timestamp=now, query_id=query_id,
+            record_position=record.position, record_version=record.version,
+            entry_hash=record.entry_hash, text=query_rules.query_text(text, "a query"),
+            raised_by=raised_by,
+        )
+
+    def answer_query(self, query_id: str, text: str, answered_by: str, now: datetime) -> None:
+        query_rules.check_answer(self.query(query_id))
+        self.trigger_event(self.QueryAnswered, timestamp=now, query_id=query_id,
+                           text=query_rules.query_text(text, "an answer"),
+                           answered_by=answered_by)
+
+    def close_query(self, query_id: str, signer: str, data_manager: bool, now: datetime) -> None:
+        query_rules.check_close(self.query(query_id), signer, data_manager)
+        self.trigger_event(self.QueryClosed, timestamp=now, query_id=query_id, closed_by=signer)
+
+    def reopen_query(
+        self, query_id: str, text: str, signer: str, data_manager: bool, now: datetime
+    ) -> None:
+        query_rules.check_reopen(self.query(query_id), signer, data_manager)
+        self.trigger_event(self.QueryReopened, timestamp=now, query_id=query_id,
+                           text=query_rules.query_text(text, "a reopening"), reopened_by=signer)
+
+    def check_query_cited(self, query_id: str, target_version: int) -> None:
+        """A correction may cite the query it answers: an open query on that record."""
+        query = self.query(query_id)
+        if not query_rules.is_open(query):
+            raise TrialRuleError("query-open", f"query {query_id} is closed")
+        if query["record_version"] != target_version:
+            raise TrialRuleError(
+                "query-record",
+                f"query {query_id} is about #{query['record_position']}, "
+                f"not the record corrected",
+            )
 
     # -- recording -----------------------------------------------------------------------
 

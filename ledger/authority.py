@@ -114,6 +114,28 @@ def action_of(event_type: str, payload: Mapping[str, Any]) -> str:
     return event_type
 
 
+# Source data verification and data queries (domain/review.py, domain/queries.py). A review
+# is a monitor's: source data verification is the monitor's task, and a data manager, who
+# sees no source documents, raises queries instead. Site investigators answer queries; the
+# raiser or a data manager closes or reopens them (checked in domain/queries.py).
+MONITORS = frozenset({Role.MONITOR})
+QUERY_RAISERS = frozenset({Role.MONITOR, Role.DATA_MANAGER})
+REVIEW_EVENT_TYPES = (Patient.RecordsReviewed.TOPIC,)
+QUERY_EVENT_TYPES = (
+    Patient.QueryRaised.TOPIC, Patient.QueryAnswered.TOPIC,
+    Patient.QueryClosed.TOPIC, Patient.QueryReopened.TOPIC,
+)
+PERMISSIONS.update(
+    {
+        Patient.RecordsReviewed.TOPIC: _allow(MONITORS, Meaning.REVIEWED),
+        Patient.QueryRaised.TOPIC: _allow(QUERY_RAISERS, Meaning.REVIEWED),
+        Patient.QueryAnswered.TOPIC: _allow(INVESTIGATORS, Meaning.RECORDED),
+        Patient.QueryClosed.TOPIC: _allow(QUERY_RAISERS, Meaning.REVIEWED),
+        Patient.QueryReopened.TOPIC: _allow(QUERY_RAISERS, Meaning.REVIEWED),
+    }
+)
+
+
 # What trialctl itself signs: the table FORMAT.md documents, whatever is registered later.
 BUILT_IN_ACTIONS = frozenset(PERMISSIONS)
 

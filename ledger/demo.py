@@ -223,6 +223,37 @@ def dose_reduction(story: _Story, patient: str, offset: int) -> None:
               f"to {reduced.dose} {reduced.unit}, later doses at the reduced level")
 
 
+def review_scene(story: _Story, patient: str) -> None:
+    """Source data verification: the monitor verifies the site's course 1 records of one
+    patient; a correction then voids the review of the one it changes, and a query on the
+    response assessment is raised, answered and closed."""
+    from trialctl.ledger.reviews import QueryOpen, QueryStep, Review, ReviewActions
+
+    actions = ReviewActions(story.records.ledger)
+    found = actions.patient(actions.trial(None), patient)
+    entries = actions.record_entries(found)
+    course = [entries[d["version"]].position for d in found.doses() if d["course"] == 1]
+    (ae,) = [a for a in found.adverse_events() if a["ae_id"] == "AE1"]
+    cited = (*course, entries[ae["version"]].position)
+    actions.perform(Review(None, patient, cited, "mona"), story.actors["mona"], story.now)
+    story.record("ivan", patient, Correction(
+        target_version=ae["version"], changes={"resolved_on": story.day(57)},
+        reason="source document verification: fatigue resolved a day earlier"))
+    (line,) = actions.review_status(None, patient)[0]["invalidations"]
+    story.say(f"{patient}: {len(cited)} records verified against source by mona; {line}")
+    response = entries[found.responses()[-1]["version"]].position
+    opened = actions.perform(
+        QueryOpen(None, patient, response, "Week 9 lung lesion: please confirm 12 mm on the "
+                  "radiology report", "mona"), story.actors["mona"], story.now)
+    query_id = opened.summary["query"]
+    actions.perform(QueryStep(None, query_id, "answer", "Radiology report checked: 12 mm",
+                              "ivan"), story.actors["ivan"], story.now)
+    actions.perform(QueryStep(None, query_id, "close", None, "mona"), story.actors["mona"],
+                    story.now)
+    story.say(f"{patient}: query {query_id} on #{response} raised by mona, answered by ivan, "
+              "closed")
+
+
 def run_demo(
     directory: Path, ledger: str | None = None, say: Callable[[str], None] = lambda _: None
 ) -> DemoResult:
@@ -325,6 +356,7 @@ def run_demo(
     say(f"{dlt_patient}: AE1 corrected to grade 3; its DLT no longer meets neutropenia_g4, "
         "so the decisions that counted it are shown as made on data since corrected")
 
+    review_scene(story, second[2])
     status = records.status(None)
     report = verify_ledger(app.signed_recorder, location.display())
     entries = app.signed_recorder.tree_size()

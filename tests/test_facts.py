@@ -47,7 +47,9 @@ STORED: dict[str, set[str]] = {
     "trialctl.Patient.ObservationRecorded": {"kind", "value", "observed_on"},
     "trialctl.Patient.ConsentWithdrawn": {"withdrawn_on", "reason"},
     "trialctl.Patient.WentOffStudy": {"off_on", "reason"},
-    "trialctl.Patient.Corrected": {"target_version", "kind", "old_values", "new_values", "reason"},
+    # class_version 2 added the query a correction answers; v1 rows are upcast (none).
+    "trialctl.Patient.Corrected": {
+        "target_version", "kind", "old_values", "new_values", "reason", "query"},
     "trialctl.Patient.LabRecorded": {
         "test", "value", "unit", "collected_on", "course", "day", "uln", "lln",
         "grade", "grading", "canonical_value", "canonical_unit"},

@@ -67,6 +67,8 @@ SETTINGS = {
                                      "checkpoint")),
     "witness serve": Setting(after=("witness init",)),
     "export bundle": Setting(after=("checkpoint",)),
+    "query answer": Setting(after=("query open",)),
+    "query close": Setting(after=("query open",)),
 }
 
 

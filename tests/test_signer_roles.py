@@ -114,7 +114,7 @@ def _corrected(patient: Patient, kind: str, target: int, old: dict[str, Any],
     which records are correctable; this is about who may sign one)."""
     patient.trigger_event(
         Patient.Corrected, timestamp=datetime.now(UTC), target_version=target,
-        reason="source document re-read", kind=kind, old_values=old, new_values=new,
+        reason="source document re-read", kind=kind, old_values=old, new_values=new, query=None,
     )
     return patient
 

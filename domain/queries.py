@@ -1,0 +1,77 @@
+"""Data queries: a monitor or data manager asks the site about one record; site staff
+answer; the raiser (or a data manager) closes or reopens it.
+
+A query's state is the fold of its events: `open` when raised or reopened, `answered`
+after an answer, `closed` when closed. Its age is derived when it is read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from trialctl.domain.rules import TrialRuleError
+
+OPEN = "open"
+ANSWERED = "answered"
+CLOSED = "closed"
+
+QUERY_ID = re.compile(r"^Q[1-9][0-9]{0,8}$")
+TEXT_MAX = 4000
+
+
+def query_number(query_id: str) -> int:
+    if not QUERY_ID.match(query_id):
+        raise TrialRuleError("query-id", f"query id {query_id!r} is not of the form Q1, Q2, …")
+    return int(query_id[1:])
+
+
+def query_text(text: str, what: str) -> str:
+    cleaned = text.strip()
+    if not cleaned:
+        raise TrialRuleError("query-text", f"{what} needs a text")
+    if len(cleaned) > TEXT_MAX:
+        raise TrialRuleError("query-text", f"{what} text is longer than {TEXT_MAX} characters")
+    return cleaned
+
+
+def is_open(query: Mapping[str, Any]) -> bool:
+    """Open for the site: raised or reopened, answered but not yet closed."""
+    return bool(query["state"] != CLOSED)
+
+
+def check_answer(query: Mapping[str, Any]) -> None:
+    if query["state"] == CLOSED:
+        raise TrialRuleError("query-open", f"query {query['query_id']} is closed: reopen it first")
+
+
+def check_close(query: Mapping[str, Any], signer: str, data_manager: bool) -> None:
+    _raiser_or_data_manager(query, signer, data_manager, "close")
+    if query["state"] == CLOSED:
+        raise TrialRuleError("query-open", f"query {query['query_id']} is already closed")
+
+
+def check_reopen(query: Mapping[str, Any], signer: str, data_manager: bool) -> None:
+    _raiser_or_data_manager(query, signer, data_manager, "reopen")
+    if query["state"] != CLOSED:
+        raise TrialRuleError("query-closed", f"query {query['query_id']} is not closed")
+
+
+def _raiser_or_data_manager(
+    query: Mapping[str, Any], signer: str, data_manager: bool, what: str
+) -> None:
+    if signer != query["raised_by"] and not data_manager:
+        raise TrialRuleError(
+            "query-owner",
+            f"only {query['raised_by']} (who raised {query['query_id']}) or a data manager "
+            f"may {what} it",
+        )
+
+
+def age_days(query: Mapping[str, Any], today: date) -> int:
+    """Days from raising to closing, or to today while it is not closed."""
+    raised = date.fromisoformat(str(query["raised_at"])[:10])
+    end = date.fromisoformat(str(query["closed_at"])[:10]) if query["closed_at"] else today
+    return (end - raised).days
