@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from trialctl.cli.batch_commands import batch_entry
 from trialctl.cli.io import EXIT_USAGE, fail
 from trialctl.cli.options import (
     DateOption,
@@ -41,6 +42,8 @@ from trialctl.domain.recist import TargetLesion
 from trialctl.ledger.requests import CohortDecision, PatientStep
 
 app = typer.Typer(help="Record trial actions as signed events.", no_args_is_help=True)
+# `record --from FILE`: many lines of the commands below at once (docs/BATCH.md).
+app.callback(invoke_without_command=True)(batch_entry)
 
 _INTEGER = re.compile(r"^-?\d+$")
 
