@@ -55,7 +55,7 @@ def batch_entry(
     line is checked as its command checks it, in file order (a line sees the lines before
     it); if any is refused nothing is written, unless --each. Exit 1 if any line is refused.
     \b
-    Example: trialctl record --from docs/examples/visit.jsonl -u mona
+    Example: trialctl record --from visit.jsonl -u ivan
     """
     if ctx.invoked_subcommand is not None:
         if from_file is not None or each:

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the `site` fixture, shared with test_record_cli)
 """`trialctl record --from FILE`: a visit's lines signed with one password, all or nothing
 (or --each), each line checked as its own command checks it; on SQLite and PostgreSQL."""
 
@@ -14,7 +15,7 @@ import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import assert_one_line_error, trialctl
+from tests.conftest import assert_one_line_error
 from tests.test_record_cli import Site, site  # noqa: F401  (the fixture)
 from tests.trial_helpers import at, day, screening_for, second_protocol
 from trialctl.cli.main import app
