@@ -79,6 +79,8 @@ def parse_assignment(pair: str) -> tuple[str, Any]:
 def parse_lesion(text: str) -> TargetLesion:
     """ID:SITE:LONGEST_MM, or ID:node:LONGEST_MM:SHORT_AXIS_MM for a lymph node."""
     parts = text.split(":")
+    if any(not Decimal(part).is_finite() for part in parts[2:] if _is_decimal(part)):
+        raise ValueError(f"{text!r}: a measurement is a finite number of mm")
     try:
         if len(parts) == 3:
             return TargetLesion(parts[0], parts[1], Decimal(parts[2]))
@@ -87,6 +89,14 @@ def parse_lesion(text: str) -> TargetLesion:
     except (InvalidOperation, ValueError) as e:
         raise ValueError(f"{text!r}: {e}") from e
     raise ValueError(f"{text!r}: write ID:SITE:MM or ID:node:MM:SHORT_MM")
+
+
+def _is_decimal(text: str) -> bool:
+    try:
+        Decimal(text)
+    except InvalidOperation:
+        return False
+    return True
 
 
 # -- field types -----------------------------------------------------------------------
