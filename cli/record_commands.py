@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from trialctl.cli.batch_commands import batch_entry
 from trialctl.cli.io import EXIT_USAGE, fail
 from trialctl.cli.options import (
     DateOption,
@@ -38,28 +38,22 @@ from trialctl.domain.facts import (
     Withdrawal,
 )
 from trialctl.domain.recist import TargetLesion
+from trialctl.ledger import batch_lines
 from trialctl.ledger.requests import CohortDecision, PatientStep
 
 app = typer.Typer(help="Record trial actions as signed events.", no_args_is_help=True)
+# `record --from FILE`: many lines of the commands below at once (docs/BATCH.md).
+app.callback(invoke_without_command=True)(batch_entry)
 
 _INTEGER = re.compile(r"^-?\d+$")
 
 
 def parse_assignments(pairs: list[str], option: str) -> dict[str, Any]:
-    """KEY=VALUE pairs: true/false become booleans, whole numbers integers, the rest text."""
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        key, equals, raw = pair.partition("=")
-        if not equals or not key.strip():
-            fail(f"{option} expects KEY=VALUE, not {pair!r}", EXIT_USAGE)
-        text = raw.strip()
-        value: Any = text
-        if text.lower() in ("true", "false"):
-            value = text.lower() == "true"
-        elif _INTEGER.match(text):
-            value = int(text)
-        values[key.strip()] = value
-    return values
+    """KEY=VALUE pairs, read as a batch line's are (`ledger.batch_lines`)."""
+    try:
+        return dict(batch_lines.parse_assignment(pair) for pair in pairs)
+    except ValueError as e:
+        fail(f"{option} {e}", EXIT_USAGE)
 
 
 @app.command("consent")
@@ -260,16 +254,11 @@ def complete_course(
 
 
 def parse_lesion(text: str) -> TargetLesion:
-    """ID:SITE:LONGEST_MM, or ID:node:LONGEST_MM:SHORT_AXIS_MM for a lymph node."""
-    parts = text.split(":")
+    """ID:SITE:LONGEST_MM, or ID:node:LONGEST_MM:SHORT_AXIS_MM, as a batch line's."""
     try:
-        if len(parts) == 3:
-            return TargetLesion(parts[0], parts[1], Decimal(parts[2]))
-        if len(parts) == 4 and parts[1] == "node":
-            return TargetLesion(parts[0], "node", Decimal(parts[2]), True, Decimal(parts[3]))
-    except (InvalidOperation, ValueError) as e:
-        fail(f"--lesion {text!r}: {e}", EXIT_USAGE)
-    fail(f"--lesion {text!r}: write ID:SITE:MM or ID:node:MM:SHORT_MM", EXIT_USAGE)
+        return batch_lines.parse_lesion(text)
+    except ValueError as e:
+        fail(f"--lesion {e}", EXIT_USAGE)
 
 
 @app.command("response")

@@ -26,6 +26,7 @@ from eventsourcing.persistence import (
     Mapper,
     OperationalError,
     PersistenceError,
+    StoredEvent,
 )
 from eventsourcing.utils import get_topic
 
@@ -269,6 +270,36 @@ class TrialLedger(Application[UUID]):
                 aggregate.pending_events.clear()
             self._record_refusal(actor, action, str(e))
             raise AuthorityError(f"refused: {e}") from e
+
+    def record_groups(
+        self, actor: UnlockedUser, groups: Sequence[tuple[Sequence[Any], str | None]]
+    ) -> list[list[int]]:
+        """Sign and append several groups of collected events, each `(events, meaning)`
+        signed as `record` would sign it alone, all in one transaction (batch entry).
+        Returns each group's notification ids."""
+        signed: list[tuple[list[StoredEvent], Signer]] = []
+        for events, meaning in groups:
+            event_types = [action_of(get_topic(type(e)), vars(e)) for e in events]
+            role = choose_role(actor.user, event_types)
+            if role is None:
+                reason = _no_role(actor.user, event_types)
+                self._record_refusal(actor, ", ".join(dict.fromkeys(event_types)), reason)
+                raise AuthorityError(f"refused: {reason}")
+            signer = Signer(actor.user.user_id, actor.user.name, role,
+                            meaning or choose_meaning(event_types), actor.keys)
+            signed.append(([self.mapper.to_stored_event(e) for e in events], signer))
+        try:
+            written = self.signed_recorder.insert_signed_groups(signed, self.authority)
+        except AuthorityError as e:
+            self._record_refusal(actor, "batch entry", str(e))
+            raise AuthorityError(f"refused: {e}") from e
+        except IntegrityError as e:
+            raise RecordingError(
+                "another change was recorded at the same moment; nothing was written, try again"
+            ) from e
+        except OperationalError as e:
+            raise DatabaseUnavailableError(f"could not write: {first_line(e)}") from e
+        return [list(ids) for ids in written]
 
     def _save_signed(
         self, signer: Signer, aggregates: Sequence[Aggregate], evidence: Evidence | None = None

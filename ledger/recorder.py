@@ -293,6 +293,26 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
             self._remember(originator_id, version, digest)  # committed now, so immutable
         return notification_ids
 
+    def insert_signed_groups(
+        self,
+        groups: Sequence[tuple[Sequence[StoredEvent], Signer]],
+        authorize: Authorizer | None,
+    ) -> list[Sequence[int]]:
+        """Several signed groups, each with its own signer (role, meaning), in ONE
+        transaction: all are written or none is (batch entry, `ledger/batch.py`). Each
+        group chains onto the entries the groups before it wrote."""
+        heads: dict[UUID, tuple[int, str]] = {}
+        written: list[Sequence[int]] = []
+        with self.transaction(commit=True) as session:
+            for drafts, signer in groups:
+                notification_ids, heads = self._append(
+                    session, drafts, signer, authorize, {}, after=heads
+                )
+                written.append(notification_ids)
+        for originator_id, (version, digest) in heads.items():
+            self._remember(originator_id, version, digest)  # committed now, so immutable
+        return written
+
     def _append(
         self,
         session: Session,
@@ -300,14 +320,16 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
         signer: Signer,
         authorize: Authorizer | None,
         evidence: Evidence,
+        after: Mapping[UUID, tuple[int, str]] | None = None,
         **kwargs: Any,
     ) -> tuple[Sequence[int], dict[UUID, tuple[int, str]]]:
         """Sign, chain, number and insert; returns the new rows' ids and each aggregate's
-        new head (version and entry hash)."""
+        new head (version and entry hash). `after`: heads written earlier in this
+        transaction, not yet readable from a committed row."""
         self._lock_for_append(session)
         position = self._tree_size(session)
         statements: list[dict[str, Any]] = []
-        chain: dict[UUID, tuple[int, str]] = {}
+        chain: dict[UUID, tuple[int, str]] = dict(after or {})
         sealed: list[StoredEvent] = []
         for offset, draft in enumerate(drafts):
             body = json.loads(draft.state)

@@ -81,21 +81,24 @@ class TrialActions:
                 )
             protocol_id = ids[0]
         try:
-            trial: Trial = self.ledger.repository.get(trial_id_for(protocol_id))
+            trial: Trial = self._load(trial_id_for(protocol_id))
         except AggregateNotFoundError as e:
             raise LedgerError(f"no trial {protocol_id!r} in this ledger") from e
         return trial
 
     def patient(self, trial: Trial, patient_id: str) -> Patient:
         try:
-            patient: Patient = self.ledger.repository.get(
-                patient_aggregate_id(trial.id, patient_id)
-            )
+            patient: Patient = self._load(patient_aggregate_id(trial.id, patient_id))
         except AggregateNotFoundError as e:
             raise LedgerError(
                 f"no patient {patient_id!r} in trial {trial.protocol_id} (record consent first)"
             ) from e
         return patient
+
+    def _load(self, aggregate_id: UUID) -> Any:
+        """An aggregate as stored; a batch (`ledger/batch.py`) answers with its own
+        uncommitted state instead."""
+        return self.ledger.repository.get(aggregate_id)
 
     def roster(self, trial: Trial) -> dict[str, Patient]:
         """Every patient assigned to one of the trial's cohorts, as they stand now: the

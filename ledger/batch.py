@@ -1,0 +1,191 @@
+"""Batch entry: many `record` lines, checked as their single commands check them, signed
+with one unlock, and written in one transaction (or, with `each`, one by one).
+
+Lines are checked in file order on the batch's own copies of the trial and its patients,
+so a line sees what the lines before it did (enrol after screening in the same file),
+and a refused line leaves them as they were. Nothing is written until every line has
+been checked; the signing role and meaning of each line are chosen as for its command.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from trialctl.domain.rules import TrialRuleError
+from trialctl.ledger.application import TrialLedger, UnlockedUser
+from trialctl.ledger.batch_lines import Line, LineError, line_request
+from trialctl.ledger.entry import parse_entry
+from trialctl.ledger.errors import AuthorityError, LedgerError, first_line
+from trialctl.ledger.trials import TrialActions
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A line that was not recorded, and why."""
+
+    line: int
+    command: str
+    kind: str  # input, rule, ledger, authority or write
+    rule: str
+    message: str
+
+    def shown(self) -> dict[str, Any]:
+        return {"line": self.line, "command": self.command, "kind": self.kind,
+                "rule": self.rule, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A line that passed every check: its events, grouped to be signed together."""
+
+    line: int
+    command: str
+    patient: str
+    events: list[Any]
+    meaning: str | None
+
+
+@dataclass
+class Outcome:
+    """What a batch did: the lines written (with their entries' positions) and refused."""
+
+    each: bool
+    lines: int
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+
+    @property
+    def written(self) -> int:
+        return sum(len(a["positions"]) for a in self.accepted)
+
+    def shown(self) -> dict[str, Any]:
+        return {"mode": "each" if self.each else "all-or-nothing", "lines": self.lines,
+                "accepted": self.accepted, "refused": [r.shown() for r in self.refused],
+                "entries_written": self.written}
+
+
+class _BatchActions(TrialActions):
+    """`TrialActions` on the batch's own, uncommitted copies of the aggregates it touches."""
+
+    def __init__(self, ledger: TrialLedger) -> None:
+        super().__init__(ledger)
+        self.held: dict[UUID, Aggregate] = {}
+
+    def _load(self, aggregate_id: UUID) -> Any:
+        if aggregate_id not in self.held:
+            self.held[aggregate_id] = super()._load(aggregate_id)
+        return self.held[aggregate_id]
+
+    def take(self, line: Line, trial: str | None, now: datetime, signer: str) -> Checked:
+        """Check one line as its command would; on refusal the held state is unchanged."""
+        request = line_request(line, trial)
+        kept = copy.deepcopy(self.held)
+        try:
+            pending = self._take(request, now)
+            self.ledger.check_may_record(signer, *pending.aggregates)
+        except BaseException:
+            self.held = kept
+            raise
+        events: list[Any] = []
+        for aggregate in pending.aggregates:
+            self.held[aggregate.id] = aggregate  # a consent's new patient
+            events += aggregate.collect_events()
+        return Checked(line.number, line.command, request.patient, events, pending.meaning)
+
+
+def check_lines(
+    ledger: TrialLedger, lines: Sequence[Line], trial: str | None, signer: str, now: datetime,
+    progress: Callable[[], None] | None = None,
+) -> tuple[list[Checked], list[Refused]]:
+    """Every line checked in order, before anyone is asked for a password."""
+    actions = _BatchActions(ledger)
+    checked: list[Checked] = []
+    refused: list[Refused] = []
+    for line in lines:
+        try:
+            checked.append(actions.take(line, trial, now, signer))
+        except LineError as e:
+            refused.append(Refused(line.number, line.command, "input", e.rule, str(e)))
+        except TrialRuleError as e:
+            refused.append(Refused(line.number, line.command, "rule", e.rule,
+                                   first_line(e).removesuffix(f" [rule: {e.rule}]")))
+        except AuthorityError as e:
+            refused.append(Refused(line.number, line.command, "authority", "may-sign",
+                                   first_line(e)))
+        except LedgerError as e:
+            refused.append(Refused(line.number, line.command, "ledger", "ledger-state",
+                                   first_line(e)))
+        if progress is not None:
+            progress()
+    return checked, refused
+
+
+def write_lines(
+    ledger: TrialLedger, actor: UnlockedUser, checked: Sequence[Checked], each: bool,
+    progress: Callable[[], None] | None = None,
+) -> tuple[list[dict[str, Any]], list[Refused]]:
+    """Sign and write the checked lines: in one transaction, or (each) one by one, stopping
+    at a line the ledger refuses, since the lines after it were checked with it."""
+    if not checked:
+        return [], []
+    if not each:
+        written = ledger.record_groups(actor, [(c.events, c.meaning) for c in checked])
+        return [_accepted(ledger, c, ids) for c, ids in zip(checked, written, strict=True)], []
+    accepted: list[dict[str, Any]] = []
+    for index, line in enumerate(checked):
+        try:
+            (ids,) = ledger.record_groups(actor, [(line.events, line.meaning)])
+        except LedgerError as e:
+            refused = [Refused(line.line, line.command, "write", "write-refused", first_line(e))]
+            refused += [Refused(later.line, later.command, "write", "not-attempted",
+                                f"not written: line {line.line} before it was refused")
+                        for later in checked[index + 1:]]
+            return accepted, refused
+        accepted.append(_accepted(ledger, line, ids))
+        if progress is not None:
+            progress()
+    return accepted, []
+
+
+def _accepted(ledger: TrialLedger, line: Checked, ids: Sequence[int]) -> dict[str, Any]:
+    statements = [parse_entry(state).statement
+                  for _, state in ledger.signed_recorder.entries_for(ids)]
+    return {"line": line.line, "command": line.command, "patient": line.patient,
+            "positions": [s["position"] for s in statements],
+            "types": [s["type"].removeprefix("trialctl.") for s in statements]}
+
+
+Step = Callable[[], None] | None  # called once a line is done, for a progress bar
+Progress = Callable[[str, int], AbstractContextManager[Step]]
+
+
+@contextmanager
+def no_progress(what: str, total: int) -> Iterator[Step]:
+    yield None
+
+
+def record_batch(
+    ledger: TrialLedger, lines: Sequence[Line], trial: str | None, signer: str,
+    unlock: Callable[[], UnlockedUser], now: datetime, each: bool = False,
+    progress: Progress = no_progress,
+) -> Outcome:
+    """The whole batch, as `trialctl record --from` runs it: check every line; all or
+    nothing unless `each`; `unlock` is asked only when something is to be written."""
+    outcome = Outcome(each, len(lines))
+    with progress("checking", len(lines)) as step:
+        checked, outcome.refused = check_lines(ledger, lines, trial, signer, now, step)
+    if (outcome.refused and not each) or not checked:
+        return outcome
+    actor = unlock()
+    with progress("recording", len(checked) if each else 0) as step:
+        outcome.accepted, failed = write_lines(ledger, actor, checked, each, step)
+    outcome.refused = sorted([*outcome.refused, *failed], key=lambda r: r.line)
+    return outcome
