@@ -71,7 +71,8 @@ def consent(
     trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
-    """Informed consent signed.
+    """Informed consent signed; for a patient already on the record, a re-consent to an
+    amended form version (a current one the protocol lists, never one already signed).
 
     \b
     Example: trialctl record consent P015 --consent-version 2.1 --date 2026-10-01 -u mona

@@ -102,8 +102,15 @@ def joined(key: str) -> Cell:
     return lambda row: ", ".join(str(v) for v in row[key])
 
 
+def patient_status(summary: dict[str, Any]) -> str:
+    """The patient's status, with what is due of them now (a summary read from an older
+    read model may lack the derived keys)."""
+    flags = ["re-consent due"] if summary.get("reconsent_due") else []
+    return summary["status"] + (f" ({', '.join(flags)})" if flags else "")
+
+
 PATIENTS = TableSpec("Patients", [
-    ("patient", field("patient_id")), ("status", field("status")), ("level", field("level")),
+    ("patient", field("patient_id")), ("status", patient_status), ("level", field("level")),
     ("cohort", field("cohort")), ("doses", field("doses")), ("AEs", field("adverse_events")),
     ("DLTs", field("dlts")), ("evaluable", field("evaluable")),
     ("uncoded AEs", joined("uncoded_aes")),
@@ -164,6 +171,9 @@ def render_patient_notes(summary: dict[str, Any], flagged: list[dict[str, Any]])
         typer.echo(f"DLT not counted: {note}")
     for ae_id in summary["uncoded_aes"]:
         typer.echo(f"{ae_id}: uncoded term")
+    if summary.get("reconsent_due"):
+        typer.echo(f"re-consent due: signed version {summary['consent_version']}; current: "
+                   f"{', '.join(summary['current_versions'])}")
     for decision in flagged:
         typer.echo(f"cohort {decision['cohort_number']} {decision['action']}: "
                    f"{since_corrected(decision['review'])}")
@@ -201,11 +211,16 @@ def render_patient(summary: dict[str, Any]) -> None:
     """What a person reads above a patient's timeline: where they stand, an eligibility
     deviation if a correction made them ineligible, and their response assessments."""
     died = f" on {summary['died_on']}" if summary.get("died_on") else ""
-    typer.echo(f"{summary['patient_id']}: {summary['status']}{died}, level {summary['level']}, "
-               f"cohort {summary['cohort']}, {len(summary['corrections'])} correction(s)")
+    typer.echo(f"{summary['patient_id']}: {patient_status(summary)}{died}, "
+               f"level {summary['level']}, cohort {summary['cohort']}, "
+               f"{len(summary['corrections'])} correction(s)")
     deviation = summary["eligibility_deviation"]
     if deviation is not None:
         typer.echo(f"deviation: {deviation['text']}")
+    for consent in summary.get("consents", []):
+        again = "re-consent" if consent["reconsent"] else "consent"
+        typer.echo(f"{again}: version {consent['consent_version']} signed "
+                   f"{consent['signed_on']} (record version {consent['version']})")
     if summary["assessments"]:
         output_rows(summary["assessments"], Format.TABLE, ASSESSMENTS)
     if summary["next_assessment_due"] is not None:

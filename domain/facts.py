@@ -182,7 +182,7 @@ class Consent(Fact):
     KIND = "consent"
     EVENT = "ConsentSigned"
     TEXT = "informed consent signed"
-    DERIVED = (
+    DERIVED: ClassVar[tuple[Derived, ...]] = (
         Derived("trial_id", "uuid", "the trial's aggregate id", kept=False),
         Derived("patient_id", "text", "the patient's study id", kept=False),
     )
@@ -192,10 +192,23 @@ class Consent(Fact):
     signed_on: str = given("date", correctable=True)
 
     def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
-        if not self.consent_version.strip():
+        version = self.consent_version.strip()
+        if not version:
             raise TrialRuleError("consent-version", "the informed-consent version is required")
-        not_in_future(parse_day(self.signed_on, "consent date"), now.date(), "consent date")
-        return replace(self, consent_version=self.consent_version.strip())
+        signed = parse_day(self.signed_on, "consent date")
+        not_in_future(signed, now.date(), "consent date")
+        if protocol.consent is not None:  # a protocol listing its forms: one of those
+            protocol.consent.check_signed(version, signed)
+        return replace(self, consent_version=version)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reconsent(Consent):
+    """A later signature, to an amended form: kept and corrected as a consent."""
+
+    EVENT = "Reconsented"
+    TEXT = "informed consent signed again, to an amended form version"
+    DERIVED: ClassVar[tuple[Derived, ...]] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -665,6 +678,7 @@ class DoseChange(Fact):
 # Every fact, in the order of a patient's journey.
 FACTS: tuple[type[Fact], ...] = (
     Consent,
+    Reconsent,
     Screening,
     Enrolment,
     Dose,

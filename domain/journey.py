@@ -25,6 +25,7 @@ from trialctl.domain.facts import (
     Lab,
     Observation,
     OffStudy,
+    Reconsent,
     Response,
     Screening,
     Withdrawal,
@@ -40,11 +41,18 @@ def _same_trial(trial: Trial, patient: Patient) -> None:
 
 
 def consent(trial: Trial, patient_id: str, fact: Consent, already: bool, now: datetime) -> Patient:
-    """A new patient record; `already` says whether the trial holds this patient yet."""
-    patient = Patient.consent(trial.id, patient_id, fact, now)
+    """A new patient record; `already` says whether the trial holds this patient yet (then
+    the signature is a re-consent, `Reconsent`, recorded on the existing record)."""
+    patient = Patient.consent(trial.id, patient_id, fact, now, trial.protocol)
     if already:
         raise TrialRuleError("consent-once", f"patient {patient_id} has already consented")
     return patient
+
+
+def reconsent(fact: Consent) -> Reconsent:
+    """A consent signed by a patient already on the record: a re-consent to the form
+    version it names (`Patient.reconsent` refuses a version they already signed)."""
+    return Reconsent(consent_version=fact.consent_version, signed_on=fact.signed_on)
 
 
 def take(
@@ -56,6 +64,8 @@ def take(
     _same_trial(trial, patient)
     protocol = trial.protocol
     match fact:
+        case Reconsent():
+            patient.reconsent(fact, protocol, now)
         case Screening():
             return {"eligibility": patient.screen(fact, protocol, now)}
         case Enrolment():

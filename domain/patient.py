@@ -28,6 +28,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from trialctl.domain.consent import consent_history
 from trialctl.domain.ctcae_terms import terms_for
 from trialctl.domain.dlt_rules import DltContext, unmet_conditions
 from trialctl.domain.eligibility import evaluate_eligibility
@@ -49,6 +50,7 @@ from trialctl.domain.facts import (
     Lab,
     Observation,
     OffStudy,
+    Reconsent,
     Response,
     Screening,
     Withdrawal,
@@ -157,11 +159,18 @@ class Patient(Aggregate):
         return patient_aggregate_id(UUID(trial_id), patient_id)
 
     @classmethod
-    def consent(cls, trial_id: UUID, patient_id: str, consent: Consent, now: datetime) -> Patient:
+    def consent(
+        cls, trial_id: UUID, patient_id: str, consent: Consent, now: datetime,
+        protocol: Protocol | None = None,
+    ) -> Patient:
         check_patient_id(patient_id)
         if not consent.consent_version.strip():
             raise TrialRuleError("consent-version", "the informed-consent version is required")
         not_in_future(parse_day(consent.signed_on, "consent date"), now.date(), "consent date")
+        if protocol is not None and protocol.consent is not None:
+            protocol.consent.check_signed(
+                consent.consent_version.strip(), parse_day(consent.signed_on, "consent date")
+            )
         return cls(
             trial_id=str(trial_id),
             patient_id=patient_id,
@@ -220,7 +229,8 @@ class Patient(Aggregate):
 
     @property
     def consent_version(self) -> str:
-        return str(self.kept(Consent)[0]["consent_version"])
+        """The version of the latest signature: the form the patient consents under now."""
+        return str(self.kept(Consent)[-1]["consent_version"])
 
     @property
     def consent_date(self) -> str:
@@ -325,6 +335,7 @@ class Patient(Aggregate):
             "died_on": self.died_on,
             "consent_version": self.consent_version,
             "consent_date": self.consent_date,
+            **consent_history(self.kept(Consent), protocol.consent),
             "eligible": None if self.eligibility is None else self.eligibility["eligible"],
             "eligibility_deviation": self.eligibility_deviation(),
             "level": self.level,
@@ -691,6 +702,37 @@ class Patient(Aggregate):
 
     def observe(self, observation: Observation, protocol: Protocol, now: datetime) -> None:
         self._record(self.ObservationRecorded, observation.check(self, protocol, now), now)
+
+    # -- re-consent ----------------------------------------------------------------------
+
+    class Reconsented(FactEvent):
+        TOPIC = "trialctl.Patient.Reconsented"
+        FACT = Reconsent
+        __annotations__ = Reconsent.event_fields()
+
+    def reconsent(self, reconsent: Reconsent, protocol: Protocol, now: datetime) -> None:
+        """A signature to an amended form: a current version the protocol lists, never one
+        the patient already signed, and not before their latest signature."""
+        checked = reconsent.check(self, protocol, now)
+        signed = parse_day(checked.signed_on, "consent date")
+        self.may_record(Consent.KIND, signed, now, "consent date")
+        history = self.kept(Consent)
+        if any(c["consent_version"] == checked.consent_version for c in history):
+            raise TrialRuleError(
+                "consent-version-once",
+                f"patient {self.patient_id} already signed consent version "
+                f"{checked.consent_version}",
+            )
+        if protocol.consent is not None and checked.consent_version not in protocol.consent.current:
+            raise TrialRuleError(
+                "consent-current",
+                f"consent version {checked.consent_version} is no longer current; re-consent "
+                f"is to a current version ({', '.join(protocol.consent.current)})",
+            )
+        latest = history[-1]
+        not_before(signed, parse_day(latest["signed_on"], "consent date"), "consent date",
+                   f"the latest consent (version {latest['consent_version']})")
+        self._record(self.Reconsented, checked, now)
 
     # -- leaving the study ---------------------------------------------------------------
 

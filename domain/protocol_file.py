@@ -43,6 +43,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 
+from trialctl.domain.consent import read_consent
 from trialctl.domain.protocol import (
     ATTRIBUTIONS,
     DOSE_ACTIONS,
@@ -100,6 +101,7 @@ _ROOT_KEYS = (
     "observations",
     "dose_modification",
     "expedited_reporting",
+    "consent",
 )
 _AGENT_KEYS = ("name", "role", "route", "schedule", "days", "frequency", "unit", "doses")
 _FIXED_DOSE_KEYS = ("name", "dose", "first_course", "last_course")
@@ -201,6 +203,7 @@ def protocol_from_dict(data: Mapping[str, object]) -> Protocol:
         else _read_expedited_reporting(
             Table(expedited, "expedited_reporting", _EXPEDITED_REPORTING_KEYS)
         ),
+        consent=read_consent(root),
     )
 
 

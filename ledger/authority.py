@@ -65,6 +65,7 @@ PERMISSIONS.update(
         Trial.CohortDecided.TOPIC: _allow(INVESTIGATORS, Meaning.APPROVED),
         Trial.CohortDecisionOverridden.TOPIC: _allow(PI, Meaning.APPROVED),
         Patient.ConsentSigned.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        Patient.Reconsented.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.ScreeningRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.Enrolled.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.DoseGiven.TOPIC: _allow(SITE_STAFF, *_RECORDED),

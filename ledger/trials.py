@@ -9,7 +9,7 @@ loads them again, runs the same step and records it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -18,7 +18,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from trialctl.domain import journey
-from trialctl.domain.facts import Consent, Correction
+from trialctl.domain.facts import Consent, Correction, Reconsent
 from trialctl.domain.patient import Patient, patient_aggregate_id
 from trialctl.domain.protocol import Protocol
 from trialctl.domain.trial import Roster, Trial, trial_id_for
@@ -149,10 +149,11 @@ class TrialActions:
         match request:
             case Registration(protocol=protocol):
                 return self._register(protocol, now)
-            case PatientStep(fact=Consent() as consent):
+            case PatientStep(fact=Consent() as consent) if not isinstance(consent, Reconsent):
                 trial = self.trial(request.trial)
-                already = self._has_patient(trial, request.patient)
-                patient = journey.consent(trial, request.patient, consent, already, now)
+                if self._has_patient(trial, request.patient):  # a later signature
+                    return self._take(replace(request, fact=journey.reconsent(consent)), now)
+                patient = journey.consent(trial, request.patient, consent, False, now)
                 summary = patient.summary(trial.protocol)
                 return _Pending(trial, patient, (patient,), summary)
             case PatientStep():
