@@ -106,7 +106,7 @@ def patient_status(summary: dict[str, Any]) -> str:
     """The patient's status, with what is due of them now (a summary read from an older
     read model may lack the derived keys)."""
     flags = ["re-consent due"] if summary.get("reconsent_due") else []
-    return summary["status"] + (f" ({', '.join(flags)})" if flags else "")
+    return str(summary["status"]) + (f" ({', '.join(flags)})" if flags else "")
 
 
 PATIENTS = TableSpec("Patients", [
@@ -155,6 +155,10 @@ def render_status(state: dict[str, Any]) -> None:
     typer.echo(f"next: {state['next']['text']}")
     for deviation in state["eligibility_deviations"]:
         typer.echo(f"deviation: {deviation['text']}")
+    closed = state.get("closed")  # a status read model written before trials closed
+    if closed:
+        typer.echo(f"closed: {closed['closed_on']} — {closed['reason']} (only corrections, "
+                   "queries and reviews may be recorded)")
     mtd = state["mtd"]
     if mtd:
         typer.echo(f"MTD: level {mtd['level']} ({mtd['dose']} {mtd['unit']})")

@@ -43,6 +43,7 @@ def _same_trial(trial: Trial, patient: Patient) -> None:
 def consent(trial: Trial, patient_id: str, fact: Consent, already: bool, now: datetime) -> Patient:
     """A new patient record; `already` says whether the trial holds this patient yet (then
     the signature is a re-consent, `Reconsent`, recorded on the existing record)."""
+    trial.check_open("a new patient's consent")
     patient = Patient.consent(trial.id, patient_id, fact, now, trial.protocol)
     if already:
         raise TrialRuleError("consent-once", f"patient {patient_id} has already consented")
@@ -62,6 +63,8 @@ def take(
     the person recording (empty when there is nothing to add to the patient's summary).
     `patients` is the trial's roster, which enrollment reads for the open places."""
     _same_trial(trial, patient)
+    if not isinstance(fact, Correction):
+        trial.check_open(f"a {fact.KIND}")
     protocol = trial.protocol
     match fact:
         case Reconsent():

@@ -64,6 +64,8 @@ PERMISSIONS.update(
         Trial.PatientAssigned.TOPIC: _allow(SITE_STAFF, *_CONSEQUENCE),
         Trial.CohortDecided.TOPIC: _allow(INVESTIGATORS, Meaning.APPROVED),
         Trial.CohortDecisionOverridden.TOPIC: _allow(PI, Meaning.APPROVED),
+        # Closing the trial ends its data collection: the principal investigator approves.
+        Trial.Closed.TOPIC: _allow(PI, Meaning.APPROVED),
         Patient.ConsentSigned.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.Reconsented.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.ScreeningRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),

@@ -27,7 +27,13 @@ from trialctl.ledger.decisions import shown_status, stored_evidence
 from trialctl.ledger.entry import parse_entry
 from trialctl.ledger.errors import LedgerError
 from trialctl.ledger.projection import catch_up
-from trialctl.ledger.requests import CohortDecision, PatientStep, Registration, Request
+from trialctl.ledger.requests import (
+    CohortDecision,
+    PatientStep,
+    Registration,
+    Request,
+    TrialClosure,
+)
 from trialctl.ledger.roles import Meaning
 
 
@@ -166,6 +172,10 @@ class TrialActions:
                 return _Pending(trial, patient, (trial, patient), summary, meaning)
             case CohortDecision():
                 return self._decide(request, now)
+            case TrialClosure():
+                trial = self.trial(request.trial)
+                trial.close(request.closed_on, request.reason, now)
+                return _Pending(trial, None, (trial,), {"closed": trial.closed})
 
     def _has_patient(self, trial: Trial, patient_id: str) -> bool:
         try:
