@@ -223,6 +223,14 @@ def dose_reduction(story: _Story, patient: str, offset: int) -> None:
               f"to {reduced.dose} {reduced.unit}, later doses at the reduced level")
 
 
+def consent_scene(story: _Story, patient: str, offset: int) -> None:
+    """The ethics committee approved consent form 2.2 (new safety information): a patient
+    still in follow-up re-consents to it at their next visit; a second signature of the
+    same version would be refused."""
+    story.record("mona", patient, Consent(consent_version="2.2", signed_on=story.day(offset)))
+    story.say(f"{patient}: re-consented to the amended consent form 2.2")
+
+
 def run_demo(
     directory: Path, ledger: str | None = None, say: Callable[[str], None] = lambda _: None
 ) -> DemoResult:
@@ -325,6 +333,7 @@ def run_demo(
     say(f"{dlt_patient}: AE1 corrected to grade 3; its DLT no longer meets neutropenia_g4, "
         "so the decisions that counted it are shown as made on data since corrected")
 
+    consent_scene(story, third[1], offset=150)
     status = records.status(None)
     report = verify_ledger(app.signed_recorder, location.display())
     entries = app.signed_recorder.tree_size()
