@@ -607,6 +607,22 @@ class Withdrawal(Fact):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TreatmentWithdrawal(Fact):
+    """Withdrawn from treatment, not from the study: no further doses, follow-up goes on
+    (labs, assessments, observations), unlike `Withdrawal` of all consent."""
+
+    KIND = "treatment-withdrawal"
+    EVENT = "WithdrewFromTreatment"
+    TEXT = "withdrawn from treatment, staying in follow-up; afterwards no doses"
+    withdrawn_on: str = given("date", correctable=True)
+    reason: str = given("text", correctable=True)
+
+    def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
+        _left_on(self.withdrawn_on, "withdrawal date", record, now)
+        return replace(self, reason=self.reason.strip() or "not given")
+
+
+@dataclass(frozen=True, kw_only=True)
 class OffStudy(Fact):
     KIND = "off-study"
     EVENT = "WentOffStudy"
@@ -690,6 +706,7 @@ FACTS: tuple[type[Fact], ...] = (
     Response,
     Observation,
     Withdrawal,
+    TreatmentWithdrawal,
     OffStudy,
     Correction,
 )
@@ -701,8 +718,13 @@ for _fact in FACTS:
 CORRECTABLE: dict[str, frozenset[str]] = {
     fact.KIND: fact.correctable() for fact in FACTS if fact.correctable()
 }
-# What may still be recorded after consent is withdrawn: safety follow-up of adverse events.
-ALLOWED_AFTER_WITHDRAWAL = frozenset({AdverseEvent.KIND, DltAdjudication.KIND, Correction.KIND})
+# What may still be recorded after consent is withdrawn: safety data only (adverse events,
+# serious ones followed up, a death as a grade 5 event), corrections, and going off study.
+ALLOWED_AFTER_WITHDRAWAL = frozenset(
+    {AdverseEvent.KIND, DltAdjudication.KIND, Correction.KIND, OffStudy.KIND}
+)
+# What a patient withdrawn from treatment (still in follow-up) may no longer have recorded.
+TREATMENT_KINDS = frozenset({Dose.KIND, DoseChange.KIND})
 
 
 def payload_table() -> str:

@@ -28,6 +28,7 @@ from trialctl.domain.facts import (
     Reconsent,
     Response,
     Screening,
+    TreatmentWithdrawal,
     Withdrawal,
 )
 from trialctl.domain.patient import Patient
@@ -89,6 +90,8 @@ def take(
             patient.observe(fact, protocol, now)
         case Withdrawal():
             patient.withdraw(fact, now)
+        case TreatmentWithdrawal():
+            patient.withdraw_from_treatment(fact, protocol, now)
         case OffStudy():
             patient.go_off_study(fact, now)
         case Lab():

@@ -37,6 +37,7 @@ from trialctl.domain.facts import (
     CORRECTABLE,
     FACTS,
     KEPT,
+    TREATMENT_KINDS,
     AdverseEvent,
     Consent,
     Correction,
@@ -53,6 +54,7 @@ from trialctl.domain.facts import (
     Reconsent,
     Response,
     Screening,
+    TreatmentWithdrawal,
     Withdrawal,
     lesion_from_record,
 )
@@ -253,6 +255,8 @@ class Patient(Aggregate):
             values = fact["values"]
             if fact["kind"] == Withdrawal.KIND:
                 return f"consent withdrawn: {values['reason']}"
+            if fact["kind"] == TreatmentWithdrawal.KIND:
+                return f"withdrawn from treatment: {values['reason']}"
             if fact["kind"] == OffStudy.KIND:
                 return f"off study: {values['reason']}"
         return None
@@ -419,7 +423,15 @@ class Patient(Aggregate):
             raise TrialRuleError(
                 "after-withdrawal",
                 f"consent of {self.patient_id} was withdrawn on {self.withdrawn_on}: only "
-                "safety follow-up (adverse events, DLT adjudication) may be recorded",
+                "safety data (adverse events, DLT adjudication, corrections, death) and "
+                "going off study may be recorded",
+            )
+        off_treatment = self.off_treatment_on
+        if off_treatment is not None and kind in TREATMENT_KINDS:
+            raise TrialRuleError(
+                "off-treatment",
+                f"{self.patient_id} was withdrawn from treatment on {off_treatment}: no "
+                f"{kind} may be recorded (follow-up continues)",
             )
         not_in_future(day, now.date(), what)
         not_before(day, parse_day(self.consent_date, "consent date"), what, "consent")
@@ -750,6 +762,34 @@ class Patient(Aggregate):
         self.may_record(Withdrawal.KIND, day, now, "withdrawal date")
         reason = withdrawal.reason.strip() or "not given"
         self._record(self.ConsentWithdrawn, replace(withdrawal, reason=reason), now)
+
+    @property
+    def off_treatment_on(self) -> str | None:
+        withdrawals = self.kept(TreatmentWithdrawal)
+        return str(withdrawals[0]["withdrawn_on"]) if withdrawals else None
+
+    class WithdrewFromTreatment(FactEvent):
+        TOPIC = "trialctl.Patient.WithdrewFromTreatment"
+        FACT = TreatmentWithdrawal
+        __annotations__ = TreatmentWithdrawal.event_fields()
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.status = "off-treatment"
+
+    def withdraw_from_treatment(
+        self, withdrawal: TreatmentWithdrawal, protocol: Protocol, now: datetime
+    ) -> None:
+        """Treatment stops; the patient stays in follow-up (status off-treatment)."""
+        self._require_enrolled()
+        if self.status != "on-study":
+            raise TrialRuleError(
+                "on-treatment", f"patient {self.patient_id} is {self.status}, not on treatment"
+            )
+        checked = withdrawal.check(self, protocol, now)
+        day = parse_day(checked.withdrawn_on, "withdrawal date")
+        self.may_record(TreatmentWithdrawal.KIND, day, now, "withdrawal date")
+        self._record(self.WithdrewFromTreatment, checked, now)
 
     class WentOffStudy(FactEvent):
         TOPIC = "trialctl.Patient.WentOffStudy"
