@@ -26,6 +26,7 @@ from trialctl.cli import (
     proof_commands,
     record_commands,
     report_commands,
+    schedule_commands,
     trial_commands,
     user_commands,
 )
@@ -93,6 +94,7 @@ app.add_typer(trial_commands.app, name="trial")
 app.add_typer(record_commands.app, name="record")
 app.add_typer(escalation_commands.app, name="escalation")
 app.command("status")(trial_commands.status)
+app.command("schedule")(schedule_commands.schedule)
 audit_commands.register(app)
 report_commands.register(app)
 export_commands.register(app)

@@ -24,6 +24,7 @@ from trialctl.domain.rules import ATTRIBUTIONS
 
 if TYPE_CHECKING:  # the consent module reads protocol files, which import this one
     from trialctl.domain.consent import ConsentForms
+    from trialctl.domain.schedule import ScheduledAssessment
 
 __all__ = [
     "ATTRIBUTIONS",
@@ -373,6 +374,8 @@ class Protocol:
     expedited_reporting: ExpeditedReporting | None = None
     # The informed-consent form versions (domain/consent.py); None: the protocol lists none.
     consent: ConsentForms | None = None
+    # The assessment schedule (domain/schedule.py), read against each patient's facts.
+    schedule: tuple[ScheduledAssessment, ...] = ()
 
     # -- lookups ---------------------------------------------------------------
     @property
@@ -441,4 +444,6 @@ class Protocol:
             out["expedited_reporting"] = self.expedited_reporting.to_dict()
         if self.consent is not None:
             out["consent"] = self.consent.to_dict()
+        if self.schedule:
+            out["schedule"] = [a.to_dict() for a in self.schedule]
         return out

@@ -78,6 +78,7 @@ from trialctl.domain.protocol_values import (
     read_str,
     refuse_duplicates,
 )
+from trialctl.domain.schedule import read_schedule
 
 __all__ = ["ProtocolError", "load_protocol", "protocol_from_dict"]
 
@@ -102,6 +103,7 @@ _ROOT_KEYS = (
     "dose_modification",
     "expedited_reporting",
     "consent",
+    "schedule",
 )
 _AGENT_KEYS = ("name", "role", "route", "schedule", "days", "frequency", "unit", "doses")
 _FIXED_DOSE_KEYS = ("name", "dose", "first_course", "last_course")
@@ -204,6 +206,7 @@ def protocol_from_dict(data: Mapping[str, object]) -> Protocol:
             Table(expedited, "expedited_reporting", _EXPEDITED_REPORTING_KEYS)
         ),
         consent=read_consent(root),
+        schedule=read_schedule(root, [o.code for o in observations]),
     )
 
 

@@ -46,6 +46,7 @@ from trialctl.domain.rules import TrialRuleError
 from trialctl.ledger.application import TrialLedger, UnlockedUser
 from trialctl.ledger.location import resolve_ledger
 from trialctl.ledger.requests import CohortDecision, PatientStep, Registration
+from trialctl.ledger.schedule import schedule_rows
 from trialctl.ledger.trials import Recorded, TrialActions
 from trialctl.ledger.verify import VerificationReport, verify_ledger
 
@@ -226,9 +227,14 @@ def dose_reduction(story: _Story, patient: str, offset: int) -> None:
 def consent_scene(story: _Story, patient: str, offset: int) -> None:
     """The ethics committee approved consent form 2.2 (new safety information): a patient
     still in follow-up re-consents to it at their next visit; a second signature of the
-    same version would be refused."""
+    same version would be refused. Then their assessment schedule, with what is overdue."""
     story.record("mona", patient, Consent(consent_version="2.2", signed_on=story.day(offset)))
     story.say(f"{patient}: re-consented to the amended consent form 2.2")
+    # The schedule is read from the facts: the week 3 circulating tumour cells never drawn.
+    rows = schedule_rows(story.records, None, patient, story.now.date())
+    missed = next(r for r in rows if r["state"] == "overdue" and r["assessment"] == "ctc")
+    story.say(f"{patient}: schedule shows {missed['name'].lower()} (due {missed['due_on']}) "
+              "overdue")
 
 
 def run_demo(
