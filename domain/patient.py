@@ -423,8 +423,8 @@ class Patient(Aggregate):
             raise TrialRuleError(
                 "after-withdrawal",
                 f"consent of {self.patient_id} was withdrawn on {self.withdrawn_on}: only "
-                "safety data (adverse events, DLT adjudication, corrections, death) and "
-                "going off study may be recorded",
+                "safety follow-up (adverse events, DLT adjudication, corrections, death) "
+                "and going off study may be recorded",
             )
         off_treatment = self.off_treatment_on
         if off_treatment is not None and kind in TREATMENT_KINDS:
