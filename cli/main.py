@@ -28,6 +28,7 @@ from trialctl.cli import (
     record_commands,
     report_commands,
     review_commands,
+    schedule_commands,
     trial_commands,
     user_commands,
     witness_commands,
@@ -98,6 +99,7 @@ app.add_typer(escalation_commands.app, name="escalation")
 app.command("status")(trial_commands.status)
 app.add_typer(review_commands.app, name="review")
 app.add_typer(query_commands.app, name="query")
+app.command("schedule")(schedule_commands.schedule)
 audit_commands.register(app)
 report_commands.register(app)
 export_commands.register(app)

@@ -35,6 +35,7 @@ from trialctl.domain.facts import (
     OffStudy,
     Response,
     Screening,
+    TreatmentWithdrawal,
     Withdrawal,
 )
 from trialctl.domain.recist import TargetLesion
@@ -65,7 +66,8 @@ def consent(
     trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
-    """Informed consent signed.
+    """Informed consent signed; for a patient already on the record, a re-consent to an
+    amended form version (a current one the protocol lists, never one already signed).
 
     \b
     Example: trialctl record consent P015 --consent-version 2.1 --date 2026-10-01 -u mona
@@ -336,15 +338,24 @@ def lab(
 def withdraw(
     patient: PatientArgument, date: DateOption,
     reason: Annotated[str, typer.Option("--reason")] = "",
+    scope: Annotated[str, typer.Option(
+        "--from", help="'consent' (all consent: afterwards only safety data) or 'treatment' "
+        "(no more doses; follow-up goes on).")] = "consent",
     trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
-    """Consent withdrawn; afterwards only safety follow-up may be recorded.
+    """Withdrawal of all consent (afterwards only safety data: adverse events, their
+    follow-up, death, corrections, off study), or --from treatment: no more doses, the
+    patient stays in follow-up.
 
     \b
     Example: trialctl record withdraw P014 --date 2026-10-01 --reason "moved away" -u mona
     """
-    fact = Withdrawal(withdrawn_on=date, reason=reason)
+    if scope not in ("consent", "treatment"):
+        fail(f"--from must be 'consent' or 'treatment', not {scope!r}", EXIT_USAGE)
+    fact: Withdrawal | TreatmentWithdrawal = (
+        Withdrawal(withdrawn_on=date, reason=reason) if scope == "consent"
+        else TreatmentWithdrawal(withdrawn_on=date, reason=reason))
     run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 

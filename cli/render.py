@@ -119,8 +119,15 @@ def joined(key: str) -> Cell:
     return lambda row: ", ".join(str(v) for v in row[key])
 
 
+def patient_status(summary: dict[str, Any]) -> str:
+    """The patient's status, with what is due of them now (a summary read from an older
+    read model may lack the derived keys)."""
+    flags = ["re-consent due"] if summary.get("reconsent_due") else []
+    return str(summary["status"]) + (f" ({', '.join(flags)})" if flags else "")
+
+
 PATIENTS = TableSpec("Patients", [
-    ("patient", field("patient_id")), ("status", field("status")), ("level", field("level")),
+    ("patient", field("patient_id")), ("status", patient_status), ("level", field("level")),
     ("cohort", field("cohort")), ("doses", field("doses")), ("AEs", field("adverse_events")),
     ("DLTs", field("dlts")), ("evaluable", field("evaluable")),
     ("uncoded AEs", joined("uncoded_aes")),
@@ -165,6 +172,10 @@ def render_status(state: dict[str, Any]) -> None:
     _echo(f"next: {state['next']['text']}")
     for deviation in state["eligibility_deviations"]:
         _echo(f"deviation: {deviation['text']}")
+    closed = state.get("closed")  # a status read model written before trials closed
+    if closed:
+        _echo(f"closed: {closed['closed_on']} — {closed['reason']} (only corrections, "
+                   "queries and reviews may be recorded)")
     mtd = state["mtd"]
     if mtd:
         _echo(f"MTD: level {mtd['level']} ({mtd['dose']} {mtd['unit']})")
@@ -181,6 +192,9 @@ def render_patient_notes(summary: dict[str, Any], flagged: list[dict[str, Any]])
         _echo(f"DLT not counted: {note}")
     for ae_id in summary["uncoded_aes"]:
         _echo(f"{ae_id}: uncoded term")
+    if summary.get("reconsent_due"):
+        _echo(f"re-consent due: signed version {summary['consent_version']}; current: "
+                   f"{', '.join(summary['current_versions'])}")
     for decision in flagged:
         _echo(f"cohort {decision['cohort_number']} {decision['action']}: "
                    f"{since_corrected(decision['review'])}")
@@ -218,11 +232,16 @@ def render_patient(summary: dict[str, Any]) -> None:
     """What a person reads above a patient's timeline: where they stand, an eligibility
     deviation if a correction made them ineligible, and their response assessments."""
     died = f" on {summary['died_on']}" if summary.get("died_on") else ""
-    _echo(f"{summary['patient_id']}: {summary['status']}{died}, level {summary['level']}, "
-               f"cohort {summary['cohort']}, {len(summary['corrections'])} correction(s)")
+    _echo(f"{summary['patient_id']}: {patient_status(summary)}{died}, "
+               f"level {summary['level']}, cohort {summary['cohort']}, "
+               f"{len(summary['corrections'])} correction(s)")
     deviation = summary["eligibility_deviation"]
     if deviation is not None:
         _echo(f"deviation: {deviation['text']}")
+    for consent in summary.get("consents", []):
+        again = "re-consent" if consent["reconsent"] else "consent"
+        _echo(f"{again}: version {consent['consent_version']} signed "
+                   f"{consent['signed_on']} (record version {consent['version']})")
     if summary["assessments"]:
         output_rows(summary["assessments"], Format.TABLE, ASSESSMENTS)
     if summary["next_assessment_due"] is not None:
@@ -293,5 +312,5 @@ def render_review_notes(rows: list[dict[str, Any]], queries: list[dict[str, Any]
     output_rows(rows, Format.TABLE, RECORD_REVIEWS)
     for query in queries:
         if query["state"] != "closed":
-            typer.echo(f"query {query['query_id']} on #{query['record']} ({query['state']}, "
+            _echo(f"query {query['query_id']} on #{query['record']} ({query['state']}, "
                        f"{query['age_days']} days): {query['text']}")

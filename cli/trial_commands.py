@@ -1,4 +1,4 @@
-"""`trialctl trial register|list` and `trialctl status`.
+"""`trialctl trial register|list|close` and `trialctl status`.
 
 The database stack is imported inside each command, so `trialctl --help` stays fast."""
 
@@ -24,7 +24,7 @@ from trialctl.cli.options import (
 )
 from trialctl.cli.render import COHORTS, TableSpec, field, output_rows, render_status
 from trialctl.cli.signing import run_signed
-from trialctl.ledger.requests import Registration
+from trialctl.ledger.requests import Registration, TrialClosure
 
 app = typer.Typer(help="Trials in this ledger, each run by its protocol.", no_args_is_help=True)
 
@@ -55,6 +55,28 @@ def register(
     """
     request = Registration(load_protocol_file(protocol_file))
     run_signed(ledger, user, password_stdin, json_output, request)
+
+
+@app.command("close")
+def close(
+    reason: Annotated[str, typer.Option("--reason", help="Why the trial closes.")] =
+    "study completed",
+    date: Annotated[str | None, typer.Option(
+        "--date", help="The closing date (YYYY-MM-DD); default today (UTC).")] = None,
+    trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """Close the trial (principal investigator, signed as approved). Afterwards only
+    corrections, queries and reviews may be signed; everything else is refused.
+
+    \b
+    Example: trialctl trial close --reason "database lock" -u pat
+    """
+    from datetime import UTC, datetime
+
+    closed_on = date or datetime.now(UTC).date().isoformat()
+    run_signed(ledger, user, password_stdin, json_output,
+               TrialClosure(trial, closed_on, reason))
 
 
 TRIALS = TableSpec("Trials", [

@@ -182,7 +182,7 @@ class Consent(Fact):
     KIND = "consent"
     EVENT = "ConsentSigned"
     TEXT = "informed consent signed"
-    DERIVED = (
+    DERIVED: ClassVar[tuple[Derived, ...]] = (
         Derived("trial_id", "uuid", "the trial's aggregate id", kept=False),
         Derived("patient_id", "text", "the patient's study id", kept=False),
     )
@@ -192,10 +192,23 @@ class Consent(Fact):
     signed_on: str = given("date", correctable=True)
 
     def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
-        if not self.consent_version.strip():
+        version = self.consent_version.strip()
+        if not version:
             raise TrialRuleError("consent-version", "the informed-consent version is required")
-        not_in_future(parse_day(self.signed_on, "consent date"), now.date(), "consent date")
-        return replace(self, consent_version=self.consent_version.strip())
+        signed = parse_day(self.signed_on, "consent date")
+        not_in_future(signed, now.date(), "consent date")
+        if protocol.consent is not None:  # a protocol listing its forms: one of those
+            protocol.consent.check_signed(version, signed)
+        return replace(self, consent_version=version)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reconsent(Consent):
+    """A later signature, to an amended form: kept and corrected as a consent."""
+
+    EVENT = "Reconsented"
+    TEXT = "informed consent signed again, to an amended form version"
+    DERIVED: ClassVar[tuple[Derived, ...]] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -594,6 +607,22 @@ class Withdrawal(Fact):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TreatmentWithdrawal(Fact):
+    """Withdrawn from treatment, not from the study: no further doses, follow-up goes on
+    (labs, assessments, observations), unlike `Withdrawal` of all consent."""
+
+    KIND = "treatment-withdrawal"
+    EVENT = "WithdrewFromTreatment"
+    TEXT = "withdrawn from treatment, staying in follow-up; afterwards no doses"
+    withdrawn_on: str = given("date", correctable=True)
+    reason: str = given("text", correctable=True)
+
+    def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
+        _left_on(self.withdrawn_on, "withdrawal date", record, now)
+        return replace(self, reason=self.reason.strip() or "not given")
+
+
+@dataclass(frozen=True, kw_only=True)
 class OffStudy(Fact):
     KIND = "off-study"
     EVENT = "WentOffStudy"
@@ -669,6 +698,7 @@ class DoseChange(Fact):
 # Every fact, in the order of a patient's journey.
 FACTS: tuple[type[Fact], ...] = (
     Consent,
+    Reconsent,
     Screening,
     Enrolment,
     Dose,
@@ -680,6 +710,7 @@ FACTS: tuple[type[Fact], ...] = (
     Response,
     Observation,
     Withdrawal,
+    TreatmentWithdrawal,
     OffStudy,
     Correction,
 )
@@ -691,8 +722,13 @@ for _fact in FACTS:
 CORRECTABLE: dict[str, frozenset[str]] = {
     fact.KIND: fact.correctable() for fact in FACTS if fact.correctable()
 }
-# What may still be recorded after consent is withdrawn: safety follow-up of adverse events.
-ALLOWED_AFTER_WITHDRAWAL = frozenset({AdverseEvent.KIND, DltAdjudication.KIND, Correction.KIND})
+# What may still be recorded after consent is withdrawn: safety data only (adverse events,
+# serious ones followed up, a death as a grade 5 event), corrections, and going off study.
+ALLOWED_AFTER_WITHDRAWAL = frozenset(
+    {AdverseEvent.KIND, DltAdjudication.KIND, Correction.KIND, OffStudy.KIND}
+)
+# What a patient withdrawn from treatment (still in follow-up) may no longer have recorded.
+TREATMENT_KINDS = frozenset({Dose.KIND, DoseChange.KIND})
 
 
 def payload_table() -> str:

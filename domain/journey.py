@@ -25,8 +25,10 @@ from trialctl.domain.facts import (
     Lab,
     Observation,
     OffStudy,
+    Reconsent,
     Response,
     Screening,
+    TreatmentWithdrawal,
     Withdrawal,
 )
 from trialctl.domain.patient import Patient
@@ -40,11 +42,19 @@ def _same_trial(trial: Trial, patient: Patient) -> None:
 
 
 def consent(trial: Trial, patient_id: str, fact: Consent, already: bool, now: datetime) -> Patient:
-    """A new patient record; `already` says whether the trial holds this patient yet."""
-    patient = Patient.consent(trial.id, patient_id, fact, now)
+    """A new patient record; `already` says whether the trial holds this patient yet (then
+    the signature is a re-consent, `Reconsent`, recorded on the existing record)."""
+    trial.check_open("a new patient's consent")
+    patient = Patient.consent(trial.id, patient_id, fact, now, trial.protocol)
     if already:
         raise TrialRuleError("consent-once", f"patient {patient_id} has already consented")
     return patient
+
+
+def reconsent(fact: Consent) -> Reconsent:
+    """A consent signed by a patient already on the record: a re-consent to the form
+    version it names (`Patient.reconsent` refuses a version they already signed)."""
+    return Reconsent(consent_version=fact.consent_version, signed_on=fact.signed_on)
 
 
 def take(
@@ -54,8 +64,12 @@ def take(
     the person recording (empty when there is nothing to add to the patient's summary).
     `patients` is the trial's roster, which enrollment reads for the open places."""
     _same_trial(trial, patient)
+    if not isinstance(fact, Correction):
+        trial.check_open(f"a {fact.KIND}")
     protocol = trial.protocol
     match fact:
+        case Reconsent():
+            patient.reconsent(fact, protocol, now)
         case Screening():
             return {"eligibility": patient.screen(fact, protocol, now)}
         case Enrolment():
@@ -76,6 +90,8 @@ def take(
             patient.observe(fact, protocol, now)
         case Withdrawal():
             patient.withdraw(fact, now)
+        case TreatmentWithdrawal():
+            patient.withdraw_from_treatment(fact, protocol, now)
         case OffStudy():
             patient.go_off_study(fact, now)
         case Lab():

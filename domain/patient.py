@@ -29,6 +29,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from trialctl.domain import queries as query_rules
+from trialctl.domain.consent import consent_history
 from trialctl.domain.ctcae_terms import terms_for
 from trialctl.domain.dlt_rules import DltContext, unmet_conditions
 from trialctl.domain.eligibility import evaluate_eligibility
@@ -37,6 +38,7 @@ from trialctl.domain.facts import (
     CORRECTABLE,
     FACTS,
     KEPT,
+    TREATMENT_KINDS,
     AdverseEvent,
     Consent,
     Correction,
@@ -50,8 +52,10 @@ from trialctl.domain.facts import (
     Lab,
     Observation,
     OffStudy,
+    Reconsent,
     Response,
     Screening,
+    TreatmentWithdrawal,
     Withdrawal,
     lesion_from_record,
 )
@@ -161,11 +165,18 @@ class Patient(Aggregate):
         return patient_aggregate_id(UUID(trial_id), patient_id)
 
     @classmethod
-    def consent(cls, trial_id: UUID, patient_id: str, consent: Consent, now: datetime) -> Patient:
+    def consent(
+        cls, trial_id: UUID, patient_id: str, consent: Consent, now: datetime,
+        protocol: Protocol | None = None,
+    ) -> Patient:
         check_patient_id(patient_id)
         if not consent.consent_version.strip():
             raise TrialRuleError("consent-version", "the informed-consent version is required")
         not_in_future(parse_day(consent.signed_on, "consent date"), now.date(), "consent date")
+        if protocol is not None and protocol.consent is not None:
+            protocol.consent.check_signed(
+                consent.consent_version.strip(), parse_day(consent.signed_on, "consent date")
+            )
         return cls(
             trial_id=str(trial_id),
             patient_id=patient_id,
@@ -224,7 +235,8 @@ class Patient(Aggregate):
 
     @property
     def consent_version(self) -> str:
-        return str(self.kept(Consent)[0]["consent_version"])
+        """The version of the latest signature: the form the patient consents under now."""
+        return str(self.kept(Consent)[-1]["consent_version"])
 
     @property
     def consent_date(self) -> str:
@@ -247,6 +259,8 @@ class Patient(Aggregate):
             values = fact["values"]
             if fact["kind"] == Withdrawal.KIND:
                 return f"consent withdrawn: {values['reason']}"
+            if fact["kind"] == TreatmentWithdrawal.KIND:
+                return f"withdrawn from treatment: {values['reason']}"
             if fact["kind"] == OffStudy.KIND:
                 return f"off study: {values['reason']}"
         return None
@@ -329,6 +343,7 @@ class Patient(Aggregate):
             "died_on": self.died_on,
             "consent_version": self.consent_version,
             "consent_date": self.consent_date,
+            **consent_history(self.kept(Consent), protocol.consent),
             "eligible": None if self.eligibility is None else self.eligibility["eligible"],
             "eligibility_deviation": self.eligibility_deviation(),
             "level": self.level,
@@ -414,7 +429,15 @@ class Patient(Aggregate):
             raise TrialRuleError(
                 "after-withdrawal",
                 f"consent of {self.patient_id} was withdrawn on {self.withdrawn_on}: only "
-                "safety follow-up (adverse events, DLT adjudication) may be recorded",
+                "safety follow-up (adverse events, DLT adjudication, corrections, death) "
+                "and going off study may be recorded",
+            )
+        off_treatment = self.off_treatment_on
+        if off_treatment is not None and kind in TREATMENT_KINDS:
+            raise TrialRuleError(
+                "off-treatment",
+                f"{self.patient_id} was withdrawn from treatment on {off_treatment}: no "
+                f"{kind} may be recorded (follow-up continues)",
             )
         not_in_future(day, now.date(), what)
         not_before(day, parse_day(self.consent_date, "consent date"), what, "consent")
@@ -698,6 +721,37 @@ class Patient(Aggregate):
     def observe(self, observation: Observation, protocol: Protocol, now: datetime) -> None:
         self._record(self.ObservationRecorded, observation.check(self, protocol, now), now)
 
+    # -- re-consent ----------------------------------------------------------------------
+
+    class Reconsented(FactEvent):
+        TOPIC = "trialctl.Patient.Reconsented"
+        FACT = Reconsent
+        __annotations__ = Reconsent.event_fields()
+
+    def reconsent(self, reconsent: Reconsent, protocol: Protocol, now: datetime) -> None:
+        """A signature to an amended form: a current version the protocol lists, never one
+        the patient already signed, and not before their latest signature."""
+        checked = reconsent.check(self, protocol, now)
+        signed = parse_day(checked.signed_on, "consent date")
+        self.may_record(Consent.KIND, signed, now, "consent date")
+        history = self.kept(Consent)
+        if any(c["consent_version"] == checked.consent_version for c in history):
+            raise TrialRuleError(
+                "consent-version-once",
+                f"patient {self.patient_id} already signed consent version "
+                f"{checked.consent_version}",
+            )
+        if protocol.consent is not None and checked.consent_version not in protocol.consent.current:
+            raise TrialRuleError(
+                "consent-current",
+                f"consent version {checked.consent_version} is no longer current; re-consent "
+                f"is to a current version ({', '.join(protocol.consent.current)})",
+            )
+        latest = history[-1]
+        not_before(signed, parse_day(latest["signed_on"], "consent date"), "consent date",
+                   f"the latest consent (version {latest['consent_version']})")
+        self._record(self.Reconsented, checked, now)
+
     # -- leaving the study ---------------------------------------------------------------
 
     class ConsentWithdrawn(FactEvent):
@@ -714,6 +768,34 @@ class Patient(Aggregate):
         self.may_record(Withdrawal.KIND, day, now, "withdrawal date")
         reason = withdrawal.reason.strip() or "not given"
         self._record(self.ConsentWithdrawn, replace(withdrawal, reason=reason), now)
+
+    @property
+    def off_treatment_on(self) -> str | None:
+        withdrawals = self.kept(TreatmentWithdrawal)
+        return str(withdrawals[0]["withdrawn_on"]) if withdrawals else None
+
+    class WithdrewFromTreatment(FactEvent):
+        TOPIC = "trialctl.Patient.WithdrewFromTreatment"
+        FACT = TreatmentWithdrawal
+        __annotations__ = TreatmentWithdrawal.event_fields()
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.status = "off-treatment"
+
+    def withdraw_from_treatment(
+        self, withdrawal: TreatmentWithdrawal, protocol: Protocol, now: datetime
+    ) -> None:
+        """Treatment stops; the patient stays in follow-up (status off-treatment)."""
+        self._require_enrolled()
+        if self.status != "on-study":
+            raise TrialRuleError(
+                "on-treatment", f"patient {self.patient_id} is {self.status}, not on treatment"
+            )
+        checked = withdrawal.check(self, protocol, now)
+        day = parse_day(checked.withdrawn_on, "withdrawal date")
+        self.may_record(TreatmentWithdrawal.KIND, day, now, "withdrawal date")
+        self._record(self.WithdrewFromTreatment, checked, now)
 
     class WentOffStudy(FactEvent):
         TOPIC = "trialctl.Patient.WentOffStudy"

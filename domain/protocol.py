@@ -16,10 +16,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from trialctl.domain.eligibility_criteria import Criterion
 from trialctl.domain.recist import RECIST_VERSIONS, RecistRules, recist_rules
 from trialctl.domain.rules import ATTRIBUTIONS
+
+if TYPE_CHECKING:  # the consent module reads protocol files, which import this one
+    from trialctl.domain.consent import ConsentForms
+    from trialctl.domain.schedule import ScheduledAssessment
 
 __all__ = [
     "ATTRIBUTIONS",
@@ -367,6 +372,10 @@ class Protocol:
     planned_accrual: int | None = None
     dose_modification: DoseModificationRules | None = None
     expedited_reporting: ExpeditedReporting | None = None
+    # The informed-consent form versions (domain/consent.py); None: the protocol lists none.
+    consent: ConsentForms | None = None
+    # The assessment schedule (domain/schedule.py), read against each patient's facts.
+    schedule: tuple[ScheduledAssessment, ...] = ()
 
     # -- lookups ---------------------------------------------------------------
     @property
@@ -433,4 +442,8 @@ class Protocol:
             out["dose_modification"] = self.dose_modification.to_dict()
         if self.expedited_reporting is not None:
             out["expedited_reporting"] = self.expedited_reporting.to_dict()
+        if self.consent is not None:
+            out["consent"] = self.consent.to_dict()
+        if self.schedule:
+            out["schedule"] = [a.to_dict() for a in self.schedule]
         return out

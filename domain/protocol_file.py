@@ -43,6 +43,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 
+from trialctl.domain.consent import read_consent
 from trialctl.domain.protocol import (
     ATTRIBUTIONS,
     DOSE_ACTIONS,
@@ -77,6 +78,7 @@ from trialctl.domain.protocol_values import (
     read_str,
     refuse_duplicates,
 )
+from trialctl.domain.schedule import read_schedule
 
 __all__ = ["ProtocolError", "load_protocol", "protocol_from_dict"]
 
@@ -100,6 +102,8 @@ _ROOT_KEYS = (
     "observations",
     "dose_modification",
     "expedited_reporting",
+    "consent",
+    "schedule",
 )
 _AGENT_KEYS = ("name", "role", "route", "schedule", "days", "frequency", "unit", "doses")
 _FIXED_DOSE_KEYS = ("name", "dose", "first_course", "last_course")
@@ -201,6 +205,8 @@ def protocol_from_dict(data: Mapping[str, object]) -> Protocol:
         else _read_expedited_reporting(
             Table(expedited, "expedited_reporting", _EXPEDITED_REPORTING_KEYS)
         ),
+        consent=read_consent(root),
+        schedule=read_schedule(root, [o.code for o in observations]),
     )
 
 

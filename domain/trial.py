@@ -36,7 +36,7 @@ from trialctl.domain.ids import TRIALCTL_NAMESPACE
 from trialctl.domain.patient import EVALUABLE, REPLACED, DltOutcome, Patient
 from trialctl.domain.protocol import Protocol
 from trialctl.domain.protocol_file import protocol_from_dict
-from trialctl.domain.rules import TrialRuleError
+from trialctl.domain.rules import TrialRuleError, not_in_future, parse_day
 
 # The trial's patients by study id: at least every patient assigned to a cohort.
 Roster = Mapping[str, Patient]
@@ -88,6 +88,7 @@ class Trial(Aggregate):
         self.stopped = False
         self.mtd_level: int | None = None
         self.stop_reason: str | None = None
+        self.closed: dict[str, Any] | None = None  # see `close`
 
     @staticmethod
     def create_id(protocol_id: str) -> UUID:
@@ -220,6 +221,7 @@ class Trial(Aggregate):
             "stopped": self.stopped,
             "stop_reason": self.stop_reason,
             "mtd": mtd,
+            "closed": self.closed,
         }
 
     def decision_reviews(self, patients: Roster) -> list[dict[str, Any]]:
@@ -399,6 +401,7 @@ class Trial(Aggregate):
         override_reason: str | None = None,
     ) -> Step | None:
         """Record the cohort decision; returns the engine's step for display."""
+        self.check_open("a cohort decision")
         step = self.next_step(patients)
         if step.code != "decision-due":
             raise TrialRuleError("decision-due", f"no decision is due: {step.text}")
@@ -539,6 +542,37 @@ class Trial(Aggregate):
         else:
             assert next_level is not None
             self.cohorts.append(_new_cohort(cohort_number + 1, next_level))
+
+    # -- closing the trial ---------------------------------------------------------------
+
+    class Closed(Aggregate.Event):
+        """The trial closed by its principal investigator: from then on only corrections,
+        queries and reviews may be signed."""
+
+        TOPIC = "trialctl.Trial.Closed"
+        closed_on: str
+        reason: str
+
+    def close(self, closed_on: str, reason: str, timestamp: datetime) -> None:
+        self.check_open("closing it again")
+        day = parse_day(closed_on, "closing date")
+        not_in_future(day, timestamp.date(), "closing date")
+        if not reason.strip():
+            raise TrialRuleError("reason-required", "closing the trial needs a reason")
+        self._close(closed_on=day.isoformat(), reason=reason.strip(), timestamp=timestamp)
+
+    @event(Closed)
+    def _close(self, closed_on: str, reason: str, timestamp: datetime) -> None:
+        self.closed = {"closed_on": closed_on, "reason": reason}
+
+    def check_open(self, what: str) -> None:
+        """Refuse `what` once the trial is closed (corrections are never refused here)."""
+        if self.closed is not None:
+            raise TrialRuleError(
+                "trial-closed",
+                f"trial {self.protocol_id} was closed on {self.closed['closed_on']}: "
+                f"{what} may not be recorded; only corrections, queries and reviews",
+            )
 
 
 @dataclass(frozen=True)

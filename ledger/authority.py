@@ -65,7 +65,10 @@ PERMISSIONS.update(
         Trial.PatientAssigned.TOPIC: _allow(SITE_STAFF, *_CONSEQUENCE),
         Trial.CohortDecided.TOPIC: _allow(INVESTIGATORS, Meaning.APPROVED),
         Trial.CohortDecisionOverridden.TOPIC: _allow(PI, Meaning.APPROVED),
+        # Closing the trial ends its data collection: the principal investigator approves.
+        Trial.Closed.TOPIC: _allow(PI, Meaning.APPROVED),
         Patient.ConsentSigned.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        Patient.Reconsented.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.ScreeningRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.Enrolled.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.DoseGiven.TOPIC: _allow(SITE_STAFF, *_RECORDED),
@@ -79,6 +82,7 @@ PERMISSIONS.update(
         Patient.ObservationRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.LabRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.ConsentWithdrawn.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        Patient.WithdrewFromTreatment.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.WentOffStudy.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         # A correction is data entry, unless what it corrects is a clinical judgement:
         # then it is signed by whoever may make that judgement (see `action_of`).

@@ -46,6 +46,7 @@ from trialctl.domain.rules import TrialRuleError
 from trialctl.ledger.application import TrialLedger, UnlockedUser
 from trialctl.ledger.location import resolve_ledger
 from trialctl.ledger.requests import CohortDecision, PatientStep, Registration
+from trialctl.ledger.schedule import schedule_rows
 from trialctl.ledger.trials import Recorded, TrialActions
 from trialctl.ledger.verify import VerificationReport, verify_ledger
 
@@ -252,6 +253,17 @@ def review_scene(story: _Story, patient: str) -> None:
                     story.now)
     story.say(f"{patient}: query {query_id} on #{response} raised by mona, answered by ivan, "
               "closed")
+def consent_scene(story: _Story, patient: str, offset: int) -> None:
+    """The ethics committee approved consent form 2.2 (new safety information): a patient
+    still in follow-up re-consents to it at their next visit; a second signature of the
+    same version would be refused. Then their assessment schedule, with what is overdue."""
+    story.record("mona", patient, Consent(consent_version="2.2", signed_on=story.day(offset)))
+    story.say(f"{patient}: re-consented to the amended consent form 2.2")
+    # The schedule is read from the facts: the week 3 circulating tumour cells never drawn.
+    rows = schedule_rows(story.records, None, patient, story.now.date())
+    missed = next(r for r in rows if r["state"] == "overdue" and r["assessment"] == "ctc")
+    story.say(f"{patient}: schedule shows {missed['name'].lower()} (due {missed['due_on']}) "
+              "overdue")
 
 
 def run_demo(
@@ -357,6 +369,7 @@ def run_demo(
         "so the decisions that counted it are shown as made on data since corrected")
 
     review_scene(story, second[2])
+    consent_scene(story, third[1], offset=150)
     status = records.status(None)
     report = verify_ledger(app.signed_recorder, location.display())
     entries = app.signed_recorder.tree_size()

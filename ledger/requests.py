@@ -37,4 +37,14 @@ class CohortDecision:
     override_reason: str | None
 
 
-Request = Registration | PatientStep | CohortDecision
+@dataclass(frozen=True)
+class TrialClosure:
+    """Close the trial (principal investigator): afterwards only corrections, queries and
+    reviews may be signed."""
+
+    trial: str | None
+    closed_on: str
+    reason: str
+
+
+Request = Registration | PatientStep | CohortDecision | TrialClosure

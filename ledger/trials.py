@@ -9,7 +9,7 @@ loads them again, runs the same step and records it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -18,7 +18,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from trialctl.domain import journey
-from trialctl.domain.facts import Consent, Correction
+from trialctl.domain.facts import Consent, Correction, Reconsent
 from trialctl.domain.patient import Patient, patient_aggregate_id
 from trialctl.domain.protocol import Protocol
 from trialctl.domain.trial import Roster, Trial, trial_id_for
@@ -27,7 +27,13 @@ from trialctl.ledger.decisions import shown_status, stored_evidence
 from trialctl.ledger.entry import parse_entry
 from trialctl.ledger.errors import LedgerError
 from trialctl.ledger.projection import catch_up
-from trialctl.ledger.requests import CohortDecision, PatientStep, Registration, Request
+from trialctl.ledger.requests import (
+    CohortDecision,
+    PatientStep,
+    Registration,
+    Request,
+    TrialClosure,
+)
 from trialctl.ledger.roles import Meaning
 
 
@@ -152,10 +158,11 @@ class TrialActions:
         match request:
             case Registration(protocol=protocol):
                 return self._register(protocol, now)
-            case PatientStep(fact=Consent() as consent):
+            case PatientStep(fact=Consent() as consent) if not isinstance(consent, Reconsent):
                 trial = self.trial(request.trial)
-                already = self._has_patient(trial, request.patient)
-                patient = journey.consent(trial, request.patient, consent, already, now)
+                if self._has_patient(trial, request.patient):  # a later signature
+                    return self._take(replace(request, fact=journey.reconsent(consent)), now)
+                patient = journey.consent(trial, request.patient, consent, False, now)
                 summary = patient.summary(trial.protocol)
                 return _Pending(trial, patient, (patient,), summary)
             case PatientStep():
@@ -168,6 +175,10 @@ class TrialActions:
                 return _Pending(trial, patient, (trial, patient), summary, meaning)
             case CohortDecision():
                 return self._decide(request, now)
+            case TrialClosure():
+                trial = self.trial(request.trial)
+                trial.close(request.closed_on, request.reason, now)
+                return _Pending(trial, None, (trial,), {"closed": trial.closed})
 
     def _has_patient(self, trial: Trial, patient_id: str) -> bool:
         try:

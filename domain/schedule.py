@@ -1,0 +1,202 @@
+"""The protocol's assessment schedule, and what of it each patient has done, is due or is
+overdue: derived from the patient's facts whenever it is read, never stored.
+
+A `[[schedule]]` table names one assessment, what records it (`response`, an
+`observation` of a declared code, or any `lab`), and when: at the listed `weeks` after
+week 0, then `every_weeks` after the last listed one, or once in `each_course` given.
+Week 0 is the patient's first course 1 dose (their enrollment before any dose). Each
+occurrence is on time within +/- `window_days`. A patient's schedule runs until they left
+the study (off study, consent withdrawn) or died; until then, up to the day it is read.
+
+    [[schedule]]
+    code = "recist"
+    name = "Tumour assessment (RECIST)"
+    records = "response"
+    weeks = [0]
+    every_weeks = 9
+    window_days = 7
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from trialctl.domain.facts import OffStudy, Response
+from trialctl.domain.protocol_values import (
+    Table,
+    fail,
+    read_bool,
+    read_int,
+    read_list,
+    read_name,
+    read_str,
+    refuse_duplicates,
+)
+
+if TYPE_CHECKING:  # the patient and protocol read protocol files, which import this module
+    from trialctl.domain.patient import Patient
+    from trialctl.domain.protocol import Protocol
+
+__all__ = ["RECORDS", "ScheduledAssessment", "occurrences", "patient_schedule", "read_schedule"]
+
+RECORDS = ("response", "observation", "lab")
+_KEYS = ("code", "name", "records", "observation", "weeks", "every_weeks", "each_course",
+         "window_days")
+
+
+@dataclass(frozen=True)
+class ScheduledAssessment:
+    code: str
+    name: str
+    records: str  # response | observation | lab
+    window_days: int
+    observation: str | None = None
+    weeks: tuple[int, ...] = ()
+    every_weeks: int | None = None
+    each_course: bool = False
+
+    def due_days(self, week_zero: date, until: date) -> list[date]:
+        """The dates this assessment falls due on from week 0 up to `until`."""
+        days = [week_zero + timedelta(weeks=w) for w in self.weeks]
+        if self.every_weeks is not None:
+            week = (self.weeks[-1] if self.weeks else 0) + self.every_weeks
+            while (day := week_zero + timedelta(weeks=week)) <= until:
+                days.append(day)
+                week += self.every_weeks
+        return [d for d in days if d <= until]
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"code": self.code, "name": self.name,
+                                  "records": self.records, "window_days": self.window_days}
+        if self.observation is not None:
+            out["observation"] = self.observation
+        if self.weeks:
+            out["weeks"] = list(self.weeks)
+        if self.every_weeks is not None:
+            out["every_weeks"] = self.every_weeks
+        if self.each_course:
+            out["each_course"] = True
+        return out
+
+
+def occurrences(
+    assessment: ScheduledAssessment,
+    due_days: Sequence[date],
+    done_on: Sequence[date],
+    today: date,
+) -> list[dict[str, Any]]:
+    """Each occurrence with its window and state: done (a record inside its window),
+    overdue (the window closed without one), due (the window is open) or upcoming."""
+    window = timedelta(days=assessment.window_days)
+    left = sorted(done_on)
+    rows = []
+    for number, due in enumerate(due_days):
+        opens, closes = due - window, due + window
+        match = next((d for d in left if opens <= d <= closes), None)
+        if match is not None:
+            left.remove(match)
+            state = "done"
+        elif closes < today:
+            state = "overdue"
+        elif opens <= today:
+            state = "due"
+        else:
+            state = "upcoming"
+        rows.append({
+            "assessment": assessment.code, "name": assessment.name, "occurrence": number + 1,
+            "due_on": due.isoformat(), "window": f"{opens.isoformat()}..{closes.isoformat()}",
+            "state": state, "done_on": None if match is None else match.isoformat(),
+        })
+    return rows
+
+
+def read_schedule(root: Table, observation_codes: Sequence[str]) -> tuple[ScheduledAssessment, ...]:
+    tables = root.tables("schedule", _KEYS, required=False)
+    items = tuple(_read_item(t, observation_codes) for t in tables)
+    refuse_duplicates(
+        [(t.at("code"), a.code) for t, a in zip(tables, items, strict=True)], "schedule code"
+    )
+    return items
+
+
+def _read_item(t: Table, observation_codes: Sequence[str]) -> ScheduledAssessment:
+    records = read_str(t.req("records"), t.at("records"))
+    if records not in RECORDS:
+        fail(t.at("records"), f"unknown record kind {records!r} (allowed: {', '.join(RECORDS)})")
+    observation = t.opt_str("observation")
+    if (records == "observation") != (observation is not None):
+        fail(t.at("observation"), "needed with records = 'observation', and only then")
+    if observation is not None and observation not in observation_codes:
+        fail(t.at("observation"), f"{observation!r} is not a declared observation code")
+    weeks_raw = t.get("weeks")
+    weeks: tuple[int, ...] = ()
+    if weeks_raw is not None:
+        path = t.at("weeks")
+        weeks = tuple(read_int(w, f"{path}[{i}]") for i, w in enumerate(read_list(weeks_raw, path)))
+        if list(weeks) != sorted(set(weeks)):
+            fail(path, "weeks must rise, each listed once")
+    every_raw = t.get("every_weeks")
+    every = None if every_raw is None else read_int(every_raw, t.at("every_weeks"), minimum=1)
+    each_course = t.has("each_course") and read_bool(t.req("each_course"), t.at("each_course"))
+    if each_course == bool(weeks or every):
+        fail(t.at("weeks"), "give weeks and/or every_weeks, or each_course = true (not both)")
+    window = read_int(t.req("window_days"), t.at("window_days"))
+    gaps = [7 * (b - a) for a, b in itertools.pairwise(weeks)]
+    if every is not None:
+        gaps.append(7 * every)
+    if gaps and 2 * window >= min(gaps):
+        fail(t.at("window_days"), f"a window of +/- {window} days overlaps the next occurrence")
+    return ScheduledAssessment(
+        code=read_name(t.req("code"), t.at("code")), name=read_str(t.req("name"), t.at("name")),
+        records=records, window_days=window, observation=observation, weeks=weeks,
+        every_weeks=every, each_course=each_course,
+    )
+
+
+def patient_schedule(patient: Patient, protocol: Protocol, today: date,
+                     due_by: date | None = None) -> list[dict[str, Any]]:
+    """Every occurrence of the protocol's schedule for one patient whose window opens by
+    `due_by` (default: today), with its state on `today`. Nothing before enrollment."""
+    start = patient.first_dose_day(1)
+    if start is None and patient.enrolled_on is not None:
+        start = date.fromisoformat(patient.enrolled_on)
+    if start is None:
+        return []
+    horizon = due_by or today
+    end = _followed_until(patient)
+    rows: list[dict[str, Any]] = []
+    for assessment in protocol.schedule:
+        window = timedelta(days=assessment.window_days)
+        if assessment.each_course:
+            courses = sorted({d["course"] for d in patient.doses()})
+            days = [day for c in courses if (day := patient.first_dose_day(c)) is not None]
+        else:
+            days = assessment.due_days(start, horizon + window)
+        days = [d for d in days if d - window <= horizon and (end is None or d <= end)]
+        found = occurrences(assessment, days, _done_on(patient, assessment), today)
+        rows += [{"patient_id": patient.patient_id, **row} for row in found]
+    return rows
+
+
+def _followed_until(patient: Patient) -> date | None:
+    """The last day the patient is followed: leaving the study or death, else open."""
+    ends = [patient.withdrawn_on, patient.died_on,
+            *(o["off_on"] for o in patient.kept(OffStudy))]
+    days = [date.fromisoformat(d) for d in ends if d is not None]
+    return min(days) if days else None
+
+
+def _done_on(patient: Patient, assessment: ScheduledAssessment) -> list[date]:
+    match assessment.records:
+        case "response":
+            texts = [r["assessed_on"] for r in patient.kept(Response)]
+        case "observation":
+            texts = [o["observed_on"] for o in patient.observations()
+                     if o["kind"] == assessment.observation]
+        case _:
+            texts = [lab["collected_on"] for lab in patient.labs()]
+    return [date.fromisoformat(t) for t in texts]

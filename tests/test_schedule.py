@@ -1,0 +1,101 @@
+"""The assessment schedule as protocol data: occurrences, windows and their states derived
+from the patient's facts at read time; `trialctl schedule` in every output form on the demo
+ledger, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Result, assert_one_line_error, trialctl
+from tests.demo_ledgers import demo_ledger
+from tests.nct_site import NCT
+from tests.trial_helpers import NOW, day, dose_escalated, enrolled_patient, nct_protocol
+from trialctl.domain.facts import Observation, OffStudy
+from trialctl.domain.protocol_file import ProtocolError, load_protocol
+from trialctl.domain.schedule import ScheduledAssessment, occurrences, patient_schedule
+from trialctl.domain.trial import Trial
+
+CTC = ScheduledAssessment("ctc", "CTC", "observation", 3, observation="ctc_count",
+                          weeks=(0, 3, 6, 9), every_weeks=9)
+
+
+def test_due_days_list_the_weeks_then_repeat() -> None:
+    zero = date(2026, 1, 5)
+    days = CTC.due_days(zero, zero + timedelta(weeks=27))
+    assert [(d - zero).days // 7 for d in days] == [0, 3, 6, 9, 18, 27]
+
+
+def test_an_occurrence_is_done_inside_its_window_and_overdue_once_it_closed() -> None:
+    due = [date(2026, 3, 1)]
+    inside, outside = date(2026, 3, 4), date(2026, 3, 5)  # the window is +/- 3 days
+    assert occurrences(CTC, due, [inside], date(2026, 4, 1))[0]["state"] == "done"
+    late = occurrences(CTC, due, [outside], date(2026, 4, 1))[0]
+    assert (late["state"], late["done_on"]) == ("overdue", None)
+    assert occurrences(CTC, due, [], date(2026, 3, 4))[0]["state"] == "due"
+    assert occurrences(CTC, due, [], date(2026, 3, 5))[0]["state"] == "overdue"
+    assert occurrences(CTC, due, [], date(2026, 2, 25))[0]["state"] == "upcoming"
+
+
+def test_a_patient_schedule_follows_the_facts_and_ends_off_study() -> None:
+    trial = Trial.register(nct_protocol(), NOW)
+    patient = enrolled_patient(trial, "P001")
+    dose_escalated(patient, trial, 3)  # week 0 is the first course 1 dose: day 3
+    patient.observe(Observation(kind="ctc_count", value="5", observed_on=day(3)),
+                    trial.protocol, NOW)
+    today = date.fromisoformat(day(3 + 7 * 4))  # week 4
+    rows = [r for r in patient_schedule(patient, trial.protocol, today) if r["assessment"] == "ctc"]
+    assert [(r["due_on"], r["state"]) for r in rows] == [(day(3), "done"), (day(24), "overdue")]
+    assert [r["assessment"] for r in patient_schedule(patient, trial.protocol, today)].count(
+        "labs") == 1  # one course given, one lab occurrence
+    patient.go_off_study(OffStudy(off_on=day(10), reason="progression"), NOW)
+    after = patient_schedule(patient, trial.protocol, today)
+    assert {r["due_on"] for r in after} == {day(3)}  # nothing falls due after leaving
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('code = "x"\nname = "X"\nrecords = "scan"\nweeks = [0]\nwindow_days = 1\n',
+     "unknown record kind 'scan'"),
+    ('code = "x"\nname = "X"\nrecords = "observation"\nobservation = "nope"\nweeks = [0]\n'
+     'window_days = 1\n', "'nope' is not a declared observation code"),
+    ('code = "x"\nname = "X"\nrecords = "lab"\nweeks = [3, 0]\nwindow_days = 1\n',
+     "weeks must rise"),
+    ('code = "x"\nname = "X"\nrecords = "lab"\nevery_weeks = 1\nwindow_days = 4\n',
+     "overlaps the next occurrence"),
+    ('code = "x"\nname = "X"\nrecords = "lab"\nwindow_days = 1\n', "give weeks"),
+])
+def test_schedule_refusals_name_the_field(table: str, message: str) -> None:
+    text = NCT.read_text(encoding="utf-8") + "\n[[schedule]]\n" + table
+    pattern = r"schedule\[6\]\.\w+: .*" + message.replace("[", r"\[")
+    with pytest.raises(ProtocolError, match=pattern):
+        load_protocol(text)
+
+
+def _run(url: str, home: Path, *args: str) -> Result:
+    return trialctl(*args, "--ledger", url, env={"TRIALCTL_HOME": str(home)})
+
+
+def test_schedule_on_the_demo_in_every_form(ledger_url: str, tmp_path: Path) -> None:
+    home = demo_ledger(ledger_url, tmp_path) / "home"
+    rows = json.loads(_run(ledger_url, home, "schedule", "--patient", "P008", "--json").stdout)
+    ctc = [(r["occurrence"], r["state"]) for r in rows if r["assessment"] == "ctc"]
+    assert ctc[:2] == [(1, "done"), (2, "overdue")]  # the demo drew CTCs at baseline only
+    recist = [r["state"] for r in rows if r["assessment"] == "recist"]
+    assert recist[:2] == ["done", "done"]  # baseline and week 9
+    table = _run(ledger_url, home, "schedule", "--patient", "P010").stdout
+    assert "Circulating tumour cells" in table and "overdue" in table
+    parsed = list(csv.DictReader(io.StringIO(
+        _run(ledger_url, home, "schedule", "--csv").stdout)))
+    assert {r["patient_id"] for r in parsed} >= {"P002", "P010"}
+    # Upcoming occurrences appear once --due-by reaches their window.
+    later = (date.today() + timedelta(days=70)).isoformat()
+    ahead = json.loads(_run(ledger_url, home, "schedule", "--patient", "P010", "--due-by",
+                            later, "--json").stdout)
+    assert any(r["state"] == "upcoming" for r in ahead)
+    assert_one_line_error(_run(ledger_url, home, "schedule", "--due-by", "soon"), "--due-by")
+    assert_one_line_error(_run(ledger_url, home, "schedule", "--patient", "P404"), "P404")
