@@ -203,6 +203,8 @@ def render_patient(summary: dict[str, Any]) -> None:
     died = f" on {summary['died_on']}" if summary.get("died_on") else ""
     typer.echo(f"{summary['patient_id']}: {summary['status']}{died}, level {summary['level']}, "
                f"cohort {summary['cohort']}, {len(summary['corrections'])} correction(s)")
+    if summary.get("not_assessed"):  # absent from summaries read before forms existed
+        typer.echo(f"not assessed: {', '.join(summary['not_assessed'])}")
     deviation = summary["eligibility_deviation"]
     if deviation is not None:
         typer.echo(f"deviation: {deviation['text']}")

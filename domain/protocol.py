@@ -18,6 +18,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from trialctl.domain.eligibility_criteria import Criterion
+from trialctl.domain.forms import SCREENING, Form
 from trialctl.domain.recist import RECIST_VERSIONS, RecistRules, recist_rules
 from trialctl.domain.rules import ATTRIBUTIONS
 
@@ -367,6 +368,8 @@ class Protocol:
     planned_accrual: int | None = None
     dose_modification: DoseModificationRules | None = None
     expedited_reporting: ExpeditedReporting | None = None
+    # The data-collection forms ([[forms]]); empty in a protocol signed before forms existed.
+    forms: tuple[Form, ...] = ()
 
     # -- lookups ---------------------------------------------------------------
     @property
@@ -402,6 +405,19 @@ class Protocol:
     def eligibility_criteria(self) -> tuple[Criterion, ...]:
         return self.eligibility
 
+    # -- forms -----------------------------------------------------------------
+    def form(self, name: str) -> Form:
+        """The form called ``name``; KeyError naming the declared ones otherwise."""
+        for f in self.forms:
+            if f.name == name:
+                return f
+        raise KeyError(f"no form {name!r} (declared: {', '.join(f.name for f in self.forms)})")
+
+    @property
+    def screening_form(self) -> Form | None:
+        """The form eligibility is evaluated from, if the protocol declares one."""
+        return next((f for f in self.forms if f.name == SCREENING), None)
+
     def observation(self, code: str) -> ObservationKind:
         for o in self.observations:
             if o.code == code:
@@ -433,4 +449,6 @@ class Protocol:
             out["dose_modification"] = self.dose_modification.to_dict()
         if self.expedited_reporting is not None:
             out["expedited_reporting"] = self.expedited_reporting.to_dict()
+        if self.forms:
+            out["forms"] = [f.to_dict() for f in self.forms]
         return out
