@@ -117,12 +117,10 @@ class FormField:
             return 'ISO date (YYYY-MM-DD) or "never"' if self.never else "ISO date (YYYY-MM-DD)"
         if self.type is FieldType.BOOLEAN:
             return "true or false"
-        out = str(self.type)
-        if self.minimum is not None or self.maximum is not None:
-            low = "" if self.minimum is None else str(self.minimum)
-            high = "" if self.maximum is None else str(self.maximum)
-            out += f" {low}..{high}"
-        return out
+        kind = "a whole number" if self.type is FieldType.INTEGER else "a number"
+        if self.minimum is None and self.maximum is None:
+            return kind if self.type is not FieldType.TEXT else "any text"
+        return f"{kind} {self.range_text}"
 
     @property
     def range_text(self) -> str:
