@@ -40,7 +40,7 @@ NEVER = "never"
 _INTEGER_RE = re.compile(r"^[+-]?\d+$")
 _DECIMAL_RE = re.compile(r"^[+-]?\d+(\.\d+)?$")
 # "0.9 mg/dL": a number followed by the unit it was measured in.
-_WITH_UNIT_RE = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*(\S.*?)\s*$")
+_WITH_UNIT_RE = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*([^\d\s.].*?)\s*$")
 _TRUE_WORDS = frozenset({"true", "yes"})
 _FALSE_WORDS = frozenset({"false", "no"})
 
@@ -57,7 +57,10 @@ class FormError(ValueError):
     """A filled form refused; ``field`` names the offending field."""
 
     def __init__(self, form: str, field: str, message: str) -> None:
-        super().__init__(f"{form} form: {field}: {message}")
+        # A name from outside (an unknown key) is quoted if it is not a plain identifier,
+        # so the refusal stays one readable line.
+        shown = field if field.isidentifier() and field.isascii() else repr(field)
+        super().__init__(f"{form} form: {shown}: {message}")
         self.form = form
         self.field = field
 

@@ -746,6 +746,8 @@ class Patient(Aggregate):
             if values["kind"] == Screening.KIND:
                 target.pop("eligibility", None)
                 aggregate.eligibility = values["new_values"]["eligibility"]
+                if aggregate.status in _SCREENED:  # not yet enrolled: the verdict moves
+                    aggregate.status = screening_status(aggregate.eligibility)
 
     def correct(self, correction: Correction, protocol: Protocol, now: datetime) -> dict[str, Any]:
         """Correct the fact recorded at `target_version`; returns the corrected values."""
@@ -891,6 +893,9 @@ def eligibility_deviations(summaries: Iterable[dict[str, Any]]) -> list[dict[str
         if s["eligibility_deviation"] is not None
     ]
     return sorted(found, key=lambda d: str(d["patient_id"]))
+
+
+_SCREENED = frozenset({"screened-eligible", "screened-ineligible", "screening-incomplete"})
 
 
 def screening_status(eligibility: dict[str, Any]) -> str:
