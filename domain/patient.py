@@ -365,7 +365,7 @@ class Patient(Aggregate):
             "corrected": changed,
             "corrected_version": correction["version"],
             "text": f"{self.patient_id} enrolled but no longer eligible: "
-            f"{verdict(self.eligibility).removeprefix('NOT eligible ').strip('()')} "
+            f"{_reasons(self.eligibility, ' ')} "
             f"(corrected {values}, record version {correction['version']})",
         }
 
@@ -468,9 +468,11 @@ class Patient(Aggregate):
         if self.eligibility is None or self.screened_on is None:
             raise TrialRuleError("screen-first", f"patient {self.patient_id} has not been screened")
         if not self.eligibility["eligible"]:
+            why = verdict(self.eligibility).removeprefix("NOT eligible ")
             raise TrialRuleError(
                 "eligible-only",
-                f"patient {self.patient_id} is not eligible: {verdict(self.eligibility)}",
+                f"patient {self.patient_id} is not eligible"
+                + (f" {why}" if why.startswith("(") else f": {why}"),
             )
         not_before(
             day, parse_day(self.screened_on, "screening date"), "enrollment date", "screening"
@@ -912,14 +914,19 @@ def verdict(eligibility: dict[str, Any]) -> str:
     """One line: ``eligible``, or what failed and what was not assessed."""
     if eligibility["eligible"]:
         return "eligible"
+    if screening_status(eligibility) == "screening-incomplete":
+        return f"screening incomplete ({_reasons(eligibility)})"
+    return f"NOT eligible ({_reasons(eligibility)})"
+
+
+def _reasons(eligibility: dict[str, Any], colon: str = ": ") -> str:
+    """``failed: a, b; not assessed: c`` (the criteria failed, the fields not given)."""
     parts = []
     if eligibility["failed"]:
-        parts.append(f"failed: {', '.join(eligibility['failed'])}")
+        parts.append(f"failed{colon}{', '.join(eligibility['failed'])}")
     if eligibility.get("not_assessed"):
-        parts.append(f"not assessed: {', '.join(eligibility['not_assessed'])}")
-    if screening_status(eligibility) == "screening-incomplete":
-        return f"screening incomplete ({'; '.join(parts)})"
-    return f"NOT eligible ({'; '.join(parts)})"
+        parts.append(f"not assessed{colon}{', '.join(eligibility['not_assessed'])}")
+    return "; ".join(parts)
 
 
 def _evaluate(protocol: Protocol, values: dict[str, Any], day: date) -> dict[str, Any]:
