@@ -24,6 +24,7 @@ from trialctl.cli import (
     export_commands,
     ledger_commands,
     proof_commands,
+    protocol_commands,
     query_commands,
     record_commands,
     report_commands,
@@ -94,6 +95,7 @@ app.add_typer(user_commands.app, name="user")
 app.add_typer(proof_commands.app, name="proof")
 app.add_typer(ledger_commands.ledger_app, name="ledger")
 app.add_typer(trial_commands.app, name="trial")
+app.add_typer(protocol_commands.app, name="protocol")
 app.add_typer(record_commands.app, name="record")
 app.add_typer(escalation_commands.app, name="escalation")
 app.command("status")(trial_commands.status)

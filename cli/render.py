@@ -235,6 +235,8 @@ def render_patient(summary: dict[str, Any]) -> None:
     _echo(f"{summary['patient_id']}: {patient_status(summary)}{died}, "
                f"level {summary['level']}, cohort {summary['cohort']}, "
                f"{len(summary['corrections'])} correction(s)")
+    if summary.get("not_assessed"):  # absent from summaries read before forms existed
+        _echo(f"not assessed: {', '.join(summary['not_assessed'])}")
     deviation = summary["eligibility_deviation"]
     if deviation is not None:
         _echo(f"deviation: {deviation['text']}")

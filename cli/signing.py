@@ -55,6 +55,7 @@ def render_recorded(recorded: Recorded, json_output: bool) -> None:
         if key in summary:
             value = summary[key]
             if key == "eligibility":
-                value = "eligible" if value["eligible"] else \
-                    f"NOT eligible (failed: {', '.join(value['failed'])})"
+                from trialctl.domain.patient import verdict
+
+                value = verdict(value)
             typer.echo(f"  {key.replace('_', ' ')}: {value}")

@@ -2,8 +2,9 @@
 
 Every criterion is evaluated (none is skipped after a failure), so a screening refusal names
 all that stand in the way.  A value that is absent or ``None`` (or an empty string) is
-*missing*, and a missing value fails; numbers are read as :class:`~decimal.Decimal`, never
-floats.  The criteria themselves, and what each operator means, are
+*missing*: its criterion is *not assessed* (status ``missing``), which keeps the patient
+from being eligible but is never reported as a failure; numbers are read as
+:class:`~decimal.Decimal`, never floats.  The criteria themselves, and what each operator means, are
 :mod:`trialctl.domain.eligibility_criteria`; their names are re-exported here, so callers
 import the whole of eligibility from this module.
 """
@@ -69,6 +70,8 @@ class CriterionResult:
     value: ScreeningValue
     reason: str
     requirement: str
+    # The screening fields whose absence left this criterion not assessed.
+    missing: tuple[str, ...] = ()
 
     @property
     def satisfied(self) -> bool:
@@ -103,11 +106,27 @@ class EligibilityResult:
 
     @property
     def failed_codes(self) -> tuple[str, ...]:
-        return tuple(r.code for r in self.failures)
+        """Criteria that failed on the values given (not those left unassessed)."""
+        return tuple(r.code for r in self.results if r.status is CriterionStatus.FAILED)
+
+    @property
+    def not_assessed_codes(self) -> tuple[str, ...]:
+        """Criteria that could not be assessed for want of a value."""
+        return tuple(r.code for r in self.results if r.status is CriterionStatus.MISSING)
 
     @property
     def missing_fields(self) -> tuple[str, ...]:
-        return tuple(r.field for r in self.results if r.status is CriterionStatus.MISSING)
+        """The screening fields whose absence left criteria not assessed, first use first."""
+        return tuple(
+            dict.fromkeys(
+                f for r in self.results if r.status is CriterionStatus.MISSING for f in r.missing
+            )
+        )
+
+    @property
+    def complete(self) -> bool:
+        """Every criterion assessed: only then can the patient be eligible."""
+        return not self.missing_fields
 
     def result(self, code: str) -> CriterionResult:
         for r in self.results:
@@ -120,6 +139,7 @@ class EligibilityResult:
             "eligible": self.eligible,
             "as_of": self.as_of.isoformat(),
             "failed": list(self.failed_codes),
+            "not_assessed": list(self.missing_fields),
             "results": [r.to_dict() for r in self.results],
         }
 
@@ -297,7 +317,9 @@ def _test(
 def _evaluate_one(
     criterion: Criterion, values: Mapping[str, ScreeningValue], as_of: date
 ) -> CriterionResult:
-    def result(status: CriterionStatus, value: ScreeningValue, reason: str) -> CriterionResult:
+    def result(
+        status: CriterionStatus, value: ScreeningValue, reason: str, missing: str | None = None
+    ) -> CriterionResult:
         return CriterionResult(
             code=criterion.code,
             text=criterion.text,
@@ -307,6 +329,7 @@ def _evaluate_one(
             value=value,
             reason=reason,
             requirement=criterion.describe(),
+            missing=() if missing is None else (missing,),
         )
 
     cond = criterion.applies_if
@@ -318,6 +341,7 @@ def _evaluate_one(
                 None,
                 f"missing: no screening value for {cond.field!r} "
                 "(decides whether this criterion applies)",
+                cond.field,
             )
         try:
             applies, why = _test(
@@ -335,7 +359,10 @@ def _evaluate_one(
     value = values.get(criterion.field)
     if _is_missing(value):
         return result(
-            CriterionStatus.MISSING, None, f"missing: no screening value for {criterion.field!r}"
+            CriterionStatus.MISSING,
+            None,
+            f"missing: no screening value for {criterion.field!r}",
+            criterion.field,
         )
     try:
         ok, why = _test(
@@ -354,6 +381,7 @@ def _evaluate_one(
             CriterionStatus.MISSING,
             value,
             f"missing: no screening value for {exc.field!r} ({exc.why})",
+            exc.field,
         )
     except _Invalid as exc:
         return result(CriterionStatus.FAILED, value, f"invalid {criterion.field}: {exc}")
@@ -369,7 +397,8 @@ def evaluate_eligibility(
 
     ``as_of`` is the screening/assessment date used for the wash-out (``days_since``)
     criteria.  The patient is eligible only when every criterion passed or was not
-    applicable; a missing value counts as a failure with a reason starting "missing".
+    applicable; a missing value leaves its criterion not assessed (status ``missing``,
+    a reason starting "missing"), so the patient is not eligible, yet nothing failed.
     """
     results = tuple(_evaluate_one(c, screening_values, as_of) for c in criteria)
     return EligibilityResult(

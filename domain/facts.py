@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Protocol, Self
 from trialctl.domain import dose_modifications
 from trialctl.domain.ctcae_terms import terms_for
 from trialctl.domain.dlt_rules import DltContext, describe_unmet, unmet_conditions
+from trialctl.domain.forms import FormError
 from trialctl.domain.lab_grading import grade_value, lab_grading, patient_limit, show
 from trialctl.domain.protocol import SERIOUS_CRITERIA
 from trialctl.domain.protocol import Protocol as TrialProtocol
@@ -220,7 +221,8 @@ class Screening(Fact):
         Derived(
             "eligibility",
             "object",
-            "`eligible`, `failed` codes, and each criterion's `code`, `status`, `reason`",
+            "`eligible`, `failed` codes, `not_assessed` fields (required or needed, not "
+            "given), and each criterion's `code`, `status`, `reason`",
             kept=False,
         ),
     )
@@ -230,7 +232,14 @@ class Screening(Fact):
     def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
         if not isinstance(self.values, dict):
             raise TrialRuleError("correctable", "screening values must be an object")
-        return self
+        form = protocol.screening_form
+        if form is None:  # a protocol registered before protocols declared their forms
+            return self
+        try:
+            values = form.check(self.values, parse_day(self.screened_on, "screening date"))
+        except FormError as e:
+            raise TrialRuleError("screening-form", str(e)) from e
+        return replace(self, values=values)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -345,6 +345,8 @@ class Patient(Aggregate):
             "consent_date": self.consent_date,
             **consent_history(self.kept(Consent), protocol.consent),
             "eligible": None if self.eligibility is None else self.eligibility["eligible"],
+            "not_assessed": [] if self.eligibility is None
+            else list(self.eligibility.get("not_assessed", [])),
             "eligibility_deviation": self.eligibility_deviation(),
             "level": self.level,
             "cohort": self.cohort_number,
@@ -383,8 +385,9 @@ class Patient(Aggregate):
             "failed": failed,
             "corrected": changed,
             "corrected_version": correction["version"],
-            "text": f"{self.patient_id} enrolled but no longer eligible: failed "
-            f"{', '.join(failed)} (corrected {values}, record version {correction['version']})",
+            "text": f"{self.patient_id} enrolled but no longer eligible: "
+            f"{_reasons(self.eligibility, ' ')} "
+            f"(corrected {values}, record version {correction['version']})",
         }
 
     def assessment_schedule(self) -> list[dict[str, Any]]:
@@ -457,9 +460,7 @@ class Patient(Aggregate):
             super().apply(aggregate)
             eligibility = self.payload()["eligibility"]
             aggregate.eligibility = eligibility
-            aggregate.status = (
-                "screened-eligible" if eligibility["eligible"] else "screened-ineligible"
-            )
+            aggregate.status = screening_status(eligibility)
 
     def screen(self, screening: Screening, protocol: Protocol, now: datetime) -> dict[str, Any]:
         """Record screening values; eligibility is evaluated from them, never typed in."""
@@ -496,9 +497,11 @@ class Patient(Aggregate):
         if self.eligibility is None or self.screened_on is None:
             raise TrialRuleError("screen-first", f"patient {self.patient_id} has not been screened")
         if not self.eligibility["eligible"]:
-            failed = ", ".join(self.eligibility["failed"])
+            why = verdict(self.eligibility).removeprefix("NOT eligible ")
             raise TrialRuleError(
-                "eligible-only", f"patient {self.patient_id} is not eligible (failed: {failed})"
+                "eligible-only",
+                f"patient {self.patient_id} is not eligible"
+                + (f" {why}" if why.startswith("(") else f": {why}"),
             )
         not_before(
             day, parse_day(self.screened_on, "screening date"), "enrollment date", "screening"
@@ -839,6 +842,8 @@ class Patient(Aggregate):
             if values["kind"] == Screening.KIND:
                 target.pop("eligibility", None)
                 aggregate.eligibility = values["new_values"]["eligibility"]
+                if aggregate.status in _SCREENED:  # not yet enrolled: the verdict moves
+                    aggregate.status = screening_status(aggregate.eligibility)
 
     def correct(self, correction: Correction, protocol: Protocol, now: datetime) -> dict[str, Any]:
         """Correct the fact recorded at `target_version`; returns the corrected values."""
@@ -1124,14 +1129,53 @@ def eligibility_deviations(summaries: Iterable[dict[str, Any]]) -> list[dict[str
     return sorted(found, key=lambda d: str(d["patient_id"]))
 
 
+_SCREENED = frozenset({"screened-eligible", "screened-ineligible", "screening-incomplete"})
+
+
+def screening_status(eligibility: dict[str, Any]) -> str:
+    """A screened patient's status: eligible, ineligible (a criterion failed on the values
+    given), or incomplete (nothing failed, but some criteria were not assessed)."""
+    if eligibility["eligible"]:
+        return "screened-eligible"
+    if eligibility.get("not_assessed") and not eligibility["failed"]:
+        return "screening-incomplete"
+    return "screened-ineligible"
+
+
+def verdict(eligibility: dict[str, Any]) -> str:
+    """One line: ``eligible``, or what failed and what was not assessed."""
+    if eligibility["eligible"]:
+        return "eligible"
+    if screening_status(eligibility) == "screening-incomplete":
+        return f"screening incomplete ({_reasons(eligibility)})"
+    return f"NOT eligible ({_reasons(eligibility)})"
+
+
+def _reasons(eligibility: dict[str, Any], colon: str = ": ") -> str:
+    """``failed: a, b; not assessed: c`` (the criteria failed, the fields not given)."""
+    parts = []
+    if eligibility["failed"]:
+        parts.append(f"failed{colon}{', '.join(eligibility['failed'])}")
+    if eligibility.get("not_assessed"):
+        parts.append(f"not assessed{colon}{', '.join(eligibility['not_assessed'])}")
+    return "; ".join(parts)
+
+
 def _evaluate(protocol: Protocol, values: dict[str, Any], day: date) -> dict[str, Any]:
+    """Eligibility from the values: eligible only on a complete screening, every required
+    field of the screening form given and every criterion assessed."""
     try:
         result = evaluate_eligibility(protocol.eligibility_criteria, values, day)
     except ValueError as e:
         raise TrialRuleError("screening-values", str(e)) from e
+    form = protocol.screening_form
+    missing = {*result.missing_fields, *(form.missing_required(values) if form else ())}
+    order = form.names if form else tuple(result.missing_fields)
+    not_assessed = [f for f in order if f in missing]
     return {
-        "eligible": result.eligible,
-        "failed": [r.code for r in result.failures],
+        "eligible": result.eligible and not not_assessed,
+        "failed": list(result.failed_codes),
+        "not_assessed": not_assessed,
         "criteria": [
             {"code": r.code, "status": str(r.status), "reason": r.reason} for r in result.results
         ],

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from trialctl.domain.eligibility_criteria import Criterion
+from trialctl.domain.forms import SCREENING, Form
 from trialctl.domain.recist import RECIST_VERSIONS, RecistRules, recist_rules
 from trialctl.domain.rules import ATTRIBUTIONS
 
@@ -376,6 +377,8 @@ class Protocol:
     consent: ConsentForms | None = None
     # The assessment schedule (domain/schedule.py), read against each patient's facts.
     schedule: tuple[ScheduledAssessment, ...] = ()
+    # The data-collection forms ([[forms]]); empty in a protocol signed before forms existed.
+    forms: tuple[Form, ...] = ()
 
     # -- lookups ---------------------------------------------------------------
     @property
@@ -410,6 +413,19 @@ class Protocol:
     @property
     def eligibility_criteria(self) -> tuple[Criterion, ...]:
         return self.eligibility
+
+    # -- forms -----------------------------------------------------------------
+    def form(self, name: str) -> Form:
+        """The form called ``name``; KeyError naming the declared ones otherwise."""
+        for f in self.forms:
+            if f.name == name:
+                return f
+        raise KeyError(f"no form {name!r} (declared: {', '.join(f.name for f in self.forms)})")
+
+    @property
+    def screening_form(self) -> Form | None:
+        """The form eligibility is evaluated from, if the protocol declares one."""
+        return next((f for f in self.forms if f.name == SCREENING), None)
 
     def observation(self, code: str) -> ObservationKind:
         for o in self.observations:
@@ -446,4 +462,6 @@ class Protocol:
             out["consent"] = self.consent.to_dict()
         if self.schedule:
             out["schedule"] = [a.to_dict() for a in self.schedule]
+        if self.forms:
+            out["forms"] = [f.to_dict() for f in self.forms]
         return out

@@ -20,6 +20,10 @@ A protocol file declares (see ``protocols/NCT00084513.toml`` for a commented exa
                       max_reduction_levels, max_hold_days, re_escalation,
                       [min_course1_dose_fraction]
     [expedited_reporting]  fatal_or_life_threatening_days, other_serious_days
+    [[forms]]         name, [title], [[forms.fields]] name, type (integer | decimal |
+                      boolean | text | date), [text], [unit], [min], [max], [allowed],
+                      [never], [required]; the "screening" form declares every field the
+                      eligibility criteria read
 
 Clinical numbers become :class:`~decimal.Decimal`.  They are written as integers or as
 strings (``"400"``, ``"2.0"``); TOML floats are refused, as are unknown keys, missing
@@ -64,6 +68,7 @@ from trialctl.domain.protocol import (
     ResponseSchedule,
 )
 from trialctl.domain.protocol_criteria import read_eligibility
+from trialctl.domain.protocol_forms import check_screening_form, read_forms
 from trialctl.domain.protocol_values import (
     ProtocolError,
     Table,
@@ -104,6 +109,7 @@ _ROOT_KEYS = (
     "expedited_reporting",
     "consent",
     "schedule",
+    "forms",
 )
 _AGENT_KEYS = ("name", "role", "route", "schedule", "days", "frequency", "unit", "doses")
 _FIXED_DOSE_KEYS = ("name", "dose", "first_course", "last_course")
@@ -152,7 +158,11 @@ def load_protocol(text: str) -> Protocol:
     except tomllib.TOMLDecodeError as exc:
         raise ProtocolError("<toml>", f"invalid TOML: {exc}") from exc
     check_lengths(data)
-    return protocol_from_dict(data)
+    protocol = protocol_from_dict(data)
+    # A protocol file must declare the screening form its criteria read; one read back
+    # from a ledger (protocol_from_dict alone) may predate forms and still reads.
+    check_screening_form(protocol.forms, protocol.eligibility, required=True)
+    return protocol
 
 
 def protocol_from_dict(data: Mapping[str, object]) -> Protocol:
@@ -180,6 +190,8 @@ def protocol_from_dict(data: Mapping[str, object]) -> Protocol:
     observations = _read_observations(root)
     modification = root.get("dose_modification")
     expedited = root.get("expedited_reporting")
+    forms = read_forms(root)
+    check_screening_form(forms, eligibility, required=False)
     return Protocol(
         id=pid,
         title=title,
@@ -207,6 +219,7 @@ def protocol_from_dict(data: Mapping[str, object]) -> Protocol:
         ),
         consent=read_consent(root),
         schedule=read_schedule(root, [o.code for o in observations]),
+        forms=forms,
     )
 
 

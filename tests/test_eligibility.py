@@ -267,7 +267,8 @@ def test_pregnancy_test_required_for_childbearing_potential(nct: Protocol) -> No
     del values["pregnancy_test"]
     result = evaluate_eligibility(nct.eligibility, values, AS_OF)
     assert result.eligible is False
-    assert result.failed_codes == ("pregnancy_test",)
+    assert result.failed_codes == ()
+    assert result.not_assessed_codes == ("pregnancy_test",)
     assert result.result("pregnancy_test").status is CriterionStatus.MISSING
 
 
@@ -283,7 +284,7 @@ def test_unknown_applicability_is_missing(nct: Protocol) -> None:
 
 
 @pytest.mark.parametrize("how", ["absent", "none", "blank"])
-def test_missing_value_fails_with_reason_missing(nct: Protocol, how: str) -> None:
+def test_missing_value_is_not_assessed_never_failed(nct: Protocol, how: str) -> None:
     values = eligible_patient()
     if how == "absent":
         del values["anc_per_mm3"]
@@ -293,7 +294,9 @@ def test_missing_value_fails_with_reason_missing(nct: Protocol, how: str) -> Non
         values["anc_per_mm3"] = "  "
     result = evaluate_eligibility(nct.eligibility, values, AS_OF)
     assert result.eligible is False
-    assert result.failed_codes == ("anc",)
+    assert result.failed_codes == ()
+    assert result.not_assessed_codes == ("anc",)
+    assert not result.complete
     anc = result.result("anc")
     assert anc.status is CriterionStatus.MISSING
     assert not anc.satisfied
@@ -307,7 +310,9 @@ def test_missing_reference_value_is_missing(nct: Protocol) -> None:
     del values["alt_uln_u_l"]
     del values["lvef_lln_percent"]
     result = evaluate_eligibility(nct.eligibility, values, AS_OF)
-    assert result.failed_codes == ("alt", "lvef")
+    assert result.failed_codes == ()
+    assert result.not_assessed_codes == ("alt", "lvef")
+    assert result.missing_fields == ("alt_uln_u_l", "lvef_lln_percent")
     assert result.result("alt").status is CriterionStatus.MISSING
     assert "alt_uln_u_l" in result.result("alt").reason
     assert "lvef_lln_percent" in result.result("lvef").reason
@@ -316,7 +321,8 @@ def test_missing_reference_value_is_missing(nct: Protocol) -> None:
 def test_no_values_at_all_names_every_criterion(nct: Protocol) -> None:
     result = evaluate_eligibility(nct.eligibility, {}, AS_OF)
     assert result.eligible is False
-    assert result.failed_codes == tuple(c.code for c in nct.eligibility)
+    assert result.failed_codes == ()
+    assert result.not_assessed_codes == tuple(c.code for c in nct.eligibility)
     assert all(r.status is CriterionStatus.MISSING for r in result.results)
 
 
@@ -489,6 +495,7 @@ def test_any_screening_values_give_a_verdict_never_an_exception(data: st.DataObj
     assert set(result.failed_codes) == {
         r.code
         for r in result.results
-        if r.status in (CriterionStatus.FAILED, CriterionStatus.MISSING)
+        if r.status is CriterionStatus.FAILED
     }
+    assert result.complete == all(r.status is not CriterionStatus.MISSING for r in result.results)
     assert all(r.reason for r in result.results)

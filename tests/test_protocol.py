@@ -181,12 +181,13 @@ def test_nct00084513_eligibility_from_the_record(nct: Protocol) -> None:
     assert len(by_code) == len(nct.eligibility)  # codes are unique
 
 
-def test_nct00084513_screening_fields_are_documented(nct: Protocol) -> None:
-    """Every screening field a criterion reads is named in the file's comment block."""
-    text = NCT_PATH.read_text(encoding="utf-8")
-    comments = "\n".join(line for line in text.splitlines() if line.lstrip().startswith("#"))
-    undocumented = [f for f in screening_fields(nct.eligibility) if f not in comments]
-    assert undocumented == []
+def test_nct00084513_screening_fields_are_declared(nct: Protocol) -> None:
+    """Every screening field a criterion reads is declared, with a text, by the form."""
+    form = nct.screening_form
+    assert form is not None
+    undeclared = [f for f in screening_fields(nct.eligibility) if f not in form.names]
+    assert undeclared == []
+    assert all(f.text for f in form.fields)
 
 
 def test_nct00084513_assumptions_are_marked() -> None:
@@ -521,6 +522,26 @@ MALFORMED: dict[str, tuple[Mutation, str, str]] = {
         _set("observations.0.value_type", "text"),
         "observations[0].value_type",
         "unknown",
+    ),
+    # forms
+    "unknown_field_type": (
+        _set("forms.0.fields.0.type", "number"), "forms[0].fields[0].type", "not a field type",
+    ),
+    "unit_on_boolean_field": (
+        _set("forms.0.fields.3.unit", "mg"), "forms[0].fields[3].unit", "only used for numbers",
+    ),
+    "form_min_above_max": (
+        _all(_set("forms.0.fields.0.min", 10), _set("forms.0.fields.0.max", 5)),
+        "forms[0].fields[0].max",
+        "at least min",
+    ),
+    "duplicate_form_field": (
+        _set("forms.0.fields.1.name", "anc"), "forms[0].fields[1].name", "duplicate field",
+    ),
+    "criterion_reads_undeclared_field": (
+        _set("forms.0.fields.0.name", "anc_count"),
+        "eligibility[0]",
+        "reads field 'anc', which the screening form does not declare (nearest: anc_count)",
     ),
     # types and identity
     "title_not_string": (_set("title", 5), "title", "expected a string"),

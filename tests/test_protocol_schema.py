@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator
 
 from tests.test_protocol import MALFORMED, MINIMAL_PATH, NCT_PATH, SECOND_PATH, _base
 from trialctl.domain.eligibility import CONDITION_OPERATORS, CriterionKind, Operator
+from trialctl.domain.forms import FieldType
 from trialctl.domain.protocol import (
     ATTRIBUTIONS,
     KNOWN_DESIGNS,
@@ -53,6 +54,9 @@ LOADER_ONLY = {
     "duplicate_agent",
     "duplicate_criterion_code",
     "overlapping_response_windows",
+    "form_min_above_max",
+    "duplicate_form_field",
+    "criterion_reads_undeclared_field",
 }
 
 
@@ -117,6 +121,8 @@ TABLES: dict[str, dict[str, Any]] = {
     "eligibility.2.applies_if": DEFS["condition"],
     "response": DEFS["response"],
     "observations.0": DEFS["observation"],
+    "forms.0": DEFS["form"],
+    "forms.0.fields.0": DEFS["form_field"],
 }
 
 
@@ -150,3 +156,4 @@ def test_closed_vocabularies_are_the_codes() -> None:
     value_types = DEFS["observation"]["properties"]["value_type"]["enum"]
     assert value_types == [str(v) for v in ObservationValueType]
     assert set(SCHEMA["required"]) < set(props)
+    assert DEFS["form_field"]["properties"]["type"]["enum"] == [str(t) for t in FieldType]
