@@ -28,6 +28,7 @@ from trialctl.cli.render import (
     field,
     output_rows,
     progress,
+    render_deviations,
     render_patient,
     render_patient_notes,
     render_status,
@@ -115,6 +116,7 @@ def patient(
     if fmt is Format.TABLE:
         render_patient(summary)
         render_patient_notes(summary, flagged)
+        render_deviations(summary)
         if summary.get("labs"):
             output_rows(summary["labs"], fmt, LABS)
         for ae in serious:

@@ -148,6 +148,7 @@ def render_status(state: dict[str, Any]) -> None:
     typer.echo(f"next: {state['next']['text']}")
     for deviation in state["eligibility_deviations"]:
         typer.echo(f"deviation: {deviation['text']}")
+    render_deviation_counts(state.get("deviations", []))
     mtd = state["mtd"]
     if mtd:
         typer.echo(f"MTD: level {mtd['level']} ({mtd['dose']} {mtd['unit']})")
@@ -245,3 +246,39 @@ LABS = TableSpec("Labs", [
     ("grade", lambda r: "not gradable" if r["grade"] is None else r["grade"]),
     ("grading", field("grading")),
 ])
+
+
+# -- protocol deviations and concomitant medications ---------------------------------------
+
+DEVIATIONS = TableSpec("Protocol deviations", [
+    ("source", field("source")), ("category", field("category")),
+    ("severity", field("severity")),
+    # A recorded deviation cites a ledger position; a detected one, the record version.
+    ("record", lambda d: (f"#{d['record']}" if d["record"] is not None else "")
+     if d["source"] == "recorded" else f"version {d['record_version']}"),
+    ("text", lambda d: d["text"] + (f" [acknowledges: {d['acknowledges']}]"
+                                    if d.get("acknowledges") else "")),
+])
+
+CONMEDS = TableSpec("Concomitant medications", [
+    ("#", field("version")), ("drug", field("drug")), ("start", field("start")),
+    ("stop", lambda c: c["stop"] or "ongoing"),
+    ("dose", lambda c: "" if c["dose"] is None else f"{c['dose']} {c['unit']}"),
+    ("route", lambda c: c["route"] or ""), ("indication", lambda c: c["indication"] or ""),
+])
+
+
+def render_deviation_counts(counts: list[dict[str, Any]]) -> None:
+    """`status`: each patient's deviations, counted, with the major ones named."""
+    for count in counts:
+        majors = "".join(f"\n  major: {text}" for text in count["major"])
+        typer.echo(f"deviations of {count['patient_id']}: {count['total']} "
+                   f"({count['recorded']} recorded, {count['detected']} detected){majors}")
+
+
+def render_deviations(summary: dict[str, Any]) -> None:
+    """`patient`: the deviations (recorded and detected) and the con-meds."""
+    if summary.get("deviations"):
+        output_rows(summary["deviations"], Format.TABLE, DEVIATIONS)
+    if summary.get("conmeds"):
+        output_rows(summary["conmeds"], Format.TABLE, CONMEDS)

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from trialctl.domain.conmeds import ConmedRule
 from trialctl.domain.eligibility_criteria import Criterion
 from trialctl.domain.recist import RECIST_VERSIONS, RecistRules, recist_rules
 from trialctl.domain.rules import ATTRIBUTIONS
@@ -367,6 +368,8 @@ class Protocol:
     planned_accrual: int | None = None
     dose_modification: DoseModificationRules | None = None
     expedited_reporting: ExpeditedReporting | None = None
+    # Prohibited and restricted concomitant medications (domain/conmeds.py).
+    concomitant_medications: tuple[ConmedRule, ...] = ()
 
     # -- lookups ---------------------------------------------------------------
     @property
@@ -433,4 +436,6 @@ class Protocol:
             out["dose_modification"] = self.dose_modification.to_dict()
         if self.expedited_reporting is not None:
             out["expedited_reporting"] = self.expedited_reporting.to_dict()
+        if self.concomitant_medications:
+            out["concomitant_medications"] = [r.to_dict() for r in self.concomitant_medications]
         return out

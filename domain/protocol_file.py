@@ -20,6 +20,8 @@ A protocol file declares (see ``protocols/NCT00084513.toml`` for a commented exa
                       max_reduction_levels, max_hold_days, re_escalation,
                       [min_course1_dose_fraction]
     [expedited_reporting]  fatal_or_life_threatening_days, other_serious_days
+    [[concomitant_medications]]  code, text, drugs, [allowed_max_dose, allowed_unit],
+                      [routes] (see domain/conmeds.py)
 
 Clinical numbers become :class:`~decimal.Decimal`.  They are written as integers or as
 strings (``"400"``, ``"2.0"``); TOML floats are refused, as are unknown keys, missing
@@ -43,6 +45,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 
+from trialctl.domain.conmed_file import read_conmed_rules
 from trialctl.domain.protocol import (
     ATTRIBUTIONS,
     DOSE_ACTIONS,
@@ -100,6 +103,7 @@ _ROOT_KEYS = (
     "observations",
     "dose_modification",
     "expedited_reporting",
+    "concomitant_medications",
 )
 _AGENT_KEYS = ("name", "role", "route", "schedule", "days", "frequency", "unit", "doses")
 _FIXED_DOSE_KEYS = ("name", "dose", "first_course", "last_course")
@@ -201,6 +205,7 @@ def protocol_from_dict(data: Mapping[str, object]) -> Protocol:
         else _read_expedited_reporting(
             Table(expedited, "expedited_reporting", _EXPEDITED_REPORTING_KEYS)
         ),
+        concomitant_medications=read_conmed_rules(root),
     )
 
 

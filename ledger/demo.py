@@ -25,9 +25,11 @@ from typing import Any
 
 from trialctl.domain.facts import (
     AdverseEvent,
+    Conmed,
     Consent,
     Correction,
     CourseCompletion,
+    Deviation,
     DltAdjudication,
     Dose,
     DoseChange,
@@ -223,6 +225,23 @@ def dose_reduction(story: _Story, patient: str, offset: int) -> None:
               f"to {reduced.dose} {reduced.unit}, later doses at the reduced level")
 
 
+def deviations_scene(story: _Story, prohibited: str, allowed: str) -> None:
+    """Con-meds and deviations: G-CSF given on study (prohibited: a detected deviation),
+    mini-dose warfarin (allowed), and a deviation a monitor records on that warfarin."""
+    story.record("ivan", prohibited, Conmed(
+        drug="filgrastim", start=story.day(95), stop=story.day(99), dose="300",
+        unit="mcg/day", route="SC", indication="neutropenia"))
+    warfarin = story.record("ivan", allowed, Conmed(
+        drug="warfarin", start=story.day(90), stop=None, dose="1", unit="mg/day",
+        route="oral", indication="central venous catheter prophylaxis"))
+    story.record("mona", allowed, Deviation(
+        category="procedure", severity="minor",
+        text="warfarin started without the baseline INR the protocol's procedures require",
+        record=int(warfarin.entries[0]["position"])))
+    story.say(f"{prohibited}: filgrastim on study, flagged as a prohibited con-med; "
+              f"{allowed}: mini-dose warfarin allowed, a deviation recorded on it")
+
+
 def run_demo(
     directory: Path, ledger: str | None = None, say: Callable[[str], None] = lambda _: None
 ) -> DemoResult:
@@ -325,6 +344,7 @@ def run_demo(
     say(f"{dlt_patient}: AE1 corrected to grade 3; its DLT no longer meets neutropenia_g4, "
         "so the decisions that counted it are shown as made on data since corrected")
 
+    deviations_scene(story, third[2], third[1])
     status = records.status(None)
     report = verify_ledger(app.signed_recorder, location.display())
     entries = app.signed_recorder.tree_size()
