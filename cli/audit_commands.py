@@ -93,6 +93,7 @@ def patient(
     \b
     Example: trialctl patient P006 --json
     """
+    from trialctl.domain.deviations import located
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.projection import catch_up
     from trialctl.ledger.trials import TrialActions
@@ -105,6 +106,7 @@ def patient(
         found = records.patient(current, patient_id)
         views = catch_up(app)
         summary = views.patient_summary(str(found.id)) or found.summary(current.protocol)
+        summary["deviations"] = located(summary["deviations"], records.entry_positions(found))
         intensity = dose_intensity(found, current.protocol)
         serious = [ae for ae in found.adverse_events() if ae["serious"]]
         timeline = list(views.audit_rows(patient=(str(found.id), str(current.id), patient_id)))

@@ -253,9 +253,9 @@ LABS = TableSpec("Labs", [
 DEVIATIONS = TableSpec("Protocol deviations", [
     ("source", field("source")), ("category", field("category")),
     ("severity", field("severity")),
-    # A recorded deviation cites a ledger position; a detected one, the record version.
-    ("record", lambda d: (f"#{d['record']}" if d["record"] is not None else "")
-     if d["source"] == "recorded" else f"version {d['record_version']}"),
+    # The ledger position of the entry it concerns (the record version when not known).
+    ("record", lambda d: f"#{d['record']}" if d["record"] is not None
+     else "" if d["record_version"] is None else f"version {d['record_version']}"),
     ("text", lambda d: d["text"] + (f" [acknowledges: {d['acknowledges']}]"
                                     if d.get("acknowledges") else "")),
 ])

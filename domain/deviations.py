@@ -125,6 +125,18 @@ def shown(
     return listed
 
 
+def located(
+    listed: Iterable[dict[str, Any]], positions: dict[int, int]
+) -> list[dict[str, Any]]:
+    """The deviations with each detected one's record named by its ledger position too
+    (`positions`: record version -> position, which only the ledger knows)."""
+    return [
+        {**d, "record": positions.get(int(d["record_version"]))}
+        if d["source"] == DETECTED and d["record_version"] is not None else d
+        for d in listed
+    ]
+
+
 def deviation_counts(summaries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per patient with any: how many deviations, recorded and detected, and the majors."""
     counts = []

@@ -98,6 +98,13 @@ class TrialActions:
             ) from e
         return patient
 
+    def entry_positions(self, patient: Patient) -> dict[int, int]:
+        """The ledger position of each version of the patient's record."""
+        return {
+            int(stored.originator_version): int(parse_entry(stored.state).statement["position"])
+            for stored in self.ledger.signed_recorder.select_events(patient.id)
+        }
+
     def roster(self, trial: Trial) -> dict[str, Patient]:
         """Every patient assigned to one of the trial's cohorts, as they stand now: the
         trial's counts are derived from their facts."""
