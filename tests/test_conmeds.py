@@ -4,12 +4,14 @@ the study period's first and last day), and the protocol file's checks."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
 import pytest
 
-from tests.trial_helpers import NOW, enrolled_patient, nct_protocol
+from tests.trial_helpers import NOW, ROOT, enrolled_patient, nct_protocol
+from trialctl.domain.conmed_file import CONMED_KEYS
 from trialctl.domain.conmeds import prohibited_uses
 from trialctl.domain.facts import Conmed, Correction
 from trialctl.domain.protocol_file import protocol_from_dict
@@ -127,3 +129,11 @@ def test_the_protocol_round_trips_its_rules() -> None:
         "growth_factors", "therapeutic_warfarin", "parenteral_antibiotics",
         "other_anticancer_agents"]
     assert protocol_from_dict(protocol.to_dict()) == protocol
+
+
+def test_the_schema_describes_the_same_keys() -> None:
+    schema = json.loads((ROOT / "protocols" / "protocol.schema.json").read_text())
+    described = schema["$defs"]["conmed_rule"]
+    assert set(described["properties"]) == set(CONMED_KEYS)
+    assert schema["properties"]["concomitant_medications"]["items"] == {
+        "$ref": "#/$defs/conmed_rule"}
