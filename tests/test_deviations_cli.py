@@ -82,7 +82,8 @@ REFUSED = [
     (("conmed", "P001", "--drug", "warfarin", "--start", day(5), "--dose", "1"),
      "ivan", "needs its unit"),
     (("conmed", "P001", "--drug", "warfarin", "--start", "2026-13-01"), "ivan", "date"),
-    (("conmed", "P001", "--drug", "warfarin", "--start", day(5)), "alice", "may not record"),
+    (("conmed", "P001", "--drug", "warfarin", "--start", day(5)), "alice",
+     "roles (admin) may record trialctl.Patient.ConmedRecorded"),
 ]
 
 
