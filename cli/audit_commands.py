@@ -29,6 +29,7 @@ from trialctl.cli.render import (
     field,
     output_rows,
     progress,
+    render_deviations,
     render_patient,
     render_patient_notes,
     render_review_notes,
@@ -94,6 +95,7 @@ def patient(
     \b
     Example: trialctl patient P006 --json
     """
+    from trialctl.domain.deviations import located
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.projection import catch_up
     from trialctl.ledger.reviews import ReviewActions
@@ -107,6 +109,7 @@ def patient(
         found = records.patient(current, patient_id)
         views = catch_up(app)
         summary = views.patient_summary(str(found.id)) or found.summary(current.protocol)
+        summary["deviations"] = located(summary["deviations"], records.entry_positions(found))
         intensity = dose_intensity(found, current.protocol)
         serious = [ae for ae in found.adverse_events() if ae["serious"]]
         timeline = list(views.audit_rows(patient=(str(found.id), str(current.id), patient_id)))
@@ -122,6 +125,7 @@ def patient(
     if fmt is Format.TABLE:
         render_patient(summary)
         render_patient_notes(summary, flagged)
+        render_deviations(summary)
         if summary.get("labs"):
             output_rows(summary["labs"], fmt, LABS)
         for ae in serious:

@@ -23,9 +23,11 @@ from trialctl.cli.options import (
 from trialctl.cli.signing import run_signed
 from trialctl.domain.facts import (
     AdverseEvent,
+    Conmed,
     Consent,
     Correction,
     CourseCompletion,
+    Deviation,
     DltAdjudication,
     Dose,
     DoseChange,
@@ -331,6 +333,60 @@ def lab(
     """
     fact = Lab(test=test, value=value, unit=unit, collected_on=date, course=course, day=day,
                uln=uln, lln=lln)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
+
+
+# -- protocol deviations and concomitant medications ---------------------------------------
+
+
+@app.command("deviation")
+def deviation(
+    patient: PatientArgument,
+    category: Annotated[str, typer.Option(
+        "--category", help="eligibility, consent, dosing, schedule, prohibited-medication, "
+        "procedure or other.")],
+    severity: Annotated[str, typer.Option("--severity", help="major or minor.")],
+    text: Annotated[str, typer.Option("--text", help="What happened.")],
+    record: Annotated[int | None, typer.Option(
+        "--record", metavar="POSITION", min=0,
+        help="The ledger position (#, as `log` shows it) of the patient's entry it "
+        "concerns; it acknowledges a deviation trialctl detects on that entry.")] = None,
+    trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """A protocol deviation, recorded by site staff or a monitor. Deviations trialctl
+    detects itself (eligibility after a correction, doses off schedule, late assessments,
+    prohibited con-meds) are shown beside the recorded ones in `status` and `patient`.
+
+    \b
+    Example: trialctl record deviation P006 --category procedure --severity minor --text "ECG at screening not repeated on day 1" -u mona
+    """
+    fact = Deviation(category=category, severity=severity, text=text, record=record)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
+
+
+@app.command("conmed")
+def conmed(
+    patient: PatientArgument,
+    drug: Annotated[str, typer.Option("--drug", help="The drug's name, e.g. warfarin.")],
+    start: Annotated[str, typer.Option("--start", metavar="YYYY-MM-DD")],
+    stop: Annotated[str | None, typer.Option(
+        "--stop", metavar="YYYY-MM-DD", help="[default: ongoing]")] = None,
+    dose: Annotated[str | None, typer.Option("--dose", help="e.g. 1 (with --unit).")] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="e.g. mg/day.")] = None,
+    route: Annotated[str | None, typer.Option("--route", help="e.g. oral, IV, IM, SC.")] = None,
+    indication: Annotated[str | None, typer.Option("--indication")] = None,
+    trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """A concomitant medication. One the protocol prohibits, taken while the patient is on
+    study, is shown as a detected deviation (category prohibited-medication).
+
+    \b
+    Example: trialctl record conmed P006 --drug warfarin --start 2026-10-01 --dose 1 --unit mg/day --route oral --indication "catheter prophylaxis" -u ivan
+    """
+    fact = Conmed(drug=drug, start=start, stop=stop, dose=dose, unit=unit, route=route,
+                  indication=indication)
     run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 

@@ -176,6 +176,7 @@ def render_status(state: dict[str, Any]) -> None:
     if closed:
         _echo(f"closed: {closed['closed_on']} — {closed['reason']} (only corrections, "
                    "queries and reviews may be recorded)")
+    render_deviation_counts(state.get("deviations", []))
     mtd = state["mtd"]
     if mtd:
         _echo(f"MTD: level {mtd['level']} ({mtd['dose']} {mtd['unit']})")
@@ -316,3 +317,39 @@ def render_review_notes(rows: list[dict[str, Any]], queries: list[dict[str, Any]
         if query["state"] != "closed":
             _echo(f"query {query['query_id']} on #{query['record']} ({query['state']}, "
                        f"{query['age_days']} days): {query['text']}")
+
+
+# -- protocol deviations and concomitant medications ---------------------------------------
+
+DEVIATIONS = TableSpec("Protocol deviations", [
+    ("source", field("source")), ("category", field("category")),
+    ("severity", field("severity")),
+    # The ledger position of the entry it concerns (the record version when not known).
+    ("record", lambda d: f"#{d['record']}" if d["record"] is not None
+     else "" if d["record_version"] is None else f"version {d['record_version']}"),
+    ("text", lambda d: d["text"] + (f" [acknowledges: {d['acknowledges']}]"
+                                    if d.get("acknowledges") else "")),
+])
+
+CONMEDS = TableSpec("Concomitant medications", [
+    ("#", field("version")), ("drug", field("drug")), ("start", field("start")),
+    ("stop", lambda c: c["stop"] or "ongoing"),
+    ("dose", lambda c: "" if c["dose"] is None else f"{c['dose']} {c['unit']}"),
+    ("route", lambda c: c["route"] or ""), ("indication", lambda c: c["indication"] or ""),
+])
+
+
+def render_deviation_counts(counts: list[dict[str, Any]]) -> None:
+    """`status`: each patient's deviations, counted, with the major ones named."""
+    for count in counts:
+        majors = "".join(f"\n  major: {text}" for text in count["major"])
+        _echo(f"deviations of {count['patient_id']}: {count['total']} "
+                   f"({count['recorded']} recorded, {count['detected']} detected){majors}")
+
+
+def render_deviations(summary: dict[str, Any]) -> None:
+    """`patient`: the deviations (recorded and detected) and the con-meds."""
+    if summary.get("deviations"):
+        output_rows(summary["deviations"], Format.TABLE, DEVIATIONS)
+    if summary.get("conmeds"):
+        output_rows(summary["conmeds"], Format.TABLE, CONMEDS)

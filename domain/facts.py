@@ -825,3 +825,101 @@ class Lab(Fact):
 FACTS = (*FACTS, Lab)
 KEPT[Lab.KIND] = Lab
 CORRECTABLE[Lab.KIND] = Lab.correctable()
+
+
+# -- protocol deviations and concomitant medications ---------------------------------------
+
+# A deviation's category: a fixed list, the same for every protocol.
+DEVIATION_CATEGORIES = (
+    "eligibility", "consent", "dosing", "schedule", "prohibited-medication", "procedure",
+    "other",
+)
+DEVIATION_SEVERITIES = ("major", "minor")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deviation(Fact):
+    KIND = "deviation"
+    EVENT = "DeviationRecorded"
+    TEXT = (
+        "a protocol deviation recorded by the site or a monitor; one citing a record "
+        "acknowledges the deviation trialctl detects on it"
+    )
+    LISTED_AS = "recorded_deviations"
+    category: str = given("text", ", ".join(DEVIATION_CATEGORIES), correctable=True)
+    severity: str = given("text", "major or minor", correctable=True)
+    text: str = given("text", "what happened", correctable=True)
+    record: int | None = given(
+        "integer or null", "the ledger position of the patient's entry it concerns",
+        default=None,
+    )
+    record_version: int | None = given(
+        "integer or null",
+        "that entry's patient record version, filled in by trialctl from the entry",
+        default=None,
+    )
+
+    def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
+        if self.category not in DEVIATION_CATEGORIES:
+            raise TrialRuleError(
+                "deviation-category",
+                f"category {self.category!r} is not one of {', '.join(DEVIATION_CATEGORIES)}",
+            )
+        if self.severity not in DEVIATION_SEVERITIES:
+            raise TrialRuleError(
+                "deviation-severity", f"severity {self.severity!r} is not major or minor"
+            )
+        if not self.text.strip():
+            raise TrialRuleError("deviation-text", "a deviation needs a description (--text)")
+        if self.record is not None and self.record_version is None:
+            raise TrialRuleError(
+                "deviation-record", f"#{self.record} is not an entry of {record.patient_id}"
+            )
+        return replace(self, text=self.text.strip())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Conmed(Fact):
+    KIND = "conmed"
+    EVENT = "ConmedRecorded"
+    TEXT = (
+        "a concomitant medication; one the protocol's [[concomitant_medications]] prohibit "
+        "while on study is a detected deviation"
+    )
+    LISTED_AS = "conmeds"
+    drug: str = given("text", "its name as the site knows it", correctable=True)
+    start: str = given("date", correctable=True)
+    stop: str | None = given("date or null", "null: ongoing", correctable=True)
+    dose: str | None = given("decimal or null", correctable=True)
+    unit: str | None = given("text or null", "the dose's unit, e.g. mg/day", correctable=True)
+    route: str | None = given("text or null", "e.g. oral, IV, IM, SC", correctable=True)
+    indication: str | None = given("text or null", correctable=True)
+
+    def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
+        if not self.drug.strip():
+            raise TrialRuleError("conmed-drug", "a con-med needs its drug name (--drug)")
+        # A con-med may have started long before consent: only the future is refused.
+        start = parse_day(self.start, "con-med start")
+        not_in_future(start, now.date(), "con-med start")
+        if self.stop is not None:
+            stop = parse_day(self.stop, "con-med stop")
+            not_in_future(stop, now.date(), "con-med stop")
+            not_before(stop, start, "con-med stop", "its start")
+        if (self.dose is None) != (self.unit is None or not self.unit.strip()):
+            raise TrialRuleError(
+                "conmed-dose", "a con-med dose needs its unit, and a unit its dose"
+            )
+        dose = None if self.dose is None else decimal_text(self.dose, "con-med dose")
+
+        def cleaned(text: str | None) -> str | None:
+            return None if text is None or not text.strip() else text.strip()
+
+        return replace(self, drug=self.drug.strip(), dose=dose, unit=cleaned(self.unit),
+                       route=cleaned(self.route), indication=cleaned(self.indication))
+
+
+FACTS = (*FACTS, Deviation, Conmed)
+KEPT[Deviation.KIND] = Deviation
+KEPT[Conmed.KIND] = Conmed
+CORRECTABLE[Deviation.KIND] = Deviation.correctable()
+CORRECTABLE[Conmed.KIND] = Conmed.correctable()

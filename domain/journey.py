@@ -14,9 +14,11 @@ from typing import Any
 
 from trialctl.domain.facts import (
     AdverseEvent,
+    Conmed,
     Consent,
     Correction,
     CourseCompletion,
+    Deviation,
     DltAdjudication,
     Dose,
     DoseChange,
@@ -97,6 +99,10 @@ def take(
         case Lab():
             derived = patient.record_lab(fact, protocol, now)
             return {"grade": derived["grade"], "grading": derived["grading"]}
+        case Deviation():
+            patient.record_deviation(fact, protocol, now)
+        case Conmed():
+            patient.record_conmed(fact, protocol, now)
         case Correction():
             return {"corrected": patient.correct(fact, protocol, now)}
         case _:

@@ -28,6 +28,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from trialctl.domain import deviations
 from trialctl.domain import queries as query_rules
 from trialctl.domain.consent import consent_history
 from trialctl.domain.ctcae_terms import terms_for
@@ -40,9 +41,11 @@ from trialctl.domain.facts import (
     KEPT,
     TREATMENT_KINDS,
     AdverseEvent,
+    Conmed,
     Consent,
     Correction,
     CourseCompletion,
+    Deviation,
     DltAdjudication,
     DltOverride,
     Dose,
@@ -369,6 +372,7 @@ class Patient(Aggregate):
             "corrections": len(self.corrections),
             "review": self.review_counts(),
             "open_queries": [q for q, v in self.queries.items() if query_rules.is_open(v)],
+            "deviations": self.deviations(protocol),
         }
 
     def eligibility_deviation(self) -> dict[str, Any] | None:
@@ -1086,6 +1090,53 @@ class Patient(Aggregate):
         derived = checked.derive(self.screening_values)
         self._record(self.LabRecorded, checked, now, **derived)
         return derived
+
+    # -- protocol deviations and concomitant medications ---------------------------------
+
+    class DeviationRecorded(FactEvent):
+        TOPIC = "trialctl.Patient.DeviationRecorded"
+        FACT = Deviation
+        __annotations__ = Deviation.event_fields()
+
+    class ConmedRecorded(FactEvent):
+        TOPIC = "trialctl.Patient.ConmedRecorded"
+        FACT = Conmed
+        __annotations__ = Conmed.event_fields()
+
+    def recorded_deviations(self) -> list[dict[str, Any]]:
+        return self.kept(Deviation)
+
+    def conmeds(self) -> list[dict[str, Any]]:
+        return self.kept(Conmed)
+
+    @property
+    def left_on(self) -> date | None:
+        """The day the patient left the study (withdrawal or off study), if they have."""
+        for _, fact in sorted(self.facts.items()):
+            values = fact["values"]
+            if fact["kind"] == Withdrawal.KIND:
+                return parse_day(values["withdrawn_on"], "withdrawal date")
+            if fact["kind"] == OffStudy.KIND:
+                return parse_day(values["off_on"], "off-study date")
+        return None
+
+    def deviations(self, protocol: Protocol) -> list[dict[str, Any]]:
+        """Recorded deviations, and those the current facts show that none acknowledges."""
+        return deviations.shown(self.recorded_deviations(), deviations.detected(self, protocol))
+
+    def record_deviation(self, deviation: Deviation, protocol: Protocol, now: datetime) -> None:
+        """A deviation the site or a monitor records; `record_version` (filled in from the
+        cited ledger entry) must be a version of this patient's record."""
+        cited = deviation.record_version
+        if cited is not None and not 1 <= cited <= self.version:
+            raise TrialRuleError(
+                "deviation-record",
+                f"#{deviation.record} is not an entry of {self.patient_id}",
+            )
+        self._record(self.DeviationRecorded, deviation.check(self, protocol, now), now)
+
+    def record_conmed(self, conmed: Conmed, protocol: Protocol, now: datetime) -> None:
+        self._record(self.ConmedRecorded, conmed.check(self, protocol, now), now)
 
 
 def assessed_series(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

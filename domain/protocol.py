@@ -18,6 +18,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from trialctl.domain.conmeds import ConmedRule
 from trialctl.domain.eligibility_criteria import Criterion
 from trialctl.domain.forms import SCREENING, Form
 from trialctl.domain.recist import RECIST_VERSIONS, RecistRules, recist_rules
@@ -379,6 +380,8 @@ class Protocol:
     schedule: tuple[ScheduledAssessment, ...] = ()
     # The data-collection forms ([[forms]]); empty in a protocol signed before forms existed.
     forms: tuple[Form, ...] = ()
+    # Prohibited and restricted concomitant medications (domain/conmeds.py).
+    concomitant_medications: tuple[ConmedRule, ...] = ()
 
     # -- lookups ---------------------------------------------------------------
     @property
@@ -464,4 +467,6 @@ class Protocol:
             out["schedule"] = [a.to_dict() for a in self.schedule]
         if self.forms:
             out["forms"] = [f.to_dict() for f in self.forms]
+        if self.concomitant_medications:
+            out["concomitant_medications"] = [r.to_dict() for r in self.concomitant_medications]
         return out

@@ -24,6 +24,8 @@ A protocol file declares (see ``protocols/NCT00084513.toml`` for a commented exa
                       boolean | text | date), [text], [unit], [min], [max], [allowed],
                       [never], [required]; the "screening" form declares every field the
                       eligibility criteria read
+    [[concomitant_medications]]  code, text, drugs, [allowed_max_dose, allowed_unit],
+                      [routes] (see domain/conmeds.py)
 
 Clinical numbers become :class:`~decimal.Decimal`.  They are written as integers or as
 strings (``"400"``, ``"2.0"``); TOML floats are refused, as are unknown keys, missing
@@ -47,6 +49,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 
+from trialctl.domain.conmed_file import read_conmed_rules
 from trialctl.domain.consent import read_consent
 from trialctl.domain.protocol import (
     ATTRIBUTIONS,
@@ -110,6 +113,7 @@ _ROOT_KEYS = (
     "consent",
     "schedule",
     "forms",
+    "concomitant_medications",
 )
 _AGENT_KEYS = ("name", "role", "route", "schedule", "days", "frequency", "unit", "doses")
 _FIXED_DOSE_KEYS = ("name", "dose", "first_course", "last_course")
@@ -220,6 +224,7 @@ def protocol_from_dict(data: Mapping[str, object]) -> Protocol:
         consent=read_consent(root),
         schedule=read_schedule(root, [o.code for o in observations]),
         forms=forms,
+        concomitant_medications=read_conmed_rules(root),
     )
 
 

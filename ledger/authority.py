@@ -81,6 +81,10 @@ PERMISSIONS.update(
         Patient.ResponseAssessed.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.ObservationRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.LabRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        # Site staff and monitors record deviations (SITE_STAFF holds monitors); con-meds
+        # are data entry.
+        Patient.DeviationRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        Patient.ConmedRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.ConsentWithdrawn.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.WithdrewFromTreatment.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.WentOffStudy.TOPIC: _allow(SITE_STAFF, *_RECORDED),

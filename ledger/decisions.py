@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from trialctl.domain.deviations import deviation_counts
 from trialctl.domain.facts import CourseCompletion, DltAdjudication
 from trialctl.domain.patient import Patient, eligibility_deviations, patient_aggregate_id
 from trialctl.domain.trial import Roster, Trial
@@ -109,9 +110,10 @@ def decision_signer(statement: dict[str, Any]) -> dict[str, Any]:
 def shown_status(status: dict[str, Any], views: TrialViews, trial_id: str) -> dict[str, Any]:
     """The trial status as every command shows it: each decision's signer beside it, and
     the patients enrolled but since found ineligible (from the patient read models)."""
-    deviations = eligibility_deviations(views.patient_summaries(trial_id))
+    summaries = views.patient_summaries(trial_id)
     return {**with_signers(status, views.decision_signers(trial_id)),
-            "eligibility_deviations": deviations}
+            "eligibility_deviations": eligibility_deviations(summaries),
+            "deviations": deviation_counts(summaries)}
 
 
 def with_signers(status: dict[str, Any], signers: dict[int, dict[str, Any]]) -> dict[str, Any]:

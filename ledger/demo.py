@@ -25,9 +25,11 @@ from typing import Any
 
 from trialctl.domain.facts import (
     AdverseEvent,
+    Conmed,
     Consent,
     Correction,
     CourseCompletion,
+    Deviation,
     DltAdjudication,
     Dose,
     DoseChange,
@@ -253,6 +255,8 @@ def review_scene(story: _Story, patient: str) -> None:
                     story.now)
     story.say(f"{patient}: query {query_id} on #{response} raised by mona, answered by ivan, "
               "closed")
+
+
 def consent_scene(story: _Story, patient: str, offset: int) -> None:
     """The ethics committee approved consent form 2.2 (new safety information): a patient
     still in follow-up re-consents to it at their next visit; a second signature of the
@@ -264,6 +268,23 @@ def consent_scene(story: _Story, patient: str, offset: int) -> None:
     missed = next(r for r in rows if r["state"] == "overdue" and r["assessment"] == "ctc")
     story.say(f"{patient}: schedule shows {missed['name'].lower()} (due {missed['due_on']}) "
               "overdue")
+
+
+def deviations_scene(story: _Story, prohibited: str, allowed: str) -> None:
+    """Con-meds and deviations: G-CSF given on study (prohibited: a detected deviation),
+    mini-dose warfarin (allowed), and a deviation a monitor records on that warfarin."""
+    story.record("ivan", prohibited, Conmed(
+        drug="filgrastim", start=story.day(95), stop=story.day(99), dose="300",
+        unit="mcg/day", route="SC", indication="neutropenia"))
+    warfarin = story.record("ivan", allowed, Conmed(
+        drug="warfarin", start=story.day(90), stop=None, dose="1", unit="mg/day",
+        route="oral", indication="central venous catheter prophylaxis"))
+    story.record("mona", allowed, Deviation(
+        category="procedure", severity="minor",
+        text="warfarin started without the baseline INR the protocol's procedures require",
+        record=int(warfarin.entries[0]["position"])))
+    story.say(f"{prohibited}: filgrastim on study, flagged as a prohibited con-med; "
+              f"{allowed}: mini-dose warfarin allowed, a deviation recorded on it")
 
 
 def run_demo(
@@ -370,6 +391,7 @@ def run_demo(
 
     review_scene(story, second[2])
     consent_scene(story, third[1], offset=150)
+    deviations_scene(story, third[2], third[1])
     status = records.status(None)
     report = verify_ledger(app.signed_recorder, location.display())
     entries = app.signed_recorder.tree_size()

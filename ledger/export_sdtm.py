@@ -157,6 +157,14 @@ def _tr(s: Subject) -> Iterator[Row]:
                "TRORRES": r["sum_mm"], "TRORRESU": "mm", "TRLOC": ""}
 
 
+def _cm(s: Subject) -> Iterator[Row]:
+    for c in s.patient.conmeds():
+        yield {**s.keys("CM"), "CMSEQ": c["version"], "CMTRT": c["drug"],
+               "CMDOSE": c["dose"] or "", "CMDOSU": c["unit"] or "",
+               "CMROUTE": c["route"] or "", "CMINDC": c["indication"] or "",
+               "CMSTDTC": c["start"], "CMENDTC": c["stop"] or ""}
+
+
 def _ds(s: Subject) -> Iterator[Row]:
     p = s.patient
     yield {**s.keys("DS"), "DSTERM": "INFORMED CONSENT OBTAINED",
@@ -226,9 +234,15 @@ DOMAINS: tuple[Domain, ...] = (
         ("DSTERM", "Reported Term for the Disposition Event"),
         ("DSDECOD", "Standardized Disposition Term"), ("DSCAT", "Category"),
         ("DSSTDTC", "Start Date/Time of Disposition Event", "date")), _ds),
+    Domain("CM", "Concomitant Medications", _variables(
+        ("CMSEQ", "Sequence Number (record version)", "integer"),
+        ("CMTRT", "Reported Name of Drug"), ("CMDOSE", "Dose per Administration", "decimal"),
+        ("CMDOSU", "Dose Units"), ("CMROUTE", "Route of Administration"),
+        ("CMINDC", "Indication"), ("CMSTDTC", "Start Date/Time of Medication", "date"),
+        ("CMENDTC", "End Date/Time of Medication", "date")), _cm),
 )
-# Not written: CM (trialctl records no concomitant medications yet; see docs/EXPORTS.md).
-NOT_COLLECTED = {"CM": "trialctl records no concomitant medications yet"}
+# Every SDTM domain trialctl collects is written.
+NOT_COLLECTED: dict[str, str] = {}
 
 DECISIONS = ("DECISIONS", "Cohort decisions and their signers", (
     Variable("STUDYID", "Study Identifier"),

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from trialctl.domain.deviations import deviation_counts
 from trialctl.domain.patient import Patient, eligibility_deviations
 from trialctl.domain.trial import Trial
 from trialctl.ledger.decisions import DECISION_TYPES, decision_signer, with_signers
@@ -83,6 +84,7 @@ def replay_trial(
         "status": {
             **with_signers(trial.status(patients), signers),
             "eligibility_deviations": eligibility_deviations(summaries),
+            "deviations": deviation_counts(summaries),
         },
         "patients": summaries,
     }

@@ -110,7 +110,7 @@ class ReviewActions(TrialActions):
             for stored in self.ledger.signed_recorder.select_events(patient.id)
         }
 
-    def _cited(self, patient: Patient, positions: tuple[int, ...]) -> list[RecordEntry]:
+    def _cited_records(self, patient: Patient, positions: tuple[int, ...]) -> list[RecordEntry]:
         by_position = {r.position: r for r in self.record_entries(patient).values()}
         missing = [p for p in positions if p not in by_position]
         if missing:
@@ -128,7 +128,7 @@ class ReviewActions(TrialActions):
             entries = self.record_entries(patient)
             cited = [entries[v] for v in to_review(patient.review_states())]
         else:
-            cited = self._cited(patient, request.positions)
+            cited = self._cited_records(patient, request.positions)
         patient.review(cited, request.reviewer, now)
         summary = {"reviewed": [r.position for r in cited]}
         return _Pending(trial, patient, (patient,), summary, Meaning.REVIEWED)
@@ -201,7 +201,7 @@ class ReviewActions(TrialActions):
     def _open_query(self, request: QueryOpen, now: datetime) -> _Pending:
         trial = self.trial(request.trial)
         patient = self.patient(trial, request.patient)
-        (record,) = self._cited(patient, (request.position,))
+        (record,) = self._cited_records(patient, (request.position,))
         taken = [query_rules.query_number(q) for q in self.query_holders(trial)]
         query_id = f"Q{max(taken, default=0) + 1}"
         patient.raise_query(query_id, record, request.text, request.raiser, now)

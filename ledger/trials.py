@@ -18,9 +18,10 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from trialctl.domain import journey
-from trialctl.domain.facts import Consent, Correction, Reconsent
+from trialctl.domain.facts import Consent, Correction, Deviation, Fact, Reconsent
 from trialctl.domain.patient import Patient, patient_aggregate_id
 from trialctl.domain.protocol import Protocol
+from trialctl.domain.rules import TrialRuleError
 from trialctl.domain.trial import Roster, Trial, trial_id_for
 from trialctl.ledger.application import TrialLedger, UnlockedUser
 from trialctl.ledger.decisions import shown_status, stored_evidence
@@ -106,6 +107,13 @@ class TrialActions:
         uncommitted state instead."""
         return self.ledger.repository.get(aggregate_id)
 
+    def entry_positions(self, patient: Patient) -> dict[int, int]:
+        """The ledger position of each version of the patient's record."""
+        return {
+            int(stored.originator_version): int(parse_entry(stored.state).statement["position"])
+            for stored in self.ledger.signed_recorder.select_events(patient.id)
+        }
+
     def roster(self, trial: Trial) -> dict[str, Patient]:
         """Every patient assigned to one of the trial's cohorts, as they stand now: the
         trial's counts are derived from their facts."""
@@ -169,7 +177,8 @@ class TrialActions:
                 trial = self.trial(request.trial)
                 patient = self.patient(trial, request.patient)
                 roster: Roster = {**self.roster(trial), patient.patient_id: patient}
-                concluded = journey.take(trial, patient, request.fact, roster, now)
+                fact = self._cited(patient, request.fact)
+                concluded = journey.take(trial, patient, fact, roster, now)
                 meaning = Meaning.CORRECTED if isinstance(request.fact, Correction) else None
                 summary = {**patient.summary(trial.protocol), **concluded}
                 return _Pending(trial, patient, (trial, patient), summary, meaning)
@@ -179,6 +188,18 @@ class TrialActions:
                 trial = self.trial(request.trial)
                 trial.close(request.closed_on, request.reason, now)
                 return _Pending(trial, None, (trial,), {"closed": trial.closed})
+
+    def _cited(self, patient: Patient, fact: Fact) -> Fact:
+        """A deviation citing a ledger position, with that entry's patient record version
+        filled in; the position must hold an entry of this patient."""
+        if not isinstance(fact, Deviation) or fact.record is None:
+            return fact
+        found = self.ledger.signed_recorder.entry_at(fact.record) if fact.record >= 0 else None
+        if found is None or found[1].originator_id != patient.id:
+            raise TrialRuleError(
+                "deviation-record", f"#{fact.record} is not an entry of {patient.patient_id}"
+            )
+        return replace(fact, record_version=int(found[1].originator_version))
 
     def _has_patient(self, trial: Trial, patient_id: str) -> bool:
         try:

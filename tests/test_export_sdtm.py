@@ -139,8 +139,9 @@ def test_the_decisions_and_audit_listings_are_complete(
     audit = _rows(tables["csv"], "audit")
     assert [(int(r["POSITION"]), r["SHA256"]) for r in audit] == [
         (e.position, e.entry_hash) for e in records["entries"]]
-    assert not (tables["csv"] / "cm.csv").exists()
-    assert "CM" in tables["result"]["holds"]["not_collected"]
+    # The demo's con-meds: filgrastim (prohibited) and mini-dose warfarin.
+    assert sorted(r["CMTRT"] for r in _rows(tables["csv"], "cm")) == ["filgrastim", "warfarin"]
+    assert tables["result"]["holds"]["not_collected"] == {}
 
 
 def test_the_dictionary_names_every_column_of_every_table(tables: dict[str, Any]) -> None:

@@ -53,6 +53,10 @@ STORED: dict[str, set[str]] = {
     "trialctl.Patient.LabRecorded": {
         "test", "value", "unit", "collected_on", "course", "day", "uln", "lln",
         "grade", "grading", "canonical_value", "canonical_unit"},
+    "trialctl.Patient.DeviationRecorded": {
+        "category", "severity", "text", "record", "record_version"},
+    "trialctl.Patient.ConmedRecorded": {
+        "drug", "start", "stop", "dose", "unit", "route", "indication"},
 }
 LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
@@ -84,6 +88,8 @@ def test_the_correctable_fields_are_those_declared() -> None:
         "withdrawal": {"withdrawn_on", "reason"},
         "off-study": {"off_on", "reason"},
         "lab": {"value", "unit", "collected_on", "uln", "lln"},
+        "deviation": {"category", "severity", "text"},
+        "conmed": {"drug", "start", "stop", "dose", "unit", "route", "indication"},
     } == CORRECTABLE
 
 
