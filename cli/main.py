@@ -23,6 +23,7 @@ from trialctl.cli import (
     escalation_commands,
     export_commands,
     ledger_commands,
+    packet_commands,
     proof_commands,
     record_commands,
     report_commands,
@@ -96,6 +97,7 @@ app.command("status")(trial_commands.status)
 audit_commands.register(app)
 report_commands.register(app)
 export_commands.register(app)
+packet_commands.register(app)
 
 
 def _use_conventional_usage(group: typer.Typer) -> None:
