@@ -153,11 +153,11 @@ def test_a_packet_for_a_cohort_the_trial_does_not_have_is_refused(
     _decision_due(ledger_url, home)
     monkeypatch.setenv("TRIALCTL_LEDGER", ledger_url)
     target = tmp_path / "p.json"
-    code, out, err = _signed("mona", "packet", "--cohort", "2", "-o", str(target))
+    code, _out, err = _signed("mona", "packet", "--cohort", "2", "-o", str(target))
     assert code == 1 and "has cohorts 1 to 1" in err and not target.exists()
     missing = trialctl("packet", "--cohort", "1")
     assert_one_line_error(missing, "packet needs --cohort N and -o FILE")
-    code, out, err = _signed("alice", "packet", "--cohort", "1", "-o", str(target))
+    code, _out, err = _signed("alice", "packet", "--cohort", "1", "-o", str(target))
     assert code == 1 and "alice" in err and not target.exists()
     not_a_packet = tmp_path / "x.json"
     not_a_packet.write_text("{}")
