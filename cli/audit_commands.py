@@ -4,21 +4,32 @@ The database stack is imported inside each command, so `trialctl --help` stays f
 
 from __future__ import annotations
 
+import hashlib
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from trialctl.cli.io import EXIT_USAGE, fail, ledger_errors, print_json
+from trialctl.cli.io import (
+    EXIT_USAGE,
+    PasswordSource,
+    fail,
+    ledger_errors,
+    need_user,
+    print_json,
+)
 from trialctl.cli.options import (
     AsOfOption,
     CsvOption,
     Format,
     JsonOption,
     LedgerOption,
+    PasswordStdinOption,
     TrialOption,
     UptoOption,
+    UserOption,
     moment_option,
     output_format,
 )
@@ -208,7 +219,104 @@ def rebuild(ledger: LedgerOption = None) -> None:
     typer.echo(f"read models rebuilt through entry row {views.position() or 0}")
 
 
+audit_app = typer.Typer(help="The sponsor's review of the audit trail.", no_args_is_help=True)
+
+
+@audit_app.command("review")
+def review(
+    since: Annotated[str | None, typer.Option(
+        "--since", metavar="TIME", help="List entries recorded from this time (ISO 8601, "
+        "a date or a time with offset); every rule still reads the whole trail.")] = None,
+    html: Annotated[Path | None, typer.Option(
+        "--html", metavar="FILE", help="Write the review as a self-contained HTML file.")] = None,
+    hours: Annotated[str, typer.Option(
+        "--hours", metavar="HH:MM-HH:MM", help="The working day.")] = "07:00-19:00",
+    timezone: Annotated[str, typer.Option(
+        "--timezone", metavar="ZONE", help="The IANA time zone of --hours.")] = "UTC",
+    weekends: Annotated[bool, typer.Option(
+        "--weekends-in-hours", help="Do not count weekend entries as out of hours.")] = False,
+    late_days: Annotated[int, typer.Option(
+        "--late-days", min=0, help="An entry recorded more days than this after its clinical "
+        "date is late.")] = 7,
+    ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """Review the audit trail, as FDA's 2024 guidance on electronic systems in clinical
+    investigations asks: corrections and their reasons, refused attempts, overrides,
+    out-of-hours, back-dated and late entries, and entries by users since revoked.
+
+    Give --html FILE or --json (the review on standard output). The review is signed by
+    you (a monitor, data manager or principal investigator, meaning "reviewed") as an
+    AuditReviewed entry naming the tree size and root reviewed and the SHA-256 of the
+    output.
+
+    \b
+    Example: trialctl audit review --since 2026-01-01 --html audit-review.html -u mona
+    """
+    from trialctl.ledger.application import open_ledger
+    from trialctl.ledger.audit_review import (
+        ReviewError,
+        Settings,
+        build_review,
+        check_reviewer,
+        parse_hours,
+        record_review,
+        review_html,
+        review_json,
+    )
+
+    if (html is None) == (not json_output):
+        fail("give one of --html FILE or --json", EXIT_USAGE)
+    moment = _since(since)
+    signer = need_user(user)
+    with ledger_errors():
+        try:
+            start, end = parse_hours(hours)
+            settings = Settings(start, end, timezone, late_days, not weekends)
+            settings.tz()
+            if html is not None and html.exists():
+                fail(f"{html} exists; a review is never written over another")
+            app = open_ledger(ledger)
+            check_reviewer(app, signer)  # refusals come before the password
+            actor = app.unlock(signer, PasswordSource(password_stdin).read(
+                f"Password for {signer}"))
+            found = build_review(app, moment, settings, signer, datetime.now(UTC))
+        except ReviewError as e:
+            fail(str(e), EXIT_USAGE)
+        if html is None:
+            output = review_json(found)
+            record_review(app, actor, found, output, "json")
+            sys.stdout.write(output.decode("utf-8"))
+            return
+        output = review_html(found)
+        with html.open("xb") as handle:
+            handle.write(output)
+        try:
+            position = record_review(app, actor, found, output, "html")
+        except BaseException:
+            html.unlink(missing_ok=True)
+            raise
+    counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in found["counts"].items())
+    typer.echo(f"audit review of tree size {found['tree_size']} (root "
+               f"{found['root_hash'][:16]}…) written to {html}: {counts}")
+    typer.echo(f"  signed by {signer} as entry #{position}; SHA-256 "
+               f"{hashlib.sha256(output).hexdigest()}")
+
+
+def _since(text: str | None) -> datetime | None:
+    """--since as a moment: a date means its start, in UTC."""
+    if text is None:
+        return None
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(0), UTC)
+    except ValueError:
+        fail(f"--since {text!r} is not a date (YYYY-MM-DD) or a time with offset", EXIT_USAGE)
+    return moment_option(text, "--since")
+
+
 def register(app: typer.Typer) -> None:
+    app.add_typer(audit_app, name="audit")
     app.add_typer(projections_app, name="projections")
     app.command()(replay)
     app.command()(patient)

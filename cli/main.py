@@ -23,6 +23,7 @@ from trialctl.cli import (
     escalation_commands,
     export_commands,
     ledger_commands,
+    packet_commands,
     proof_commands,
     protocol_commands,
     query_commands,
@@ -106,6 +107,7 @@ audit_commands.register(app)
 report_commands.register(app)
 export_commands.register(app)
 witness_commands.register(app)
+packet_commands.register(app)
 
 
 def _use_conventional_usage(group: typer.Typer) -> None:

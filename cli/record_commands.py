@@ -440,15 +440,21 @@ def decide(
     override_reason: Annotated[str | None, typer.Option(
         "--override-reason", help="Needed (with principal-investigator authority) to decide "
         "otherwise than the 3+3 rules.")] = None,
+    packet: Annotated[str | None, typer.Option(
+        "--packet", metavar="SHA256", help="Cite the committee packet the decision was made "
+        "on (its SHA-256, as `trialctl packet` printed it; issued in this ledger for this "
+        "cohort).")] = None,
     trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
     """The cohort decision, checked against the 3+3 engine and signed by an investigator.
 
+    With --packet, a PacketCited entry naming the packet is signed in the same batch.
+
     \b
     Example: trialctl record decide --action escalate --next-level 2 -u pat
     """
-    request = CohortDecision(trial, action, next_level, mtd_level, override_reason)
+    request = CohortDecision(trial, action, next_level, mtd_level, override_reason, packet)
     run_signed(ledger, user, password_stdin, json_output, request)
 
 

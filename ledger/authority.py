@@ -38,6 +38,20 @@ PERMISSIONS: dict[str, Permission] = {
     LedgerRecord.Initialised.TOPIC: _allow(_ADMIN, Meaning.AUTHORED),
     LedgerRecord.CheckpointRecorded.TOPIC: _allow(STAFF, Meaning.REVIEWED, Meaning.APPROVED),
     LedgerRecord.Exported.TOPIC: _allow(STAFF, Meaning.REVIEWED),  # docs/EXPORTS.md
+    # The committee packet (ledger/packet.py): written by site staff, countersigned by the
+    # committee's clinical members, cited by the decision's signer; the audit-trail review
+    # (ledger/audit_review.py) is signed by whoever reviews the trail for the sponsor.
+    LedgerRecord.PacketIssued.TOPIC: _allow(
+        frozenset({Role.PRINCIPAL_INVESTIGATOR, Role.INVESTIGATOR, Role.MONITOR,
+                   Role.DATA_MANAGER}), Meaning.AUTHORED),
+    LedgerRecord.PacketCountersigned.TOPIC: _allow(
+        frozenset({Role.PRINCIPAL_INVESTIGATOR, Role.INVESTIGATOR, Role.MONITOR}),
+        Meaning.REVIEWED, Meaning.APPROVED),
+    LedgerRecord.PacketCited.TOPIC: _allow(
+        frozenset({Role.PRINCIPAL_INVESTIGATOR, Role.INVESTIGATOR}), Meaning.APPROVED),
+    LedgerRecord.AuditReviewed.TOPIC: _allow(
+        frozenset({Role.PRINCIPAL_INVESTIGATOR, Role.MONITOR, Role.DATA_MANAGER}),
+        Meaning.REVIEWED),
     User.Registered.TOPIC: _allow(_ADMIN, Meaning.APPROVED),
     User.RoleGranted.TOPIC: _allow(_ADMIN, Meaning.APPROVED),
     User.RoleRevoked.TOPIC: _allow(_ADMIN, Meaning.REVOKED),

@@ -116,6 +116,12 @@ def build_manifest(
 def sign_manifest(signed: dict[str, Any], keys: KeyPair) -> bytes:
     """The manifest file's bytes: the payload and one Ed25519 signature over its canonical
     bytes."""
+    return sign_document(signed, keys)
+
+
+def sign_document(signed: dict[str, Any], keys: KeyPair) -> bytes:
+    """Any signed trialctl document (a manifest, a committee packet): `signed` and one
+    Ed25519 signature over its RFC 8785 canonical bytes."""
     signature = base64.b64encode(keys.sign(canonical_bytes(signed))).decode("ascii")
     document = {"signed": signed, "signatures": [{"key_id": keys.key_id,
                                                   "signature": signature}]}
@@ -138,19 +144,27 @@ def read_manifest(path: Path) -> dict[str, Any]:
 
 
 def _check_signature(document: dict[str, Any]) -> str | None:
+    return check_document_signature(document, "exported_by", "manifest", "exporter")
+
+
+def check_document_signature(
+    document: dict[str, Any], signer_field: str, what: str, who: str
+) -> str | None:
+    """Why the document's signature by the signer it names in `signed[signer_field]`
+    (user, key id, public key) does not verify, or None when it does."""
     signed = document["signed"]
-    exporter = signed.get("exported_by")
+    exporter = signed.get(signer_field)
     signatures = document.get("signatures")
     if not isinstance(exporter, dict) or not isinstance(signatures, list) or not signatures:
-        return "manifest carries no exporter or no signature"
+        return f"{what} carries no {who} or no signature"
     try:
         public_raw = bytes.fromhex(str(exporter.get("public_key")))
         public_key = load_public_key(public_raw.hex())
     except ValueError:
-        return "the exporter's public key is not a 32-byte Ed25519 key in hex"
+        return f"the {who}'s public key is not a 32-byte Ed25519 key in hex"
     key_id = key_id_of(public_raw)
     if exporter.get("key_id") != key_id:
-        return "the exporter's key id is not the SHA-256 of their public key"
+        return f"the {who}'s key id is not the SHA-256 of their public key"
     message = canonical_bytes(signed)
     for signature in signatures:
         if not isinstance(signature, dict) or signature.get("key_id") != key_id:
@@ -158,10 +172,10 @@ def _check_signature(document: dict[str, Any]) -> str | None:
         try:
             raw = base64.b64decode(str(signature.get("signature")), validate=True)
         except binascii.Error:
-            return "the manifest's signature is not base64"
+            return f"the {what}'s signature is not base64"
         if len(raw) == 64 and signature_is_valid(public_key, raw, message):
             return None
-    return f"the manifest's signature by key {key_id[:16]}… does not verify"
+    return f"the {what}'s signature by key {key_id[:16]}… does not verify"
 
 
 def check_manifest(path: Path) -> tuple[dict[str, Any], list[str]]:

@@ -35,6 +35,7 @@ class CohortDecision:
     next_level: int | None
     mtd_level: int | None
     override_reason: str | None
+    packet_sha256: str | None = None  # the committee packet the decision cites
 
 
 @dataclass(frozen=True)

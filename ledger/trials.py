@@ -220,6 +220,12 @@ class TrialActions:
         patients = self.roster(trial)
         # The evidence of the decision due, taken before the decision changes the trial.
         evidence = stored_evidence(self.ledger.signed_recorder, trial, patients)
+        citing: tuple[Aggregate, ...] = ()
+        if request.packet_sha256 is not None:
+            from trialctl.ledger.packet import cite  # the packet module reads TrialActions
+
+            # The citation is signed in the decision's batch: one is never without the other.
+            citing = (cite(self.ledger, trial, request.packet_sha256),)
         engine = trial.decide(
             request.action, request.next_level, request.mtd_level, patients, now,
             request.override_reason,
@@ -231,4 +237,6 @@ class TrialActions:
             "reason": engine.reason,
         }
         summary = {**trial.decisions[-1], "engine": shown}
-        return _Pending(trial, None, (trial,), summary, evidence=evidence)
+        if citing:
+            summary["packet"] = request.packet_sha256
+        return _Pending(trial, None, (trial, *citing), summary, evidence=evidence)

@@ -84,6 +84,69 @@ class LedgerRecord(Aggregate):
         self.exports.append({"kind": kind, "trial": trial, "tree_size": tree_size,
                              "root_hash": root_hash, "manifest_sha256": manifest_sha256})
 
+    # The committee packet and the audit-trail review (ledger/packet.py,
+    # ledger/audit_review.py). Their state is read from the entries themselves, so these
+    # handlers only let the events replay.
+    class PacketIssued(Aggregate.Event):
+        """A dose-escalation committee packet written and signed by its author."""
+
+        TOPIC = "trialctl.Ledger.PacketIssued"
+        trial: str
+        cohort_number: int
+        tree_size: int
+        root_hash: str
+        packet_sha256: str
+
+    @event(PacketIssued)
+    def record_packet(
+        self, trial: str, cohort_number: int, tree_size: int, root_hash: str,
+        packet_sha256: str,
+    ) -> None:
+        pass
+
+    class PacketCountersigned(Aggregate.Event):
+        """A committee member's countersignature of a packet, named by its SHA-256."""
+
+        TOPIC = "trialctl.Ledger.PacketCountersigned"
+        trial: str
+        cohort_number: int
+        packet_sha256: str
+
+    @event(PacketCountersigned)
+    def countersign_packet(self, trial: str, cohort_number: int, packet_sha256: str) -> None:
+        pass
+
+    class PacketCited(Aggregate.Event):
+        """A cohort decision's citation of the packet it was made on, signed in the same
+        batch as the decision."""
+
+        TOPIC = "trialctl.Ledger.PacketCited"
+        trial: str
+        cohort_number: int
+        packet_sha256: str
+
+    @event(PacketCited)
+    def cite_packet(self, trial: str, cohort_number: int, packet_sha256: str) -> None:
+        pass
+
+    class AuditReviewed(Aggregate.Event):
+        """An audit-trail review performed: the tree head reviewed and the review's hash."""
+
+        TOPIC = "trialctl.Ledger.AuditReviewed"
+        since: str | None
+        tree_size: int
+        root_hash: str
+        review_sha256: str
+        output_format: str
+        counts: dict[str, int]
+
+    @event(AuditReviewed)
+    def record_audit_review(
+        self, since: str | None, tree_size: int, root_hash: str, review_sha256: str,
+        output_format: str, counts: dict[str, int],
+    ) -> None:
+        pass
+
 
 class User(Aggregate):
     """A person who signs: their printed name, roles and the history of their keys."""

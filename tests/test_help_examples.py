@@ -69,6 +69,8 @@ SETTINGS = {
     "export bundle": Setting(after=("checkpoint",)),
     "query answer": Setting(after=("query open",)),
     "query close": Setting(after=("query open",)),
+    "packet sign": Setting(after=("packet",)),
+    "packet verify": Setting(after=("packet", "packet sign")),
 }
 
 
@@ -78,6 +80,10 @@ def help_examples() -> dict[str, str]:
 
     def walk(path: list[str], command: Any) -> None:
         if hasattr(command, "commands"):
+            # A group that runs itself too (`packet --cohort N`) shows its example in its help.
+            for line in (command.help or "").splitlines():
+                if path and line.strip().startswith("Example: trialctl"):
+                    examples[" ".join(path)] = line.strip().removeprefix("Example: ")
             for name, sub in command.commands.items():
                 walk([*path, name], sub)
             return
