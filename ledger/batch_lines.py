@@ -20,9 +20,11 @@ from typing import Any
 
 from trialctl.domain.facts import (
     AdverseEvent,
+    Conmed,
     Consent,
     Correction,
     CourseCompletion,
+    Deviation,
     DltAdjudication,
     Dose,
     DoseChange,
@@ -33,6 +35,7 @@ from trialctl.domain.facts import (
     OffStudy,
     Response,
     Screening,
+    TreatmentWithdrawal,
     Withdrawal,
 )
 from trialctl.domain.recist import TargetLesion
@@ -150,6 +153,14 @@ def _lesions(value: Any) -> tuple[TargetLesion, ...]:
     return tuple(parse_lesion(text) for text in _texts(value))
 
 
+def _withdrawal_scope(value: Any) -> str:
+    """`withdraw --from`: all consent, or treatment only (follow-up goes on)."""
+    scope = _text(value)
+    if scope not in ("consent", "treatment"):
+        raise ValueError("must be 'consent' or 'treatment'")
+    return scope
+
+
 @dataclass(frozen=True)
 class Field:
     """One flag of a `record` command, as a line's field of the same name."""
@@ -238,13 +249,24 @@ LINE_KINDS: dict[str, LineKind] = _kinds(
                      text("uln", required=False), text("lln", required=False)), lambda v: Lab(
         test=v["test"], value=v["value"], unit=v["unit"], collected_on=v["date"],
         course=v["course"], day=v["day"], uln=v["uln"], lln=v["lln"])),
-    LineKind("withdraw", (DATE, text("reason", required=False, default="")),
-             lambda v: Withdrawal(withdrawn_on=v["date"], reason=v["reason"])),
+    LineKind("withdraw", (DATE, text("reason", required=False, default=""),
+                          Field("from", _withdrawal_scope, False, "consent")),
+             lambda v: (Withdrawal if v["from"] == "consent" else TreatmentWithdrawal)(
+                 withdrawn_on=v["date"], reason=v["reason"])),
     LineKind("off-study", (DATE, text("reason")), lambda v: OffStudy(
         off_on=v["date"], reason=v["reason"])),
-    LineKind("correct", (count("version"), Field("set", _assignments), text("reason")),
+    LineKind("correct", (count("version"), Field("set", _assignments), text("reason"),
+                         text("query", required=False)),
              lambda v: Correction(
-        target_version=v["version"], changes=v["set"], reason=v["reason"])),
+        target_version=v["version"], changes=v["set"], reason=v["reason"], query=v["query"])),
+    LineKind("deviation", (text("category"), text("severity"), text("text"),
+                           Field("record", lambda v: _integer(v, 0), False)),
+             lambda v: Deviation(category=v["category"], severity=v["severity"],
+                                 text=v["text"], record=v["record"])),
+    LineKind("conmed", (text("drug"), text("start"), *(text(name, required=False) for name in
+                        ("stop", "dose", "unit", "route", "indication"))),
+             lambda v: Conmed(drug=v["drug"], start=v["start"], stop=v["stop"], dose=v["dose"],
+                              unit=v["unit"], route=v["route"], indication=v["indication"])),
 )
 
 # `record` commands no batch line may name, and why (tests/test_batch.py reads this).
