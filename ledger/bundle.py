@@ -20,6 +20,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterable, Sequence
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Final
 from uuid import UUID
@@ -33,7 +34,8 @@ from trialctl.ledger.recorder import SignedRecorder
 from trialctl.ledger.verify_report import Finding, VerificationReport
 
 BUNDLE_FORMAT: Final = "trialctl-bundle/v1"
-FORMAT_DOC: Final = Path(__file__).resolve().parent.parent / "docs" / "FORMAT.md"
+# Installed with the package (trialctl/docs is the repository's docs/), so a wheel has it too.
+FORMAT_DOC: Final = Path(str(files("trialctl") / "docs" / "FORMAT.md"))
 REGISTERED: Final = "trialctl.User.Registered"
 KEY_ROTATED: Final = "trialctl.User.KeyRotated"
 KEY_REVOKED: Final = "trialctl.User.KeyRevoked"

@@ -26,5 +26,6 @@ def test_the_wheel_installs_only_the_trialctl_package(tmp_path: Path) -> None:
     assert "trialctl/protocols/NCT00084513.toml" in names
     assert "trialctl/protocols/protocol.schema.json" in names  # for protocol authors
     assert "trialctl/protocols/ctcae_v3_labs.toml" in names  # read by domain/lab_grading.py
+    assert "trialctl/docs/FORMAT.md" in names  # copied into every `export bundle`
     assert "trialctl/cli/main.py" in names
     assert not any(name.startswith("trialctl/tests") for name in names)
