@@ -80,11 +80,12 @@ class ConsentForms:
 
 
 def consent_history(
-    signatures: Sequence[dict[str, Any]], forms: ConsentForms | None
+    signatures: Sequence[dict[str, Any]], forms: ConsentForms | None, taking_part: bool = True
 ) -> dict[str, Any]:
-    """The patient's consents in order, and whether a re-consent is due: the latest
-    signature is to a version the protocol no longer marks current. Without a `[consent]`
-    section the protocol names no current version, and nothing is due."""
+    """The patient's consents in order, and whether a re-consent is due: the patient still
+    takes part and their latest signature is to a version the protocol no longer marks
+    current. Without a `[consent]` section the protocol names no current version, and
+    nothing is due; nor is it for a patient who died, went off study or withdrew consent."""
     history = [
         {
             "version": s["version"],
@@ -95,7 +96,8 @@ def consent_history(
         for index, s in enumerate(signatures)
     ]
     latest = history[-1]["consent_version"] if history else None
-    due = forms is not None and latest is not None and latest not in forms.current
+    due = (taking_part and forms is not None and latest is not None
+           and latest not in forms.current)
     return {
         "consents": history,
         "reconsent_due": due,

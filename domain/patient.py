@@ -346,7 +346,8 @@ class Patient(Aggregate):
             "died_on": self.died_on,
             "consent_version": self.consent_version,
             "consent_date": self.consent_date,
-            **consent_history(self.kept(Consent), protocol.consent),
+            **consent_history(self.kept(Consent), protocol.consent, taking_part=self.status
+                              not in ("died", "off-study", "consent-withdrawn")),
             "eligible": None if self.eligibility is None else self.eligibility["eligible"],
             "not_assessed": [] if self.eligibility is None
             else list(self.eligibility.get("not_assessed", [])),

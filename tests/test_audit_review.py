@@ -64,7 +64,8 @@ def test_the_review_of_the_demo_lists_its_corrections_overrides_and_refusals(
     monkeypatch.setenv("TRIALCTL_LEDGER", ledger_url)
     corrections = _log("--type", "Corrected")
     overrides = [r for r in _log() if r["type"].endswith(("Overridden",))]
-    assert len(corrections) == 2  # the demo's P006 dose time and P007 AE grade
+    # The demo's P006 dose time, P007 AE grade and P008 AE resolution date.
+    assert len(corrections) == 3
 
     code, out, err = _review("--json")
     assert code == 0, err
@@ -89,7 +90,7 @@ def test_the_review_of_the_demo_lists_its_corrections_overrides_and_refusals(
     page = tmp_path / "review.html"
     code, out, err = _review("--html", str(page))
     assert code == 0, err
-    assert "refused attempts 1" in out and "corrections 2" in out
+    assert "refused attempts 1" in out and "corrections 3" in out
     html = page.read_text(encoding="utf-8")
     for correction in corrections:
         assert correction["reason_for_change"] in html

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import assert_one_line_error, trialctl
 from tests.nct_site import NCT, Site
-from tests.test_record_cli import PASSWORDS
+from tests.signed_site import PASSWORDS
 from tests.trial_helpers import NOW, day
 from trialctl.domain import journey
 from trialctl.domain.consent import consent_history

@@ -19,6 +19,7 @@ from lxml import etree
 from tests.conftest import assert_one_line_error
 from tests.export_helpers import Demo, build_demo
 from trialctl.ledger.application import open_ledger
+from trialctl.ledger.authority import QUERY_EVENT_TYPES, REVIEW_EVENT_TYPES
 from trialctl.ledger.demo import demo_password, run_demo
 from trialctl.ledger.entry import entry_hash, parse_entry
 from trialctl.ledger.export_odm import ODM_NS, odm_export, odm_schema, write_odm
@@ -115,8 +116,12 @@ def test_every_signed_patient_entry_is_a_form_with_a_signature_that_verifies(
     exported: dict[str, Any],
 ) -> None:
     entries, users = exported["entries"], exported["users"]
+    # Source data verification and queries are about records, not clinical data: ODM 1.3.2
+    # has no standard element for them, so they are not forms.
+    not_data = {*REVIEW_EVENT_TYPES, *QUERY_EVENT_TYPES}
     patient_entries = [e for e in entries.values()
-                       if e.statement["type"].startswith("trialctl.Patient.")]
+                       if e.statement["type"].startswith("trialctl.Patient.")
+                       and e.statement["type"] not in not_data]
     forms = exported["tree"].findall(".//odm:FormData", NS)
     assert len(forms) == len(patient_entries)
     meanings = {d.get("OID"): d.findtext("odm:Meaning", namespaces=NS)
@@ -145,8 +150,9 @@ def test_a_correction_is_an_update_of_the_corrected_form_with_its_reason(
     corrections = [e for e in exported["entries"].values()
                    if e.statement["type"] == "trialctl.Patient.Corrected"]
     updates = exported["tree"].findall(".//odm:FormData[@TransactionType='Update']", NS)
-    # The demo corrects a dose time and, last, an adverse event's grade.
-    assert len(updates) == len(corrections) == 2
+    # The demo corrects a dose time, an adverse event's grade, and (voiding a review) an
+    # adverse event's resolution date.
+    assert len(updates) == len(corrections) == 3
     for update, correction in zip(updates, corrections, strict=True):
         payload = correction.statement["payload"]
         assert update.get("FormRepeatKey") == str(payload["target_version"])

@@ -46,6 +46,9 @@ STORED: dict[str, set[str]] = {
         "details"},
     "trialctl.Patient.ObservationRecorded": {"kind", "value", "observed_on"},
     "trialctl.Patient.ConsentWithdrawn": {"withdrawn_on", "reason"},
+    # A re-consent to an amended form version, and withdrawal from treatment only.
+    "trialctl.Patient.Reconsented": {"consent_version", "signed_on"},
+    "trialctl.Patient.WithdrewFromTreatment": {"withdrawn_on", "reason"},
     "trialctl.Patient.WentOffStudy": {"off_on", "reason"},
     # class_version 2 added the query a correction answers; v1 rows are upcast (none).
     "trialctl.Patient.Corrected": {
@@ -86,6 +89,7 @@ def test_the_correctable_fields_are_those_declared() -> None:
         "response": {"assessed_on", "lesions", "new_lesions", "non_target_progression"},
         "observation": {"value", "observed_on"},
         "withdrawal": {"withdrawn_on", "reason"},
+        "treatment-withdrawal": {"withdrawn_on", "reason"},
         "off-study": {"off_on", "reason"},
         "lab": {"value", "unit", "collected_on", "uln", "lln"},
         "deviation": {"category", "severity", "text"},

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import Result, assert_one_line_error, trialctl
-from tests.nct_site import NCT, PASSWORDS, Site
+from tests.nct_site import NCT, Site
+from tests.signed_site import PASSWORDS
 from tests.trial_helpers import ROOT, day
 from trialctl.ledger.demo import screening_values
 
