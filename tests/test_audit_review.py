@@ -79,7 +79,7 @@ def test_the_review_of_the_demo_lists_its_corrections_overrides_and_refusals(
     assert [(r["position"], r["reason"], r["old_value"], r["new_value"]) for r in listed] == [
         (c["position"], c["reason_for_change"], c["old_value"], c["new_value"])
         for c in corrections]
-    assert {r["patient"] for r in listed} == {"P006", "P007"}
+    assert {r["patient"] for r in listed} == {"P006", "P007", "P008"}
     reviewed = _log("--type", "AuditReviewed")
     assert len(reviewed) == 1
     assert hashlib.sha256(out.encode()).hexdigest() in reviewed[0]["what"]
