@@ -981,10 +981,9 @@ class Patient(Aggregate):
         answered_by: str
 
         def apply(self, aggregate: Any) -> None:
-            query = aggregate.queries[self.query_id]
-            query["state"] = query_rules.ANSWERED
-            query["thread"].append({"what": "answered", "by": self.answered_by,
-                                    "text": self.text, "at": self.timestamp.isoformat()})
+            query_rules.advance(aggregate.queries[self.query_id], query_rules.ANSWERED,
+                                "answered", self.answered_by, self.text,
+                                self.timestamp.isoformat())
 
     class QueryClosed(Aggregate.Event):
         TOPIC = "trialctl.Patient.QueryClosed"
@@ -992,11 +991,8 @@ class Patient(Aggregate):
         closed_by: str
 
         def apply(self, aggregate: Any) -> None:
-            query = aggregate.queries[self.query_id]
-            query["state"] = query_rules.CLOSED
-            query["closed_at"] = self.timestamp.isoformat()
-            query["thread"].append({"what": "closed", "by": self.closed_by, "text": None,
-                                    "at": self.timestamp.isoformat()})
+            query_rules.advance(aggregate.queries[self.query_id], query_rules.CLOSED,
+                                "closed", self.closed_by, None, self.timestamp.isoformat())
 
     class QueryReopened(Aggregate.Event):
         TOPIC = "trialctl.Patient.QueryReopened"
@@ -1005,11 +1001,9 @@ class Patient(Aggregate):
         reopened_by: str
 
         def apply(self, aggregate: Any) -> None:
-            query = aggregate.queries[self.query_id]
-            query["state"] = query_rules.OPEN
-            query["closed_at"] = None
-            query["thread"].append({"what": "reopened", "by": self.reopened_by,
-                                    "text": self.text, "at": self.timestamp.isoformat()})
+            query_rules.advance(aggregate.queries[self.query_id], query_rules.OPEN,
+                                "reopened", self.reopened_by, self.text,
+                                self.timestamp.isoformat())
 
     def query(self, query_id: str) -> dict[str, Any]:
         found = self.queries.get(query_id)

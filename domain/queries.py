@@ -70,6 +70,18 @@ def _raiser_or_data_manager(
         )
 
 
+def advance(query: dict[str, Any], state: str, what: str, by: str, text: str | None,
+            at: str) -> None:
+    """One step of the fold: the query's new state, and the step added to its thread. A
+    close dates the query's end; a reopen clears it; an answer leaves it."""
+    query["state"] = state
+    if state == CLOSED:
+        query["closed_at"] = at
+    elif state == OPEN:
+        query["closed_at"] = None
+    query["thread"].append({"what": what, "by": by, "text": text, "at": at})
+
+
 def age_days(query: Mapping[str, Any], today: date) -> int:
     """Days from raising to closing, or to today while it is not closed."""
     raised = date.fromisoformat(str(query["raised_at"])[:10])

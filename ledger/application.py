@@ -90,6 +90,20 @@ class UserSummary:
     active: bool
 
 
+@contextlib.contextmanager
+def _write_errors() -> Iterator[None]:
+    """A write the database refused, as the ledger's own errors: a concurrent writer took
+    the next position first (nothing written), or the database could not be reached."""
+    try:
+        yield
+    except IntegrityError as e:
+        raise RecordingError(
+            "another change was recorded at the same moment; nothing was written, try again"
+        ) from e
+    except OperationalError as e:
+        raise DatabaseUnavailableError(f"could not write: {first_line(e)}") from e
+
+
 class TrialLedger(Application[UUID]):
     name = "trialctl"  # table names follow it: trialctl_events
 
@@ -289,31 +303,20 @@ class TrialLedger(Application[UUID]):
                             meaning or choose_meaning(event_types), actor.keys)
             signed.append(([self.mapper.to_stored_event(e) for e in events], signer))
         try:
-            written = self.signed_recorder.insert_signed_groups(signed, self.authority)
+            with _write_errors():
+                written = self.signed_recorder.insert_signed_groups(signed, self.authority)
         except AuthorityError as e:
             self._record_refusal(actor, "batch entry", str(e))
             raise AuthorityError(f"refused: {e}") from e
-        except IntegrityError as e:
-            raise RecordingError(
-                "another change was recorded at the same moment; nothing was written, try again"
-            ) from e
-        except OperationalError as e:
-            raise DatabaseUnavailableError(f"could not write: {first_line(e)}") from e
         return [list(ids) for ids in written]
 
     def _save_signed(
         self, signer: Signer, aggregates: Sequence[Aggregate], evidence: Evidence | None = None
     ) -> list[int]:
-        try:
+        with _write_errors():
             recordings = self.save(
                 *aggregates, signer=signer, authorize=self.authority, evidence=evidence
             )
-        except IntegrityError as e:
-            raise RecordingError(
-                "another change was recorded at the same moment; nothing was written, try again"
-            ) from e
-        except OperationalError as e:
-            raise DatabaseUnavailableError(f"could not write: {first_line(e)}") from e
         return [r.notification.id for r in recordings]
 
     def _record_refusal(self, actor: UnlockedUser, action: str, reason: str) -> None:
