@@ -8,7 +8,8 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
-from trialctl.ledger.demo import run_demo
+from tests.conftest import Result, trialctl
+from trialctl.ledger.demo import demo_password, run_demo
 
 
 @cache
@@ -28,3 +29,14 @@ def demo_ledger(url: str, tmp_path: Path) -> Path:
     else:
         run_demo(target, ledger=url)
     return target
+
+
+def demo_environment(url: str, tmp_path: Path) -> dict[str, str]:
+    """The environment a demo user works in: the demo's key files and its ledger."""
+    return {"TRIALCTL_HOME": str(demo_ledger(url, tmp_path) / "home"), "TRIALCTL_LEDGER": url}
+
+
+def signed(env: dict[str, str], user: str, *args: str) -> Result:
+    """`trialctl ARGS` signed by a demo user, their password on standard input."""
+    return trialctl(*args, "-u", user, "--password-stdin", stdin=demo_password(user) + "\n",
+                    env=env)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import assert_one_line_error, trialctl
+from tests.conftest import assert_one_line_error
 from tests.nct_site import NCT, Site
-from tests.signed_site import PASSWORDS
+from tests.signed_site import staff_ledger
 from tests.trial_helpers import NOW, day
 from trialctl.domain import journey
 from trialctl.domain.consent import consent_history
@@ -112,15 +112,7 @@ def test_protocol_consent_section_refusals(section: str, message: str) -> None:
 @pytest.fixture
 def site(ledger_url: str, home: Path, tmp_path: Path) -> Site:
     site = Site(ledger_url, tmp_path)
-    result = trialctl("init", "--admin", "alice", "--name", "Alice Adams", "--ledger",
-                      ledger_url, "--password-stdin", stdin=PASSWORDS["alice"] + "\n")
-    assert result.returncode == 0, result
-    for user, name, role in (("pat", "Dr Pat Park", "principal-investigator"),
-                             ("ivan", "Dr Ivan Ito", "investigator")):
-        added = trialctl("user", "add", user, "--name", name, "--role", role, "--ledger",
-                         ledger_url, "-u", "alice", "--password-stdin",
-                         stdin=f"{PASSWORDS['alice']}\n{PASSWORDS[user]}\n")
-        assert added.returncode == 0, added
+    staff_ledger(ledger_url)
     site.run("trial", "register", str(NCT), user="pat")
     return site
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import Result, assert_one_line_error, trialctl
 from tests.nct_site import NCT, Site
-from tests.signed_site import PASSWORDS
+from tests.signed_site import staff_ledger
 from tests.trial_helpers import ROOT, day
 from trialctl.ledger.demo import screening_values
 
@@ -25,15 +25,7 @@ EXAMPLE = ROOT / "docs" / "examples" / "screening.json"
 def site(ledger_url: str, home: Path, tmp_path: Path) -> Site:
     """NCT00084513 registered; P001 consented, not yet screened."""
     site = Site(ledger_url, tmp_path)
-    result = trialctl("init", "--admin", "alice", "--name", "Alice Adams", "--ledger",
-                      ledger_url, "--password-stdin", stdin=PASSWORDS["alice"] + "\n")
-    assert result.returncode == 0, result
-    for user, name, role in (("pat", "Dr Pat Park", "principal-investigator"),
-                             ("ivan", "Dr Ivan Ito", "investigator")):
-        added = trialctl("user", "add", user, "--name", name, "--role", role, "--ledger",
-                         ledger_url, "-u", "alice", "--password-stdin",
-                         stdin=f"{PASSWORDS['alice']}\n{PASSWORDS[user]}\n")
-        assert added.returncode == 0, added
+    staff_ledger(ledger_url)
     site.run("trial", "register", str(NCT), user="pat")
     site.run("record", "consent", "P001", "--consent-version", "1.0", "--date", day(0),
              user="ivan")

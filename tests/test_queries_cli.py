@@ -10,20 +10,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Result, assert_one_line_error, trialctl
-from tests.demo_ledgers import demo_ledger
-from trialctl.ledger.demo import demo_password
+from tests.conftest import assert_one_line_error, trialctl
+from tests.demo_ledgers import demo_environment, signed
 
 
 @pytest.fixture
 def env(ledger_url: str, home: Path, tmp_path: Path) -> dict[str, str]:
-    demo_home = demo_ledger(ledger_url, tmp_path) / "home"
-    return {"TRIALCTL_HOME": str(demo_home), "TRIALCTL_LEDGER": ledger_url}
-
-
-def signed(env: dict[str, str], user: str, *args: str) -> Result:
-    return trialctl(*args, "-u", user, "--password-stdin", stdin=demo_password(user) + "\n",
-                    env=env)
+    return demo_environment(ledger_url, tmp_path)
 
 
 def listed(env: dict[str, str], *args: str) -> dict[str, dict[str, Any]]:
