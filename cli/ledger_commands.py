@@ -26,6 +26,7 @@ from trialctl.cli.options import JsonOption, LedgerOption, PasswordStdinOption, 
 from trialctl.cli.render import progress
 
 if TYPE_CHECKING:
+    from trialctl.ledger.application import TrialLedger
     from trialctl.ledger.checkpoint import SignedCheckpoint
     from trialctl.ledger.signed_note import NoteSignature, Verifier
     from trialctl.ledger.trust import TrustRoots
@@ -68,7 +69,19 @@ def init(
 
 
 def checkpoint(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the note.")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Where to write the note (or use --dir).")] = None,
+    directory: Annotated[Path | None, typer.Option(
+        "--dir", metavar="DIR", envvar="TRIALCTL_CHECKPOINT_DIR",
+        help="A directory outside the database: the note goes there as "
+        "<ledger id>-<tree size>.txt.")] = None,
+    every: Annotated[int | None, typer.Option(
+        "--every", metavar="N", min=1, max=999_999_999,
+        help="With --dir: only when N entries or more were signed since the newest note "
+        "there (for cron or the end of a session).")] = None,
+    auto: Annotated[bool, typer.Option(
+        "--auto", help="With --dir: only when anything was signed since the newest note "
+        "there (--every 1).")] = False,
     ledger: LedgerOption = None,
     user: UserOption = None,
     witnesses: Annotated[list[str] | None, typer.Option(
@@ -80,42 +93,76 @@ def checkpoint(
 ) -> None:
     """Record a signed tree head in the ledger and write it to a file.
 
-    Keep the file outside the database: `verify --checkpoint FILE` later proves the ledger
-    still holds exactly those entries (nothing rewritten, nothing cut off). Each --witness
-    is sent the note with a consistency proof from the last size it cosigned; its
-    cosignature is added to the note. A witness that refuses is named (exit 1); the note
-    is written with the cosignatures that were given.
+    Keep the file outside the database: `verify --checkpoint FILE` (or `--checkpoint-dir`)
+    later proves the ledger still holds exactly those entries (nothing rewritten, nothing
+    cut off). Each --witness is sent the note with a consistency proof from the last size
+    it cosigned; its cosignature is added to the note. A witness that refuses is named
+    (exit 1); the note is written with the cosignatures that were given.
+    TRIALCTL_CHECKPOINT_EVERY=N|auto makes every signing command do `--every N` by itself.
 
     \b
     Example: trialctl checkpoint -u alice -o checkpoints/today.txt
     """
     from trialctl.ledger.application import open_ledger
+    from trialctl.ledger.checkpoint_dir import newest_note, note_path, signed_since
     from trialctl.ledger.witness import WitnessError, WitnessRefusal, cosign_from_ledger
 
     signer = need_user(user)
-    if output.exists():
+    if output is None and directory is None:
+        fail("give --output FILE or --dir DIR (or set TRIALCTL_CHECKPOINT_DIR)", EXIT_USAGE)
+    if output is not None:
+        directory = None  # an explicit file wins over TRIALCTL_CHECKPOINT_DIR
+    if (every is not None or auto) and output is not None:
+        fail("--every and --auto need --dir: they compare with the newest note there",
+             EXIT_USAGE)
+    if every is not None and auto:
+        fail("give --every N or --auto, not both", EXIT_USAGE)
+    if output is not None and output.exists():
         fail(f"{output} exists; a checkpoint file is never overwritten", EXIT_USAGE)
+    threshold = 1 if auto else every
     passwords = PasswordSource(password_stdin)
     refusals: list[str] = []
     with ledger_errors():
         app = open_ledger(ledger)
+        if directory is not None and threshold is not None:
+            ledger_id = app.ledger_record().ledger_id
+            size = len(app.signed_recorder.leaf_hashes())
+            newest = newest_note(directory, ledger_id)
+            since = size if newest is None else \
+                signed_since(int(newest.stem.rsplit("-", 1)[1]), size)
+            if newest is not None and since < threshold:
+                _not_due(newest, since, threshold, json_output)
+                return
         actor = app.unlock(signer, passwords.read(f"Password for {signer}"))
         submitters = [_witness_submitter(target, passwords) for target in witnesses or []]
-        # Claim the file before recording, so a checkpoint is never recorded without its note.
-        output.parent.mkdir(parents=True, exist_ok=True)
-        with output.open("x", encoding="utf-8") as note:
-            try:
-                signed = app.checkpoint(actor, datetime.now(UTC))
-            except BaseException:
-                output.unlink(missing_ok=True)
-                raise
-            for target, (submit, key) in zip(witnesses or [], submitters, strict=True):
+        if directory is not None:
+            target = note_path(directory, app.ledger_record().ledger_id,
+                               len(app.signed_recorder.leaf_hashes()))
+            if target.exists():
+                fail(f"{target} exists; a checkpoint file is never overwritten", EXIT_USAGE)
+            output, signed = app.checkpoint_to(actor, directory, datetime.now(UTC))
+        else:
+            assert output is not None
+            # Claim the file before recording, so a checkpoint is never recorded without
+            # its note.
+            output.parent.mkdir(parents=True, exist_ok=True)
+            with output.open("x", encoding="utf-8") as note:
                 try:
-                    signed = signed.with_signatures(
-                        tuple(cosign_from_ledger(app, signed, submit, key)))
-                except (WitnessRefusal, WitnessError) as e:
-                    refusals.append(f"witness {target}: {e}")
-            note.write(signed.to_text())
+                    signed = app.checkpoint(actor, datetime.now(UTC))
+                except BaseException:
+                    output.unlink(missing_ok=True)
+                    raise
+                note.write(signed.to_text())
+        cosigned = signed
+        for target_name, (submit, key) in zip(witnesses or [], submitters, strict=True):
+            try:
+                cosigned = cosigned.with_signatures(
+                    tuple(cosign_from_ledger(app, cosigned, submit, key)))
+            except (WitnessRefusal, WitnessError) as e:
+                refusals.append(f"witness {target_name}: {e}")
+        if cosigned is not signed:
+            output.write_text(cosigned.to_text(), encoding="utf-8")
+            signed = cosigned
     result: dict[str, object] = {
         "file": str(output),
         "tree_size": signed.checkpoint.tree_size,
@@ -138,6 +185,14 @@ def checkpoint(
         typer.echo(f"trialctl: {refusal}", err=True)
     if refusals:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _not_due(newest: Path, since: int, threshold: int, json_output: bool) -> None:
+    if json_output:
+        print_json({"file": None, "newest": str(newest), "signed_since": since,
+                    "every": threshold})
+    else:
+        typer.echo(f"No checkpoint due: {since} of {threshold} entries signed since {newest}")
 
 
 def _witness_submitter(target: str, passwords: PasswordSource) -> tuple[Submit, Verifier | None]:
@@ -185,6 +240,15 @@ def verify(
         "--witness-key", metavar="VKEY",
         help="A witness's verifier key (repeatable): name which of them vouched for each "
         "--checkpoint; cosignatures by other keys are ignored.")] = None,
+    checkpoint_dir: Annotated[Path | None, typer.Option(
+        "--checkpoint-dir", metavar="DIR", envvar="TRIALCTL_CHECKPOINT_DIR",
+        help="Also check the newest note of this ledger in DIR (`checkpoint --dir`), and "
+        "warn when more than --stale-after entries follow it.")] = None,
+    stale_after: Annotated[int, typer.Option(
+        "--stale-after", metavar="N", min=0, max=999_999_999,
+        envvar="TRIALCTL_CHECKPOINT_STALE_AFTER",
+        help="With --checkpoint-dir: how many entries may follow the newest note before "
+        "verify warns.")] = 100,
     ledger: LedgerOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -207,6 +271,7 @@ def verify(
         CheckpointError,
         read_checkpoint_file,
     )
+    from trialctl.ledger.checkpoint_dir import signed_since
     from trialctl.ledger.verify import verify_ledger
     from trialctl.ledger.witness import attach_witnesses
 
@@ -233,11 +298,23 @@ def verify(
             checkpoints = [*checkpoints, *_bundle_notes(bundle)]
         else:
             app = open_ledger(ledger)
+            warnings: list[str] = []
+            if checkpoint_dir is not None:
+                kept = _newest_kept(app, checkpoint_dir, warnings)
+                checkpoints = [*checkpoints, *kept]
             with progress(enabled=not json_output and sys.stderr.isatty()) as report_progress:
                 report = verify_ledger(
                     app.signed_recorder, app.location.display(), checkpoints,
                     report_progress, since=since, pins=pins,
                 )
+            report.warnings.extend(warnings)
+            for source, signed in kept if checkpoint_dir is not None else []:
+                uncovered = signed_since(signed.checkpoint.tree_size, report.tree_size)
+                if uncovered > stale_after:
+                    report.warnings.append(
+                        f"newest checkpoint {source} is {uncovered} entries old (more than "
+                        f"{stale_after}): those entries are covered by no note kept outside "
+                        "the database")
         if witnesses:
             attach_witnesses(report, checkpoints, witnesses)
         if projections and bundle is None:
@@ -258,6 +335,8 @@ def verify(
                        f"{result.status}{vouched}")
         for override in report.overrides:
             typer.echo(f"OVERRIDE {override.describe()}")
+        for warning in report.warnings:
+            typer.echo(f"WARNING {warning}")
         if report.decisions_checked:
             typer.echo(f"cohort decisions recomputed: {report.decisions_checked}, overrides: "
                        f"{len(report.overrides)}")
@@ -270,6 +349,26 @@ def verify(
         )
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _newest_kept(app: TrialLedger, directory: Path,
+                 warnings: list[str]) -> list[tuple[str, SignedCheckpoint]]:
+    """The newest note of this ledger in the checkpoint directory, or a warning."""
+    from trialctl.ledger.checkpoint import CheckpointError
+    from trialctl.ledger.checkpoint_dir import read_newest
+
+    ledger_id = app.ledger_record().ledger_id
+    try:
+        newest = read_newest(directory, ledger_id)
+    except OSError as e:
+        fail(f"cannot read checkpoint in {directory}: {e.strerror}", EXIT_USAGE)
+    except CheckpointError as e:
+        fail(f"newest checkpoint in {directory} is malformed: {e}")
+    if newest is None:
+        warnings.append(f"no checkpoint of ledger {ledger_id} in {directory}: nothing kept "
+                        "outside the database covers any entry")
+        return []
+    return [(str(newest[0]), newest[1])]
 
 
 def _bundle_notes(bundle: Path) -> list[tuple[str, SignedCheckpoint]]:

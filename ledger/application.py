@@ -12,7 +12,7 @@ import copy
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -33,6 +33,12 @@ from eventsourcing.utils import get_topic
 from trialctl.ledger.authority import action_of, choose_meaning, choose_role
 from trialctl.ledger.batch_authority import BatchAuthority
 from trialctl.ledger.checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
+from trialctl.ledger.checkpoint_dir import (
+    CheckpointPolicy,
+    configured_policy,
+    note_path,
+    usable_directory,
+)
 from trialctl.ledger.entry import EVIDENCE_TYPES
 from trialctl.ledger.errors import (
     AuthorityError,
@@ -133,6 +139,8 @@ class TrialLedger(Application[UUID]):
         engine = self.signed_recorder.datastore.engine
         assert isinstance(engine, sqlalchemy.engine.Engine)
         self.security_queue = SecurityQueue(engine)
+        # Read at the first sign-in (TRIALCTL_CHECKPOINT_EVERY), so reading needs no directory.
+        self.checkpoint_policy: CheckpointPolicy | None = None
         if not create:
             self._check_is_ledger()
 
@@ -212,6 +220,9 @@ class TrialLedger(Application[UUID]):
             self.security_queue.add(user_id, "sign-in with a key file", f"refused: {e}")
             raise
         actor = UnlockedUser(user, keys)
+        self.checkpoint_policy = configured_policy()
+        if self.checkpoint_policy is not None:
+            usable_directory(self.checkpoint_policy.directory)  # refused before any signing
         queued = self.security_queue.events(user_id)
         if queued and self._sign_refusals(
             actor, [(q.action, f"{q.reason} (at {q.at})") for q in queued]
@@ -278,12 +289,16 @@ class TrialLedger(Application[UUID]):
             keys=actor.keys,
         )
         try:
-            return self._save_signed(signer, aggregates, _decision_evidence(aggregates, evidence))
+            positions = self._save_signed(
+                signer, aggregates, _decision_evidence(aggregates, evidence))
         except AuthorityError as e:
             for aggregate in aggregates:
                 aggregate.pending_events.clear()
             self._record_refusal(actor, action, str(e))
             raise AuthorityError(f"refused: {e}") from e
+        # A checkpoint's own record is not due again: its note is claimed before it is signed.
+        self._checkpoint_if_due(actor)
+        return positions
 
     def record_groups(
         self, actor: UnlockedUser, groups: Sequence[tuple[Sequence[Any], str | None]]
@@ -308,6 +323,7 @@ class TrialLedger(Application[UUID]):
         except AuthorityError as e:
             self._record_refusal(actor, "batch entry", str(e))
             raise AuthorityError(f"refused: {e}") from e
+        self._checkpoint_if_due(actor)
         return [list(ids) for ids in written]
 
     def _save_signed(
@@ -466,6 +482,31 @@ class TrialLedger(Application[UUID]):
             signer=actor.user.user_id,
         )
         return sign_checkpoint(checkpoint, actor.keys)
+
+    def checkpoint_to(
+        self, actor: UnlockedUser, directory: Path, now: datetime
+    ) -> tuple[Path, SignedCheckpoint]:
+        """`checkpoint` with its note written to `directory` as `<ledger id>-<size>.txt`."""
+        size = len(self.signed_recorder.leaf_hashes())
+        path = note_path(usable_directory(directory), self.ledger_record().ledger_id, size)
+        # Claim the file first, so a checkpoint is never recorded without its note.
+        with path.open("x", encoding="utf-8") as note:
+            try:
+                signed = self.checkpoint(actor, now)
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
+            note.write(signed.to_text())
+        return path, signed
+
+    def _checkpoint_if_due(self, actor: UnlockedUser) -> None:
+        """The configured policy: a note outside the database after a signed write."""
+        policy = self.checkpoint_policy
+        if policy is None:
+            return
+        record = self.ledger_record()
+        if policy.due(record.ledger_id, len(self.signed_recorder.leaf_hashes())):
+            self.checkpoint_to(actor, policy.directory, datetime.now(UTC))
 
     def close(self) -> None:
         engine = self.signed_recorder.datastore.engine

@@ -77,6 +77,8 @@ class VerificationReport:
     checkpoints: list[CheckpointResult] = field(default_factory=list)
     decisions_checked: int = 0
     overrides: list[Override] = field(default_factory=list)
+    # Not findings (exit 0): a checkpoint directory with no note, or a stale newest note.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -94,4 +96,5 @@ class VerificationReport:
             "checkpoints": [asdict(c) for c in self.checkpoints],
             "decisions_checked": self.decisions_checked,
             "overrides": [asdict(o) for o in self.overrides],
+            "warnings": list(self.warnings),
         }
