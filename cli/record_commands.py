@@ -98,8 +98,12 @@ def screen(
     if values_file is not None:
         try:
             loaded = json.loads(values_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            fail(f"cannot read screening values from {values_file}: {e}", EXIT_USAGE)
+        except (OSError, ValueError) as e:  # JSON, UTF-8, and integers over 4,300 digits
+            fail(f"cannot read screening values from {values_file}: {str(e).split(';')[0]}",
+                 EXIT_USAGE)
+        except RecursionError:
+            fail(f"cannot read screening values from {values_file}: nested too deeply",
+                 EXIT_USAGE)
         if not isinstance(loaded, dict) or any(isinstance(v, float) for v in loaded.values()):
             fail(f"{values_file} must hold one JSON object of values (decimals as strings)",
                  EXIT_USAGE)

@@ -194,7 +194,7 @@ def cosign(
             document = json.loads(proof.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as e:
             fail(f"cannot read proof {proof}: {e}", EXIT_USAGE)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # also an integer over 4,300 digits
             fail(f"proof {proof} is not JSON", EXIT_USAGE)
     witness = _open(directory, password_stdin)
     with ledger_errors():

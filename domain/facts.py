@@ -360,11 +360,15 @@ class AdverseEvent(Fact):
     )
 
     def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
+        if not isinstance(self.ae_id, str) or not self.ae_id.strip():
+            raise TrialRuleError("ae-id", "the adverse event's id is required, e.g. AE1")
         if not str(self.term).strip():
             raise TrialRuleError("ctcae-term", "the CTCAE term is required")
         if self.coded:
             terms_for(protocol.dlt.ctcae_version).check(str(self.term).strip())
-        if not isinstance(self.grade, int) or not 1 <= self.grade <= 5:
+        # A boolean is an int to Python: `--set grade=true` would pass as grade 1.
+        if isinstance(self.grade, bool) or not isinstance(self.grade, int) \
+                or not 1 <= self.grade <= 5:
             raise TrialRuleError("ctcae-grade", f"grade {self.grade!r} is not a CTCAE grade 1-5")
         if self.attribution not in ATTRIBUTIONS:
             raise TrialRuleError(

@@ -91,7 +91,7 @@ from trialctl.domain.schedule import read_schedule
 __all__ = ["ProtocolError", "load_protocol", "protocol_from_dict"]
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_RANGE_RE = re.compile(r"^\s*(\d+)\s*(?:-|\.\.)\s*(\d+)\s*$")
+_RANGE_RE = re.compile(r"^\s*(\d{1,18})\s*(?:-|\.\.)\s*(\d{1,18})\s*$")
 
 _ROOT_KEYS = (
     "id",
@@ -161,6 +161,11 @@ def load_protocol(text: str) -> Protocol:
         data = tomllib.loads(text, parse_float=TomlFloat)
     except tomllib.TOMLDecodeError as exc:
         raise ProtocolError("<toml>", f"invalid TOML: {exc}") from exc
+    except RecursionError as exc:
+        raise ProtocolError("<toml>", "invalid TOML: nested too deeply") from exc
+    except ValueError as exc:
+        # tomllib converts integer literals itself: over 4,300 digits is Python's refusal.
+        raise ProtocolError("<toml>", f"invalid TOML: {str(exc).split(';')[0]}") from exc
     check_lengths(data)
     protocol = protocol_from_dict(data)
     # A protocol file must declare the screening form its criteria read; one read back
@@ -277,6 +282,8 @@ def _read_days(value: object, path: str, course_length: int) -> tuple[int, ...]:
         first, last = int(m.group(1)), int(m.group(2))
         if first > last:
             fail(path, f"range {value!r} runs backwards")
+        if first < 1 or last > course_length:  # before the range is built: it may be huge
+            fail(path, f"days must lie within the course, 1..{course_length}")
         days = tuple(range(first, last + 1))
     else:
         items = read_list(value, path)

@@ -64,6 +64,7 @@ __all__ = [
 
 _LYMPH_NODES = "lymph nodes"
 _PCT = Decimal("0.1")
+MAX_MM = Decimal(10_000)  # no lesion is longer than 10 m
 
 
 class ResponseCategory(StrEnum):
@@ -90,6 +91,9 @@ def _mm(value: object, what: str) -> Decimal:
         raise ValueError(f"{what} must be a finite number of mm, got {number}")
     if number < 0:
         raise ValueError(f"{what} must not be negative (got {number} mm)")
+    if number > MAX_MM:
+        # Also keeps sums and percentages inside the decimal context (no Overflow).
+        raise ValueError(f"{what} must be at most {MAX_MM} mm (got {number:.3g} mm)")
     return number
 
 

@@ -47,7 +47,8 @@ COMMAND_FIELD = "command"
 COMMON_FIELDS = ("patient", "trial")  # every line: the patient (required), its trial
 LIST_SEPARATOR = ";"  # a repeatable flag's values in one CSV cell
 
-_INTEGER = re.compile(r"^-?\d+$")
+# At most 18 digits: longer is text (and refused where a number is due), never a huge int.
+_INTEGER = re.compile(r"^-?\d{1,18}$")
 
 
 class LineError(ValueError):
@@ -372,8 +373,11 @@ def _read_json_lines(content: str, name: str) -> list[Line]:
             continue
         try:
             value = json.loads(raw, parse_constant=_no_constant)
-        except (json.JSONDecodeError, ValueError) as e:
-            raise BatchFileError(f"{name} line {number}: not JSON ({e})") from e
+        except ValueError as e:  # also an integer over 4,300 digits
+            raise BatchFileError(
+                f"{name} line {number}: not JSON ({str(e).split(';')[0]})") from e
+        except RecursionError as e:
+            raise BatchFileError(f"{name} line {number}: nested too deeply") from e
         if not isinstance(value, dict):
             raise BatchFileError(f"{name} line {number}: a JSON object is expected")
         lines.append(Line(number, value))
