@@ -57,7 +57,7 @@ def test_a_backup_of_the_wrong_kind_is_refused(
     ledger_url: str, second_url: str, home: Path, tmp_path: Path
 ) -> None:
     staff = make_staff(ledger_url)
-    other = write_file(tmp_path / "not-a-backup", "PGDMP? no: SQLite? no\n")
+    other = write_file(tmp_path / "not-a-backup", "neither SQLite nor a pg_dump archive\n")
     postgres = "://" in ledger_url
 
     wrong = trialctl("restore", str(other), "--ledger", second_url)
