@@ -71,6 +71,7 @@ SETTINGS = {
     "query close": Setting(after=("query open",)),
     "packet sign": Setting(after=("packet",)),
     "packet verify": Setting(after=("packet", "packet sign")),
+    "restore": Setting(after=("backup",)),
 }
 
 
