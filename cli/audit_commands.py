@@ -45,6 +45,7 @@ from trialctl.cli.render import (
     render_patient_notes,
     render_review_notes,
     render_status,
+    sae_report_line,
     trail,
 )
 from trialctl.domain.dose_modifications import dose_intensity
@@ -107,6 +108,7 @@ def patient(
     Example: trialctl patient P006 --json
     """
     from trialctl.domain.deviations import located
+    from trialctl.domain.patient import sae_report_states
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.projection import catch_up
     from trialctl.ledger.reviews import ReviewActions
@@ -122,7 +124,7 @@ def patient(
         summary = views.patient_summary(str(found.id)) or found.summary(current.protocol)
         summary["deviations"] = located(summary["deviations"], records.entry_positions(found))
         intensity = dose_intensity(found, current.protocol)
-        serious = [ae for ae in found.adverse_events() if ae["serious"]]
+        serious = sae_report_states([summary], datetime.now(UTC).date())
         timeline = list(views.audit_rows(patient=(str(found.id), str(current.id), patient_id)))
         flagged = records.decisions_since_corrected(current, patient_id)
         reviews = ReviewActions(app)
@@ -130,6 +132,7 @@ def patient(
         queries = reviews.query_rows(trial, patient_id, False, datetime.now(UTC).date())
     if fmt is Format.JSON:
         print_json({"patient": summary, "dose_intensity": intensity, "timeline": timeline,
+                    "sae_reports": serious,
                     "decisions_since_corrected": flagged, "review": review_rows,
                     "queries": queries})
         return
@@ -139,9 +142,8 @@ def patient(
         render_deviations(summary)
         if summary.get("labs"):
             output_rows(summary["labs"], fmt, LABS)
-        for ae in serious:
-            typer.echo(f"serious adverse event {ae['ae_id']} ({', '.join(ae['serious'])}): "
-                           f"site aware {ae['site_aware_on']}, report due {ae['report_due']}")
+        for report in serious:
+            typer.echo(sae_report_line(report))
         if intensity:
             output_rows(intensity, fmt, DOSE_INTENSITY)
         render_review_notes(review_rows, queries)

@@ -196,6 +196,9 @@ def adverse_event(
     site_aware_on: Annotated[str | None, typer.Option(
         "--site-aware-on", help="When the site learned of a serious event; dates its report.")
     ] = None,
+    reported_on: Annotated[str | None, typer.Option(
+        "--reported-on", help="When the serious event's expedited report was sent (later: "
+        "record correct --set reported_on=DATE).")] = None,
     trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
@@ -209,7 +212,8 @@ def adverse_event(
     """
     fact = AdverseEvent(ae_id=ae_id, term=term, grade=grade, attribution=attribution,
                         onset=onset, resolved_on=resolved, coded=not uncoded,
-                        serious=serious or None, site_aware_on=site_aware_on)
+                        serious=serious or None, site_aware_on=site_aware_on,
+                        reported_on=reported_on)
     run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 

@@ -154,6 +154,15 @@ def trail(title: str) -> TableSpec:
     ])
 
 
+def sae_report_line(report: dict[str, Any]) -> str:
+    """One serious event's expedited report: due date, sent date, OVERDUE when late."""
+    state = "OVERDUE" if report["report"] == "overdue" else report["report"]
+    sent = f", reported {report['reported_on']}" if report["reported_on"] else ""
+    return (f"serious adverse event {report['patient_id']} {report['ae_id']} "
+            f"({', '.join(report['serious'])}): site aware {report['site_aware_on']}, "
+            f"report due {report['report_due']}{sent}: {state}")
+
+
 def render_status(state: dict[str, Any]) -> None:
     _echo(f"{state['trial']}: {state['title']}")
     _echo(f"design: {state['design']}")
@@ -177,6 +186,8 @@ def render_status(state: dict[str, Any]) -> None:
         _echo(f"closed: {closed['closed_on']} — {closed['reason']} (only corrections, "
                    "queries and reviews may be recorded)")
     render_deviation_counts(state.get("deviations", []))
+    for report in state.get("sae_reports", []):
+        _echo(sae_report_line(report))
     mtd = state["mtd"]
     if mtd:
         _echo(f"MTD: level {mtd['level']} ({mtd['dose']} {mtd['unit']})")

@@ -4,7 +4,9 @@ Every input the rule reads is checked and each unmet one is named: the toxicity 
 category or specific toxicity of the AE's coded CTCAE term), the minimum grade, the allowed
 attributions, the duration (from the patient's graded lab series when the rule's toxicity
 is a lab's — "grade 4 neutropenia lasting more than 5 days" reads the ANC samples — else
-onset to resolution, an unresolved AE's running to the assessment date) and the DLT window
+onset to resolution, an unresolved AE's running to the assessment date; for the
+`treatment_delay` toxicity, the dose hold for toxicity from the onset to the resume, read
+from the recorded dose changes) and the DLT window
 (onset from the first course 1 dose, `dlt_window_days` long).
 
 These are read from the AE as it stands now, corrections applied, each time state is
@@ -32,6 +34,11 @@ class DltContext:
     assessed_on: date  # the adjudication's date: where an unresolved AE's duration ends
     terms: CtcaeTerms
     labs: Sequence[Mapping[str, Any]] = field(default=())  # the patient's labs, graded
+    dose_changes: Sequence[Mapping[str, Any]] = field(default=())  # holds, resumes, ...
+
+
+# A rule naming this toxicity is met by the patient's dose holds, not by a CTCAE term.
+DELAY_TOXICITY = "treatment_delay"
 
 
 # The lab whose CTCAE grade measures a specific toxicity a DLT rule may name.
@@ -50,7 +57,13 @@ def unmet_conditions(rule: DltRule, ae: Mapping[str, Any], context: DltContext) 
     """Each condition of `rule` the AE does not meet, named with the value it has; empty
     when the AE meets the rule."""
     unmet: list[str] = []
-    if rule.toxicity is not None:
+    delay = rule.toxicity == DELAY_TOXICITY
+    if delay:
+        held = toxicity_delay(ae, context)
+        if held is None:
+            unmet.append(f"toxicity {DELAY_TOXICITY}: no dose hold for toxicity from the "
+                         f"onset {ae['onset']}")
+    elif rule.toxicity is not None:
         problem = _toxicity_problem(rule.toxicity, ae, context.terms)
         if problem:
             unmet.append(f"toxicity {rule.toxicity}: {problem}")
@@ -61,9 +74,11 @@ def unmet_conditions(rule: DltRule, ae: Mapping[str, Any], context: DltContext) 
         unmet.append(
             f"attributions {'/'.join(rule.attributions)}: attribution {ae['attribution']}"
         )
-    if rule.duration_days_more_than is not None:
-        from_labs = _lab_duration(rule, ae, context)
-        if from_labs is not None:
+    if rule.duration_days_more_than is not None and not (delay and held is None):
+        from_labs = None if delay else _lab_duration(rule, ae, context)
+        if delay and held is not None:
+            days, source = held
+        elif from_labs is not None:
             days, source = from_labs
         else:
             days = duration_days(ae, context.assessed_on)
@@ -80,6 +95,29 @@ def unmet_conditions(rule: DltRule, ae: Mapping[str, Any], context: DltContext) 
         if not start <= onset <= end:
             unmet.append(f"DLT window {start}..{end}: onset {onset}")
     return unmet
+
+
+def toxicity_delay(ae: Mapping[str, Any], context: DltContext) -> tuple[int, str] | None:
+    """The longest dose hold for toxicity begun on or after the AE's onset: its days to the
+    resume (to the assessment date while still held, or once discontinued), and where
+    they come from; None when treatment was not held for toxicity since the onset."""
+    onset = parse_day(ae["onset"], "onset")
+    holds: list[tuple[int, str]] = []
+    held_since: date | None = None
+    for change in sorted(context.dose_changes, key=lambda c: (c["effective_on"], c["version"])):
+        effective = parse_day(change["effective_on"], "effective date")
+        if effective > context.assessed_on:
+            break
+        if held_since is not None and change["action"] == "resume":
+            holds.append(((effective - held_since).days,
+                          f"held for toxicity from {held_since} to the resume on {effective}"))
+            held_since = None
+        elif change["action"] == "hold" and change["reason"] == "toxicity" and effective >= onset:
+            held_since = effective
+    if held_since is not None:
+        holds.append(((context.assessed_on - held_since).days,
+                      f"held for toxicity from {held_since}, not resumed by the assessment"))
+    return max(holds, default=None)
 
 
 def _lab_duration(

@@ -337,7 +337,9 @@ class AdverseEvent(Fact):
     DERIVED = (
         Derived(
             "report_due", "date or null",
-            "a serious event's expedited-report date, by the protocol's rule",
+            "a serious event's expedited-report date as recorded; state derives it again "
+            "from the current `serious` and `site_aware_on` and ignores this one",
+            kept=False,
         ),
     )
     ae_id: str = given("text", "the site's id for it, e.g. AE1")
@@ -356,7 +358,14 @@ class AdverseEvent(Fact):
         default=None,
     )
     site_aware_on: str | None = given(
-        "date or null", "when the site learned of a serious event", default=None
+        "date or null", "when the site learned of a serious event", correctable=True,
+        default=None,
+    )
+    reported_on: str | None = given(
+        "date or null",
+        "when the expedited report of a serious event went to the sponsor and IRB; null: "
+        "not yet (set by a correction once sent)",
+        correctable=True, default=None,
     )
 
     def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
@@ -403,9 +412,10 @@ class AdverseEvent(Fact):
                 "(and only a grade 5 event is)",
             )
         if not serious:
-            if self.site_aware_on is not None:
+            if self.site_aware_on is not None or self.reported_on is not None:
                 raise TrialRuleError(
-                    "sae-aware", "the site-aware date is for a serious adverse event"
+                    "sae-aware",
+                    "the site-aware and report dates are for a serious adverse event",
                 )
             return None
         if self.site_aware_on is None:
@@ -415,6 +425,10 @@ class AdverseEvent(Fact):
         aware = parse_day(self.site_aware_on, "site-aware date")
         not_in_future(aware, now.date(), "site-aware date")
         not_before(aware, onset, "site-aware date", "onset")
+        if self.reported_on is not None:
+            reported = parse_day(self.reported_on, "report date")
+            not_in_future(reported, now.date(), "report date")
+            not_before(reported, aware, "report date", "site-aware date")
         return serious
 
     @classmethod
@@ -425,6 +439,16 @@ class AdverseEvent(Fact):
             return None
         aware = parse_day(values["site_aware_on"], "site-aware date")
         return (aware + timedelta(days=rule.days_for(values["serious"]))).isoformat()
+
+
+
+def report_state(report_due: str, reported_on: str | None, on: date) -> str:
+    """A serious event's expedited report as it stood on `on`: reported, reported late,
+    due, or overdue (due before `on` and not sent by then)."""
+    due = parse_day(report_due, "report-due date")
+    if reported_on is not None and parse_day(reported_on, "report date") <= on:
+        return "reported late" if parse_day(reported_on, "report date") > due else "reported"
+    return "overdue" if due < on else "due"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -472,7 +496,7 @@ class DltAdjudication(Fact):
             )
         context = DltContext(
             record.dlt_window(protocol), day, terms_for(protocol.dlt.ctcae_version),
-            record.labs(),
+            record.labs(), record.dose_changes(),
         )
         unmet = unmet_conditions(protocol.dlt.rule(self.rule_code), ae, context)
         if unmet and override is None:
@@ -557,14 +581,21 @@ class Response(Fact):
             "scheduled_week",
             "integer or null",
             "the protocol's re-assessment this one stands for, in weeks after baseline; "
-            "null at baseline",
+            "null at baseline; as recorded, state places the current dates again",
+            kept=False,
         ),
         Derived(
             "off_schedule",
             "boolean",
-            "outside that re-assessment's window (accepted, and flagged)",
+            "outside that re-assessment's window (accepted, and flagged); as recorded",
+            kept=False,
         ),
-        Derived("next_due", "date", "when the next re-assessment is due"),
+        Derived(
+            "next_due", "date",
+            "when the next re-assessment is due, as recorded; state derives it again from "
+            "the current dates and the protocol's interval",
+            kept=False,
+        ),
         Derived("details", "object or null", "how the category was reached", kept=False),
     )
     assessed_on: str = given("date", correctable=True)
@@ -770,10 +801,15 @@ class Lab(Fact):
     TEXT = "a laboratory value; its CTCAE v3.0 grade is computed (protocols/ctcae_v3_labs.toml)"
     LISTED_AS = "labs"
     DERIVED = (
-        Derived("grade", "integer or null", "CTCAE v3.0 grade 0-4; null when not gradable"),
-        Derived("grading", "text", "how the grade was reached, or why it could not be"),
-        Derived("canonical_value", "decimal", "the value in the lab's canonical unit"),
-        Derived("canonical_unit", "text", "the unit the CTCAE thresholds are written in"),
+        Derived("grade", "integer or null",
+                "CTCAE v3.0 grade 0-4 as recorded; null when not gradable. State grades the "
+                "current values again against the current limits of normal", kept=False),
+        Derived("grading", "text", "how the grade was reached, or why it could not be",
+                kept=False),
+        Derived("canonical_value", "decimal", "the value in the lab's canonical unit",
+                kept=False),
+        Derived("canonical_unit", "text", "the unit the CTCAE thresholds are written in",
+                kept=False),
     )
     test: str = given("text", "anc, platelets, haemoglobin, alt, ast, alp, bilirubin, creatinine")
     value: str = given("decimal", correctable=True)

@@ -61,6 +61,7 @@ from trialctl.domain.facts import (
     TreatmentWithdrawal,
     Withdrawal,
     lesion_from_record,
+    report_state,
 )
 from trialctl.domain.ids import TRIALCTL_NAMESPACE
 from trialctl.domain.protocol import Protocol
@@ -228,10 +229,48 @@ class Patient(Aggregate):
     def dlts(self) -> list[dict[str, Any]]:
         return self.kept(DltAdjudication)
 
+    def reported_adverse_events(self, protocol: Protocol) -> list[dict[str, Any]]:
+        """Each adverse event with its expedited-report date derived from its current
+        serious criteria and site-aware date (a correction of either moves it)."""
+        return [
+            {**ae, "report_due": AdverseEvent.report_due(ae, protocol)}
+            for ae in self.adverse_events()
+        ]
+
+    def sae_reports(self, protocol: Protocol) -> list[dict[str, Any]]:
+        """Each serious event's expedited report: when it is due and when it was sent."""
+        return [
+            {"ae_id": ae["ae_id"], "serious": ae["serious"], "site_aware_on": ae["site_aware_on"],
+             "report_due": ae["report_due"], "reported_on": ae.get("reported_on")}
+            for ae in self.reported_adverse_events(protocol)
+            if ae["report_due"] is not None
+        ]
+
     def responses(self) -> list[dict[str, Any]]:
         """Each assessment with its response computed from the current measurements (a
         corrected baseline or lesion changes every later category)."""
         return assessed_series(self.kept(Response))
+
+    def scheduled_responses(self, protocol: Protocol) -> list[dict[str, Any]]:
+        """The responses placed on the protocol's schedule from their current dates: the
+        re-assessment each stands for, whether it was off schedule, and the next one due."""
+        schedule = protocol.response
+        series = self.responses()
+        if not series:
+            return []
+        baseline = parse_day(series[0]["assessed_on"], "baseline assessment")
+        placed = []
+        for index, response in enumerate(series):
+            if index == 0:
+                week, off, due = None, False, schedule.due(baseline, 1)
+            else:
+                number, off = schedule.place(
+                    baseline, parse_day(response["assessed_on"], "assessment date"))
+                week = number * schedule.assessment_interval_weeks
+                due = schedule.due(baseline, number + 1)
+            placed.append({**response, "scheduled_week": week, "off_schedule": off,
+                           "next_due": str(due)})
+        return placed
 
     def observations(self) -> list[dict[str, Any]]:
         return self.kept(Observation)
@@ -283,6 +322,7 @@ class Patient(Aggregate):
         window = self.dlt_window(protocol)
         terms = terms_for(protocol.dlt.ctcae_version)
         labs = self.labs()
+        changes = self.dose_changes()
         judged = []
         for adjudication in self.dlts():
             ae = self.adverse_event(adjudication["ae_id"])
@@ -290,7 +330,7 @@ class Patient(Aggregate):
             if adjudication["is_dlt"] and adjudication["rule_code"] is not None:
                 context = DltContext(
                     window, parse_day(adjudication["decided_on"], "adjudication date"), terms,
-                    labs,
+                    labs, changes,
                 )
                 rule = protocol.dlt.rule(adjudication["rule_code"])
                 unmet = unmet_conditions(rule, ae, context)
@@ -366,10 +406,11 @@ class Patient(Aggregate):
             "dlt_notes": [_dlt_note(d) for d in judged if d["is_dlt"] and not d["counts"]],
             "uncoded_aes": [ae["ae_id"] for ae in self.adverse_events() if not ae["coded"]],
             "serious_adverse_events": sum(1 for ae in self.adverse_events() if ae["serious"]),
+            "sae_reports": self.sae_reports(protocol),
             "courses_completed": list(self.completed_courses),
             "responses": [r["category"] for r in self.responses()],
-            "assessments": self.assessment_schedule(),
-            "next_assessment_due": self.next_assessment_due(),
+            "assessments": self.assessment_schedule(protocol),
+            "next_assessment_due": self.next_assessment_due(protocol),
             "corrections": len(self.corrections),
             "review": self.review_counts(),
             "open_queries": [q for q, v in self.queries.items() if query_rules.is_open(v)],
@@ -395,7 +436,7 @@ class Patient(Aggregate):
             f"(corrected {values}, record version {correction['version']})",
         }
 
-    def assessment_schedule(self) -> list[dict[str, Any]]:
+    def assessment_schedule(self, protocol: Protocol) -> list[dict[str, Any]]:
         """Each response assessment with its place on the protocol's schedule."""
         return [
             {
@@ -406,12 +447,12 @@ class Patient(Aggregate):
                 "scheduled_week": r["scheduled_week"],
                 "off_schedule": r["off_schedule"],
             }
-            for r in self.responses()
+            for r in self.scheduled_responses(protocol)
         ]
 
-    def next_assessment_due(self) -> str | None:
+    def next_assessment_due(self, protocol: Protocol) -> str | None:
         """When the next re-assessment is due; none once the patient has left the study."""
-        responses = self.responses()
+        responses = self.scheduled_responses(protocol)
         if not responses or self.status in ("off-study", "consent-withdrawn"):
             return None
         due = responses[-1]["next_due"]
@@ -421,6 +462,10 @@ class Patient(Aggregate):
         """Everything the patient's record says now, corrections applied."""
         listed = {fact.LISTED_AS: self.kept(fact) for fact in FACTS if fact.LISTED_AS}
         listed[DltAdjudication.LISTED_AS] = self.judged_dlts(protocol)
+        # Derived from the current facts each time, never the values stored at recording.
+        listed[Lab.LISTED_AS] = self.labs()
+        listed[AdverseEvent.LISTED_AS] = self.reported_adverse_events(protocol)
+        listed[Response.LISTED_AS] = self.scheduled_responses(protocol)
         return {
             **self.summary(protocol),
             "eligibility": self.eligibility,
@@ -544,12 +589,17 @@ class Patient(Aggregate):
         TOPIC = "trialctl.Patient.AdverseEventReported"
         FACT = AdverseEvent
         __annotations__ = AdverseEvent.event_fields()
-        class_version = 2
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             # Version 1 had no serious criteria: every event it holds was not serious.
             state.update(serious=None, site_aware_on=None, report_due=None)
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            # Before report dates were kept: no expedited report is on the record.
+            state["reported_on"] = None
 
         def apply(self, aggregate: Any) -> None:
             super().apply(aggregate)
@@ -568,6 +618,7 @@ class Patient(Aggregate):
                 f"adverse event {adverse_event.ae_id!r} is already recorded; correct it instead",
             )
         checked = adverse_event.check(self, protocol, now)
+        # Stored as recorded; state derives it again from the current facts.
         report_due = AdverseEvent.report_due(checked.payload(), protocol)
         self._record(self.AdverseEventReported, checked, now, report_due=report_due)
 
@@ -606,6 +657,7 @@ class Patient(Aggregate):
                 parse_day(checked.decided_on, "adjudication date"),
                 terms_for(protocol.dlt.ctcae_version),
                 self.labs(),
+                self.dose_changes(),
             )
             if not unmet_conditions(protocol.dlt.rule(checked.rule_code), ae, context):
                 raise TrialRuleError(
@@ -841,8 +893,11 @@ class Patient(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             values = self.payload()
-            target = aggregate.facts[values["target_version"]]["values"]
-            target.update(values["new_values"])
+            fact = aggregate.facts[values["target_version"]]
+            target = fact["values"]
+            # Only the fact's kept fields: what a correction derived is read again from them.
+            kept = KEPT[fact["kind"]].kept()
+            target.update({k: v for k, v in values["new_values"].items() if k in kept})
             aggregate.corrections.append({"version": self.originator_version, **values})
             if values["kind"] == Screening.KIND:
                 target.pop("eligibility", None)
@@ -890,8 +945,11 @@ class Patient(Aggregate):
             self._check_corrected_series(target_version, stored)
         if isinstance(checked, Lab):
             # The grade follows the corrected values: computed again, never typed in.
+            # Kept in the correction as recorded; state grades the current values again.
             regraded = checked.derive(self.screening_values)
-            old.update({k: fact["values"][k] for k in regraded})
+            before = declared.from_record(fact["values"])
+            assert isinstance(before, Lab)
+            old.update(before.derive(self.screening_values))
             new_values.update(regraded)
         if kind == Screening.KIND:
             # Eligibility follows the corrected values: evaluated again, never typed in.
@@ -1076,7 +1134,10 @@ class Patient(Aggregate):
         __annotations__ = Lab.event_fields()
 
     def labs(self) -> list[dict[str, Any]]:
-        return self.kept(Lab)
+        """Each lab graded now: its current values against the current limits of normal
+        (its own, else screening's), so a corrected screening ULN regrades earlier labs."""
+        screening = self.screening_values
+        return [{**lab, **Lab.from_record(lab).derive(screening)} for lab in self.kept(Lab)]
 
     def record_lab(self, lab: Lab, protocol: Protocol, now: datetime) -> dict[str, Any]:
         """Record a laboratory value; its CTCAE grade is computed against the patient's
@@ -1173,6 +1234,18 @@ def eligibility_deviations(summaries: Iterable[dict[str, Any]]) -> list[dict[str
         if s["eligibility_deviation"] is not None
     ]
     return sorted(found, key=lambda d: str(d["patient_id"]))
+
+
+def sae_report_states(summaries: Iterable[dict[str, Any]], on: date) -> list[dict[str, Any]]:
+    """Every serious event's expedited report as it stood on `on`, by patient id: what
+    `status` and `patient` show, overdue ones flagged."""
+    found = [
+        {"patient_id": s["patient_id"], **r,
+         "report": report_state(r["report_due"], r["reported_on"], on)}
+        for s in summaries
+        for r in s.get("sae_reports", ())
+    ]
+    return sorted(found, key=lambda r: (str(r["patient_id"]), str(r["ae_id"])))
 
 
 _SCREENED = frozenset({"screened-eligible", "screened-ineligible", "screening-incomplete"})

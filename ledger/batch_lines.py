@@ -227,11 +227,13 @@ LINE_KINDS: dict[str, LineKind] = _kinds(
         text=v["text"], effective_on=v["date"])),
     LineKind("ae", (text("id"), text("term"), integer("grade"), text("attribution"),
                     text("onset"), text("resolved", required=False), flag("uncoded"),
-                    texts("serious"), text("site-aware-on", required=False)),
+                    texts("serious"), text("site-aware-on", required=False),
+                    text("reported-on", required=False)),
              lambda v: AdverseEvent(
         ae_id=v["id"], term=v["term"], grade=v["grade"], attribution=v["attribution"],
         onset=v["onset"], resolved_on=v["resolved"], coded=not v["uncoded"],
-        serious=v["serious"] or None, site_aware_on=v["site-aware-on"])),
+        serious=v["serious"] or None, site_aware_on=v["site-aware-on"],
+        reported_on=v["reported-on"])),
     LineKind("dlt", (text("ae"), DATE, flag("dlt", default=True), text("rule", required=False),
                      text("override-reason", required=False)), lambda v: DltAdjudication(
         ae_id=v["ae"], is_dlt=v["dlt"], rule_code=v["rule"], decided_on=v["date"],

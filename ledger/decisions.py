@@ -10,11 +10,17 @@ entries from the store, `verify` from its own pass over the signed rows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from trialctl.domain.deviations import deviation_counts
 from trialctl.domain.facts import CourseCompletion, DltAdjudication
-from trialctl.domain.patient import Patient, eligibility_deviations, patient_aggregate_id
+from trialctl.domain.patient import (
+    Patient,
+    eligibility_deviations,
+    patient_aggregate_id,
+    sae_report_states,
+)
 from trialctl.domain.trial import Roster, Trial
 from trialctl.ledger.entry import entry_hash, parse_entry
 from trialctl.ledger.recorder import SignedRecorder
@@ -107,13 +113,18 @@ def decision_signer(statement: dict[str, Any]) -> dict[str, Any]:
             "recorded_at": statement["recorded_at"], "position": statement["position"]}
 
 
-def shown_status(status: dict[str, Any], views: TrialViews, trial_id: str) -> dict[str, Any]:
-    """The trial status as every command shows it: each decision's signer beside it, and
-    the patients enrolled but since found ineligible (from the patient read models)."""
+def shown_status(
+    status: dict[str, Any], views: TrialViews, trial_id: str, on: date | None = None
+) -> dict[str, Any]:
+    """The trial status as every command shows it: each decision's signer beside it, the
+    patients enrolled but since found ineligible, and each serious event's report as it
+    stands on `on` (today by default), from the patient read models."""
     summaries = views.patient_summaries(trial_id)
+    today = on or datetime.now(UTC).date()
     return {**with_signers(status, views.decision_signers(trial_id)),
             "eligibility_deviations": eligibility_deviations(summaries),
-            "deviations": deviation_counts(summaries)}
+            "deviations": deviation_counts(summaries),
+            "sae_reports": sae_report_states(summaries, today)}
 
 
 def with_signers(status: dict[str, Any], signers: dict[int, dict[str, Any]]) -> dict[str, Any]:

@@ -5,12 +5,12 @@ the chosen trial: its own entries and its patients', found through the event-typ
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from trialctl.domain.deviations import deviation_counts
-from trialctl.domain.patient import Patient, eligibility_deviations
+from trialctl.domain.patient import Patient, eligibility_deviations, sae_report_states
 from trialctl.domain.trial import Trial
 from trialctl.ledger.decisions import DECISION_TYPES, decision_signer, with_signers
 from trialctl.ledger.entry import parse_entry
@@ -85,6 +85,9 @@ def replay_trial(
             **with_signers(trial.status(patients), signers),
             "eligibility_deviations": eligibility_deviations(summaries),
             "deviations": deviation_counts(summaries),
+            # Overdue as of the moment replayed (now, for --upto).
+            "sae_reports": sae_report_states(
+                summaries, (as_of or datetime.now(UTC)).astimezone(UTC).date()),
         },
         "patients": summaries,
     }

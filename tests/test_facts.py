@@ -28,10 +28,10 @@ STORED: dict[str, set[str]] = {
     "trialctl.Patient.DoseGiven": {"agent", "dose", "unit", "course", "day", "given_at"},
     "trialctl.Patient.DoseChanged": {
         "course", "action", "to_level", "reason", "text", "effective_on"},
-    # Version 2 added the serious criteria; version 1 events are upcast (none serious).
+    # Version 2 added the serious criteria, version 3 the report date; older events are upcast.
     "trialctl.Patient.AdverseEventReported": {
         "ae_id", "term", "grade", "attribution", "onset", "resolved_on", "coded", "serious",
-        "site_aware_on", "report_due"},
+        "site_aware_on", "reported_on", "report_due"},
     # Schema 2: whether a DLT counts is derived, never stored (no `counts`, no `window`).
     "trialctl.Patient.DltAdjudicated": {
         "ae_id", "is_dlt", "rule_code", "decided_on", "override_reason"},
@@ -83,7 +83,8 @@ def test_the_correctable_fields_are_those_declared() -> None:
         "screening": {"values"},
         "enrollment": {"enrolled_on"},
         "dose": {"dose", "unit", "given_at"},
-        "adverse-event": {"term", "grade", "attribution", "onset", "resolved_on", "coded"},
+        "adverse-event": {"term", "grade", "attribution", "onset", "resolved_on", "coded",
+                          "site_aware_on", "reported_on"},
         "dlt-adjudication": {"is_dlt", "rule_code", "decided_on"},
         "course": {"completed_on", "not_evaluable_reason"},
         "response": {"assessed_on", "lesions", "new_lesions", "non_target_progression"},
