@@ -66,6 +66,32 @@ class Override:
                 f"{self.override_reason}")
 
 
+@dataclass(frozen=True)
+class SinceCorrected:
+    """A decision whose counts or recommendation the current facts no longer give."""
+
+    position: int
+    trial_id: str
+    cohort_number: int
+    decision: str
+    recorded: dict[str, Any]
+    rederived: dict[str, Any]
+    patients: tuple[dict[str, Any], ...]
+    entries: tuple[int, ...]  # the decision's position, then every entry involved
+    check: str = "decision-since-corrected"
+
+    def describe(self) -> str:
+        def counts(side: dict[str, Any]) -> str:
+            step = side["recommendation"] or {"action": "out of the 3+3 rules"}
+            return f"{side['evaluated']} evaluated, {side['dlts']} DLT(s), {step['action']}"
+
+        who = ", ".join(f"{p['patient_id']} {p['then']} -> {p['now']}" for p in self.patients)
+        return (f"[position {self.position}] {self.check}: {self.trial_id} cohort "
+                f"{self.cohort_number} ({self.decision}) was made on data since corrected: "
+                f"then {counts(self.recorded)}; now {counts(self.rederived)}"
+                f"{'; ' + who if who else ''}; entries {', '.join(map(str, self.entries))}")
+
+
 @dataclass
 class VerificationReport:
     location: str
@@ -77,6 +103,8 @@ class VerificationReport:
     checkpoints: list[CheckpointResult] = field(default_factory=list)
     decisions_checked: int = 0
     overrides: list[Override] = field(default_factory=list)
+    # Listed, yet not findings: `ok` does not read them (verify --projections).
+    warnings: list[SinceCorrected] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -94,4 +122,5 @@ class VerificationReport:
             "checkpoints": [asdict(c) for c in self.checkpoints],
             "decisions_checked": self.decisions_checked,
             "overrides": [asdict(o) for o in self.overrides],
+            "warnings": [asdict(w) for w in self.warnings],
         }
