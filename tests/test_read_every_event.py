@@ -162,7 +162,7 @@ def _read_commands(env: dict[str, str]) -> list[tuple[str, ...]]:
     decided = _decisions(env)
     decisions = [d["position"] for d in decided]
     second = [d["position"] for d in _decisions({**env, "TRIALCTL_TRIAL": SECOND})]
-    upto = sorted({1, size - 1, *decisions, *(p - 1 for p in decisions), *second})
+    upto = sorted({size // 2, size - 1, *decisions, *(p - 1 for p in decisions), *second})
     return [
         ("status",), ("status", "--trial", SECOND),
         *[("status", "--as-of", d["recorded_at"]) for d in decided[1::2]],
