@@ -261,6 +261,9 @@ def verify(
     Without a pin, a ledger rewritten from its first entry with new keys is consistent in
     itself; --ledger-id, --first-admin-key or --trust make it a finding (check `pin`).
 
+    With --projections, a cohort decision made on data since corrected is listed as a
+    warning (WARNING, with the entries involved): it does not change the exit code.
+
     Exit 0 when clean, 1 when anything fails (every failure is listed), 2 on usage errors.
 
     \b
@@ -324,6 +327,9 @@ def verify(
             difference = compare_with_replay(app, catch_up(app))
             if difference is not None:
                 report.findings.append(Finding("projections", difference))
+            from trialctl.ledger.verify_since_corrected import decisions_since_corrected
+
+            report.since_corrected.extend(decisions_since_corrected(app))
     if json_output:
         print_json(report.to_dict())
     else:
@@ -337,6 +343,8 @@ def verify(
             typer.echo(f"OVERRIDE {override.describe()}")
         for warning in report.warnings:
             typer.echo(f"WARNING {warning}")
+        for since in report.since_corrected:
+            typer.echo(f"WARNING {since.describe()}")
         if report.decisions_checked:
             typer.echo(f"cohort decisions recomputed: {report.decisions_checked}, overrides: "
                        f"{len(report.overrides)}")

@@ -66,6 +66,32 @@ class Override:
                 f"{self.override_reason}")
 
 
+@dataclass(frozen=True)
+class SinceCorrected:
+    """A decision whose counts or recommendation the current facts no longer give."""
+
+    position: int
+    trial_id: str
+    cohort_number: int
+    decision: str
+    recorded: dict[str, Any]
+    rederived: dict[str, Any]
+    patients: tuple[dict[str, Any], ...]
+    entries: tuple[int, ...]  # the decision's position, then every entry involved
+    check: str = "decision-since-corrected"
+
+    def describe(self) -> str:
+        def counts(side: dict[str, Any]) -> str:
+            step = side["recommendation"] or {"action": "out of the 3+3 rules"}
+            return f"{side['evaluated']} evaluated, {side['dlts']} DLT(s), {step['action']}"
+
+        who = ", ".join(f"{p['patient_id']} {p['then']} -> {p['now']}" for p in self.patients)
+        return (f"[position {self.position}] {self.check}: {self.trial_id} cohort "
+                f"{self.cohort_number} ({self.decision}) was made on data since corrected: "
+                f"then {counts(self.recorded)}; now {counts(self.rederived)}"
+                f"{'; ' + who if who else ''}; entries {', '.join(map(str, self.entries))}")
+
+
 @dataclass
 class VerificationReport:
     location: str
@@ -79,6 +105,8 @@ class VerificationReport:
     overrides: list[Override] = field(default_factory=list)
     # Not findings (exit 0): a checkpoint directory with no note, or a stale newest note.
     warnings: list[str] = field(default_factory=list)
+    # Listed, yet not findings: `ok` does not read them (verify --projections).
+    since_corrected: list[SinceCorrected] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -97,4 +125,5 @@ class VerificationReport:
             "decisions_checked": self.decisions_checked,
             "overrides": [asdict(o) for o in self.overrides],
             "warnings": list(self.warnings),
+            "since_corrected": [asdict(w) for w in self.since_corrected],
         }

@@ -1,20 +1,24 @@
 """Property: the derived cohort state depends only on the facts as they finally stand. A
 random history of doses, AEs and adjudications written wrongly first and then put right by
 corrections gives the same cohort counts, next step and per-patient DLT outcome as the same
-history written correctly in the first place."""
+history written correctly in the first place: on the aggregates alone, and signed into a
+ledger, where after every entry the read models also equal a replay up to that position."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.trial_helpers import (
     NEUTROPENIA,
     NOW,
+    ROOT,
     START,
     adjudication,
     adverse_event,
@@ -26,12 +30,28 @@ from tests.trial_helpers import (
 )
 from trialctl.domain.ctcae_terms import terms_for
 from trialctl.domain.dlt_rules import DltContext, unmet_conditions
-from trialctl.domain.facts import Correction, CourseCompletion, Dose
+from trialctl.domain.facts import (
+    Consent,
+    Correction,
+    CourseCompletion,
+    Dose,
+    Enrolment,
+    Fact,
+    Screening,
+)
 from trialctl.domain.patient import Patient, dlt_window
+from trialctl.domain.protocol_file import load_protocol
 from trialctl.domain.rules import ATTRIBUTIONS
 from trialctl.domain.trial import Trial
+from trialctl.ledger.application import TrialLedger, UnlockedUser
+from trialctl.ledger.demo import screening_values
+from trialctl.ledger.location import resolve_ledger
+from trialctl.ledger.replay import replay_trial
+from trialctl.ledger.requests import PatientStep, Registration
+from trialctl.ledger.trials import TrialActions
 
 PROTOCOL = nct_protocol()
+PROTOCOL_TEXT = (ROOT / "protocols" / "NCT00084513.toml").read_text(encoding="utf-8")
 TERMS = terms_for(PROTOCOL.dlt.ctcae_version)
 RULES = [r.code for r in PROTOCOL.dlt.rules]
 TERM_CHOICES = [NEUTROPENIA, "Platelets", "Fatigue (asthenia, lethargy, malaise)", "Nausea"]
@@ -151,3 +171,113 @@ def test_corrections_give_the_state_of_the_history_written_right(
     histories: list[tuple[Facts, Facts]],
 ) -> None:
     assert build(histories, with_corrections=True) == build(histories, with_corrections=False)
+
+
+# -- the same properties through the ledger: signed entries, read models and replay -----
+
+@dataclass
+class _Site:
+    records: TrialActions
+    staff: dict[str, UnlockedUser]
+    trials: int = 0
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Site]:
+    """One ledger for the module (keys are costly to seal); each example its own trial."""
+    directory = tmp_path_factory.mktemp("derived")
+    app = TrialLedger(resolve_ledger(str(directory / "ledger.sqlite")), create=True,
+                      keys_home=directory / "keys")
+    app.initialise("properties", "alice", "Alice Adams", "alice-password")
+    alice = app.unlock("alice", "alice-password")
+    for user, role in (("pat", "principal-investigator"), ("ivan", "investigator"),
+                       ("mona", "monitor")):
+        app.register_user(alice, user, user.title(), [role], f"{user}-password")
+    staff = {u: app.unlock(u, f"{u}-password") for u in ("pat", "ivan", "mona")}
+    yield _Site(TrialActions(app), staff)
+    app.close()
+
+
+def _new_trial(site: _Site) -> str:
+    """A trial of the shipped protocol under a protocol id of its own."""
+    site.trials += 1
+    protocol_id = f"{PROTOCOL.id}-{site.trials}"
+    text = PROTOCOL_TEXT.replace(f'id = "{PROTOCOL.id}"', f'id = "{protocol_id}"', 1)
+    site.records.perform(Registration(load_protocol(text)), site.staff["pat"], NOW)
+    return protocol_id
+
+
+def _record(site: _Site, trial: str, patient: str, user: str, fact: Fact) -> None:
+    site.records.perform(PatientStep(trial, patient, fact), site.staff[user], NOW)
+
+
+def _write_history(site: _Site, trial: str, histories: list[tuple[Facts, Facts]],
+                   with_corrections: bool, after_each: Callable[[], None]) -> None:
+    """The histories as a site records them, signed; `after_each` runs after every entry."""
+    def record(patient: str, user: str, fact: Fact) -> None:
+        _record(site, trial, patient, user, fact)
+        after_each()
+
+    for number, (wrong, right) in enumerate(histories, start=1):
+        pid = f"P{number:03d}"
+        record(pid, "mona", Consent(consent_version="2.1", signed_on=day(0)))
+        record(pid, "mona", Screening(values=screening_values(START + timedelta(days=2)),
+                                      screened_on=day(2)))
+        record(pid, "mona", Enrolment(enrolled_on=day(2)))
+        first = wrong if with_corrections else right
+        values = first.ae_values()
+        record(pid, "ivan", Dose(agent=PROTOCOL.escalated_agent.name, dose="300",
+                                 unit="mg/day", course=1, day=1, given_at=at(first.dose_offset)))
+        record(pid, "ivan", adverse_event(values["term"], values["grade"], values["onset"],
+                                          attribution=values["attribution"],
+                                          resolved_on=values["resolved_on"]))
+        record(pid, "ivan", adjudication(day(first.decided_offset), first.rule,
+                                         is_dlt=first.is_dlt))
+        if with_corrections:
+            for kind, changes in (
+                ("dose", {"given_at": at(right.dose_offset)}),
+                ("adverse-event", right.ae_values()),
+                ("dlt-adjudication", {"is_dlt": right.is_dlt, "rule_code": right.rule,
+                                      "decided_on": day(right.decided_offset)}),
+            ):
+                patient = site.records.patient(site.records.trial(trial), pid)
+                version = next(v for v, f in patient.facts.items() if f["kind"] == kind)
+                current = patient.facts[version]["values"]
+                differing = {k: v for k, v in changes.items() if current[k] != v}
+                if differing:
+                    record(pid, "ivan", Correction(target_version=version, changes=differing,
+                                                   reason="source document verification"))
+        record(pid, "ivan", CourseCompletion(course=1, completed_on=day(40),
+                                             not_evaluable_reason=None))
+
+
+def _ledger_derived(site: _Site, trial: str) -> dict[str, Any]:
+    status = site.records.status(trial)
+    found = site.records.trial(trial)
+    patients = {pid: {k: v for k, v in p.summary(found.protocol).items()
+                      if k not in ("corrections", "trial_id")}
+                for pid, p in site.records.roster(found).items()}
+    return {"cohorts": status["cohorts"], "next": status["next"], "patients": patients}
+
+
+@settings(max_examples=4, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(facts(), facts()), min_size=1, max_size=2))
+def test_signed_corrections_give_the_state_written_right_and_replay_equals_read_models(
+    site: _Site, histories: list[tuple[Facts, Facts]],
+) -> None:
+    """(a) the signed, corrected history derives what the history written right derives;
+    (b) after every entry, `status` from the read models equals a replay of the entries up
+    to that position."""
+    recorder = site.records.ledger.signed_recorder
+    corrected_trial = _new_trial(site)
+
+    def replay_equals_read_model() -> None:
+        upto = recorder.tree_size() - 1
+        replayed = replay_trial(site.records, corrected_trial, upto, None)["status"]
+        assert site.records.status(corrected_trial) == replayed, upto
+
+    _write_history(site, corrected_trial, histories, True, replay_equals_read_model)
+    right_trial = _new_trial(site)
+    _write_history(site, right_trial, histories, False, lambda: None)
+    assert _ledger_derived(site, corrected_trial) == _ledger_derived(site, right_trial)
