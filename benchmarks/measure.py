@@ -19,6 +19,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from benchmarks.batch_entry import BatchEntryResult
 from benchmarks.profile import Profile
 from benchmarks.workload import DoseLog, Save, drive
 from trialctl.ledger.application import TrialLedger
@@ -427,6 +428,7 @@ class Config:
     profile_events: int = 300
     import_repeats: int = 7
     postgres_url: str | None = None
+    batch_lines: int = 200  # lines per batch file in the batch-entry figure
 
 
 @dataclass
@@ -437,6 +439,7 @@ class BackendResult:
     append: AppendResult
     verify: VerifyResult
     profiles: list[Profile]
+    batch_entry: BatchEntryResult | None = None
 
 
 @dataclass
