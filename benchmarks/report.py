@@ -16,6 +16,7 @@ from benchmarks.measure import (
 )
 from benchmarks.profile import Profile, ProfileLine
 from benchmarks.workload import SUBJECTS
+from trialctl.ledger.keys import crypto_sign_open
 
 APPEND_TARGET = 0.6
 VERIFY_TARGET = 0.7
@@ -99,6 +100,9 @@ def batch_entry_notes(result: BackendResult) -> list[str]:
         "transaction); the bare application saves the same number of `DoseLog` events "
         "in one save to the same backend.",
     ]
+
+
+VERIFY_LIBRARY = "libsodium via PyNaCl" if crypto_sign_open is not None else "cryptography"
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -371,8 +375,10 @@ def render(report: Report) -> str:
             f"{statistics.median(verify.seconds):.2f} s per run "
             f"({', '.join(f'{s:.2f}' for s in verify.seconds)}); CPU per run "
             f"{verify.cpu('main'):.2f} s main process + {verify.cpu('worker'):.2f} s workers.",
-            f"- Raw Ed25519 verify of a {verify.statement_bytes}-byte statement: "
-            f"{_rate(raw_single)} on one core; "
+            f"- Raw Ed25519 verify of a {verify.statement_bytes}-byte statement, with the "
+            f"library verify uses ({VERIFY_LIBRARY}): {_rate(raw_single)} on one core "
+            f"(cryptography, measured alongside: "
+            f"{_rate(statistics.median(verify.raw_cryptography or [0.0]))}); "
             f"{_rate(statistics.median(verify.raw_parallel))} measured with "
             f"{verify.workers} processes at once, i.e. {verify.effective_cores:.2f} of "
             f"{verify.workers} cores' worth on this shared machine (verify is at "

@@ -10,10 +10,11 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from trialctl.ledger import canonical
+from trialctl.ledger import keys as keys_module
 from trialctl.ledger.canonical import canonical_bytes, is_canonical
 from trialctl.ledger.entry import MalformedEntryError, parse_entry, seal
 from trialctl.ledger.errors import PayloadError
-from trialctl.ledger.keys import KeyPair, load_public_key, signature_is_valid
+from trialctl.ledger.keys import KeyPair, load_public_key, signature_check, signature_is_valid
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
@@ -111,6 +112,23 @@ def test_a_sealed_entry_parses_back_and_its_signature_covers_the_stored_bytes() 
     flipped = bytearray(entry.statement_bytes)
     flipped[10] ^= 1
     assert not signature_is_valid(public, entry.signatures[0].signature, bytes(flipped))
+
+
+@pytest.mark.parametrize("library", ["libsodium", "cryptography"])
+def test_both_verify_libraries_accept_exactly_the_good_signature(
+    library: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if library == "cryptography":
+        monkeypatch.setattr(keys_module, "crypto_sign_open", None)
+    keys = KeyPair.generate()
+    message = rfc8785.dumps(STATEMENT)
+    signature = keys.sign(message)
+    is_valid = signature_check(keys.public_key_hex)
+    assert is_valid(signature, message)
+    assert not is_valid(signature, message + b" ")
+    assert not is_valid(signature[:-1] + bytes([signature[-1] ^ 1]), message)
+    assert not is_valid(signature[:63], message)
+    assert not signature_check(KeyPair.generate().public_key_hex)(signature, message)
 
 
 def test_repeated_keys_are_not_canonical() -> None:
