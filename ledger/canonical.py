@@ -12,6 +12,7 @@ other value, and any value orjson refuses, goes to the library.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -51,8 +52,9 @@ def _fast_path_is_exact(value: Any) -> bool:
     """Whether orjson with sorted keys gives exactly the RFC 8785 bytes for `value`.
 
     The rule, and why it suffices: `value` holds only exact `None`, `bool`, `str`, `list`,
-    `tuple`, `dict` with `str` keys, and `int` within +-(2**53 - 1) (no floats, no
-    subclasses, which orjson could treat differently). For those, orjson's output is the
+    `tuple`, `dict` with `str` keys, `StrEnum` members (whose value is their text), and
+    `int` within +-(2**53 - 1) (no floats, no other subclasses, which orjson could treat
+    differently). For those, orjson's output is the
     RFC 8785 output: integers in that range print as their plain digits in both, strings
     escape the same characters the same way (tested byte for byte), and separators match.
     Only key order can differ: orjson sorts keys by code point, RFC 8785 by UTF-16 code
@@ -64,6 +66,8 @@ def _fast_path_is_exact(value: Any) -> bool:
     """
     kind = type(value)
     if kind is str or kind is bool or value is None:
+        return True
+    if isinstance(value, StrEnum):  # a meaning or role: both write its text, its value
         return True
     if kind is int:
         return bool(-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)

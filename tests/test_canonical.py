@@ -15,6 +15,7 @@ from trialctl.ledger.canonical import canonical_bytes, is_canonical
 from trialctl.ledger.entry import MalformedEntryError, parse_entry, seal
 from trialctl.ledger.errors import PayloadError
 from trialctl.ledger.keys import KeyPair, load_public_key, signature_check, signature_is_valid
+from trialctl.ledger.roles import Meaning
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
@@ -78,8 +79,10 @@ def test_ordinary_statements_never_reach_the_library(monkeypatch: pytest.MonkeyP
     def refuse(value: object) -> bytes:
         raise AssertionError("the library was asked")
 
+    statement = {**STATEMENT, "meaning": Meaning.RECORDED}  # as the recorder builds it
+    expected = rfc8785.dumps(statement)
     monkeypatch.setattr(canonical.rfc8785, "dumps", refuse)
-    assert json.loads(canonical_bytes(STATEMENT)) == STATEMENT
+    assert canonical_bytes(statement) == expected
 
 
 def test_lone_surrogates_have_no_canonical_form() -> None:
