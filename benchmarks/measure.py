@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
+from benchmarks.batch_entry import BatchEntryResult
 from benchmarks.profile import Profile
 from benchmarks.workload import DoseLog, Save, drive
 from trialctl.ledger.application import TrialLedger
 from trialctl.ledger.entry import parse_entry
+from trialctl.ledger.keys import KeyPair, signature_check
 from trialctl.ledger.verify import (
     BATCH_SIZE,
     check_entry,
@@ -90,15 +90,24 @@ def typical_statement(app: TrialLedger) -> bytes:
     raise RuntimeError("the ledger holds no benchmark entry")
 
 
-def raw_verify_seconds(message: bytes, count: int) -> tuple[float, float]:
-    """Verify one Ed25519 signature `count` times; returns (start, end) on the monotonic
+def raw_verify_seconds(
+    message: bytes, count: int, library: str = "verify's"
+) -> tuple[float, float]:
+    """Verify one Ed25519 signature `count` times, with the library verify uses (libsodium
+    when PyNaCl is installed) or with "cryptography"; returns (start, end) on the monotonic
     clock, which is shared by every process on Linux."""
-    key = Ed25519PrivateKey.generate()
-    public_key = key.public_key()
+    key = KeyPair.generate()
     signature = key.sign(message)
     start = time.perf_counter()
-    for _ in range(count):
-        public_key.verify(signature, message)
+    if library == "cryptography":
+        public_key = key.private_key.public_key()
+        for _ in range(count):
+            public_key.verify(signature, message)
+    else:
+        check = signature_check(key.public_key_hex)
+        for _ in range(count):
+            if not check(signature, message):
+                raise RuntimeError("a good signature did not verify")
     return start, time.perf_counter()
 
 
@@ -141,6 +150,7 @@ class VerifyResult:
     batch_size: int  # verify's default batch size
     experiment_batch: int
     experiment_runs: list[VerifyRun]
+    raw_cryptography: list[float] = field(default_factory=list)  # one core, for comparison
 
     @property
     def seconds(self) -> list[float]:
@@ -248,11 +258,14 @@ def bench_verify(app: TrialLedger, repeats: int, raw_count: int) -> VerifyResult
     raw_single: list[float] = []
     raw_cpu: list[float] = []
     raw_parallel: list[float] = []
+    raw_cryptography: list[float] = []
     entries = findings = 0
     for _ in range(repeats):
         rate, cpu = raw_verify_rate(message, raw_count)
         raw_single.append(rate)
         raw_cpu.append(cpu)
+        start, end = raw_verify_seconds(message, raw_count, "cryptography")
+        raw_cryptography.append(raw_count / (end - start))
         check_one.append(check_one_rate(states, keys))
         raw_parallel.append(parallel_raw_verify_rate(message, raw_count, workers))
         run, entries, findings = timed_verify(app)
@@ -271,6 +284,7 @@ def bench_verify(app: TrialLedger, repeats: int, raw_count: int) -> VerifyResult
         batch_size=BATCH_SIZE,
         experiment_batch=EXPERIMENT_BATCH,
         experiment_runs=experiment,
+        raw_cryptography=raw_cryptography,
     )
 
 
@@ -427,6 +441,7 @@ class Config:
     profile_events: int = 300
     import_repeats: int = 7
     postgres_url: str | None = None
+    batch_lines: int = 200  # lines per batch file in the batch-entry figure
 
 
 @dataclass
@@ -437,6 +452,7 @@ class BackendResult:
     append: AppendResult
     verify: VerifyResult
     profiles: list[Profile]
+    batch_entry: BatchEntryResult | None = None
 
 
 @dataclass

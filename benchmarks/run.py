@@ -10,6 +10,8 @@ shared, so only ratios from the same run mean anything):
    same backend (and, on SQLite, through eventsourcing's own sqlite recorder);
 2. `verify_ledger` entries per second, against the raw Ed25519 verification rate of
    `cryptography` on one core times `os.cpu_count()`;
+   and batch entry (`record --from`, `batch_entry`) in signed entries per second against
+   the bare `Application` saving as many events unsigned in one save;
 3. `trialctl --help` start-up time against `python -c pass`, and whether it loads the
    database stack;
 4. cProfile of the append loop and of verify's sequential part.
@@ -37,6 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.batch_entry import bench_batch_entry, open_site, profile_batch_entry
 from benchmarks.measure import (
     BackendResult,
     Config,
@@ -94,10 +97,14 @@ def run_backend(backend: Backend, config: Config) -> BackendResult:
         verify = bench_verify(app, config.verify_repeats, config.raw_count)
         profiles.append(profile_verify(app, workers=1))
         profiles.append(profile_verify(app, workers=os.cpu_count() or 1))
+        site = open_site(app, actor)
+        batch_entry = bench_batch_entry(app, site, backend.bare_env, config.batch_lines,
+                                        config.rounds)
+        profiles.append(profile_batch_entry(app, site, config.batch_lines))
     finally:
         app.close()
     return BackendResult(backend.name, backend.server_version, unlock_seconds, append, verify,
-                         profiles)
+                         profiles, batch_entry)
 
 
 def machine_facts() -> dict[str, str]:
@@ -170,6 +177,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path]:
                         help="interleaved append rounds (default %(default)s)")
     parser.add_argument("--verify-entries", type=int, default=defaults.verify_entries,
                         help="at least this many entries to verify (default %(default)s)")
+    parser.add_argument("--batch-lines", type=int, default=defaults.batch_lines,
+                        help="lines per file in the batch-entry figure (default %(default)s)")
     parser.add_argument("--postgres-url", default=os.environ.get(POSTGRES_URL_VARIABLE),
                         help=f"a PostgreSQL server to benchmark too "
                         f"(default ${POSTGRES_URL_VARIABLE})")
@@ -183,6 +192,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path]:
         verify_entries=args.verify_entries,
         profile_events=min(defaults.profile_events, args.events),
         postgres_url=args.postgres_url or None,
+        batch_lines=args.batch_lines,
     )
     return config, args.output
 

@@ -9,7 +9,6 @@ been checked; the signing role and meaning of each line are chosen as for its co
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, CanInitAggregate
 
 from trialctl.domain.rules import TrialRuleError
 from trialctl.ledger.application import TrialLedger, UnlockedUser
@@ -78,6 +77,16 @@ class _BatchActions(TrialActions):
     def __init__(self, ledger: TrialLedger) -> None:
         super().__init__(ledger)
         self.held: dict[UUID, Aggregate] = {}
+        # Each aggregate's events from the lines accepted so far, in order.
+        self.accepted: dict[UUID, list[Any]] = {}
+        self.registered: list[str] | None = None
+
+    def trial_ids(self) -> list[str]:
+        # No batch line registers a trial, so the trials are those at the batch's start;
+        # asking the store again for every line reloaded each trial for every line.
+        if self.registered is None:
+            self.registered = super().trial_ids()
+        return self.registered
 
     def _load(self, aggregate_id: UUID) -> Any:
         if aggregate_id not in self.held:
@@ -87,18 +96,34 @@ class _BatchActions(TrialActions):
     def take(self, line: Line, trial: str | None, now: datetime, signer: str) -> Checked:
         """Check one line as its command would; on refusal the held state is unchanged."""
         request = line_request(line, trial)
-        kept = copy.deepcopy(self.held)
         try:
             pending = self._take(request, now)
             self.ledger.check_may_record(signer, *pending.aggregates)
         except BaseException:
-            self.held = kept
+            self._rebuild()
             raise
         events: list[Any] = []
         for aggregate in pending.aggregates:
             self.held[aggregate.id] = aggregate  # a consent's new patient
-            events += aggregate.collect_events()
+            collected = aggregate.collect_events()
+            if collected:
+                self.accepted.setdefault(aggregate.id, []).extend(collected)
+            events += collected
         return Checked(line.number, line.command, request.patient, events, pending.meaning)
+
+    def _rebuild(self) -> None:
+        """The held state as it was after the last accepted line: each aggregate as stored,
+        with the batch's accepted events replayed on it. Most lines pass, so rebuilding on
+        a refusal is cheaper than copying every held aggregate before every line."""
+        rebuilt: dict[UUID, Aggregate] = {}
+        for aggregate_id, events in self.accepted.items():
+            created_here = isinstance(events[0], CanInitAggregate)  # a consent's new patient
+            aggregate: Aggregate | None = None if created_here else super()._load(aggregate_id)
+            for event in events:
+                aggregate = event.mutate(aggregate)
+            assert aggregate is not None
+            rebuilt[aggregate_id] = aggregate
+        self.held = rebuilt
 
 
 def check_lines(

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,12 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from trialctl.ledger.canonical import canonical_bytes
+
+try:  # libsodium's Ed25519 verify (PyNaCl) is the faster one here: benchmarks/results.md
+    from nacl.bindings import crypto_sign_open
+    from nacl.exceptions import BadSignatureError
+except ImportError:  # cryptography alone checks every signature
+    crypto_sign_open = None  # type: ignore[assignment]
 from trialctl.ledger.errors import KeyFileError, WrongPasswordError
 
 KEY_FILE_FORMAT = "trialctl-key/v1"
@@ -65,6 +72,31 @@ def signature_is_valid(public_key: Ed25519PublicKey, signature: bytes, message: 
     except InvalidSignature:
         return False
     return True
+
+
+SignatureCheck = Callable[[bytes, bytes], bool]  # (signature, message) -> valid?
+
+
+def signature_check(public_key_hex: str) -> SignatureCheck:
+    """`signature_is_valid` for one key, for checking many entries: through libsodium when
+    PyNaCl is installed, else cryptography. libsodium is the stricter of the two (it also
+    refuses small-order keys and R points, which no RFC 8032 signer produces), so no
+    signature passes it that cryptography would refuse."""
+    public_key = load_public_key(public_key_hex)  # refuses a malformed key as before
+    if crypto_sign_open is None:
+        return lambda signature, message: signature_is_valid(public_key, signature, message)
+    raw = bytes.fromhex(public_key_hex)
+
+    def check(signature: bytes, message: bytes) -> bool:
+        if len(signature) != 64:
+            return False
+        try:
+            crypto_sign_open(signature + message, raw)
+        except BadSignatureError:
+            return False
+        return True
+
+    return check
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import String, func, or_, select, type_coerce
 from sqlalchemy.types import NullType
 
@@ -23,7 +22,7 @@ from trialctl.domain.patient import Patient
 from trialctl.ledger.aggregate_kinds import KIND_OPENED_BY
 from trialctl.ledger.canonical import is_canonical
 from trialctl.ledger.entry import MalformedEntryError, entry_hash, parse_entry
-from trialctl.ledger.keys import key_id_of, load_public_key, signature_is_valid
+from trialctl.ledger.keys import SignatureCheck, key_id_of, signature_check
 from trialctl.ledger.merkle import hash_leaf
 from trialctl.ledger.recorder import SignedRecorder
 from trialctl.ledger.users import USER_EVENT_PREFIX, LedgerRecord, User
@@ -66,7 +65,7 @@ class Checked:
 # -- per-entry checks (run in worker processes) ---------------------------------------------
 
 _worker_keys: dict[str, str] = {}
-_public_keys: dict[str, Ed25519PublicKey] = {}
+_public_keys: dict[str, SignatureCheck] = {}
 
 # The ordered checks read payloads only of these types (a record's opening derives its id;
 # a correction's `kind` decides who may sign it); others travel back without theirs.
@@ -85,12 +84,12 @@ def _check_batch(states: list[bytes]) -> list[Checked]:
     return [check_entry(state, _worker_keys) for state in states]
 
 
-def _public_key(key_id: str, keys: dict[str, str]) -> Ed25519PublicKey | None:
+def _public_key(key_id: str, keys: dict[str, str]) -> SignatureCheck | None:
     if key_id not in _public_keys:
         public_hex = keys.get(key_id)
         if public_hex is None:
             return None
-        _public_keys[key_id] = load_public_key(public_hex)
+        _public_keys[key_id] = signature_check(public_hex)
     return _public_keys[key_id]
 
 
@@ -109,12 +108,10 @@ def check_entry(state: bytes, keys: dict[str, str]) -> Checked:
     if [s.key_id for s in entry.signatures] != [actor_key]:
         signature_problem = "entry must carry exactly one signature, by the actor's key"
     else:
-        public_key = _public_key(actor_key, keys)
-        if public_key is None:
+        is_valid = _public_key(actor_key, keys)
+        if is_valid is None:
             signature_problem = f"signed with unknown key {actor_key[:16]}…"
-        elif not signature_is_valid(
-            public_key, entry.signatures[0].signature, entry.statement_bytes
-        ):
+        elif not is_valid(entry.signatures[0].signature, entry.statement_bytes):
             signature_problem = f"signature does not verify with key {actor_key[:16]}…"
     statement = entry.statement
     if statement["type"] not in PAYLOADS_READ:

@@ -26,6 +26,7 @@ def test_benchmark_runs_and_writes_results(tmp_path: Path) -> None:
         profile_events=10,
         import_repeats=1,
         postgres_url=None,
+        batch_lines=8,
     )
 
     report = run.run_benchmarks(config)
@@ -38,7 +39,10 @@ def test_benchmark_runs_and_writes_results(tmp_path: Path) -> None:
     assert all(len(rates) == 1 for rates in sqlite.append.rates.values())
     assert sqlite.verify.entries >= 40
     assert sqlite.verify.findings == 0
-    assert len(sqlite.profiles) == 4
+    assert len(sqlite.profiles) == 5
+    assert sqlite.batch_entry is not None
+    assert sqlite.batch_entry.entries == 8  # every follow-up line written, one entry each
+    assert len(sqlite.batch_entry.ledger) == len(sqlite.batch_entry.bare) == 1
     assert all(profile.top for profile in sqlite.profiles)
     assert not report.imports.loads_database_stack
     assert os.environ.get("TRIALCTL_HOME") == home_before
@@ -49,6 +53,7 @@ def test_benchmark_runs_and_writes_results(tmp_path: Path) -> None:
     for heading in ("## SQLite", "## Start-up", "## What the profile shows", "## Analysis",
                     "## Machine"):
         assert heading in text
+    assert "batch entry (`record --from`)" in text
     assert "## PostgreSQL" not in text
 
 
