@@ -202,6 +202,20 @@ def render_section(report: ScaleReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def place_section(results: str, section: str) -> str:
+    """results.md with its `## Scale` section replaced by `section` (or added at the end),
+    so a full `benchmarks.run` and a scale run can share one file."""
+    lines = results.splitlines(keepends=True)
+    try:
+        begin = lines.index("## Scale\n")
+    except ValueError:
+        return results.rstrip("\n") + "\n\n" + section if results else section
+    end = next((i for i in range(begin + 1, len(lines)) if lines[i].startswith("## ")),
+               len(lines))
+    return "".join(lines[:begin]) + section + ("\n" if end < len(lines) else "") + \
+        "".join(lines[end:])
+
+
 def parse_args(argv: Sequence[str] | None = None) -> tuple[ScaleConfig, Path | None]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="tiny ledgers: a smoke run")
@@ -209,7 +223,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ScaleConfig, Path | N
     parser.add_argument("--large", type=int, default=LARGE.entries)
     parser.add_argument("--repeats", type=int, default=ScaleConfig.repeats)
     parser.add_argument("--cache", type=Path, default=CACHE)
-    parser.add_argument("--output", type=Path, help="write the section here too")
+    parser.add_argument("--output", type=Path,
+                        help="place the section in this results file (benchmarks/results.md)")
     args = parser.parse_args(argv)
     if args.quick:
         return ScaleConfig(QUICK.small, QUICK.large, QUICK.repeats, args.cache), args.output
@@ -221,7 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     section = render_section(run_scale(config, lambda t: print(t, file=sys.stderr, flush=True)))
     print(section)
     if output is not None:
-        output.write_text(section, encoding="utf-8")
+        before = output.read_text(encoding="utf-8") if output.exists() else ""
+        output.write_text(place_section(before, section), encoding="utf-8")
     return 0
 
 
