@@ -135,14 +135,9 @@ class ReviewActions(TrialActions):
 
     def patients(self, trial: Trial) -> list[Patient]:
         """Every patient of the trial, consented or further, in id order."""
-        notifications = self.ledger.signed_recorder.select_notifications(
-            start=None, limit=1_000_000, topics=[Patient.ConsentSigned.TOPIC]
-        )
-        found: list[Patient] = [
-            self.ledger.repository.get(UUID(str(n.originator_id))) for n in notifications
-        ]
-        return sorted((p for p in found if p.trial_id == str(trial.id)),
-                      key=lambda p: str(p.patient_id))
+        found: list[Patient] = [self.ledger.repository.get(i)
+                                for i in self._trial_patient_ids(trial)]
+        return sorted(found, key=lambda p: str(p.patient_id))
 
     def review_rows(self, patient: Patient) -> list[dict[str, Any]]:
         """Each record's review state, by ledger position, with the words a monitor reads."""
@@ -192,11 +187,23 @@ class ReviewActions(TrialActions):
             start=None, limit=1_000_000, topics=[Patient.QueryRaised.TOPIC]
         )
         holders: dict[str, Patient] = {}
-        for originator in dict.fromkeys(str(n.originator_id) for n in notifications):
-            patient: Patient = self.ledger.repository.get(UUID(originator))
-            if patient.trial_id == str(trial.id):
+        ours = self._trial_patient_ids(trial)  # other trials' records are not replayed
+        for originator in dict.fromkeys(UUID(str(n.originator_id)) for n in notifications):
+            if originator in ours:
+                patient: Patient = self.ledger.repository.get(originator)
                 holders.update({query_id: patient for query_id in patient.queries})
         return holders
+
+    def _trial_patient_ids(self, trial: Trial) -> set[UUID]:
+        """The record ids of the trial's patients: each opening consent names its trial,
+        so only this trial's records are replayed."""
+        notifications = self.ledger.signed_recorder.select_notifications(
+            start=None, limit=1_000_000, topics=[Patient.ConsentSigned.TOPIC]
+        )
+        consents = (self.ledger.mapper.to_domain_event(n) for n in notifications)
+        return {c.originator_id for c in consents
+                if isinstance(c, Patient.ConsentSigned)
+                and vars(c).get("trial_id") == str(trial.id)}  # fields declared by Consent
 
     def _open_query(self, request: QueryOpen, now: datetime) -> _Pending:
         trial = self.trial(request.trial)

@@ -72,10 +72,10 @@ class TrialActions:
         notifications = self.ledger.signed_recorder.select_notifications(
             start=None, limit=1_000_000, topics=[Trial.Registered.TOPIC]
         )
-        return sorted(
-            self.ledger.repository.get(UUID(str(n.originator_id))).protocol_id
-            for n in notifications
-        )
+        # The registration names the protocol: decoding it, not replaying each trial,
+        # keeps this independent of how much every trial holds.
+        registrations = (self.ledger.mapper.to_domain_event(n) for n in notifications)
+        return sorted(r.protocol_id for r in registrations if isinstance(r, Trial.Registered))
 
     def trial(self, protocol_id: str | None) -> Trial:
         if protocol_id is None:

@@ -70,3 +70,32 @@ def test_command_line_defaults_to_the_postgres_variable(
     monkeypatch.delenv(run.POSTGRES_URL_VARIABLE)
     config, _ = run.parse_args([])
     assert config.postgres_url is None
+
+
+def test_scale_quick_run_generates_ledgers_and_writes_its_section(tmp_path: Path) -> None:
+    from benchmarks import scale
+
+    config = scale.ScaleConfig(scale.QUICK.small, scale.QUICK.large, 1, tmp_path / "cache")
+    report = scale.run_scale(config)
+
+    assert report.small.entries < report.large.entries
+    assert report.small.trials == report.large.trials == 2
+    for figures in (report.small, report.large):
+        assert set(figures.reads) == {"status", "patient", "log --patient"}
+        assert figures.verify_exit == 0  # a generated ledger verifies clean
+        assert figures.rebuild_rate > 0 and figures.decode_rate > 0
+    # A second run reuses the cached ledgers rather than generating them again.
+    assert sorted(p.name for p in (tmp_path / "cache").glob("*.done")) == [
+        "ledger-150-c1-b2-s13.done", "ledger-400-c1-b2-s13.done"]
+    section = scale.render_section(report)
+    assert section.startswith("## Scale\n")
+    assert "| `log --patient` (s) |" in section and "decode alone" in section
+
+
+def test_scale_section_replaces_its_own_place_in_results() -> None:
+    from benchmarks.scale import place_section
+
+    results = "# Results\n\n## SQLite\nrates\n\n## Scale\nold\n\n## Machine\ncores\n"
+    assert place_section(results, "## Scale\nnew\n") == (
+        "# Results\n\n## SQLite\nrates\n\n## Scale\nnew\n\n## Machine\ncores\n")
+    assert place_section("# Results\n", "## Scale\nnew\n") == "# Results\n\n## Scale\nnew\n"

@@ -1,0 +1,343 @@
+"""A reproducible generator of sponsor-sized ledgers: many trials of the shipped protocol
+(each under its own registry number), the full mix of entries (consents, screenings,
+enrolments, doses, labs, adverse events, DLT adjudications, cohort decisions, corrections,
+source-data reviews), four signing users, and key rotations along the way.
+
+    .venv/bin/python -m benchmarks.generator LEDGER --entries 1000000 [--seed 13]
+
+Every entry goes through the ledger's own rules and signatures: each step is taken by
+`TrialActions` on held copies of the aggregates (as batch entry does), and the collected
+events are signed and written many groups per transaction (`TrialLedger.record_groups`).
+The seed fixes every choice (grades, lab values, which patients have DLTs or corrections);
+signatures, keys and times differ between runs, the content does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from trialctl.domain.facts import (
+    AdverseEvent,
+    Consent,
+    Correction,
+    CourseCompletion,
+    DltAdjudication,
+    Dose,
+    Enrolment,
+    Fact,
+    Lab,
+    Screening,
+)
+from trialctl.domain.protocol import Protocol
+from trialctl.ledger.application import TrialLedger, UnlockedUser
+from trialctl.ledger.demo import screening_values, shipped_protocol
+from trialctl.ledger.location import resolve_ledger
+from trialctl.ledger.requests import CohortDecision, PatientStep, Registration, Request
+from trialctl.ledger.reviews import Review, ReviewActions
+from trialctl.ledger.trials import TrialActions
+
+USERS = {
+    "alice": ("Alice Adams (admin)", ["admin"]),
+    "pat": ("Dr Pat Park (PI)", ["principal-investigator"]),
+    "ivan": ("Dr Ivan Ito", ["investigator"]),
+    "mona": ("Mona Moss, RN (monitor)", ["monitor"]),
+}
+GROUPS_PER_WRITE = 2000
+
+
+def password(user_id: str) -> str:
+    return f"scale-{user_id}-password"  # throwaway keys of a benchmark ledger
+
+
+@dataclass(frozen=True)
+class Size:
+    """How big a ledger to make: its entries (reached approximately, never less than asked
+    unless the trials run out of steps) and the courses each patient receives."""
+
+    entries: int
+    courses: int = 6
+    seed: int = 13
+    rotations: int = 2
+    block_trials: int = 20  # held in memory at once; their steps interleave into long batches
+
+
+@dataclass
+class Generated:
+    entries: int
+    trials: list[str]
+    seconds: float
+    rotations: int
+
+
+class _HeldActions(TrialActions):
+    """`TrialActions` on held, uncommitted aggregates (the batch-entry way), so thousands
+    of steps are signed and written together."""
+
+    def __init__(self, ledger: TrialLedger) -> None:
+        super().__init__(ledger)
+        self.held: dict[UUID, Aggregate] = {}
+
+    def _load(self, aggregate_id: UUID) -> Any:
+        if aggregate_id not in self.held:
+            self.held[aggregate_id] = super()._load(aggregate_id)
+        return self.held[aggregate_id]
+
+    def trial_ids(self) -> list[str]:
+        # The generator names each trial it registers; no scan of the ledger needed.
+        return []
+
+
+@dataclass
+class _Writer:
+    """Groups of collected events per signer, written in order: a change of signer (or a
+    full batch) flushes what is queued, so every aggregate's versions stay in order."""
+
+    app: TrialLedger
+    actors: dict[str, UnlockedUser]
+    queued: list[tuple[list[Any], str | None]] = field(default_factory=list)
+    signer: str | None = None
+    written: int = 0
+
+    def add(self, signer: str, events: list[Any], meaning: str | None) -> None:
+        if signer != self.signer or len(self.queued) >= GROUPS_PER_WRITE:
+            self.flush()
+            self.signer = signer
+        self.queued.append((events, meaning))
+
+    def flush(self) -> None:
+        if self.queued and self.signer is not None:
+            written = self.app.record_groups(self.actors[self.signer], self.queued)
+            self.written += sum(len(ids) for ids in written)
+        self.queued = []
+
+
+class _Block:
+    """A few trials run side by side: each step is taken for every trial in turn."""
+
+    def __init__(self, app: TrialLedger, writer: _Writer, protocols: Sequence[Protocol],
+                 rng: random.Random, start: date, courses: int) -> None:
+        self.app = app
+        self.writer = writer
+        self.protocols = protocols
+        self.rng = rng
+        self.start = start
+        self.courses = courses
+        self.actions = _HeldActions(app)
+        self.next_number = {p.id: 1 for p in protocols}
+        self.levels = {p.id: 1 for p in protocols}
+        self.done: set[str] = set()
+
+    def take(self, signer: str, request: Request) -> None:
+        pending = self.actions._take(request, datetime.now(UTC))
+        events: list[Any] = []
+        for aggregate in pending.aggregates:
+            self.actions.held[aggregate.id] = aggregate
+            events += aggregate.collect_events()
+        if events:
+            self.writer.add(signer, events, pending.meaning)
+
+    def step(self, signer: str, trial: str, patient: str, fact: Fact) -> None:
+        self.take(signer, PatientStep(trial, patient, fact))
+
+    def day(self, offset: int) -> str:
+        return (self.start + timedelta(days=offset)).isoformat()
+
+    def at(self, offset: int) -> str:
+        return f"{self.day(offset)}T09:30:00+00:00"
+
+    def register(self) -> None:
+        for protocol in self.protocols:
+            self.take("pat", Registration(protocol))
+
+    def run(self, budget: Callable[[], bool]) -> None:
+        """Cohorts of three until every trial of the block has its MTD (or the budget of
+        entries is spent)."""
+        self.register()
+        offset = 0
+        while len(self.done) < len(self.protocols) and budget():
+            cohorts = {p.id: [self._patient_id(p.id) for _ in range(3)]
+                       for p in self.protocols if p.id not in self.done}
+            self._enrol(cohorts, offset)
+            self._treat(cohorts, offset)
+            self.writer.flush()  # a decision cites its evidence by stored position
+            self._decide(cohorts)
+            self._review(cohorts)
+            self.actions.held.clear()
+            offset += 7 * (3 * self.courses + 2)
+
+    def _patient_id(self, trial: str) -> str:
+        number = self.next_number[trial]
+        self.next_number[trial] += 1
+        return f"P{number:04d}"
+
+    def _enrol(self, cohorts: dict[str, list[str]], offset: int) -> None:
+        screened = self.start + timedelta(days=offset + 2)
+        for trial, patients in cohorts.items():
+            for patient in patients:
+                self.step("mona", trial, patient,
+                          Consent(consent_version="2.1", signed_on=self.day(offset)))
+                anc = self.rng.choice((1800, 2400, 3100, 4000))
+                self.step("mona", trial, patient, Screening(
+                    values=screening_values(screened, anc_per_mm3=anc,
+                                            age_years=self.rng.randint(24, 79)),
+                    screened_on=self.day(offset + 2)))
+                self.step("mona", trial, patient, Enrolment(enrolled_on=self.day(offset + 4)))
+
+    def _treat(self, cohorts: dict[str, list[str]], offset: int) -> None:
+        for course in range(1, self.courses + 1):
+            begins = offset + 6 + 21 * (course - 1)
+            for trial, patients in cohorts.items():
+                protocol = next(p for p in self.protocols if p.id == trial)
+                for patient in patients:
+                    self._course(protocol, patient, course, begins)
+
+    def _course(self, protocol: Protocol, patient: str, course: int, begins: int) -> None:
+        trial = protocol.id
+        imatinib = protocol.escalated_agent
+        own = protocol.level(self.levels[trial])
+        fixed_agent = protocol.fixed_agents[0]
+        fixed = fixed_agent.dose_for_course(course)
+        self.step("ivan", trial, patient, Dose(
+            agent=fixed_agent.name, dose=str(fixed.dose), unit=fixed.unit, course=course,
+            day=1, given_at=self.at(begins)))
+        for day in (1, 8, 15):
+            self.step("ivan", trial, patient, Dose(
+                agent=imatinib.name, dose=str(own.dose), unit=own.unit, course=course,
+                day=day, given_at=self.at(begins + day - 1)))
+        ae_id = f"AE{course}"
+        dlt = course == 1 and self.rng.random() < 0.15
+        # A DLT's neutropenia is borne out by the lab series (grade 4 for a week).
+        values = (400, 300) if dlt else [self.rng.choice((1400, 2100, 2900, 3600))
+                                         for _ in range(2)]
+        for day, anc in zip((11, 18), values, strict=True):
+            self.step("ivan", trial, patient, Lab(
+                test="anc", value=str(anc), unit="/mm3",
+                collected_on=self.day(begins + day - 1), course=course, day=day,
+                uln=None, lln=None))
+        if dlt:
+            self.step("ivan", trial, patient, AdverseEvent(
+                ae_id=ae_id, term="Neutrophils/granulocytes (ANC/AGC)", grade=4,
+                attribution="probable", onset=self.day(begins + 10),
+                resolved_on=self.day(begins + 17), coded=True))
+            self.step("pat", trial, patient, DltAdjudication(
+                ae_id=ae_id, is_dlt=True, rule_code="neutropenia_g4",
+                decided_on=self.day(begins + 17), override_reason=None))
+        else:
+            self.step("ivan", trial, patient, AdverseEvent(
+                ae_id=ae_id, term="Fatigue (asthenia, lethargy, malaise)",
+                grade=self.rng.choice((1, 1, 2)), attribution="possible",
+                onset=self.day(begins + 5), resolved_on=self.day(begins + 12), coded=True))
+        if not dlt and self.rng.random() < 0.1:  # the AE just recorded
+            version = self.actions.patient(self.actions.trial(trial), patient).version
+            self.step("ivan", trial, patient, Correction(
+                target_version=version, changes={"resolved_on": self.day(begins + 11)},
+                reason="source document: resolved a day earlier"))
+        self.step("ivan", trial, patient, CourseCompletion(
+            course=course, completed_on=self.day(begins + 20), not_evaluable_reason=None))
+
+    def _decide(self, cohorts: dict[str, list[str]]) -> None:
+        for trial in cohorts:
+            found = self.actions.trial(trial)
+            step = found.expected_step(self.actions.roster(found))
+            if step is None:
+                self.done.add(trial)
+                continue
+            # Signed alone: its statement carries the evidence it was taken on.
+            self.actions.perform(CohortDecision(trial, step.action, step.next_level,
+                                                step.mtd_level, None),
+                                 self.writer.actors["pat"], datetime.now(UTC))
+            if step.next_level is not None:
+                self.levels[trial] = step.next_level
+            if step.mtd_level is not None or step.action == "stop":
+                self.done.add(trial)
+
+    def _review(self, cohorts: dict[str, list[str]]) -> None:
+        """The monitor verifies one patient per cohort against source (read from the
+        stored entries, so one at a time)."""
+        reviews = ReviewActions(self.app)
+        for trial, patients in cohorts.items():
+            found = reviews.patient(reviews.trial(trial), patients[0])
+            entries = reviews.record_entries(found)
+            # Course 1's doses, signed by the investigator (nobody reviews their own entry).
+            cited = tuple(entries[d["version"]].position
+                          for d in found.doses() if d["course"] == 1)
+            reviews.perform(Review(trial, patients[0], cited, "mona"),
+                            self.writer.actors["mona"], datetime.now(UTC))
+
+
+def open_users(app: TrialLedger) -> dict[str, UnlockedUser]:
+    app.initialise("trialctl scale benchmark", "alice", USERS["alice"][0], password("alice"))
+    actors = {"alice": app.unlock("alice", password("alice"))}
+    for user_id, (name, roles) in USERS.items():
+        if user_id != "alice":
+            app.register_user(actors["alice"], user_id, name, roles, password(user_id))
+            actors[user_id] = app.unlock(user_id, password(user_id))
+    return actors
+
+
+def generate(url: str, size: Size, keys_home: Path,
+             say: Callable[[str], None] = lambda _: None) -> Generated:
+    """Build a new ledger at `url` of about `size.entries` entries."""
+    begun = time.perf_counter()
+    rng = random.Random(size.seed)
+    app = TrialLedger(resolve_ledger(url), create=True, keys_home=keys_home)
+    try:
+        actors = open_users(app)
+        writer = _Writer(app, actors)
+        base = shipped_protocol()
+        trials: list[str] = []
+        rotate_at = [size.entries * (k + 1) // (size.rotations + 1)
+                     for k in range(size.rotations)]
+        start = date(2020, 1, 6)
+
+        def entries() -> int:
+            return app.signed_recorder.tree_size()
+
+        def budget() -> bool:
+            return entries() < size.entries
+
+        while budget():
+            protocols = [replace(base, id=f"NCT9{len(trials) + k:07d}")
+                         for k in range(size.block_trials)]
+            trials += [p.id for p in protocols]
+            _Block(app, writer, protocols, rng, start, size.courses).run(budget)
+            writer.flush()
+            while rotate_at and entries() >= rotate_at[0]:
+                rotate_at.pop(0)
+                app.rotate_key(actors["alice"], "ivan", password("ivan"))
+                actors["ivan"] = app.unlock("ivan", password("ivan"))
+            say(f"{entries()} entries, {len(trials)} trials")
+        return Generated(entries(), trials, time.perf_counter() - begun,
+                         size.rotations - len(rotate_at))
+    finally:
+        app.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("ledger", help="a new SQLite file or a PostgreSQL URL")
+    parser.add_argument("--entries", type=int, default=10_000)
+    parser.add_argument("--courses", type=int, default=Size.courses)
+    parser.add_argument("--seed", type=int, default=Size.seed)
+    parser.add_argument("--keys", type=Path, required=True, help="where key files go")
+    args = parser.parse_args(argv)
+    made = generate(args.ledger, Size(args.entries, args.courses, args.seed), args.keys,
+                    lambda line: print(line, file=sys.stderr, flush=True))
+    print(f"{made.entries} entries, {len(made.trials)} trials, {made.rotations} key "
+          f"rotations in {made.seconds:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,245 @@
+"""Speed at a sponsor's scale: the same reads on a small and a large generated ledger, each
+figure beside its baseline from the same run.
+
+    .venv/bin/python -m benchmarks.scale [--small 10000] [--large 100000] [--cache DIR]
+    .venv/bin/python -m benchmarks.scale --quick      # tiny sizes: the CI smoke run
+
+Figures (the machine may be shared, so only ratios from one run mean anything):
+
+- scale-flat reads: `trialctl status`, `patient` and `log --patient` of one trial, as whole
+  processes, on the large ledger against the small one (target <= 1.2x);
+- projection rebuild: entries/s of `projections rebuild` against reading and decoding the
+  notification log alone (target >= 0.5x);
+- verify memory: peak resident memory of `trialctl verify`, large against small (target
+  <= 500 MB and flat).
+
+Ledgers are made by `benchmarks.generator` and kept in the cache directory (default
+/tmp/trialctl-scale), so a second run reuses them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.generator import Size, generate
+from trialctl.ledger.application import TrialLedger
+from trialctl.ledger.location import resolve_ledger
+from trialctl.ledger.projection import rebuild
+
+CACHE = Path("/tmp/trialctl-scale")
+TRIALCTL = Path(sys.executable).with_name("trialctl")
+
+
+SMALL, LARGE = Size(10_000), Size(100_000)
+
+
+@dataclass(frozen=True)
+class ScaleConfig:
+    small: Size = SMALL
+    large: Size = LARGE
+    repeats: int = 3
+    cache: Path = CACHE
+
+
+QUICK = ScaleConfig(Size(150, courses=1, block_trials=2, rotations=1),
+                    Size(400, courses=1, block_trials=2, rotations=1), repeats=1)
+
+
+@dataclass
+class LedgerFigures:
+    entries: int
+    trials: int
+    reads: dict[str, float] = field(default_factory=dict)  # command → median seconds
+    rebuild_rate: float = 0.0  # entries/s
+    decode_rate: float = 0.0  # entries/s, reading and decoding the notification log
+    verify_peak_mb: float = 0.0
+    verify_exit: int = -1
+
+
+@dataclass
+class ScaleReport:
+    small: LedgerFigures
+    large: LedgerFigures
+    seconds: float
+
+
+def cached_ledger(size: Size, cache: Path, say: Callable[[str], None]) -> Path:
+    """A generated SQLite ledger of `size`, made once and kept under `cache`."""
+    name = f"ledger-{size.entries}-c{size.courses}-b{size.block_trials}-s{size.seed}"
+    path = cache / f"{name}.sqlite"
+    done = cache / f"{name}.done"
+    if not done.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        made = generate(str(path), size, cache / f"{name}-keys", say)
+        done.write_text(f"{made.entries} {len(made.trials)}\n", encoding="utf-8")
+    return path
+
+
+def _seconds(args: Sequence[str], ledger: Path) -> float:
+    """One whole `trialctl` process, start to exit; it must succeed."""
+    env = {**os.environ, "TRIALCTL_LEDGER": str(ledger)}
+    start = time.perf_counter()
+    subprocess.run([str(TRIALCTL), *args], env=env, capture_output=True, check=True)
+    return time.perf_counter() - start
+
+
+def _reads(trial: str) -> dict[str, list[str]]:
+    return {
+        "status": ["status", "--trial", trial, "--json"],
+        "patient": ["patient", "P0001", "--trial", trial, "--json"],
+        "log --patient": ["log", "--patient", "P0001", "--trial", trial, "--json"],
+    }
+
+
+def _decode_rate(app: TrialLedger) -> float:
+    """The baseline for a rebuild: every notification read and decoded, nothing else."""
+    recorder = app.signed_recorder
+    start = time.perf_counter()
+    count, last = 0, None
+    while True:
+        batch = recorder.select_notifications(start=last, limit=1000,
+                                              inclusive_of_start=last is None)
+        if not batch:
+            break
+        for notification in batch:
+            app.mapper.to_domain_event(notification)
+        count += len(batch)
+        last = batch[-1].id
+    return count / (time.perf_counter() - start)
+
+
+def measure_ledger(path: Path, repeats: int, trial: str) -> LedgerFigures:
+    app = TrialLedger(resolve_ledger(str(path)))
+    try:
+        entries = app.signed_recorder.tree_size()
+        from trialctl.ledger.trials import TrialActions
+
+        trials = len(TrialActions(app).trial_ids())
+        figures = LedgerFigures(entries, trials)
+        figures.decode_rate = _decode_rate(app)
+        start = time.perf_counter()
+        rebuild(app)
+        figures.rebuild_rate = entries / (time.perf_counter() - start)
+    finally:
+        app.close()
+    for name, args in _reads(trial).items():
+        figures.reads[name] = statistics.median(
+            _seconds(args, path) for _ in range(repeats)
+        )
+    # Peak memory is measured in a fresh process so one ledger's peak cannot hide another's.
+    figures.verify_peak_mb, figures.verify_exit = _verify_peak(path)
+    return figures
+
+
+def _verify_peak(path: Path) -> tuple[float, int]:
+    probe = (
+        "import resource, subprocess, sys\n"
+        "code = subprocess.run(sys.argv[1:], capture_output=True).returncode\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)\n"
+    )
+    env = {**os.environ, "TRIALCTL_LEDGER": str(path)}
+    done = subprocess.run([sys.executable, "-c", probe, str(TRIALCTL), "verify"], env=env,
+                          capture_output=True, text=True, check=True)
+    peak, code = done.stdout.split()
+    return int(peak) / 1024, int(code)
+
+
+def run_scale(config: ScaleConfig, say: Callable[[str], None] = lambda _: None) -> ScaleReport:
+    clock = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="trialctl-scale-home-") as home:
+        before = os.environ.get("TRIALCTL_HOME")
+        os.environ["TRIALCTL_HOME"] = home
+        try:
+            paths = [cached_ledger(size, config.cache, say)
+                     for size in (config.small, config.large)]
+            # The same trial (the first registered) on both: only the ledger around it grows.
+            small, large = (measure_ledger(p, config.repeats, "NCT90000000") for p in paths)
+        finally:
+            if before is None:
+                os.environ.pop("TRIALCTL_HOME", None)
+            else:
+                os.environ["TRIALCTL_HOME"] = before
+    return ScaleReport(small, large, time.perf_counter() - clock)
+
+
+def render_section(report: ScaleReport) -> str:
+    """The `## Scale` section of benchmarks/results.md."""
+    s, large = report.small, report.large
+    lines = [
+        "## Scale",
+        "",
+        f"Generated ledgers (`benchmarks.generator`): {s.entries} entries in {s.trials} "
+        f"trials against {large.entries} entries in {large.trials} trials; reads of the "
+        f"same trial as whole `trialctl` processes (median), run in {report.seconds:.0f} s.",
+        "",
+        "| figure | small | large | ratio | target |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for name in s.reads:
+        lines.append(f"| `{name}` (s) | {s.reads[name]:.2f} | {large.reads[name]:.2f} | "
+                     f"{large.reads[name] / s.reads[name]:.2f}x | <= 1.2x |")
+    lines += [
+        f"| `verify` peak memory (MB) | {s.verify_peak_mb:.0f} | {large.verify_peak_mb:.0f} | "
+        f"{large.verify_peak_mb / s.verify_peak_mb:.2f}x | <= 500 MB, flat |",
+        "",
+        "| projection rebuild | rebuild (entries/s) | decode alone (entries/s) | ratio | "
+        "target |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for label, f in (("small", s), ("large", large)):
+        lines.append(f"| {label} | {f.rebuild_rate:.0f} | {f.decode_rate:.0f} | "
+                     f"{f.rebuild_rate / f.decode_rate:.2f}x | >= 0.5x |")
+    return "\n".join(lines) + "\n"
+
+
+def place_section(results: str, section: str) -> str:
+    """results.md with its `## Scale` section replaced by `section` (or added at the end),
+    so a full `benchmarks.run` and a scale run can share one file."""
+    lines = results.splitlines(keepends=True)
+    try:
+        begin = lines.index("## Scale\n")
+    except ValueError:
+        return results.rstrip("\n") + "\n\n" + section if results else section
+    end = next((i for i in range(begin + 1, len(lines)) if lines[i].startswith("## ")),
+               len(lines))
+    return "".join(lines[:begin]) + section + ("\n" if end < len(lines) else "") + \
+        "".join(lines[end:])
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[ScaleConfig, Path | None]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="tiny ledgers: a smoke run")
+    parser.add_argument("--small", type=int, default=SMALL.entries)
+    parser.add_argument("--large", type=int, default=LARGE.entries)
+    parser.add_argument("--repeats", type=int, default=ScaleConfig.repeats)
+    parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--output", type=Path,
+                        help="place the section in this results file (benchmarks/results.md)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        return ScaleConfig(QUICK.small, QUICK.large, QUICK.repeats, args.cache), args.output
+    return ScaleConfig(Size(args.small), Size(args.large), args.repeats, args.cache), args.output
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config, output = parse_args(argv)
+    section = render_section(run_scale(config, lambda t: print(t, file=sys.stderr, flush=True)))
+    print(section)
+    if output is not None:
+        before = output.read_text(encoding="utf-8") if output.exists() else ""
+        output.write_text(place_section(before, section), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
