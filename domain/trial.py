@@ -375,7 +375,7 @@ class Trial(Aggregate):
                    timestamp: datetime) -> None:
         self.co_signed[cohort_number] = {"position": position, "entry_hash": entry_hash}
 
-    def _pending_opening(self) -> dict[str, Any] | None:
+    def pending_opening(self) -> dict[str, Any] | None:
         """The pending co-signature that keeps the current cohort closed: the previous
         cohort's decision opened it, and it still awaits its second signer."""
         number = int(self.current_cohort["number"]) - 1
@@ -383,7 +383,7 @@ class Trial(Aggregate):
                     None)
 
     def next_step(self, patients: Roster) -> NextStep:
-        if not self.stopped and (pending := self._pending_opening()) is not None:
+        if not self.stopped and (pending := self.pending_opening()) is not None:
             cohort = self.current_cohort
             return NextStep(
                 "co-signature-due",
