@@ -473,7 +473,7 @@ def cosign(
     decision is pending and the next cohort stays closed. Nobody co-signs their own entry.
 
     \b
-    Example: trialctl record cosign 140 -u mona
+    Example: trialctl record cosign 26 -u mona
     """
     from trialctl.ledger.co_signing import CoSign, CoSignActions
     from trialctl.ledger.roles import Meaning
