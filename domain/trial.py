@@ -382,6 +382,14 @@ class Trial(Aggregate):
         return next((w for w in self.awaiting_co_signature() if w["cohort_number"] == number),
                     None)
 
+    def enrolment_wait(self, patient_id: str) -> str | None:
+        """Why a patient not yet in a cohort cannot join one now for want of a
+        co-signature, or None."""
+        pending = None if self.stopped else self.pending_opening()
+        if pending is None or self.cohort_of(patient_id) is not None:
+            return None
+        return f"enrolment waits: {pending['text']}"
+
     def next_step(self, patients: Roster) -> NextStep:
         if not self.stopped and (pending := self.pending_opening()) is not None:
             cohort = self.current_cohort

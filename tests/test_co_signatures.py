@@ -105,7 +105,10 @@ def test_a_decision_awaiting_its_co_signature_keeps_the_next_cohort_closed() -> 
         roster(trial), NOW))
     assert "monitor" in message and "level 2" in message
 
+    assert trial.enrolment_wait("P010") == (
+        "enrolment waits: cohort 1's decision awaits co-signature by the monitor")
     co_sign_pending(trial)
+    assert trial.enrolment_wait("P010") is None
     assert trial.next_step(roster(trial)).code == "enroll"
     assert trial.status(roster(trial))["awaiting_co_signature"] == []
     _refused("co-sign-once", lambda: trial.co_sign(1, 5, "0" * 64, NOW))
@@ -203,6 +206,8 @@ def test_record_cosign_opens_the_next_cohort_and_refuses_the_rest(
         (1, "monitor")]
     shown = site.run("status").stdout
     assert f"awaiting co-signature: cohort 1's decision (#{position}) by the monitor" in shown
+    assert site.patient(waiting)["enrolment_wait"] == (
+        "enrolment waits: cohort 1's decision awaits co-signature by the monitor")
     enrol = site.record("enroll", waiting, "--date", date.today().isoformat(), check=False)
     assert_one_line_error(enrol, "awaits co-signature by the monitor")
 
