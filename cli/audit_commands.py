@@ -130,15 +130,18 @@ def patient(
         reviews = ReviewActions(app)
         review_rows = reviews.review_rows(found)
         queries = reviews.query_rows(trial, patient_id, False, datetime.now(UTC).date())
+        waits = current.enrolment_wait(patient_id)
     if fmt is Format.JSON:
         print_json({"patient": summary, "dose_intensity": intensity, "timeline": timeline,
                     "sae_reports": serious,
                     "decisions_since_corrected": flagged, "review": review_rows,
-                    "queries": queries})
+                    "queries": queries, "enrolment_wait": waits})
         return
     if fmt is Format.TABLE:
         render_patient(summary)
         render_patient_notes(summary, flagged)
+        if waits:
+            typer.echo(waits)
         render_deviations(summary)
         if summary.get("labs"):
             output_rows(summary["labs"], fmt, LABS)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from trialctl.cli.batch_commands import batch_entry
-from trialctl.cli.io import EXIT_USAGE, fail
+from trialctl.cli.io import EXIT_USAGE, fail, need_user
 from trialctl.cli.options import (
     DateOption,
     JsonOption,
@@ -464,6 +464,32 @@ def decide(
     """
     request = CohortDecision(trial, action, next_level, mtd_level, override_reason, packet)
     run_signed(ledger, user, password_stdin, json_output, request)
+
+
+@app.command("cosign")
+def cosign(
+    position: Annotated[int, typer.Argument(
+        min=0, help="The ledger position of the cohort decision to co-sign.")],
+    meaning: Annotated[str, typer.Option(
+        "--meaning", help="approved (the default) or reviewed.")] = "approved",
+    trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """Co-sign a cohort decision the protocol's [[co_signatures]] require a second signer for.
+
+    The co-signature cites the decision entry's position and hash. Until it lands the
+    decision is pending and the next cohort stays closed. Nobody co-signs their own entry.
+
+    \b
+    Example: trialctl record cosign 26 -u mona
+    """
+    from trialctl.ledger.co_signing import CoSign, CoSignActions
+    from trialctl.ledger.roles import Meaning
+
+    if meaning not in (Meaning.APPROVED, Meaning.REVIEWED):
+        fail(f"--meaning {meaning!r}: a co-signature means approved or reviewed", EXIT_USAGE)
+    request = CoSign(trial, position, need_user(user), Meaning(meaning))
+    run_signed(ledger, user, password_stdin, json_output, request, CoSignActions)
 
 
 @app.command("correct")

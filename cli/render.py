@@ -167,6 +167,8 @@ def render_status(state: dict[str, Any]) -> None:
     _echo(f"{state['trial']}: {state['title']}")
     _echo(f"design: {state['design']}")
     output_rows(state["cohorts"], Format.TABLE, COHORTS)
+    co_signed = {c["cohort_number"]: c for c in state.get("co_signed", [])}
+    decisions_by_cohort = {d["cohort_number"]: d for d in state["decisions"]}
     for decision in state["decisions"]:
         flag = " (override)" if decision["overridden"] else ""
         signer = decision.get("signed_by")
@@ -175,6 +177,14 @@ def render_status(state: dict[str, Any]) -> None:
                    f"{decision['reason']}{by}")
         if decision["since_corrected"]:
             _echo(f"  {since_corrected(decision['review'])}")
+        if decision["cohort_number"] in co_signed:
+            _echo(f"  co-signed (citing #{co_signed[decision['cohort_number']]['position']})")
+    # A status read model written before co-signatures holds neither key.
+    for waiting in state.get("awaiting_co_signature", []):
+        signer = decisions_by_cohort.get(waiting["cohort_number"], {}).get("signed_by")
+        at = f" (#{signer['position']})" if signer else ""
+        _echo(f"awaiting co-signature: cohort {waiting['cohort_number']}'s decision{at} "
+              f"by the {waiting['role']}")
     for override in state["dlt_overrides"]:
         _echo(f"DLT override: {override['patient_id']} {override['ae_id']} declared "
                    f"under {override['rule_code']} — {override['override_reason']}")

@@ -18,6 +18,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from trialctl.domain.co_signatures import CoSignature
 from trialctl.domain.conmeds import ConmedRule
 from trialctl.domain.eligibility_criteria import Criterion
 from trialctl.domain.forms import SCREENING, Form
@@ -382,6 +383,8 @@ class Protocol:
     forms: tuple[Form, ...] = ()
     # Prohibited and restricted concomitant medications (domain/conmeds.py).
     concomitant_medications: tuple[ConmedRule, ...] = ()
+    # Event types whose entries need a second signer (domain/co_signatures.py).
+    co_signatures: tuple[CoSignature, ...] = ()
 
     # -- lookups ---------------------------------------------------------------
     @property
@@ -430,6 +433,10 @@ class Protocol:
         """The form eligibility is evaluated from, if the protocol declares one."""
         return next((f for f in self.forms if f.name == SCREENING), None)
 
+    def co_signer_role(self, event_type: str) -> str | None:
+        """The role whose second signature an entry of `event_type` needs, if any."""
+        return next((c.role for c in self.co_signatures if c.event_type == event_type), None)
+
     def observation(self, code: str) -> ObservationKind:
         for o in self.observations:
             if o.code == code:
@@ -469,4 +476,6 @@ class Protocol:
             out["forms"] = [f.to_dict() for f in self.forms]
         if self.concomitant_medications:
             out["concomitant_medications"] = [r.to_dict() for r in self.concomitant_medications]
+        if self.co_signatures:
+            out["co_signatures"] = [c.to_dict() for c in self.co_signatures]
         return out

@@ -26,6 +26,7 @@ A protocol file declares (see ``protocols/NCT00084513.toml`` for a commented exa
                       eligibility criteria read
     [[concomitant_medications]]  code, text, drugs, [allowed_max_dose, allowed_unit],
                       [routes] (see domain/conmeds.py)
+    [[co_signatures]] event_type, role, [text] (see domain/co_signatures.py)
 
 Clinical numbers become :class:`~decimal.Decimal`.  They are written as integers or as
 strings (``"400"``, ``"2.0"``); TOML floats are refused, as are unknown keys, missing
@@ -49,6 +50,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 
+from trialctl.domain.co_signature_file import read_co_signatures
 from trialctl.domain.conmed_file import read_conmed_rules
 from trialctl.domain.consent import read_consent
 from trialctl.domain.protocol import (
@@ -114,6 +116,7 @@ _ROOT_KEYS = (
     "schedule",
     "forms",
     "concomitant_medications",
+    "co_signatures",
 )
 _AGENT_KEYS = ("name", "role", "route", "schedule", "days", "frequency", "unit", "doses")
 _FIXED_DOSE_KEYS = ("name", "dose", "first_course", "last_course")
@@ -230,6 +233,7 @@ def protocol_from_dict(data: Mapping[str, object]) -> Protocol:
         schedule=read_schedule(root, [o.code for o in observations]),
         forms=forms,
         concomitant_medications=read_conmed_rules(root),
+        co_signatures=read_co_signatures(root),
     )
 
 

@@ -23,6 +23,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from trialctl.domain.co_signatures import COHORT_DECIDED, COHORT_DECISION_OVERRIDDEN
 from trialctl.domain.ctcae_terms import terms_for
 from trialctl.domain.escalation import (
     ACTION_STOP,
@@ -60,7 +61,7 @@ def design_for(protocol: Protocol) -> ThreePlusThree:
 class NextStep:
     """What the trial needs now, for people and for `status`."""
 
-    code: str  # enroll | await-evaluation | decision-due | stopped
+    code: str  # enroll | await-evaluation | decision-due | co-signature-due | stopped
     text: str
     level: int | None = None
     places: int = 0
@@ -89,6 +90,8 @@ class Trial(Aggregate):
         self.mtd_level: int | None = None
         self.stop_reason: str | None = None
         self.closed: dict[str, Any] | None = None  # see `close`
+        # Co-signatures given, by cohort number: the decision entry's position and hash.
+        self.co_signed: dict[int, dict[str, Any]] = {}
 
     @staticmethod
     def create_id(protocol_id: str) -> UUID:
@@ -222,6 +225,10 @@ class Trial(Aggregate):
             "stop_reason": self.stop_reason,
             "mtd": mtd,
             "closed": self.closed,
+            "awaiting_co_signature": self.awaiting_co_signature(),
+            "co_signed": [
+                {"cohort_number": n, **cited} for n, cited in sorted(self.co_signed.items())
+            ],
         }
 
     def decision_reviews(self, patients: Roster) -> list[dict[str, Any]]:
@@ -297,7 +304,102 @@ class Trial(Aggregate):
         """The engine's reading of the derived path; raises OutOfRuleError after overrides."""
         return self.design.fit(self.evaluated_cohorts(patients))
 
+    # -- co-signatures ---------------------------------------------------------------------
+
+    @staticmethod
+    def decision_type(decision: Mapping[str, Any]) -> str:
+        """The stored event type of a recorded decision."""
+        return COHORT_DECISION_OVERRIDDEN if decision["overridden"] else COHORT_DECIDED
+
+    def co_signer_role(self, cohort_number: int) -> str | None:
+        """The role whose second signature cohort `cohort_number`'s decision needs."""
+        decision = self.decision_of(cohort_number)
+        return None if decision is None else self.protocol.co_signer_role(
+            self.decision_type(decision))
+
+    def decision_of(self, cohort_number: int) -> dict[str, Any] | None:
+        return next((d for d in self.decisions if d["cohort_number"] == cohort_number), None)
+
+    def awaiting_co_signature(self) -> list[dict[str, Any]]:
+        """The decisions whose protocol-required co-signature has not landed: derived from
+        the protocol and the co-signatures on file whenever the trial is read."""
+        waiting = []
+        for decision in self.decisions:
+            number = decision["cohort_number"]
+            role = self.co_signer_role(number)
+            if role is not None and number not in self.co_signed:
+                waiting.append({
+                    "cohort_number": number, "event_type": self.decision_type(decision),
+                    "role": role,
+                    "text": f"cohort {number}'s decision awaits co-signature by the {role}",
+                })
+        return waiting
+
+    def check_co_sign(self, cohort_number: int) -> str:
+        """The role a co-signature of cohort `cohort_number`'s decision needs, or a refusal:
+        no such decision, one needing none, or one already co-signed."""
+        decision = self.decision_of(cohort_number)
+        if decision is None:
+            raise TrialRuleError("co-signable", f"cohort {cohort_number} has no decision")
+        role = self.co_signer_role(cohort_number)
+        if role is None:
+            raise TrialRuleError(
+                "co-signature-required",
+                f"a {self.decision_type(decision).rpartition('.')[2]} needs no co-signature "
+                f"under protocol {self.protocol_id}",
+            )
+        if cohort_number in self.co_signed:
+            cited = self.co_signed[cohort_number]
+            raise TrialRuleError(
+                "co-sign-once", f"cohort {cohort_number}'s decision was already co-signed "
+                f"(#{cited['position']})")
+        return role
+
+    class DecisionCoSigned(Aggregate.Event):
+        """A second signature on a cohort decision, citing the decision's entry."""
+
+        TOPIC = "trialctl.Trial.DecisionCoSigned"
+        cohort_number: int
+        position: int
+        entry_hash: str
+
+    def co_sign(self, cohort_number: int, position: int, entry_hash: str,
+                timestamp: datetime) -> str:
+        """Record the co-signature; returns the role it needs (the signer's to hold)."""
+        role = self.check_co_sign(cohort_number)
+        self._co_signed(cohort_number, position, entry_hash, timestamp=timestamp)
+        return role
+
+    @event(DecisionCoSigned)
+    def _co_signed(self, cohort_number: int, position: int, entry_hash: str,
+                   timestamp: datetime) -> None:
+        self.co_signed[cohort_number] = {"position": position, "entry_hash": entry_hash}
+
+    def pending_opening(self) -> dict[str, Any] | None:
+        """The pending co-signature that keeps the current cohort closed: the previous
+        cohort's decision opened it, and it still awaits its second signer."""
+        number = int(self.current_cohort["number"]) - 1
+        return next((w for w in self.awaiting_co_signature() if w["cohort_number"] == number),
+                    None)
+
+    def enrolment_wait(self, patient_id: str) -> str | None:
+        """Why a patient not yet in a cohort cannot join one now for want of a
+        co-signature, or None."""
+        pending = None if self.stopped else self.pending_opening()
+        if pending is None or self.cohort_of(patient_id) is not None:
+            return None
+        return f"enrolment waits: {pending['text']}"
+
     def next_step(self, patients: Roster) -> NextStep:
+        if not self.stopped and (pending := self.pending_opening()) is not None:
+            cohort = self.current_cohort
+            return NextStep(
+                "co-signature-due",
+                f"{pending['text']}: cohort {cohort['number']} at level {cohort['level']} "
+                "is not open yet",
+                level=cohort["level"],
+                waiting_for=(pending["role"],),
+            )
         if self.stopped:
             mtd = f"MTD level {self.mtd_level}" if self.mtd_level else "no tolerable dose"
             return NextStep("stopped", f"trial stopped ({self.stop_reason}): {mtd}")
@@ -336,6 +438,8 @@ class Trial(Aggregate):
         if self.cohort_of(patient_id) is not None:
             raise TrialRuleError("enroll-once", f"patient {patient_id} is already enrolled")
         step = self.next_step(patients)
+        if step.code == "co-signature-due":
+            raise TrialRuleError("co-signature-pending", step.text)
         if step.code != "enroll":
             raise TrialRuleError(
                 "cohort-full", f"cohort {self.current_cohort['number']} is full: {step.text}"
@@ -368,7 +472,7 @@ class Trial(Aggregate):
             return None
 
     class CohortDecided(Aggregate.Event):
-        TOPIC = "trialctl.Trial.CohortDecided"
+        TOPIC = COHORT_DECIDED
         cohort_number: int
         action: str
         next_level: int | None
@@ -380,7 +484,7 @@ class Trial(Aggregate):
     class CohortDecisionOverridden(Aggregate.Event):
         """A decision other than the engine's: principal-investigator authority only."""
 
-        TOPIC = "trialctl.Trial.CohortDecisionOverridden"
+        TOPIC = COHORT_DECISION_OVERRIDDEN
         cohort_number: int
         action: str
         next_level: int | None

@@ -271,12 +271,15 @@ class TrialLedger(Application[UUID]):
         *aggregates: Aggregate,
         meaning: str | None = None,
         evidence: dict[str, Any] | None = None,
+        role: str | None = None,
     ) -> list[int]:
         """Sign and append the pending events of `aggregates`; returns their positions.
-        `evidence` goes into the signed statement of the batch's cohort decision."""
+        `evidence` goes into the signed statement of the batch's cohort decision. `role`,
+        when the entry needs one role in particular (a co-signature), is the signer's if
+        they hold it and it may sign them; otherwise the first of theirs that may."""
         event_types = _pending_actions(aggregates)
         action = ", ".join(dict.fromkeys(event_types))
-        role = choose_role(actor.user, event_types)
+        role = choose_role(actor.user, event_types, prefer=role)
         if role is None:
             reason = _no_role(actor.user, event_types)
             self._record_refusal(actor, action, reason)

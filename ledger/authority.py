@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from trialctl.domain.co_signatures import CO_SIGNER_ROLES
 from trialctl.domain.facts import DltAdjudication
 from trialctl.domain.patient import Patient
 from trialctl.domain.trial import Trial
@@ -81,6 +82,10 @@ PERMISSIONS.update(
         Trial.CohortDecisionOverridden.TOPIC: _allow(PI, Meaning.APPROVED),
         # Closing the trial ends its data collection: the principal investigator approves.
         Trial.Closed.TOPIC: _allow(PI, Meaning.APPROVED),
+        # A second signature on a decision: the protocol names which of these roles gives
+        # it (domain/co_signatures.py), checked by ledger/co_signing.py and by verify.
+        Trial.DecisionCoSigned.TOPIC: _allow(frozenset(CO_SIGNER_ROLES), Meaning.APPROVED,
+                                             Meaning.REVIEWED),
         Patient.ConsentSigned.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.Reconsented.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.ScreeningRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
@@ -170,9 +175,11 @@ def register_permissions(permissions: Mapping[str, Permission]) -> None:
         PERMISSIONS[event_type] = permission
 
 
-def choose_role(user: User, event_types: list[str]) -> str | None:
-    """The signer's role for a batch: the first of the user's roles allowed every type."""
-    for role in user.roles:
+def choose_role(user: User, event_types: list[str], prefer: str | None = None) -> str | None:
+    """The signer's role for a batch: the first of the user's roles allowed every type
+    (`prefer` first, when they hold it)."""
+    ordered = sorted(user.roles, key=lambda r: r != prefer) if prefer else list(user.roles)
+    for role in ordered:
         permitted = (PERMISSIONS.get(t) for t in event_types)
         if all(p is not None and role in p.roles for p in permitted):
             return role

@@ -46,6 +46,7 @@ from trialctl.domain.protocol_file import load_protocol
 from trialctl.domain.recist import TargetLesion
 from trialctl.domain.rules import TrialRuleError
 from trialctl.ledger.application import TrialLedger, UnlockedUser
+from trialctl.ledger.co_signing import CoSign, CoSignActions
 from trialctl.ledger.location import resolve_ledger
 from trialctl.ledger.requests import CohortDecision, PatientStep, Registration
 from trialctl.ledger.schedule import schedule_rows
@@ -197,6 +198,14 @@ class _Story:
         decision = CohortDecision(None, step.action, step.next_level, step.mtd_level, None)
         recorded = self.records.perform(decision, self.actors["pat"], self.now)
         self.say(f"cohort {recorded.summary['cohort_number']}: {step.reason}")
+        # The protocol's [[co_signatures]]: the monitor's second signature opens the next
+        # cohort.
+        if self.records.trial(None).awaiting_co_signature():
+            position = int(recorded.entries[0]["position"])
+            CoSignActions(self.records.ledger).perform(
+                CoSign(None, position, "mona"), self.actors["mona"], self.now)
+            self.say(f"cohort {recorded.summary['cohort_number']}: decision #{position} "
+                     "co-signed by mona (monitor)")
         return recorded.summary
 
 

@@ -1,4 +1,5 @@
-"""The roles a user may hold and the meanings a signature may carry.
+"""The roles a user may hold (declared in `domain/roles.py`, which protocol files also
+name) and the meanings a signature may carry.
 
 Kept apart from `authority` (which needs the aggregates) so that the CLI can name them in its
 help without loading the event-sourcing stack.
@@ -8,14 +9,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from trialctl.domain.roles import Role
 
-class Role(StrEnum):
-    ADMIN = "admin"
-    PRINCIPAL_INVESTIGATOR = "principal-investigator"
-    INVESTIGATOR = "investigator"
-    MONITOR = "monitor"
-    DATA_MANAGER = "data-manager"
-    AUDITOR = "auditor"  # reads and verifies; signs nothing but its own refusals
+__all__ = ["Meaning", "Role"]
 
 
 class Meaning(StrEnum):

@@ -20,6 +20,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
+from trialctl.domain.co_signatures import check_co_signer
 from trialctl.domain.patient import Patient
 from trialctl.domain.rules import TrialRuleError
 from trialctl.domain.trial import Trial
@@ -32,7 +33,7 @@ from trialctl.ledger.decisions import (
     evidence_for,
     is_counted,
 )
-from trialctl.ledger.entry import MalformedEntryError, parse_entry
+from trialctl.ledger.entry import MalformedEntryError, entry_hash, parse_entry
 from trialctl.ledger.history import advanced
 from trialctl.ledger.mapper import EntryMapper
 from trialctl.ledger.recorder import SignedRecorder
@@ -44,6 +45,8 @@ _TRIAL = KIND_OPENED_BY[Trial.Registered.TOPIC]
 _PATIENT = KIND_OPENED_BY[Patient.ConsentSigned.TOPIC]
 _PATIENT_TYPES = frozenset({_PATIENT.opening, *_PATIENT.later})
 TOPICS = tuple(sorted({_TRIAL.opening, *_TRIAL.later, *_PATIENT_TYPES}))
+# The trial entries that act on its current cohort (filling or deciding it).
+_OPENING_TYPES = frozenset({Trial.PatientAssigned.TOPIC, *DECISION_TYPES})
 # What replaying a hostile (yet signed) trial entry can raise; the trial is then reported
 # and left, never guessed at.
 _REPLAY_ERRORS = (KeyError, TypeError, ValueError, AttributeError, AssertionError,
@@ -69,6 +72,7 @@ def check_decisions(recorder: SignedRecorder, report: VerificationReport) -> Non
     mapper = EntryMapper(transcoder=None)  # type: ignore[arg-type]
     trials: dict[str, _TrialState] = {}
     patients: dict[str, tuple[str, str]] = {}  # patient aggregate id -> (trial id, patient)
+    decisions: dict[int, _Decision] = {}  # decision entries by position, for co-signatures
     for row, statement in _in_position_order(recorder):
         if statement["type"] in _PATIENT_TYPES:
             _see_patient_entry(row, statement, patients, trials, mapper)
@@ -77,12 +81,58 @@ def check_decisions(recorder: SignedRecorder, report: VerificationReport) -> Non
         if statement["type"] in DECISION_TYPES:
             report.decisions_checked += 1
             _check_decision(row, statement, state, report)
+            decisions[int(statement["position"])] = _Decision(statement, entry_hash(row.state))
+        elif statement["type"] == Trial.DecisionCoSigned.TOPIC and state.trial is not None:
+            for problem in _co_signature_problems(statement, state.trial, decisions):
+                report.findings.append(_finding(row, statement, problem))
+        if statement["type"] in _OPENING_TYPES and state.trial is not None:
+            # A decision awaiting its co-signature opens no cohort: nothing joins it yet.
+            pending = state.trial.pending_opening()
+            if pending is not None and not state.trial.stopped:
+                report.findings.append(_finding(
+                    row, statement, f"{pending['text']}, yet this entry acts on cohort "
+                    f"{state.trial.current_cohort['number']}"))
         if state.broken is None:
             try:
                 state.trial = advanced(state.trial, [_stored(row)], mapper)
             except _REPLAY_ERRORS as e:
                 state.broken = (f"the trial cannot be rebuilt past position "
                                 f"{statement['position']} ({e!r})")
+
+
+@dataclass(frozen=True)
+class _Decision:
+    statement: dict[str, Any]
+    entry_hash: str
+
+
+def _co_signature_problems(
+    statement: Mapping[str, Any], trial: Trial, decisions: Mapping[int, _Decision]
+) -> Iterator[str]:
+    """What a co-signature's citation and signer get wrong, against the trial as it stood
+    just before it: the cited entry (position and hash, a decision of this trial and
+    cohort), a decision needing it and not yet co-signed, the signer (not its author) and
+    role (the protocol's)."""
+    payload = statement["payload"]
+    position, cohort = payload.get("position"), payload.get("cohort_number")
+    cited = decisions.get(position) if isinstance(position, int) else None
+    if cited is None or cited.statement["aggregate_id"] != statement["aggregate_id"]:
+        yield f"the co-signature cites #{position}, which is no decision of this trial"
+        return
+    if cited.entry_hash != payload.get("entry_hash"):
+        yield (f"the co-signature cites #{position} with hash {payload.get('entry_hash')}; "
+               f"the entry's hash is {cited.entry_hash}")
+    if cited.statement["payload"].get("cohort_number") != cohort:
+        yield (f"the co-signature names cohort {cohort}; #{position} decides cohort "
+               f"{cited.statement['payload'].get('cohort_number')}")
+        return
+    try:
+        role = trial.check_co_sign(int(cohort))
+        check_co_signer(int(position), str(cited.statement["actor"]["user_id"]),
+                        str(statement["actor"]["user_id"]), role,
+                        (str(statement["actor"]["role"]),))
+    except (TrialRuleError, TypeError, ValueError) as e:
+        yield f"the co-signature of #{position} is refused by the rules: {e}"
 
 
 def _in_position_order(recorder: SignedRecorder) -> Iterator[tuple[Row, dict[str, Any]]]:

@@ -53,7 +53,9 @@ SETTINGS = {
     "demo": Setting("none"),
     "trial register": Setting("staff"),
     "record decide": Setting("open"),
-    "record enroll": Setting("open", after=("record decide",)),
+    # The shipped protocol has each decision co-signed before the next cohort opens.
+    "record cosign": Setting("open", after=("record decide",)),
+    "record enroll": Setting("open", after=("record decide", "record cosign")),
     "record screen": Setting(after=("record consent",)),
     "record dlt": Setting(after=("record ae",)),
     "record complete-course": Setting(after=("record dose",)),
