@@ -31,8 +31,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy
-
 from trialctl.domain.rules import TrialRuleError
 from trialctl.ledger.application import TrialLedger, UnlockedUser
 from trialctl.ledger.batch_lines import Line, LineError, line_request
@@ -326,6 +324,10 @@ def start_session(ledger: TrialLedger, user_id: str, password: str, pin: str | N
     listener.listen(16)
     agent = SessionAgent(ledger, actor, password if pin is None else pin, kind, limits,
                          session_id)
+    # A database connection must not cross a fork: SQLite's locks stay with the process
+    # that took them, so a child using its parent's connection reads stale pages and
+    # writes unguarded. The parent lets go of every connection; the agent opens its own.
+    ledger.close()
     pid = os.fork()
     if pid:
         listener.close()
@@ -343,9 +345,7 @@ def _become_agent(agent: SessionAgent, listener: socket.socket, path: Path) -> N
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
-        engine = agent.ledger.signed_recorder.datastore.engine
-        if isinstance(engine, sqlalchemy.engine.Engine):
-            engine.dispose(close=False)  # the parent's connections stay the parent's
+        agent.ledger = TrialLedger(agent.ledger.location, keys_home=agent.ledger.keys_home)
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
