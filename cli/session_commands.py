@@ -74,7 +74,7 @@ def status(user: UserOption = None, json_output: JsonOption = False) -> None:
     """Whether you have a session, and when it ends. Exit 1 if none.
 
     \b
-    Example: trialctl session status -u mona
+    Example: trialctl session status --user mona
     """
     from trialctl.ledger.session_socket import agent_status
 
@@ -96,7 +96,7 @@ def stop(user: UserOption = None, json_output: JsonOption = False) -> None:
     """End your session now (signed into your security log). Exit 1 if none.
 
     \b
-    Example: trialctl session stop -u mona
+    Example: trialctl session stop --user mona
     """
     from trialctl.ledger.session_socket import stop_session
 
