@@ -112,19 +112,20 @@ def _queued(url: str, user: str) -> list[str]:
 
 def test_a_session_signs_with_its_component_until_the_key_is_revoked(
         sessions: Sessions, tmp_path: Path) -> None:
-    started = sessions.start("mona", "--idle", "60s", "--max", "120s")
+    started = sessions.start("mona", "--idle", "10m", "--max", "20m")
     assert started["component"] == "password"
     status = json.loads(trialctl("session", "status", "-u", "mona", "--json").stdout)
     assert status["dumpable"] is False and status["signings"] == 0
 
     recorded = sessions.record("mona", PASSWORDS["mona"], *_consent("P001"))
     assert recorded.returncode == 0, recorded
-    (entry, *_) = json.loads(recorded.stdout)["entries"]
-    assert entry["actor"]["user_id"] == "mona" and entry["type"].endswith("ConsentSigned")
+    entries = json.loads(recorded.stdout)["entries"]
+    assert {e["actor"]["user_id"] for e in entries} == {"mona"}
+    assert any(e["type"].endswith("ConsentSigned") for e in entries)
 
     wrong = sessions.record("mona", "not-the-password", *_consent("P002"))
     assert_one_line_error(wrong, "wrong password for mona", "1 of 5")
-    assert SignedSite(sessions.site.url).entries() == entry["position"] + 1
+    assert SignedSite(sessions.site.url).entries() == entries[-1]["position"] + 1
 
     # The key is in the agent's memory only: no file anywhere holds it in any spelling.
     user = [u for u in json.loads(trialctl("user", "list", "--json", "--ledger",
@@ -154,13 +155,14 @@ def test_idle_and_absolute_time_outs_end_the_session_and_are_signed(
         sessions: Sessions) -> None:
     idle = sessions.start("ivan", "--idle", "2s", "--max", "60s", pin=PIN)
     sessions.wait_ended(idle["pid"])
-    longest = sessions.start("ivan", "--idle", "3s", "--max", "4s", pin=PIN)
+    # The signing resets the idle clock past the absolute end, so --max ends it.
+    longest = sessions.start("ivan", "--idle", "15s", "--max", "16s", pin=PIN)
     assert longest["component"] == "pin"
     refused = sessions.record("ivan", PASSWORDS["ivan"], *_consent("P001"))
     assert_one_line_error(refused, "wrong pin for ivan")
     recorded = sessions.record("ivan", PIN, *_consent("P001"))
     assert recorded.returncode == 0, recorded
-    sessions.wait_ended(longest["pid"])
+    sessions.wait_ended(longest["pid"], within=30.0)
     ended = [e for e in _session_events(sessions.site.url, "ivan")
              if e["type"] == SecurityLog.SessionEnded.TOPIC]
     assert [e["position"] for e in ended] == sorted(e["position"] for e in ended)
@@ -172,7 +174,7 @@ def test_idle_and_absolute_time_outs_end_the_session_and_are_signed(
 def test_the_socket_refuses_another_users_process(sessions: Sessions, tmp_path: Path) -> None:
     if os.getuid() != 0:
         pytest.skip("needs root to run a process as another uid")
-    started = sessions.start("mona", "--idle", "60s", "--max", "60s")
+    started = sessions.start("mona", "--idle", "10m", "--max", "20m")
     path = Path(started["socket"])
     assert path.parent.stat().st_mode & 0o777 == 0o700 and path.stat().st_mode & 0o777 == 0o600
     # Opened up by hand, so only SO_PEERCRED stands between nobody and the key.
@@ -181,14 +183,20 @@ def test_the_socket_refuses_another_users_process(sessions: Sessions, tmp_path: 
     read, write = os.pipe()
     child = os.fork()
     if child == 0:
-        os.close(read)
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
-        client = socket.socket(socket.AF_UNIX)
-        client.connect(str(path))
-        client.sendall(b'{"op": "status"}\n')
-        os.write(write, client.recv(4096))
-        os._exit(0)
+        try:
+            os.close(read)
+            # From inside the directory: the test's own 0700 parents are not in the way.
+            os.chdir(path.parent)
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            client = socket.socket(socket.AF_UNIX)
+            client.connect(path.name)
+            client.sendall(b'{"op": "status"}\n')
+            os.write(write, client.recv(4096))
+        except BaseException as e:  # whatever failed, the parent shows it
+            os.write(write, json.dumps({"child": repr(e)}).encode())
+        finally:
+            os._exit(0)
     os.close(write)
     answer = json.loads(os.read(read, 4096))
     os.waitpid(child, 0)
