@@ -31,6 +31,7 @@ from trialctl.cli import (
     report_commands,
     review_commands,
     schedule_commands,
+    session_commands,
     trial_commands,
     user_commands,
     witness_commands,
@@ -98,6 +99,7 @@ app.add_typer(ledger_commands.ledger_app, name="ledger")
 app.add_typer(trial_commands.app, name="trial")
 app.add_typer(protocol_commands.app, name="protocol")
 app.add_typer(record_commands.app, name="record")
+app.add_typer(session_commands.app, name="session")
 app.add_typer(escalation_commands.app, name="escalation")
 app.command("status")(trial_commands.status)
 app.add_typer(review_commands.app, name="review")

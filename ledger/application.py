@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -347,21 +347,45 @@ class TrialLedger(Application[UUID]):
     def _sign_refusals(self, actor: UnlockedUser, refusals: Sequence[tuple[str, str]]) -> bool:
         """Sign (action, reason) refusals into the user's own security log; False when the
         user can sign nothing."""
+        def refuse(log: SecurityLog) -> None:
+            for action, reason in refusals:
+                log.refuse_attempt(action=action, reason=reason)
+
+        return self.sign_own_log(actor, refuse, Meaning.ATTEMPTED)
+
+    def sign_own_log(
+        self, actor: UnlockedUser, change: Callable[[SecurityLog], None], meaning: Meaning
+    ) -> bool:
+        """Apply `change` to the user's own security log and sign it with their key; False
+        (nothing written) when the user can sign nothing: revoked, or holding no role."""
         try:
             log: SecurityLog = self.repository.get(SecurityLog.create_id(actor.user.user_id))
         except AggregateNotFoundError:
             log = SecurityLog(user_id=actor.user.user_id)
-        for action, reason in refusals:
-            log.refuse_attempt(action=action, reason=reason)
+        change(log)
         role = actor.user.roles[0] if actor.user.roles else Role.AUDITOR.value
-        signer = Signer(
-            actor.user.user_id, actor.user.name, role, Meaning.ATTEMPTED, actor.keys
-        )
+        signer = Signer(actor.user.user_id, actor.user.name, role, meaning, actor.keys)
         try:
             self._save_signed(signer, [log])
         except AuthorityError:
             return False
         return True
+
+    def check_session_authority(self, user_id: str, key_id: str) -> User:
+        """The user as they stand now, if the session holding key `key_id` may still sign
+        for them: not locked, not revoked, the key still their current one, some role left.
+        Read afresh at every signing, so a change made elsewhere ends the session there."""
+        user = self.get_user(user_id)
+        failures = self.security_queue.failed_sign_ins(user_id)
+        if failures >= lockout_after():
+            raise AuthorityError(f"user {user_id} is locked after {failures} failed sign-ins")
+        if not user.current_key_usable:
+            raise AuthorityError(f"user {user_id} is deactivated; their key was revoked")
+        if user.key_id != key_id:
+            raise AuthorityError(f"the key of {user_id} was rotated since the session started")
+        if not user.roles:
+            raise AuthorityError(f"user {user_id} holds no role any more")
+        return user
 
     # -- users ---------------------------------------------------------------------------
 

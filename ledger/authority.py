@@ -59,8 +59,11 @@ PERMISSIONS: dict[str, Permission] = {
     User.KeyRotated.TOPIC: _allow(_ADMIN, Meaning.APPROVED),
     User.KeyRevoked.TOPIC: _allow(_ADMIN, Meaning.REVOKED),
     User.Unlocked.TOPIC: _allow(_ADMIN, Meaning.APPROVED),
-    SecurityLog.Opened.TOPIC: _allow(EVERY_ROLE, Meaning.ATTEMPTED),
+    SecurityLog.Opened.TOPIC: _allow(EVERY_ROLE, Meaning.ATTEMPTED, Meaning.AUTHORED),
     SecurityLog.AttemptRefused.TOPIC: _allow(EVERY_ROLE, Meaning.ATTEMPTED),
+    # A session's start and end are the user's own statements about their access.
+    SecurityLog.SessionStarted.TOPIC: _allow(EVERY_ROLE, Meaning.AUTHORED),
+    SecurityLog.SessionEnded.TOPIC: _allow(EVERY_ROLE, Meaning.AUTHORED),
 }
 
 

@@ -280,6 +280,8 @@ class SecurityLog(Aggregate):
     def __init__(self, user_id: str) -> None:
         self.user_id = user_id
         self.refusals = 0
+        self.sessions_started = 0
+        self.sessions_ended = 0
 
     @staticmethod
     def create_id(user_id: str) -> UUID:
@@ -293,3 +295,28 @@ class SecurityLog(Aggregate):
     @event(AttemptRefused)
     def refuse_attempt(self, action: str, reason: str) -> None:
         self.refusals += 1
+
+    # A signed-in session (ledger/session_agent.py): the continuous period of controlled
+    # access that 21 CFR 11.200(a)(1)(i) speaks of, opened and closed in the user's own log.
+    class SessionStarted(Aggregate.Event):
+        TOPIC = "trialctl.SecurityLog.SessionStarted"
+        session_id: str
+        idle_seconds: int
+        max_seconds: int
+        component: str  # what each signing in the session asks for: password or pin
+
+    @event(SessionStarted)
+    def start_session(
+        self, session_id: str, idle_seconds: int, max_seconds: int, component: str
+    ) -> None:
+        self.sessions_started += 1
+
+    class SessionEnded(Aggregate.Event):
+        TOPIC = "trialctl.SecurityLog.SessionEnded"
+        session_id: str
+        reason: str  # idle, max, stop or authority
+        signings: int
+
+    @event(SessionEnded)
+    def end_session(self, session_id: str, reason: str, signings: int) -> None:
+        self.sessions_ended += 1

@@ -74,6 +74,8 @@ SETTINGS = {
     "packet sign": Setting(after=("packet",)),
     "packet verify": Setting(after=("packet", "packet sign")),
     "restore": Setting(after=("backup",)),
+    "session status": Setting(after=("session start",)),
+    "session stop": Setting(after=("session start",)),
 }
 
 
@@ -210,6 +212,9 @@ def _run_in_its_own_directory(path: str, bases: dict[str, Any], directory: Path)
     env = {"TRIALCTL_HOME": str(directory / "home")}
     if setting.ledger != "none":
         env = _copy_ledger(bases[setting.ledger], directory)
+    # Each example's session agents live in its own directory, never the user's.
+    (directory / "run").mkdir(mode=0o700)
+    env["XDG_RUNTIME_DIR"] = str(directory / "run")
     (directory / "protocols").symlink_to(ROOT / "protocols")
     day_zero = EXAMPLES_DAY_ZERO + bases["shift"]
     values = screening_values(day_zero + timedelta(days=270))
@@ -219,7 +224,12 @@ def _run_in_its_own_directory(path: str, bases: dict[str, Any], directory: Path)
         if before.returncode != 0:
             return Outcome(f"(before it) {EXAMPLES[earlier]}", before)
     example = _shifted(EXAMPLES[path], bases["shift"])
-    return Outcome(example, _run(path, example, directory, env))
+    try:
+        return Outcome(example, _run(path, example, directory, env))
+    finally:
+        if path.startswith("session"):
+            # A session example leaves an agent running: end it, with its directory.
+            _run("session stop", "trialctl session stop --user mona", directory, env)
 
 
 @dataclass(frozen=True)
