@@ -3,12 +3,13 @@
 # throwaway PostgreSQL cluster (in a temporary directory, so runs never collide) and the PostgreSQL tests get its URL from
 # TRIALCTL_TEST_DATABASE_URL; elsewhere they skip and say why.
 # The tests run in parallel, one worker per core (TRIALCTL_TEST_WORKERS overrides, 0 = none),
-# each test file kept on one worker so its module-scoped ledgers are built once.
+# each test file kept on one worker so its module-scoped ledgers are built once, and files
+# handed out in collection order, the slowest first (tests/conftest.py SLOWEST_FILES).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pytest_bin=".venv/bin/pytest"
 [ -x "$pytest_bin" ] || pytest_bin="pytest"
-set -- -n "${TRIALCTL_TEST_WORKERS:-auto}" --dist loadfile "$@"
+set -- -n "${TRIALCTL_TEST_WORKERS:-auto}" --dist loadfile --no-loadscope-reorder "$@"
 
 if [ -n "${TRIALCTL_TEST_DATABASE_URL:-}" ]; then
   exec "$pytest_bin" "$@"

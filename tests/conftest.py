@@ -14,9 +14,33 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
+from trialctl.ledger import keys
+
 POSTGRES_URL_VARIABLE = "TRIALCTL_TEST_DATABASE_URL"
 TRIALCTL = str(Path(sys.executable).with_name("trialctl"))
 BACKENDS = ["sqlite", "postgresql"]
+# The lowest scrypt cost a key file may carry (ledger/keys.py checks n >= 2**14). Key files
+# sealed in this process use it, so every later unlock of them, here or by a `trialctl`
+# process, costs an eighth of the production one; `trialctl` processes still seal at the
+# production cost, so those paths keep it.
+TEST_SCRYPT_N = 2**14
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_key_files_use_the_lowest_cost() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keys, "SCRYPT_N", TEST_SCRYPT_N)
+        yield
+
+
+def reseal_at_test_cost(keys_home: Path, passwords: dict[str, str]) -> None:
+    """Seal again, at TEST_SCRYPT_N, the key files `trialctl` wrote under `keys_home` for
+    these users: the same keys, so the ledger sees no change, but cheaper to unlock."""
+    for user, password in passwords.items():
+        for path in sorted((keys_home / user).glob("*.json")):
+            pair = keys.open_key_file(path, password)
+            path.unlink()
+            keys.seal_key_file(path, user, pair, password)
 
 
 @pytest.fixture
@@ -85,3 +109,22 @@ def assert_one_line_error(result: Result, *fragments: str) -> None:
     assert len(lines) == 1, result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+# Files that take longest, slowest first. scripts/test.sh hands whole files to workers in
+# collection order (--dist loadfile --no-loadscope-reorder), so these start first and the
+# many short files fill in around them instead of one long file running alone at the end.
+SLOWEST_FILES = (
+    "test_help_examples.py",
+    "test_batch.py",
+    "test_record_cli.py",
+    "test_dose_changes.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return SLOWEST_FILES.index(name) if name in SLOWEST_FILES else len(SLOWEST_FILES)
+
+    items.sort(key=rank)  # stable: each file's own order is kept

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import assert_one_line_error, trialctl
+from tests.conftest import TEST_SCRYPT_N, assert_one_line_error, trialctl
 from tests.ledgers import PASSWORDS, make_staff
 from trialctl.ledger.application import open_ledger
 
@@ -54,7 +54,9 @@ def test_corrupt_key_file(url: str, home: Path) -> None:
 
 def test_key_file_with_an_edited_header_does_not_open(url: str, home: Path) -> None:
     (key_file,) = (home / "keys" / "alice").iterdir()
-    key_file.write_text(key_file.read_text().replace('"n": 131072', '"n": 65536'),
+    text = key_file.read_text()
+    assert f'"n": {TEST_SCRYPT_N}' in text
+    key_file.write_text(text.replace(f'"n": {TEST_SCRYPT_N}', f'"n": {2 * TEST_SCRYPT_N}'),
                         encoding="utf-8")
     assert_one_line_error(grant(url, "alice", PASSWORDS["alice"] + "\n"), "wrong password")
 

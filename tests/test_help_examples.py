@@ -25,6 +25,7 @@ import pytest
 import typer
 
 from tests.conftest import TRIALCTL
+from tests.demo_ledgers import demo_ledger
 from trialctl.cli.main import app
 from trialctl.domain.facts import Consent, CourseCompletion, Dose, Enrolment, Fact, Screening
 from trialctl.ledger.application import TrialLedger, UnlockedUser
@@ -153,20 +154,19 @@ def _open_trial(directory: Path, day_zero: date, with_trial: bool) -> dict[str, 
 @pytest.fixture(scope="module")
 def bases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("bases")
-    built = subprocess.run([TRIALCTL, "demo", "--dir", str(root / "demo"), "--json"],
-                           capture_output=True, text=True, timeout=300, env=_environment({}))
-    assert built.returncode == 0, built.stderr
-    demo = json.loads(built.stdout)
+    # The shipped demo, built in this process once per run (tests/demo_ledgers.py); the
+    # `demo` example and the README tour still run `trialctl demo` as a process.
+    ledger = str(root / "demo.sqlite")
+    demo = {"TRIALCTL_HOME": str(demo_ledger(ledger, root) / "home"), "TRIALCTL_LEDGER": ledger}
     log = subprocess.run([TRIALCTL, "log", "--patient", "P001", "--type", "ConsentSigned",
                           "--json"], capture_output=True, text=True, timeout=120,
-                         env=_environment({"TRIALCTL_HOME": demo["home"],
-                                           "TRIALCTL_LEDGER": demo["ledger"]}))
+                         env=_environment(demo))
     consented = re.search(r"signed_on=(\d{4}-\d{2}-\d{2})", json.loads(log.stdout)["what"])
     assert consented is not None
     day_zero = date.fromisoformat(consented.group(1))
     return {
         "shift": day_zero - EXAMPLES_DAY_ZERO,
-        "demo": {"TRIALCTL_HOME": demo["home"], "TRIALCTL_LEDGER": demo["ledger"]},
+        "demo": demo,
         "open": _open_trial(root / "open", day_zero, with_trial=True),
         "staff": _open_trial(root / "staff", day_zero, with_trial=False),
     }
