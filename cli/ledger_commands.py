@@ -343,8 +343,8 @@ def verify(
             typer.echo(f"OVERRIDE {override.describe()}")
         for warning in report.warnings:
             typer.echo(f"WARNING {warning}")
-        for since in report.since_corrected:
-            typer.echo(f"WARNING {since.describe()}")
+        for corrected in report.since_corrected:
+            typer.echo(f"WARNING {corrected.describe()}")
         if report.decisions_checked:
             typer.echo(f"cohort decisions recomputed: {report.decisions_checked}, overrides: "
                        f"{len(report.overrides)}")
