@@ -178,7 +178,8 @@ def render_status(state: dict[str, Any]) -> None:
         if decision["since_corrected"]:
             _echo(f"  {since_corrected(decision['review'])}")
         if decision["cohort_number"] in co_signed:
-            _echo(f"  co-signed (citing #{co_signed[decision['cohort_number']]['position']})")
+            cited = co_signed[decision["cohort_number"]]["position"]
+            _echo(f"  co-signed: decision entry #{cited} has its second signature")
     # A status read model written before co-signatures holds neither key.
     for waiting in state.get("awaiting_co_signature", []):
         signer = decisions_by_cohort.get(waiting["cohort_number"], {}).get("signed_by")
