@@ -308,7 +308,9 @@ def generate(url: str, size: Size, keys_home: Path,
             return entries() < size.entries
 
         while budget():
-            protocols = [replace(base, id=f"NCT9{len(trials) + k:07d}")
+            # Generated trials declare no co-signatures: each decision is signed alone, in
+            # its own transaction, and a second signing per decision would only repeat it.
+            protocols = [replace(base, id=f"NCT9{len(trials) + k:07d}", co_signatures=())
                          for k in range(size.block_trials)]
             trials += [p.id for p in protocols]
             _Block(app, writer, protocols, rng, start, size.courses).run(budget)

@@ -67,7 +67,7 @@ def sign(
     `trialctl review P001` is short for `trialctl review sign P001`.
 
     \b
-    Example: trialctl review P007 --records 66,67 -u mona
+    Example: trialctl review P007 --records 67,68 -u mona
     """
     from trialctl.ledger.reviews import Review, ReviewActions
 

@@ -275,6 +275,7 @@ LINE_KINDS: dict[str, LineKind] = _kinds(
 # `record` commands no batch line may name, and why (tests/test_batch.py reads this).
 NOT_IN_BATCH: dict[str, str] = {
     "decide": "a cohort decision cites the committed entries it was made on; record it alone",
+    "cosign": "a co-signature cites the committed decision entry it signs; record it alone",
 }
 
 

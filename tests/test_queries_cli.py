@@ -27,14 +27,14 @@ def listed(env: dict[str, str], *args: str) -> dict[str, dict[str, Any]]:
 
 def test_a_query_lifecycle_with_a_correction_citing_it(env: dict[str, str]) -> None:
     assert listed(env)["Q1"]["state"] == "closed"  # the demo's
-    opened = signed(env, "mona", "query", "open", "P007", "--record", "70",
+    opened = signed(env, "mona", "query", "open", "P007", "--record", "71",
                     "--text", "AE1 grade: the chart says 3")
     assert opened.returncode == 0, opened.stderr
     assert "query: Q2" in opened.stdout  # numbered on from the demo's Q1
     assert set(listed(env, "--open")) == {"Q2"}
     shown = json.loads(trialctl("patient", "P007", "--json", env=env).stdout)
     assert shown["patient"]["open_queries"] == ["Q2"]
-    assert "query Q2 on #70 (open, 0 days)" in trialctl("patient", "P007", env=env).stdout
+    assert "query Q2 on #71 (open, 0 days)" in trialctl("patient", "P007", env=env).stdout
 
     assert_one_line_error(signed(env, "pat", "query", "close", "Q2"),
                           "only mona (who raised Q2) or a data manager may close it")
@@ -49,14 +49,14 @@ def test_a_query_lifecycle_with_a_correction_citing_it(env: dict[str, str]) -> N
            trialctl("log", "--patient", "P007", "--json", env=env).stdout.splitlines()]
     version = {row["position"]: row["aggregate_version"] for row in log}
     assert_one_line_error(
-        signed(env, "ivan", "record", "correct", "P007", "--version", str(version[70]),
+        signed(env, "ivan", "record", "correct", "P007", "--version", str(version[71]),
                "--set", "attribution=possible", "--reason", "r", "--query", "Q9"),
         "no query Q9")
     wrong_record = signed(env, "ivan", "record", "correct", "P007", "--version",
-                          str(version[72]), "--set", f"completed_on={_completed(log)}",
+                          str(version[73]), "--set", f"completed_on={_completed(log)}",
                           "--reason", "r", "--query", "Q2")
-    assert_one_line_error(wrong_record, "query Q2 is about #70")
-    corrected = signed(env, "ivan", "record", "correct", "P007", "--version", str(version[70]),
+    assert_one_line_error(wrong_record, "query Q2 is about #71")
+    corrected = signed(env, "ivan", "record", "correct", "P007", "--version", str(version[71]),
                        "--set", "attribution=definite", "--reason", "per query",
                        "--query", "Q2")
     assert corrected.returncode == 0, corrected.stderr
@@ -69,7 +69,7 @@ def test_a_query_lifecycle_with_a_correction_citing_it(env: dict[str, str]) -> N
     assert_one_line_error(signed(env, "ivan", "query", "answer", "Q2", "--text", "more"),
                           "query Q2 is closed")
     assert_one_line_error(
-        signed(env, "ivan", "record", "correct", "P007", "--version", str(version[70]),
+        signed(env, "ivan", "record", "correct", "P007", "--version", str(version[71]),
                "--set", "attribution=probable", "--reason", "r", "--query", "Q2"),
         "query Q2 is closed")
     reopened = signed(env, "mona", "query", "reopen", "Q2", "--text", "Attach the lab sheet")
@@ -86,14 +86,14 @@ def test_a_query_lifecycle_with_a_correction_citing_it(env: dict[str, str]) -> N
 
 
 def _completed(log: list[dict[str, Any]]) -> str:
-    row = next(r for r in log if r["position"] == 72)
+    row = next(r for r in log if r["position"] == 73)
     return str(row["what"].split("completed_on=")[1].split(",")[0])
 
 
 def test_bad_query_input_is_one_line(env: dict[str, str]) -> None:
     assert_one_line_error(signed(env, "mona", "query", "open", "P007", "--record", "6",
                                  "--text", "x"), "#6 is not a record of patient P007")
-    assert_one_line_error(signed(env, "mona", "query", "open", "P007", "--record", "70",
+    assert_one_line_error(signed(env, "mona", "query", "open", "P007", "--record", "71",
                                  "--text", "  "), "needs a text")
     assert_one_line_error(signed(env, "mona", "query", "close", "Q7"), "has no query Q7")
     assert_one_line_error(signed(env, "mona", "query", "close", "7"), "not of the form")

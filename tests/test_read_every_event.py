@@ -124,6 +124,12 @@ def _build(env: dict[str, str], tmp: Path) -> None:
                  "-u", "alice", "--password-stdin",
                  stdin=f"{demo_password('alice')}\nbob-password\n", env=env))
     _ok(signed(env, "alice", "user", "revoke", "bob", "--reason", "left the site"))
+    # A signed-in session, started and stopped: its socket under a runtime dir of its own.
+    runtime = tmp / "run"
+    runtime.mkdir(mode=0o700)
+    session = {**env, "XDG_RUNTIME_DIR": str(runtime)}
+    _ok(signed(session, "mona", "session", "start", "--idle", "5m", "--max", "10m"))
+    _ok(trialctl("session", "stop", "--user", "mona", env=session))
 
 @pytest.fixture(scope="module")
 def every(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:

@@ -37,14 +37,14 @@ def dose_at(env: dict[str, str], patient: str, position: int) -> tuple[int, str]
 
 
 def test_a_review_then_a_correction_voids_it(env: dict[str, str]) -> None:
-    reviewed = signed(env, "mona", "review", "P007", "--records", "66,67")
+    reviewed = signed(env, "mona", "review", "P007", "--records", "67,68")
     assert reviewed.returncode == 0, reviewed.stderr
     assert "RecordsReviewed (reviewed by mona as monitor)" in reviewed.stdout
     states = review_of(env, "P007")
-    assert states[66]["state"] == states[67]["state"] == "reviewed"
+    assert states[67]["state"] == states[68]["state"] == "reviewed"
     assert states[68]["state"] == "unreviewed"
 
-    version, given_at = dose_at(env, "P007", 67)
+    version, given_at = dose_at(env, "P007", 68)
     corrected = signed(env, "ivan", "record", "correct", "P007", "--version", str(version),
                        "--set", f"given_at={given_at[:11]}11:15:00+00:00",
                        "--reason", "infusion log: given at 11:15")
@@ -52,29 +52,29 @@ def test_a_review_then_a_correction_voids_it(env: dict[str, str]) -> None:
     position = int(corrected.stdout.split("#")[1].split()[0])
 
     states = review_of(env, "P007")
-    assert states[66]["state"] == "reviewed"
-    assert states[67]["state"] == "invalidated"
-    assert states[67]["text"] == f"review of #67 invalidated by correction #{position}"
+    assert states[67]["state"] == "reviewed"
+    assert states[68]["state"] == "invalidated"
+    assert states[68]["text"] == f"review of #68 invalidated by correction #{position}"
     status = json.loads(trialctl("review", "status", "--patient", "P007", "--json",
                                  env=env).stdout)
-    assert status[0]["invalidated"] == [67] and 67 not in status[0]["reviewed"]
+    assert status[0]["invalidated"] == [68] and 68 not in status[0]["reviewed"]
     table = trialctl("review", "status", env=env)
     assert table.returncode == 0
-    assert f"P007: review of #67 invalidated by correction #{position}" in table.stdout
+    assert f"P007: review of #68 invalidated by correction #{position}" in table.stdout
     csv = trialctl("review", "status", "--csv", env=env)
     assert csv.stdout.splitlines()[0].startswith("patient_id,unreviewed,reviewed,invalidated")
 
     # Back on the to-review list: a review without --records takes it again, with the rest.
-    again = signed(env, "mona", "review", "P007", "--records", "67")
+    again = signed(env, "mona", "review", "P007", "--records", "68")
     assert again.returncode == 0, again.stderr
-    assert review_of(env, "P007")[67]["state"] == "reviewed"
+    assert review_of(env, "P007")[68]["state"] == "reviewed"
     assert trialctl("verify", env=env).returncode == 0
 
 
 def test_nobody_reviews_their_own_entry_and_site_staff_do_not_review(
     env: dict[str, str],
 ) -> None:
-    own = signed(env, "mona", "review", "P007", "--records", "66,52")
+    own = signed(env, "mona", "review", "P007", "--records", "67,52")
     assert_one_line_error(own, "mona signed #52", "nobody verifies their own entry")
     # Without --records every record not yet reviewed is taken: mona's consents among them.
     assert_one_line_error(signed(env, "mona", "review", "P007"), "nobody verifies")
