@@ -97,5 +97,5 @@ def test_bad_query_input_is_one_line(env: dict[str, str]) -> None:
                                  "--text", "  "), "needs a text")
     assert_one_line_error(signed(env, "mona", "query", "close", "Q7"), "has no query Q7")
     assert_one_line_error(signed(env, "mona", "query", "close", "7"), "not of the form")
-    assert_one_line_error(signed(env, "ivan", "query", "open", "P007", "--record", "150",
+    assert_one_line_error(signed(env, "ivan", "query", "open", "P007", "--record", "152",
                                  "--text", "x"), "refused")
