@@ -78,7 +78,7 @@ def test_nobody_reviews_their_own_entry_and_site_staff_do_not_review(
     assert_one_line_error(own, "mona signed #53", "nobody verifies their own entry")
     # Without --records every record not yet reviewed is taken: mona's consents among them.
     assert_one_line_error(signed(env, "mona", "review", "P007"), "nobody verifies")
-    site = signed(env, "ivan", "review", "P007", "--records", "152")
+    site = signed(env, "ivan", "review", "P007", "--records", "53")
     assert_one_line_error(site, "refused", "investigator")
     missing = signed(env, "mona", "review", "P007", "--records", "6")
     assert_one_line_error(missing, "#6 is not a record of patient P007")
