@@ -53,6 +53,18 @@ def engine_for(url: str) -> sqlalchemy.Engine:
     return sqlalchemy.create_engine(location.url)
 
 
+def stored_entries(url: str) -> int:
+    """How many entries the ledger holds, counted in the database: for tests that only need
+    the count, without starting a `trialctl` process to ask."""
+    engine = engine_for(url)
+    try:
+        with engine.connect() as connection:
+            count = connection.execute(sqlalchemy.text("SELECT count(*) FROM trialctl_leaves"))
+            return int(count.scalar_one())
+    finally:
+        engine.dispose()
+
+
 def drop_append_only_triggers(engine: sqlalchemy.Engine) -> None:
     with engine.begin() as connection:
         for table in ("trialctl_events", "trialctl_leaves"):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import Result, reseal_at_test_cost, trialctl
+from tests.ledgers import stored_entries
 from trialctl.ledger.location import keys_dir
 
 PASSWORDS = {"alice": "alice-password", "pat": "pat-password", "ivan": "ivan-password",
@@ -50,7 +51,7 @@ class SignedSite:
         return shown
 
     def entries(self) -> int:
-        return len(self.run("log", "--json").stdout.splitlines())
+        return stored_entries(self.url)
 
 
 def _build_staff_ledger(url: str, monitor: bool, env: dict[str, str] | None = None) -> None:

@@ -33,7 +33,7 @@ def site(ledger_url: str, home: Path, tmp_path: Path) -> Site:
 
 
 def _entries(site: Site) -> int:
-    return len(site.run("log", "--json").stdout.splitlines())
+    return site.entries()
 
 
 def _screen(site: Site, values: dict[str, Any], *extra: str) -> Result:
