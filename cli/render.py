@@ -232,9 +232,14 @@ def since_corrected(review: dict[str, Any]) -> str:
         action = "out of rule" if step is None else step["action"]
         return f"{side['dlts']} DLT(s) in {side['evaluated']} evaluated, {action}"
 
+    def versions(numbers: list[int]) -> str:
+        return ", ".join(f"v{n}" for n in sorted(numbers)) or "none"
+
+    # Versions of the patient's record, as the patient view numbers them (its "version"
+    # column); verify --projections names the same entries by ledger position.
     involved = ", ".join(
-        f"{p['patient_id']} ({p['then']} -> {p['now']}, records {p['records']}, "
-        f"corrections {p['corrections']})"
+        f"{p['patient_id']} ({p['then']} -> {p['now']}; rests on record "
+        f"{versions(p['records'])}, corrected by {versions(p['corrections'])})"
         for p in review["patients"]
     )
     return (f"made on data since corrected: then {counts(then)}; now {counts(now)}"

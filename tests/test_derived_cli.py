@@ -70,6 +70,10 @@ def test_the_corrected_grade_stops_the_dlt_counting_everywhere(demo: dict[str, s
     text = ok(demo, "status")
     assert "made on data since corrected: then 1 DLT(s) in 3 evaluated, expand; now 0 DLT(s) " \
            "in 3 evaluated, escalate; involved: P007" in text
+    # The records it rests on, by the version numbers the patient view shows.
+    review = expansion["review"]["patients"][0]
+    versions = ", ".join(f"v{n}" for n in sorted(review["records"]))
+    assert f"rests on record {versions}, corrected by v{review['corrections'][0]}" in text
     assert "does not meet rule neutropenia_g4: min_grade 4: grade 3" in text
 
 
