@@ -15,7 +15,7 @@ import re
 import shlex
 import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -247,7 +247,16 @@ def outcomes(bases: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
         futures = {path: pool.submit(_run_in_its_own_directory, path, bases,
                                      root / path.replace(" ", "-"))
                    for path in EXAMPLES}
-        return {path: future.result() for path, future in futures.items()}
+        return {path: _outcome(path, future) for path, future in futures.items()}
+
+
+def _outcome(path: str, future: Future[Outcome]) -> Outcome:
+    """An example's outcome; one that timed out or failed to run fails its own test only."""
+    try:
+        return future.result()
+    except (subprocess.TimeoutExpired, OSError) as failed:
+        return Outcome(EXAMPLES[path], subprocess.CompletedProcess(
+            [path], -1, "", f"{type(failed).__name__}: {failed}"))
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES))
