@@ -243,17 +243,22 @@ class ReviewActions(TrialActions):
         for query_id, patient in holders.items():
             if patient_id is not None and patient.patient_id != patient_id:
                 continue
-            query = patient.queries[query_id]
-            if only_open and not query_rules.is_open(query):
+            if only_open and not query_rules.is_open(patient.queries[query_id]):
                 continue
-            corrections = [self.positions(patient)[c["version"]] for c in patient.corrections
-                           if c.get("query") == query_id]
-            rows.append({
-                "query_id": query_id, "patient_id": patient.patient_id,
-                "record": query["record_position"], "state": query["state"],
-                "age_days": query_rules.age_days(query, today),
-                "raised_by": query["raised_by"], "raised_at": query["raised_at"],
-                "text": query["text"], "thread": list(query["thread"]),
-                "corrections": corrections,
-            })
+            rows.append(self.query_row(patient, query_id, today))
         return sorted(rows, key=lambda r: query_rules.query_number(str(r["query_id"])))
+
+    def query_row(self, patient: Patient, query_id: str, today: date) -> dict[str, Any]:
+        """One query of the patient: its record, state, age in days on `today`, thread and
+        the corrections that cite it."""
+        query = patient.queries[query_id]
+        corrections = [self.positions(patient)[c["version"]] for c in patient.corrections
+                       if c.get("query") == query_id]
+        return {
+            "query_id": query_id, "patient_id": patient.patient_id,
+            "record": query["record_position"], "state": query["state"],
+            "age_days": query_rules.age_days(query, today),
+            "raised_by": query["raised_by"], "raised_at": query["raised_at"],
+            "text": query["text"], "thread": list(query["thread"]),
+            "corrections": corrections,
+        }

@@ -37,5 +37,10 @@ def render_html(data: ReportData, drawn: list[Section]) -> str:
         figures=figures, cohorts=sections.cohort_rows(data),
         decisions=sections.decision_rows(data), dlts=sections.dlt_rows(data),
         worst=sections.worst_grades(data), grades=sections.GRADES,
-        responses=sections.response_rows(data),
+        responses=sections.response_rows(data), labs=sections.lab_rows(data),
+        worst_labs=sections.worst_lab_rows(data),
+        dose_modifications=sections.dose_modification_rows(data), saes=sections.sae_rows(data),
+        deviations=sections.deviation_rows(data), queries=sections.query_rows(data),
+        reviews=sections.review_rows(data), since_corrected=sections.since_corrected_rows(data),
+        checkpoint_size=data.checkpoint_size,
     ))
