@@ -28,7 +28,8 @@ def render_html(data: ReportData, drawn: list[Section]) -> str:
     figures = {
         s.key: {"key": s.key, "title": s.title,
                 # matplotlib's own SVG: trusted markup, inlined as it is.
-                "svg": None if s.figure is None else Markup(svg_text(s.figure))}
+                "svg": None if s.figure is None
+                else Markup(svg_text(s.figure, prefix=f"{s.key}-"))}
         for s in drawn
     }
     return str(_template().render(
