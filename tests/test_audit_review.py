@@ -177,7 +177,7 @@ def test_hours_and_zones_are_checked() -> None:
 
 
 def test_the_review_lists_an_invalidated_review_a_failed_sign_in_and_a_lock_out(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    ledger_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """On a small ledger built here: ivan's consent record verified by mona and then
     corrected; one wrong password of mona's, signed at her next sign-in; pat locked out by
@@ -189,7 +189,7 @@ def test_the_review_lists_an_invalidated_review_a_failed_sign_in_and_a_lock_out(
     from trialctl.ledger.reviews import Review, ReviewActions
 
     monkeypatch.setenv("TRIALCTL_LOCKOUT_AFTER", "2")
-    app = TrialLedger(resolve_ledger(str(tmp_path / "small.sqlite")), create=True,
+    app = TrialLedger(resolve_ledger(ledger_url), create=True,
                       keys_home=tmp_path / "keys")
     app.initialise("small", "alice", DEMO_USERS["alice"][0], demo_password("alice"))
     actors = {"alice": app.unlock("alice", demo_password("alice"))}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import assert_one_line_error, trialctl
+from tests.conftest import BACKENDS, _fresh_postgres_database, assert_one_line_error, trialctl
 from tests.demo_ledgers import demo_ledger
 from trialctl.ledger.application import TrialLedger
 from trialctl.ledger.checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
@@ -33,14 +33,18 @@ from trialctl.ledger.verify_since_corrected import decisions_since_corrected
 SECOND_DECISION = 80  # the demo's cohort 2 decision: a checkpoint of 80 entries ends before it
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TrialLedger, Path, str]]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[tuple[TrialLedger, Path, str]]:
     directory = tmp_path_factory.mktemp("report-sections")
-    url = str(directory / "demo.sqlite")
+    databases = _fresh_postgres_database() if request.param == "postgresql" else None
+    url = next(databases) if databases else str(directory / "demo.sqlite")
     home = demo_ledger(url, directory) / "home"
     ledger = TrialLedger(resolve_ledger(url), keys_home=home / "keys")
     yield ledger, home, url
     ledger.close()
+    if databases:
+        databases.close()  # drops the database
 
 
 @pytest.fixture(scope="module")
