@@ -61,12 +61,11 @@ def report(
         note = None if checkpoint is None else (str(checkpoint), read_checkpoint_file(checkpoint))
         records = TrialActions(open_ledger(ledger))
         with progress(enabled=sys.stderr.isatty(), label="report") as update:
-            total = 4 if note is None else 5
-            steps = iter(range(1, total + 1))
+            steps = iter(range(1, 5))
 
             def step(label: str) -> None:
                 if update is not None:
-                    update(next(steps, total), total)
+                    update(next(steps, 4), 4)
 
             written = write_report(records, trial, moment, path, kind, step, note)
     typer.echo(f"report written to {written}")

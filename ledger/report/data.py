@@ -166,8 +166,8 @@ def gather(records: TrialActions, trial_ref: str | None, as_of: datetime | None,
     ledger as of the checkpoint's tree size."""
     trial = records.trial(trial_ref)
     ledger = records.ledger
-    if checkpoint is not None:
-        step("checking the checkpoint")
+    step("verifying the ledger" if checkpoint is None
+         else "verifying the ledger against the checkpoint")
     report = verify_ledger(ledger.signed_recorder, ledger.location.display(),
                            [checkpoint] if checkpoint is not None else [])
     shown = None if checkpoint is None else _checked(report, *checkpoint)
