@@ -248,7 +248,8 @@ def review(
 ) -> None:
     """Review the audit trail, as FDA's 2024 guidance on electronic systems in clinical
     investigations asks: corrections and their reasons, refused attempts, overrides,
-    out-of-hours, back-dated and late entries, and entries by users since revoked.
+    out-of-hours, back-dated and late entries, entries by users since revoked, failed
+    sign-ins and lock-outs, and source-data-verification reviews invalidated by corrections.
 
     Give --html FILE or --json (the review on standard output). The review is signed by
     you (a monitor, data manager or principal investigator, meaning "reviewed") as an

@@ -108,10 +108,10 @@ def sdtm(
     """Write SDTM-style tables into DIR, with DIR/manifest.json signed by you.
 
     DM, EX, AE with the DLT adjudications as SUPPAE (QNAM AEDLT), RS and TR (RECIST
-    responses and target lesions), DS (consent, withdrawal, off study), the decisions and
-    audit-trail listings and a data dictionary (define). No CM: trialctl records no
-    concomitant medications yet. The export itself is recorded in the ledger. See
-    docs/EXPORTS.md.
+    responses and target lesions), DS (consent, withdrawal, off study), CM (concomitant
+    medications), LB (labs with their canonical value and CTCAE grade), the decisions and
+    audit-trail listings and a data dictionary (define). The export itself is recorded in
+    the ledger. See docs/EXPORTS.md.
 
     \b
     Example: trialctl export sdtm sdtm-tables --format dataset-json -u mona

@@ -36,7 +36,8 @@ app = typer.Typer(
 DLT listing with its adjudications (and whether each DLT counts now), the 3+3
 recommendation, the dose-transition pathways for the next two cohorts and the
 signatures still pending, pinned to the ledger's tree size and root and signed by
-you; the packet is recorded in the ledger. Committee members countersign it with
+you; the packet is recorded in the ledger. `--html PAGE` also writes a reading copy
+naming the packet file's SHA-256. Committee members countersign it with
 `packet sign`, the decision cites it with `record decide --packet SHA256`.
 
 \b
@@ -55,12 +56,16 @@ def packet(
         "--cohort", min=1, help="The cohort whose decision the packet is for.")] = None,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", metavar="FILE", help="The packet file to write (new).")] = None,
+    html: Annotated[Path | None, typer.Option(
+        "--html", metavar="FILE", help="Also write a reading copy of the packet as one "
+        "self-contained HTML page (new), naming the packet file's SHA-256.")] = None,
     trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
     if ctx.invoked_subcommand is not None:
-        if cohort is not None or output is not None:
-            fail("--cohort and -o make a packet; give them without a subcommand", EXIT_USAGE)
+        if cohort is not None or output is not None or html is not None:
+            fail("--cohort, -o and --html make a packet; give them without a subcommand",
+                 EXIT_USAGE)
         return
     if cohort is None or output is None:
         fail("packet needs --cohort N and -o FILE (or a subcommand: sign, verify)",
@@ -72,6 +77,9 @@ def packet(
     signer = need_user(user)
     if output.exists():
         fail(f"{output} exists; a packet is never written over another")
+    if html is not None and (html.exists() or html.resolve() == output.resolve()):
+        fail(f"{html} exists or is the packet file; the HTML page must be a new file",
+             EXIT_USAGE)
     with ledger_errors():
         app_ledger = open_ledger(ledger)
         try:
@@ -83,6 +91,14 @@ def packet(
             actor = app_ledger.unlock(
                 signer, PasswordSource(password_stdin).read(f"Password for {signer}"))
             made = make_packet(app_ledger, actor, trial, cohort, output, datetime.now(UTC))
+            if html is not None:
+                from trialctl.ledger.packet import read_packet
+                from trialctl.ledger.packet_html import packet_html
+
+                document, sha256 = read_packet(output)
+                with html.open("x", encoding="utf-8") as page:
+                    page.write(packet_html(document, sha256))
+                made["html"] = str(html)
         except PacketError as e:
             fail(str(e))
     if json_output:
@@ -93,6 +109,8 @@ def packet(
                f"#{made['recorded_at_position']}")
     typer.echo(f"  pinned to tree size {made['tree_size']}, root {made['root_hash'][:16]}…")
     typer.echo(f"  SHA-256 {made['sha256']}")
+    if html is not None:
+        typer.echo(f"  reading copy written to {html}")
     for item in made["pending"]:
         typer.echo(f"  pending: {item['what']} ({item['signed_by']})")
 

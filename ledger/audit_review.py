@@ -14,11 +14,15 @@ against what was recorded before it, however old). Sections:
 - back-dated: a clinical record dated before a record already entered for the same patient;
 - late: a clinical record entered more than N days after its clinical date;
 - revoked users: entries whose signer has since been deactivated, lost the key they signed
-  with, or lost the role they signed as.
+  with, or lost the role they signed as;
+- failed sign-ins and lock-outs: wrong passwords as the user's own security log signed them
+  (`AttemptRefused`, action sign-in), and each lock-out an admin ended (`User.Unlocked`, with
+  the failed attempts it signed).
 
 Hook: source-data-verification reviews that later corrections invalidate are a section of
-their own, added by the module that records those reviews with `register_section`
-(`INVALIDATED_REVIEWS` is its reserved key); until then the review has no such section.
+their own, added by the module that records those reviews (`ledger/reviews.py`) with
+`register_section` under the reserved key `INVALIDATED_REVIEWS`; `build_review` loads the
+modules in `SECTION_MODULES` so their sections are always there.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from importlib import resources
+from importlib import import_module, resources
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,6 +44,7 @@ from trialctl.domain.trial import Trial
 from trialctl.ledger.application import TrialLedger, UnlockedUser
 from trialctl.ledger.errors import LedgerError
 from trialctl.ledger.export_pages import LedgerEntry, leaf_hashes, ledger_entries
+from trialctl.ledger.lockout import SIGN_IN
 from trialctl.ledger.manifest import streamed_root
 from trialctl.ledger.mapper import format_time, parse_time
 from trialctl.ledger.projection import catch_up
@@ -98,6 +103,9 @@ class Scope:
     changes: dict[int, dict[str, Any]]
     since: datetime | None
     settings: Settings
+    # The ledger itself, for a section whose rule reads aggregates (the reviews a correction
+    # invalidated); None when a rule is tried on entries alone.
+    ledger: TrialLedger | None = None
 
     def listed(self, entry: LedgerEntry) -> bool:
         return self.since is None or parse_time(entry.statement["recorded_at"]) >= self.since
@@ -237,7 +245,31 @@ def _revoked(scope: Scope) -> list[dict[str, Any]]:
     return rows
 
 
+def _sign_ins(scope: Scope) -> list[dict[str, Any]]:
+    unlocked = {str(u.id): u.user_id for u in scope.users.values()}
+    rows = []
+    for entry in scope.entries:
+        statement, payload = entry.statement, entry.statement["payload"]
+        if not scope.listed(entry):
+            continue
+        if statement["type"] == SecurityLog.AttemptRefused.TOPIC and \
+                payload.get("action") == SIGN_IN:
+            rows.append(scope.row(entry, user=statement["actor"]["user_id"],
+                                  event="failed sign-in", attempts=1,
+                                  detail=payload.get("reason")))
+        elif statement["type"] == User.Unlocked.TOPIC:
+            attempts = payload.get("failed_attempts") or []
+            rows.append(scope.row(
+                entry, user=unlocked.get(str(statement["aggregate_id"])),
+                event="lock-out ended", attempts=len(attempts),
+                detail="; ".join(f"{a.get('at')} {a.get('action')}: {a.get('reason')}"
+                                 for a in attempts)))
+    return rows
+
+
 SECTIONS: dict[str, Section] = {}
+# Modules that register a section of their own when imported.
+SECTION_MODULES = ("trialctl.ledger.reviews",)
 
 
 def register_section(section: Section) -> None:
@@ -266,6 +298,9 @@ for _section in (
     Section("revoked_users", "Entries by users since revoked",
             "Entries whose signer was deactivated, or lost the key or role they signed "
             "with, after signing.", _revoked),
+    Section("sign_ins", "Failed sign-ins and lock-outs",
+            "Wrong passwords (signed by the user at their next sign-in) and each lock-out an "
+            "admin ended, with the failed attempts it signed.", _sign_ins),
 ):
     register_section(_section)
 
@@ -288,13 +323,16 @@ def build_review(
 ) -> dict[str, Any]:
     """The review as plain values, over every entry below the tree size now."""
     settings.tz()  # a bad zone is refused before anything is read
+    for module in SECTION_MODULES:
+        import_module(module)
     recorder = ledger.signed_recorder
     tree_size = recorder.tree_size()
     root = streamed_root(leaf_hashes(recorder, tree_size)).hex()
     entries = list(ledger_entries(recorder, tree_size))
     changes = {int(r["position"]): r for r in
                catch_up(ledger).audit_rows(event_type=Patient.Corrected.TOPIC)}
-    scope = Scope(entries, _users(ledger), _patients(entries), changes, since, settings)
+    scope = Scope(entries, _users(ledger), _patients(entries), changes, since, settings,
+                  ledger)
     sections = []
     for section in SECTIONS.values():
         rows = section.rows(scope)

@@ -2,10 +2,10 @@
 listings, and a data dictionary, as CSV or CDISC Dataset-JSON v1.1.
 
 One `Domain` per table: its variables (name, label, type) and a function from one patient's
-record to its rows. Adding a domain (LB, when labs are recorded) is one more `Domain` in
-`DOMAINS`. Patient facts are read through the patient record's own readers (`doses()`,
-`adverse_events()`, `dlts()`, `responses()`), on the record replayed up to the export's tree
-size; facts the record does not keep (withdrawal, going off study) from its entries.
+record to its rows; adding a domain is one more `Domain` in `DOMAINS`. Patient facts are
+read through the patient record's own readers (`doses()`, `adverse_events()`, `dlts()`,
+`responses()`, `labs()`), on the record replayed up to the export's tree size; facts the
+record does not keep (withdrawal, going off study) from its entries.
 
 Patients are read one at a time and every table is written as its rows come, so memory
 holds one patient, never the trial.
@@ -23,6 +23,7 @@ from uuid import UUID
 
 from trialctl import __version__
 from trialctl.domain.facts import OffStudy, Withdrawal
+from trialctl.domain.lab_grading import lab_grading
 from trialctl.domain.patient import EVALUABLE, REPLACED, Patient
 from trialctl.domain.trial import Trial
 from trialctl.ledger.audit import audit_row
@@ -165,6 +166,23 @@ def _cm(s: Subject) -> Iterator[Row]:
                "CMSTDTC": c["start"], "CMENDTC": c["stop"] or ""}
 
 
+def _lb(s: Subject) -> Iterator[Row]:
+    """Each lab as recorded and in the grading's canonical unit, with its CTCAE grade as
+    `labs()` derives it now (a corrected value or limit of normal regrades it)."""
+    for lab in s.patient.labs():
+        yield {**s.keys("LB"), "LBSEQ": lab["version"], "LBTESTCD": str(lab["test"]).upper(),
+               "LBTEST": lab_grading(lab["test"]).name, "LBORRES": lab["value"],
+               "LBORRESU": lab["unit"], "LBSTRESN": lab["canonical_value"],
+               "LBSTRESU": lab["canonical_unit"],
+               "LBORNRLO": "" if lab.get("lln") is None else lab["lln"],
+               "LBORNRHI": "" if lab.get("uln") is None else lab["uln"],
+               "LBTOXGR": "" if lab.get("grade") is None else lab["grade"],
+               "LBDTC": lab["collected_on"],
+               "VISITNUM": "" if lab.get("course") is None else lab["course"],
+               "VISIT": "" if lab.get("course") is None else f"COURSE {lab['course']}",
+               "LBTPT": "" if lab.get("day") is None else f"DAY {lab['day']}"}
+
+
 def _ds(s: Subject) -> Iterator[Row]:
     p = s.patient
     yield {**s.keys("DS"), "DSTERM": "INFORMED CONSENT OBTAINED",
@@ -240,6 +258,19 @@ DOMAINS: tuple[Domain, ...] = (
         ("CMDOSU", "Dose Units"), ("CMROUTE", "Route of Administration"),
         ("CMINDC", "Indication"), ("CMSTDTC", "Start Date/Time of Medication", "date"),
         ("CMENDTC", "End Date/Time of Medication", "date")), _cm),
+    Domain("LB", "Laboratory Test Results", _variables(
+        ("LBSEQ", "Sequence Number (record version)", "integer"),
+        ("LBTESTCD", "Lab Test Short Name"), ("LBTEST", "Lab Test Name"),
+        ("LBORRES", "Result in Original Units", "decimal"), ("LBORRESU", "Original Units"),
+        ("LBSTRESN", "Numeric Result in Standard Units (the CTCAE grading's unit)",
+         "decimal"),
+        ("LBSTRESU", "Standard Units"),
+        ("LBORNRLO", "Normal Range Lower Limit (as recorded)", "decimal"),
+        ("LBORNRHI", "Normal Range Upper Limit (as recorded)", "decimal"),
+        ("LBTOXGR", "Standard Toxicity Grade (CTCAE v3.0)", "integer"),
+        ("LBDTC", "Date/Time of Specimen Collection", "date"),
+        ("VISITNUM", "Visit Number (course)", "integer"), ("VISIT", "Visit Name"),
+        ("LBTPT", "Planned Time Point Name (day of course)")), _lb),
 )
 # Every SDTM domain trialctl collects is written.
 NOT_COLLECTED: dict[str, str] = {}

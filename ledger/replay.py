@@ -22,7 +22,9 @@ from trialctl.ledger.trials import TrialActions
 Cutoff = Callable[[dict[str, Any]], bool]
 
 
-def _cutoff(upto: int | None, as_of: datetime | None) -> Cutoff:
+def cutoff(upto: int | None, as_of: datetime | None) -> Cutoff:
+    """Whether a signed statement is at or before the position `upto` and the moment `as_of`
+    (either may be None: no bound)."""
     def included(statement: dict[str, Any]) -> bool:
         if upto is not None and statement["position"] > upto:
             return False
@@ -56,7 +58,7 @@ def replay_trial(
 ) -> dict[str, Any]:
     if upto is None and as_of is None:
         raise LedgerError("replay needs --as-of TIME or --upto POSITION")
-    included = _cutoff(upto, as_of)
+    included = cutoff(upto, as_of)
     current = records.trial(trial_ref)
     signers: dict[int, dict[str, Any]] = {}
     trial, last = _replay(records, current.id, included, signers)

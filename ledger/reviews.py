@@ -19,6 +19,7 @@ from trialctl.domain.review import INVALIDATED, REVIEWED, RecordEntry, to_review
 from trialctl.domain.rules import TrialRuleError
 from trialctl.domain.trial import Trial
 from trialctl.ledger.application import UnlockedUser
+from trialctl.ledger.audit_review import INVALIDATED_REVIEWS, Scope, Section, register_section
 from trialctl.ledger.entry import entry_hash, parse_entry
 from trialctl.ledger.requests import Request
 from trialctl.ledger.roles import Meaning, Role
@@ -243,17 +244,54 @@ class ReviewActions(TrialActions):
         for query_id, patient in holders.items():
             if patient_id is not None and patient.patient_id != patient_id:
                 continue
-            query = patient.queries[query_id]
-            if only_open and not query_rules.is_open(query):
+            if only_open and not query_rules.is_open(patient.queries[query_id]):
                 continue
-            corrections = [self.positions(patient)[c["version"]] for c in patient.corrections
-                           if c.get("query") == query_id]
-            rows.append({
-                "query_id": query_id, "patient_id": patient.patient_id,
-                "record": query["record_position"], "state": query["state"],
-                "age_days": query_rules.age_days(query, today),
-                "raised_by": query["raised_by"], "raised_at": query["raised_at"],
-                "text": query["text"], "thread": list(query["thread"]),
-                "corrections": corrections,
-            })
+            rows.append(self.query_row(patient, query_id, today))
         return sorted(rows, key=lambda r: query_rules.query_number(str(r["query_id"])))
+
+    def query_row(self, patient: Patient, query_id: str, today: date) -> dict[str, Any]:
+        """One query of the patient: its record, state, age in days on `today`, thread and
+        the corrections that cite it."""
+        query = patient.queries[query_id]
+        corrections = [self.positions(patient)[c["version"]] for c in patient.corrections
+                       if c.get("query") == query_id]
+        return {
+            "query_id": query_id, "patient_id": patient.patient_id,
+            "record": query["record_position"], "state": query["state"],
+            "age_days": query_rules.age_days(query, today),
+            "raised_by": query["raised_by"], "raised_at": query["raised_at"],
+            "text": query["text"], "thread": list(query["thread"]),
+            "corrections": corrections,
+        }
+
+
+# -- the audit-trail review's section ------------------------------------------------------
+
+
+def _invalidated_reviews(scope: Scope) -> list[dict[str, Any]]:
+    """Each record whose source-data-verification review a later correction voided, listed
+    at the correction's entry: the record, the review, who reviewed and who corrected."""
+    if scope.ledger is None:
+        return []
+    reviews = ReviewActions(scope.ledger)
+    at = {e.position: e for e in scope.entries}
+    rows = []
+    for protocol_id in reviews.trial_ids():
+        for patient in reviews.patients(reviews.trial(protocol_id)):
+            for row in reviews.review_rows(patient):
+                correction = at.get(row["invalidated_by"])
+                review = at.get(row["review"])
+                if correction is None or review is None or not scope.listed(correction):
+                    continue
+                rows.append(scope.row(
+                    correction, record=f"#{row['position']}", record_kind=row["kind"],
+                    review=f"#{row['review']}",
+                    reviewed_by=review.statement["actor"]["user_id"],
+                    reason=correction.statement["payload"].get("reason")))
+    return sorted(rows, key=lambda r: (int(r["position"]), r["record"]))
+
+
+register_section(Section(
+    INVALIDATED_REVIEWS, "Reviews invalidated by corrections",
+    "Records verified against source whose review a later correction voided: each needs "
+    "a new review.", _invalidated_reviews))

@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import assert_one_line_error, trialctl
 from tests.demo_ledgers import demo_ledger
+from trialctl.domain.facts import Correction
 from trialctl.ledger.application import TrialLedger
 from trialctl.ledger.audit_review import (
     ReviewError,
@@ -23,14 +24,15 @@ from trialctl.ledger.audit_review import (
     Settings,
     clinical_date,
     parse_hours,
+    review_html,
 )
 from trialctl.ledger.demo import demo_password
-from trialctl.ledger.errors import AuthorityError
+from trialctl.ledger.errors import AuthorityError, WrongPasswordError
 from trialctl.ledger.export_pages import LedgerEntry
 from trialctl.ledger.location import resolve_ledger
 
 SECTION_KEYS = ["corrections", "refused_attempts", "overrides", "out_of_hours", "back_dated",
-                "late_entries", "revoked_users"]
+                "late_entries", "revoked_users", "sign_ins", "invalidated_reviews"]
 
 
 def _log(*args: str) -> list[dict[str, Any]]:
@@ -75,6 +77,8 @@ def test_the_review_of_the_demo_lists_its_corrections_overrides_and_refusals(
     assert review["counts"]["overrides"] == len(overrides)
     assert review["counts"]["refused_attempts"] == 0
     assert review["counts"]["revoked_users"] == 0
+    assert review["counts"]["sign_ins"] == 0
+    assert review["counts"]["invalidated_reviews"] == 1  # the demo's P008 AE1 resolution
     listed = review["sections"][0]["rows"]
     assert [(r["position"], r["reason"], r["old_value"], r["new_value"]) for r in listed] == [
         (c["position"], c["reason_for_change"], c["old_value"], c["new_value"])
@@ -170,3 +174,64 @@ def test_hours_and_zones_are_checked() -> None:
         Settings(zone="Mars/Olympus").tz()
     assert Settings().tz() is UTC
     assert datetime(2026, 1, 1, tzinfo=Settings(zone="Europe/Berlin").tz()).utcoffset()
+
+
+def test_the_review_lists_an_invalidated_review_a_failed_sign_in_and_a_lock_out(
+    ledger_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a small ledger built here: ivan's consent record verified by mona and then
+    corrected; one wrong password of mona's, signed at her next sign-in; pat locked out by
+    wrong passwords and unlocked by alice. Each appears once, in its own section."""
+    from trialctl.domain.facts import Consent
+    from trialctl.ledger.audit_review import build_review
+    from trialctl.ledger.demo import DEMO_USERS, shipped_protocol
+    from trialctl.ledger.requests import PatientStep, Registration
+    from trialctl.ledger.reviews import Review, ReviewActions
+
+    monkeypatch.setenv("TRIALCTL_LOCKOUT_AFTER", "2")
+    app = TrialLedger(resolve_ledger(ledger_url), create=True,
+                      keys_home=tmp_path / "keys")
+    app.initialise("small", "alice", DEMO_USERS["alice"][0], demo_password("alice"))
+    actors = {"alice": app.unlock("alice", demo_password("alice"))}
+    for user_id in ("pat", "ivan", "mona"):
+        name, roles = DEMO_USERS[user_id]
+        app.register_user(actors["alice"], user_id, name, roles, demo_password(user_id))
+        actors[user_id] = app.unlock(user_id, demo_password(user_id))
+    now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    records = ReviewActions(app)
+    records.perform(Registration(shipped_protocol()), actors["pat"], now)
+    records.perform(PatientStep(None, "P001", Consent(consent_version="2.1",
+                                                      signed_on="2026-03-01")),
+                    actors["ivan"], now)
+    consent = records.review_rows(records.patient(records.trial(None), "P001"))[0]["position"]
+    records.perform(Review(None, "P001", (consent,), "mona"), actors["mona"], now)
+    records.perform(PatientStep(None, "P001", Correction(
+        target_version=1, changes={"signed_on": "2026-02-28"}, reason="signed the day before")),
+        actors["ivan"], now)
+    with pytest.raises(WrongPasswordError):
+        app.unlock("mona", "not her password")
+    app.unlock("mona", demo_password("mona"))  # signs the queued failure into her log
+    for _ in range(2):
+        with pytest.raises(WrongPasswordError):
+            app.unlock("pat", "a guess")
+    app.unlock_user(actors["alice"], "pat")
+
+    review = build_review(app, None, Settings(), "mona", now)
+    sections = {s["key"]: s["rows"] for s in review["sections"]}
+    assert list(sections) == SECTION_KEYS
+    (invalidated,) = sections["invalidated_reviews"]
+    correction = records.review_rows(records.patient(records.trial(None), "P001"))[0]
+    assert invalidated["position"] == correction["invalidated_by"]
+    assert (invalidated["record"], invalidated["review"]) == (
+        f"#{consent}", f"#{correction['review']}")
+    assert (invalidated["user_id"], invalidated["reviewed_by"]) == ("ivan", "mona")
+    assert invalidated["reason"] == "signed the day before"
+    failed, ended = sections["sign_ins"]
+    assert (failed["event"], failed["user"], failed["attempts"]) == ("failed sign-in", "mona", 1)
+    assert "wrong password" in failed["detail"]
+    assert (ended["event"], ended["user"], ended["user_id"]) == ("lock-out ended", "pat", "alice")
+    assert ended["attempts"] == 2 and ended["detail"].count("wrong password") == 2
+    page = review_html(review).decode("utf-8")
+    assert "Reviews invalidated by corrections (1)" in page
+    assert "Failed sign-ins and lock-outs (2)" in page
+    app.close()

@@ -76,11 +76,19 @@ def test_a_packet_is_made_countersigned_verified_and_cited_by_the_decision(
     packet = tmp_path / "cohort1.packet.json"
     before = _tree_size(ledger_url)
 
-    code, out, err = _signed("mona", "packet", "--cohort", "1", "-o", str(packet), "--json")
+    page = tmp_path / "cohort1.packet.html"
+    code, out, err = _signed("mona", "packet", "--cohort", "1", "-o", str(packet),
+                             "--html", str(page), "--json")
     assert code == 0, err
     made = json.loads(out)
     sha = hashlib.sha256(packet.read_bytes()).hexdigest()
-    assert made["sha256"] == sha
+    assert made["sha256"] == sha and made["html"] == str(page)
+    # The reading copy names the file it renders and shows the same content.
+    html = page.read_text(encoding="utf-8")
+    assert f"<code>{sha}</code>" in html and f"tree size {before}," in html
+    assert "<td>P001, P002, P003</td>" in html
+    assert "The 3+3 rules recommend: escalate → level 2." in html
+    assert "Pathways unavailable" not in html and "<script" not in html
     assert made["tree_size"] == before  # pinned to the tree head when it was made
     assert made["recorded_at_position"] == before
     signed = json.loads(packet.read_bytes())["signed"]

@@ -8,6 +8,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
+from trialctl.ledger.checkpoint import SignedCheckpoint
 from trialctl.ledger.errors import LedgerError
 from trialctl.ledger.report.data import Step, gather
 from trialctl.ledger.report.figures import figures
@@ -28,10 +29,12 @@ def check_writable(path: Path) -> None:
 
 
 def write_report(records: TrialActions, trial_ref: str | None, as_of: datetime | None,
-                 path: Path, kind: str, step: Step = lambda _: None) -> Path:
-    """Write the report (`kind` "html" or "pdf") to `path`."""
+                 path: Path, kind: str, step: Step = lambda _: None,
+                 checkpoint: tuple[str, SignedCheckpoint] | None = None) -> Path:
+    """Write the report (`kind` "html" or "pdf") to `path`; with `checkpoint`, the ledger as
+    of that checkpoint's tree size (refused when the ledger does not match it)."""
     check_writable(path)
-    data = gather(records, trial_ref, as_of, step)
+    data = gather(records, trial_ref, as_of, step, checkpoint)
     step("drawing the plots")
     drawn = figures(data)
     step(f"writing the {kind.upper()}")

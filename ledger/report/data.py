@@ -1,30 +1,38 @@
 """What a report shows, gathered once as plain values: the protocol, the trial status (with
-each decision's signer), every patient's record, and the ledger's verification.
+each decision's signer), every patient's record, source-data-verification reviews and queries,
+and the ledger's verification.
 
 Now: the status from the read models (`TrialActions.status`) and each patient's state from
-its aggregate. `--as-of`: the status from `replay_trial` and each patient moved on by its
-entries up to that moment (`history.advanced`), never from the read models. Patients are read
-as the dicts `Patient.state()` gives, so facts added later reach the report by their key.
+its aggregate. `--as-of` or `--checkpoint`: the status from `replay_trial` and each patient
+moved on by its entries up to that moment or the checkpoint's tree size (`history.advanced`),
+never from the read models. Patients are read as the dicts `Patient.state()` gives, so facts
+added later reach the report by their key; reviews and queries come from the same
+`ReviewActions` rows `review status` and `query list` show.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from trialctl.domain.patient import Patient
 from trialctl.domain.protocol import Protocol
+from trialctl.domain.queries import query_number
 from trialctl.domain.trial import Trial
+from trialctl.ledger.checkpoint import SignedCheckpoint
 from trialctl.ledger.entry import parse_entry
+from trialctl.ledger.errors import LedgerError
 from trialctl.ledger.history import advanced
 from trialctl.ledger.mapper import parse_time
-from trialctl.ledger.replay import replay_trial
+from trialctl.ledger.replay import Cutoff, cutoff, replay_trial
+from trialctl.ledger.reviews import ReviewActions
 from trialctl.ledger.trials import TrialActions
 from trialctl.ledger.verify import verify_ledger
+from trialctl.ledger.verify_report import VerificationReport
 
 Step = Callable[[str], None]
 
@@ -37,6 +45,11 @@ class ReportData:
     verification: dict[str, Any]
     as_of: str | None
     generated: datetime  # the moment the report speaks for: never the wall clock
+    reviews: list[dict[str, Any]] = field(default_factory=list)  # per patient, by state
+    queries: list[dict[str, Any]] = field(default_factory=list)  # `query list` rows
+    # Decisions made on data since corrected, with the entries involved as positions.
+    since_corrected: list[dict[str, Any]] = field(default_factory=list)
+    checkpoint_size: int | None = None  # `--checkpoint`: the tree size the report replays
 
 
 def protocol_summary(protocol: Protocol) -> dict[str, Any]:
@@ -63,12 +76,12 @@ def _patient_ids(records: TrialActions, trial: Trial) -> list[UUID]:
             if parse_entry(n.state).statement["payload"].get("trial_id") == str(trial.id)]
 
 
-def _patient_then(records: TrialActions, aggregate_id: UUID, as_of: datetime) -> Any:
+def _patient_then(records: TrialActions, aggregate_id: UUID, included: Cutoff) -> Any:
     ledger = records.ledger
     entries = []
     for stored in ledger.signed_recorder.select_events(aggregate_id):
-        if parse_time(parse_entry(stored.state).statement["recorded_at"]) > as_of:
-            break  # an aggregate's entries only move forward in time
+        if not included(parse_entry(stored.state).statement):
+            break  # an aggregate's entries only move forward in position and time
         entries.append(stored)
     return advanced(None, entries, ledger.mapper)
 
@@ -79,39 +92,101 @@ def _state(patient: Patient, protocol: Protocol) -> dict[str, Any]:
     return state
 
 
-def _last_recorded_at(records: TrialActions, as_of: datetime | None) -> datetime:
+def _last_recorded_at(records: TrialActions, as_of: datetime | None,
+                      size: int | None) -> datetime:
     """The moment the report speaks for: SOURCE_DATE_EPOCH when set (reproducible builds),
-    else `--as-of`, else the last entry's recorded time."""
+    else `--as-of`, else the recorded time of the last entry shown (the checkpoint's last,
+    or the ledger's)."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch and epoch.strip().isdigit():
         return datetime.fromtimestamp(int(epoch), UTC)
     if as_of is not None:
         return as_of
     recorder = records.ledger.signed_recorder
-    last = recorder.entry_at(recorder.tree_size() - 1)
+    last = recorder.entry_at((recorder.tree_size() if size is None else size) - 1)
     if last is None:
         return datetime(1970, 1, 1, tzinfo=UTC)
     return parse_time(parse_entry(last[1].state).statement["recorded_at"])
 
 
+def _checked(report: VerificationReport, source: str,
+             signed: SignedCheckpoint) -> dict[str, Any]:
+    """The checkpoint as verified: refused (one line) unless its signer is a user of the
+    ledger whose key signed it and the ledger's first entries hash to its root."""
+    (result,) = report.checkpoints
+    if result.status != "ok":
+        raise LedgerError(f"checkpoint {source} does not match the ledger: {result.status}")
+    return {"source": source, "tree_size": result.tree_size, "signer": result.signer,
+            "root_hash": signed.checkpoint.root_hash.hex(), "time": signed.checkpoint.time,
+            # The ledger holds the checkpoint's tree as a prefix of its own: the entries
+            # the report shows are the ones the note signed.
+            "consistent": True}
+
+
+def _review_rows(reviews: ReviewActions, patients: list[Patient]) -> list[dict[str, Any]]:
+    """Per patient: records unreviewed, reviewed, and reviews a correction invalidated."""
+    found = []
+    for patient in patients:
+        rows = reviews.review_rows(patient)
+        found.append({
+            "patient_id": patient.patient_id,
+            **{state: [r["position"] for r in rows if r["state"] == state]
+               for state in ("unreviewed", "reviewed", "invalidated")},
+            "invalidations": [r["text"] for r in rows if r["invalidated_by"] is not None],
+        })
+    return found
+
+
+def _since_corrected(records: TrialActions, status: dict[str, Any],
+                     patients: dict[str, Patient]) -> list[dict[str, Any]]:
+    """Each decision the patients' current facts no longer give (`Trial.decision_reviews`,
+    as `status` flags it), the record versions it rests on turned into ledger positions."""
+    found = []
+    for decision in status["decisions"]:
+        review = decision.get("review") or {}
+        if not review.get("differs"):
+            continue
+        involved = []
+        for p in review["patients"]:
+            positions = records.entry_positions(patients[p["patient_id"]])
+            involved.append({**p, "records": sorted(positions[v] for v in p["records"]),
+                             "corrections": sorted(positions[v] for v in p["corrections"])})
+        found.append({"cohort": decision["cohort_number"], "action": decision["action"],
+                      "position": (decision.get("signed_by") or {}).get("position"),
+                      "recorded": review["recorded"], "rederived": review["rederived"],
+                      "patients": involved})
+    return found
+
+
 def gather(records: TrialActions, trial_ref: str | None, as_of: datetime | None,
-           step: Step = lambda _: None) -> ReportData:
+           step: Step = lambda _: None,
+           checkpoint: tuple[str, SignedCheckpoint] | None = None) -> ReportData:
+    """Everything the report shows. With `checkpoint` (its source and note), the ledger is
+    verified against it first, and refused unless it matches; the report then shows the
+    ledger as of the checkpoint's tree size."""
     trial = records.trial(trial_ref)
-    step("reading the trial")
-    if as_of is None:
-        status = records.status(trial_ref)
-        patients = [_state(records.ledger.repository.get(i), trial.protocol)
-                    for i in _patient_ids(records, trial)]
-    else:
-        status = replay_trial(records, trial_ref, None, as_of)["status"]
-        patients = []
-        for aggregate_id in _patient_ids(records, trial):
-            then = _patient_then(records, aggregate_id, as_of)
-            if isinstance(then, Patient):
-                patients.append(_state(then, trial.protocol))
-    step("verifying the ledger")
     ledger = records.ledger
-    report = verify_ledger(ledger.signed_recorder, ledger.location.display())
+    step("verifying the ledger" if checkpoint is None
+         else "verifying the ledger against the checkpoint")
+    report = verify_ledger(ledger.signed_recorder, ledger.location.display(),
+                           [checkpoint] if checkpoint is not None else [])
+    shown = None if checkpoint is None else _checked(report, *checkpoint)
+    size = None if checkpoint is None else checkpoint[1].checkpoint.tree_size
+    step("reading the trial")
+    if as_of is None and size is None:
+        status = records.status(trial_ref)
+        aggregates = [records.ledger.repository.get(i) for i in _patient_ids(records, trial)]
+    else:
+        upto = None if size is None else size - 1
+        status = replay_trial(records, trial_ref, upto, as_of)["status"]
+        included = cutoff(upto, as_of)
+        aggregates = [then for then in (_patient_then(records, i, included)
+                                        for i in _patient_ids(records, trial))
+                      if isinstance(then, Patient)]
+    aggregates.sort(key=lambda p: str(p.patient_id))
+    generated = _last_recorded_at(records, as_of, size)
+    reviews = ReviewActions(ledger)
+    queries = [reviews.query_row(p, q, generated.date()) for p in aggregates for q in p.queries]
     recorded = ledger.ledger_record().checkpoints
     verification = {
         "ok": report.ok,
@@ -120,12 +195,18 @@ def gather(records: TrialActions, trial_ref: str | None, as_of: datetime | None,
         "root_hash": report.root_hash,
         "findings": [f.describe() for f in report.findings],
         "last_recorded_checkpoint": recorded[-1] if recorded else None,
+        "checkpoint": shown,
     }
     return ReportData(
         protocol=protocol_summary(trial.protocol),
         status=status,
-        patients=sorted(patients, key=lambda p: p["patient_id"]),
+        patients=[_state(p, trial.protocol) for p in aggregates],
         verification=verification,
         as_of=None if as_of is None else as_of.isoformat(),
-        generated=_last_recorded_at(records, as_of),
+        generated=generated,
+        reviews=_review_rows(reviews, aggregates),
+        queries=sorted(queries, key=lambda r: query_number(str(r["query_id"]))),
+        since_corrected=_since_corrected(records, status,
+                                         {str(p.patient_id): p for p in aggregates}),
+        checkpoint_size=size,
     )

@@ -28,7 +28,8 @@ def render_html(data: ReportData, drawn: list[Section]) -> str:
     figures = {
         s.key: {"key": s.key, "title": s.title,
                 # matplotlib's own SVG: trusted markup, inlined as it is.
-                "svg": None if s.figure is None else Markup(svg_text(s.figure))}
+                "svg": None if s.figure is None
+                else Markup(svg_text(s.figure, prefix=f"{s.key}-"))}
         for s in drawn
     }
     return str(_template().render(
@@ -37,5 +38,10 @@ def render_html(data: ReportData, drawn: list[Section]) -> str:
         figures=figures, cohorts=sections.cohort_rows(data),
         decisions=sections.decision_rows(data), dlts=sections.dlt_rows(data),
         worst=sections.worst_grades(data), grades=sections.GRADES,
-        responses=sections.response_rows(data),
+        responses=sections.response_rows(data), labs=sections.lab_rows(data),
+        worst_labs=sections.worst_lab_rows(data),
+        dose_modifications=sections.dose_modification_rows(data), saes=sections.sae_rows(data),
+        deviations=sections.deviation_rows(data), queries=sections.query_rows(data),
+        reviews=sections.review_rows(data), since_corrected=sections.since_corrected_rows(data),
+        checkpoint_size=data.checkpoint_size,
     ))

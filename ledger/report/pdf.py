@@ -32,13 +32,21 @@ def _table(title: str, rows: list[dict[str, Any]]) -> Iterator[str]:
         yield "- " + "; ".join(f"{k}: {v}" for k, v in row.items() if v not in ("", None))
 
 
+def _moment(data: ReportData) -> str:
+    if data.checkpoint_size is not None:
+        return (f"As of checkpoint {data.verification['checkpoint']['source']} (tree size "
+                f"{data.checkpoint_size}), replayed from its signed entries.")
+    if data.as_of:
+        return f"As of {data.as_of}, replayed from the signed entries."
+    return "Current state, from the read models."
+
+
 def text_lines(data: ReportData, drawn: list[Section]) -> list[str]:
     status, protocol, verification = data.status, data.protocol, data.verification
     mtd = status.get("mtd")
     lines = [
         f"{protocol['id']}: {protocol['title']}",
-        f"As of {data.as_of}, replayed from the signed entries." if data.as_of
-        else "Current state, from the read models.",
+        _moment(data),
         f"Report time: {data.generated.isoformat()}",
         "", "PROTOCOL SUMMARY",
         f"phase {protocol['phase']}; {status['design']}; course {protocol['course_length_days']}"
@@ -57,12 +65,27 @@ def text_lines(data: ReportData, drawn: list[Section]) -> list[str]:
     lines += _table("Adverse events by term and worst grade", [
         {"term": term, **{f"grade {g}": n for g, n in counts.items()}}
         for term, counts in worst.items()])
+    lines += _table("Decisions made on data since corrected",
+                    sections.since_corrected_rows(data))
+    lines += _table("Serious adverse events", sections.sae_rows(data))
+    lines += _table("Laboratory values and CTCAE grades", sections.lab_rows(data))
+    lines += _table("Worst lab grade per test", sections.worst_lab_rows(data))
+    lines += _table("Dose modifications", sections.dose_modification_rows(data))
     lines += _table("Responses", sections.response_rows(data))
+    lines += _table("Protocol deviations", sections.deviation_rows(data))
+    lines += _table("Data queries", sections.query_rows(data))
+    lines += _table("Source data verification", sections.review_rows(data))
     lines += ["", "VERIFICATION",
               f"{'verifies' if verification['ok'] else 'DOES NOT VERIFY'}: "
               f"{verification['entries_checked']} entries checked, "
               f"{len(verification['findings'])} finding(s)",
               f"tree size {verification['tree_size']}, Merkle root {verification['root_hash']}"]
+    checkpoint = verification["checkpoint"]
+    if checkpoint:
+        lines.append(f"checkpoint {checkpoint['source']}: tree size {checkpoint['tree_size']}, "
+                     f"root {checkpoint['root_hash']}, signed by {checkpoint['signer']} at "
+                     f"{checkpoint['time']}; the ledger is consistent with it, and this report "
+                     "shows the ledger as of that tree size")
     last = verification["last_recorded_checkpoint"]
     lines.append(f"last recorded checkpoint: tree size {last['tree_size']}, root "
                  f"{last['root_hash']}" if last else "last recorded checkpoint: none recorded")

@@ -168,15 +168,24 @@ def ctc_plot(series: dict[str, list[tuple[date, float]]]) -> Figure:
     return figure
 
 
-def svg_text(figure: Figure) -> str:
+def svg_text(figure: Figure, prefix: str = "") -> str:
     """The figure as an inline `<svg>` element: no XML prolog, no metadata, a fixed id
-    salt."""
+    salt, and every id (and each reference to one) led by `prefix`.
+
+    matplotlib names ids per figure (`figure_1`, `patch_2`, glyphs such as `DejaVuSans-33`,
+    clip paths), so two figures in one HTML page would repeat them and a reference could
+    land in the wrong figure; a prefix per figure keeps every id in the page unique."""
     buffer = io.StringIO()
     with style():
         figure.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
     # The RDF description names vocabularies by URL; inside a report it says nothing.
-    return re.sub(r"\s*<metadata>.*?</metadata>", "", text[text.index("<svg"):], flags=re.S)
+    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text[text.index("<svg"):], flags=re.S)
+    if not prefix:
+        return text
+    text = re.sub(r'(\sid=")([^"]+")', rf"\g<1>{prefix}\g<2>", text)
+    text = re.sub(r'(href="#)([^"]+")', rf"\g<1>{prefix}\g<2>", text)
+    return re.sub(r"(url\(#)([^)]+\))", rf"\g<1>{prefix}\g<2>", text)
 
 
 def save_pdf_page(pages: Any, figure: Figure) -> None:

@@ -1,8 +1,9 @@
 """The report's tables, as rows made from the gathered values: pure functions, shared by the
 HTML and the PDF so both show the same numbers.
 
-Each reads the status and patient dicts by key: a fact another part of trialctl adds later
-(labs, dose changes, serious adverse events) joins the report by adding a section here.
+Each reads the status and patient dicts by key (the `Patient.state()` the CLI's `patient`
+shows) or the review and query rows `review status` and `query list` give: a fact another
+part of trialctl adds later joins the report by adding a section here.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from trialctl.domain.patient import sae_report_states
 from trialctl.ledger.report.data import ReportData
 
 GRADES = (1, 2, 3, 4, 5)
@@ -122,3 +124,121 @@ def enrolled(data: ReportData) -> list[dict[str, Any]]:
     """Patients who reached a dose level, in order of enrolment."""
     return sorted((p for p in data.patients if p.get("level") is not None),
                   key=lambda p: (p.get("enrolled_on") or "", p["patient_id"]))
+
+
+def lab_rows(data: ReportData) -> list[dict[str, Any]]:
+    """Every graded lab, by patient, test and collection date: the value as recorded, in
+    the grading's canonical unit, and its CTCAE grade."""
+    rows = []
+    for patient in data.patients:
+        for lab in patient.get("labs", []):
+            rows.append({
+                "patient": patient["patient_id"], "test": lab["test"],
+                "collected_on": lab["collected_on"],
+                "visit": f"course {lab['course']} day {lab['day']}"
+                         if lab.get("course") is not None else "",
+                "value": f"{lab['value']} {lab['unit']}",
+                "canonical": f"{lab['canonical_value']} {lab['canonical_unit']}",
+                "grade": "" if lab.get("grade") is None else lab["grade"],
+                "grading": lab.get("grading") or "",
+            })
+    return sorted(rows, key=lambda r: (r["patient"], r["test"], r["collected_on"]))
+
+
+def worst_lab_rows(data: ReportData) -> list[dict[str, Any]]:
+    """Per lab test and patient: how many values, the worst grade and when it was first
+    reached."""
+    worst: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in lab_rows(data):
+        key = (row["test"], row["patient"])
+        seen = worst.setdefault(key, {"test": row["test"], "patient": row["patient"],
+                                      "values": 0, "worst_grade": None, "on": ""})
+        seen["values"] += 1
+        grade = row["grade"]
+        if grade != "" and (seen["worst_grade"] is None or grade > seen["worst_grade"]):
+            seen["worst_grade"], seen["on"] = grade, row["collected_on"]
+    return [{**w, "worst_grade": "" if w["worst_grade"] is None else w["worst_grade"]}
+            for _, w in sorted(worst.items())]
+
+
+def dose_modification_rows(data: ReportData) -> list[dict[str, Any]]:
+    """Every dose change (hold, reduce, re-escalate, stop) with its course and reason."""
+    rows = []
+    for patient in data.patients:
+        for change in patient.get("dose_changes", []):
+            rows.append({
+                "patient": patient["patient_id"], "course": change.get("course"),
+                "action": change["action"],
+                "to_level": "" if change.get("to_level") is None else change["to_level"],
+                "effective_on": change.get("effective_on") or "",
+                "reason": change.get("reason") or "", "text": change.get("text") or "",
+            })
+    return sorted(rows, key=lambda r: (r["patient"], str(r["effective_on"])))
+
+
+def sae_rows(data: ReportData) -> list[dict[str, Any]]:
+    """Every serious adverse event's expedited report on the report's date: due, reported,
+    reported late or overdue (the states `status` shows)."""
+    terms = {(p["patient_id"], ae["ae_id"]): ae for p in data.patients
+             for ae in p.get("adverse_events", [])}
+    rows = []
+    for report in sae_report_states(data.patients, data.generated.date()):
+        ae = terms.get((report["patient_id"], report["ae_id"]), {})
+        rows.append({
+            "patient": report["patient_id"], "ae": report["ae_id"],
+            "term": ae.get("term", ""), "grade": ae.get("grade", ""),
+            "serious": ", ".join(report.get("serious") or ()),
+            "site_aware_on": report.get("site_aware_on") or "",
+            "report_due": report["report_due"], "reported_on": report.get("reported_on") or "",
+            "report": report["report"],
+        })
+    return rows
+
+
+def deviation_rows(data: ReportData) -> list[dict[str, Any]]:
+    """Every protocol deviation, recorded or detected from the facts, with its severity."""
+    return [{"patient": patient["patient_id"], "source": d["source"],
+             "category": d.get("category") or "", "severity": d.get("severity") or "",
+             "record": "" if d.get("record") is None else f"#{d['record']}",
+             "text": d["text"]}
+            for patient in data.patients for d in patient.get("deviations", [])]
+
+
+def query_rows(data: ReportData) -> list[dict[str, Any]]:
+    """Every data query: its record, state, age in days on the report's date, thread."""
+    return [{"query": q["query_id"], "patient": q["patient_id"], "record": f"#{q['record']}",
+             "state": q["state"], "age_days": q["age_days"],
+             "raised": f"{q['raised_by']} {q['raised_at']}", "text": q["text"],
+             "thread": "; ".join(f"{t['what']} by {t['by']}"
+                                 + (f": {t['text']}" if t.get("text") else "")
+                                 for t in q["thread"]),
+             "corrections": ", ".join(f"#{c}" for c in q["corrections"])}
+            for q in data.queries]
+
+
+def review_rows(data: ReportData) -> list[dict[str, Any]]:
+    """Source data verification per patient: records reviewed, still unreviewed, and
+    reviews a later correction invalidated (ledger positions)."""
+    return [{"patient": r["patient_id"], "reviewed": len(r["reviewed"]),
+             "unreviewed": len(r["unreviewed"]),
+             "unreviewed_records": " ".join(f"#{n}" for n in r["unreviewed"]),
+             "invalidated": "; ".join(r["invalidations"])}
+            for r in data.reviews]
+
+
+def _decision_counts(side: dict[str, Any]) -> str:
+    step = side.get("recommendation") or {"action": "out of the 3+3 rules"}
+    return f"{side['dlts']} DLT(s) in {side['evaluated']} evaluated: {step['action']}"
+
+
+def since_corrected_rows(data: ReportData) -> list[dict[str, Any]]:
+    """Each decision made on data since corrected: what it counted then, what the current
+    facts give, and the entries involved (the `verify --projections` warning)."""
+    return [{"cohort": d["cohort"], "decision": d["action"], "entry": f"#{d['position']}",
+             "then": _decision_counts(d["recorded"]), "now": _decision_counts(d["rederived"]),
+             "patients": "; ".join(
+                 f"{p['patient_id']} {p['then']} → {p['now']} (records "
+                 + ", ".join(f"#{n}" for n in p["records"]) + "; corrected by "
+                 + ", ".join(f"#{n}" for n in p["corrections"]) + ")"
+                 for p in d["patients"])}
+            for d in data.since_corrected]
