@@ -13,6 +13,7 @@ import json
 import shutil
 import struct
 import subprocess
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,15 +24,27 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.conftest import TRIALCTL, Result, assert_one_line_error, trialctl
-from trialctl.ledger.signed_note import Note, NoteSignature, parse_note
+from trialctl.ledger.merkle import consistency_proof, hash_leaf, root_from_leaf_hashes
+from trialctl.ledger.signed_note import (
+    ED25519,
+    Note,
+    NoteSignature,
+    NoteSigner,
+    open_note,
+    parse_note,
+    sign_note,
+)
 from trialctl.ledger.witness import (
     Verifier,
+    WitnessRefusal,
     cosign,
     cosignature_time,
+    create_witness,
     parse_submission,
     submission_body,
     vouches,
 )
+from trialctl.ledger.witness_http import checkpoint_path, make_server
 
 PASSWORD = "alice-password"
 
@@ -253,6 +266,24 @@ def test_file_mode_refusals_change_nothing(home: Path, tmp_path: Path) -> None:
        stdin="w3-password\n")
     assert_one_line_error(run("witness", "cosign", str(sealed), "--checkpoint", str(old),
                               "--password-stdin", stdin="wrong-password\n"), "wrong password")
+    # `checkpoint --witness DIR` opens a sealed witness with the next password line: a
+    # wrong one ends before anything is signed; the right one cosigns.
+    ok("witness", "add-log", str(sealed), "--from", str(tmp_path / "w1-alice.vkey"))
+    sealed_before = state_of(sealed)
+    refused = run("checkpoint", "-u", "alice", "-o", str(tmp_path / "sealed.txt"), "--ledger",
+                  url, f"--witness={sealed}", "--password-stdin",
+                  stdin=f"{PASSWORD}\nwrong-password\n")
+    assert_one_line_error(refused, "wrong password")
+    assert not (tmp_path / "sealed.txt").exists() and state_of(sealed) == sealed_before
+    cosigned = run("checkpoint", "-u", "alice", "-o", str(tmp_path / "sealed.txt"), "--ledger",
+                   url, f"--witness={sealed}", "--password-stdin", "--json",
+                   stdin=f"{PASSWORD}\nw3-password\n")
+    assert cosigned.returncode == 0, cosigned
+    assert json.loads(cosigned.stdout)["cosigned_by"] == ["witness.example/w3"]
+    vkey = json.loads(ok("witness", "show", str(sealed), "--json").stdout)["vkey"]
+    report = json.loads(ok("verify", "--ledger", url, "--json", "-c",
+                           str(tmp_path / "sealed.txt"), "--witness-key", vkey).stdout)
+    assert [w["name"] for w in report["checkpoints"][0]["witnesses"]] == ["witness.example/w3"]
     assert_one_line_error(run("witness", "init", str(directory), "--name", "x", "--unsealed"),
                           "already holds a witness")
 
@@ -323,6 +354,10 @@ def test_http_witness_answers_with_the_specs_status_codes(
     report = json.loads(ok("verify", "--ledger", url, "--json", "-c", str(tmp_path / "cp3.txt"),
                            "--witness-key", served["vkey"]).stdout)
     assert [w["name"] for w in report["checkpoints"][0]["witnesses"]] == ["witness.example/w1"]
+    # A monitor reads the same cosigned note back from the witness.
+    origin = plain.split("\n")[0]
+    assert _get(address, checkpoint_path(origin)) == \
+        (200, (tmp_path / "cp3.txt").read_text(encoding="utf-8"))
 
 
 def test_an_unreachable_witness_is_one_line_and_the_note_is_still_written(
@@ -333,3 +368,67 @@ def test_an_unreachable_witness_is_one_line_and_the_note_is_still_written(
     result = checkpoint(url, tmp_path / "cp.txt", "http://127.0.0.1:9/")
     assert_one_line_error(result, "cannot reach witness")
     assert (tmp_path / "cp.txt").read_text(encoding="utf-8").startswith("trialctl/ledger/")
+
+
+# --------------------------------------------------------------------------- in process
+
+ORIGIN = "trialctl/ledger/0b1e4c6e-7d39-4c43-9b1f-6f5d0a9a2f10"
+
+
+def _log_note(signer: NoteSigner, leaves: list[bytes]) -> str:
+    root = base64.b64encode(root_from_leaf_hashes(leaves)).decode()
+    return sign_note(f"{ORIGIN}\n{len(leaves)}\n{root}\n", signer).to_text()
+
+
+def _get(address: str, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(address + path, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_a_monitor_reads_the_latest_cosigned_checkpoint_and_a_fork_is_a_conflict(
+    tmp_path: Path,
+) -> None:
+    """GET /<origin>/checkpoint serves the last checkpoint cosigned, with the log's
+    signature and the cosignature (404 for an unknown log or before any cosignature); the
+    same size with another root is 409 (tlog-witness), and changes nothing."""
+    witness = create_witness(tmp_path / "w", "witness.example/w9", None)
+    witness.unlock(None)
+    log = NoteSigner("alice", ED25519, Ed25519PrivateKey.generate())
+    witness.add_log(ORIGIN, [log.verifier.vkey()])
+    server = make_server(witness, 0, lambda line: None)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert checkpoint_path(ORIGIN) == f"/{ORIGIN}/checkpoint"
+        assert _get(address, checkpoint_path(ORIGIN))[0] == 404  # nothing cosigned yet
+        assert _get(address, checkpoint_path("other.example/log"))[0] == 404
+        assert _get(address, "/checkpoint")[0] == 404
+
+        leaves = [hash_leaf(bytes([i])) for i in range(5)]
+        first = _log_note(log, leaves[:3])
+        witness.add_checkpoint(0, [], first, 1_700_000_000)
+        second = _log_note(log, leaves)
+        witness.add_checkpoint(3, consistency_proof(3, leaves), second, 1_700_000_100)
+        status, body = _get(address, checkpoint_path(ORIGIN))
+        assert status == 200
+        served = parse_note(body)
+        assert served.text == parse_note(second).text
+        assert open_note(served, [log.verifier])  # the log's own signature is kept
+        (vouch,), problems = vouches(served, [witness.verifier])
+        assert problems == [] and vouch.timestamp == 1_700_000_100
+
+        before = state_of(witness.directory)
+        fork = _log_note(log, [*leaves[:4], hash_leaf(b"rewritten")])
+        with pytest.raises(WitnessRefusal, match="another root") as refused:
+            witness.add_checkpoint(5, [], fork, 1_700_000_200)
+        assert refused.value.status == 409 and refused.value.known_size is None
+        status, body, _ = post(address, submission_body(5, [], fork))
+        assert status == 409 and "another root" in body
+        assert state_of(witness.directory) == before
+        assert _get(address, checkpoint_path(ORIGIN))[1] == served.to_text()
+    finally:
+        server.shutdown()
+        server.server_close()
