@@ -1,8 +1,10 @@
 """Witness cosigning (c2sp.org/tlog-witness, c2sp.org/tlog-cosignature): a witness cosigns a
 checkpoint only when it extends the last one it cosigned, and `verify` names it.
 
-The cosignature's bytes are checked against the spec with `cryptography` alone; the CLI as a
-process, on SQLite and PostgreSQL; the HTTP API's status codes against a served witness.
+The cosignature's bytes are checked against the spec with `cryptography` alone, and against
+the published values in tests/vectors/cosignature_v1.json; the CLI as a process, on SQLite
+and PostgreSQL; the HTTP API's status codes against a served witness, and its monitoring
+read (GET /<origin>/checkpoint) in process.
 """
 
 from __future__ import annotations
@@ -36,10 +38,12 @@ from trialctl.ledger.signed_note import (
 )
 from trialctl.ledger.witness import (
     Verifier,
+    WitnessError,
     WitnessRefusal,
     cosign,
     cosignature_time,
     create_witness,
+    parse_cosigner_key,
     parse_submission,
     submission_body,
     vouches,
@@ -432,3 +436,53 @@ def test_a_monitor_reads_the_latest_cosigned_checkpoint_and_a_fork_is_a_conflict
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --------------------------------------------------------------------------- published values
+
+VECTORS = json.loads((Path(__file__).resolve().parent / "vectors" / "cosignature_v1.json")
+                     .read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("vector", VECTORS["cosigner_vkeys"], ids=lambda v: v["name"])
+def test_a_published_cosigner_key_reads_with_its_key_id(vector: dict[str, Any]) -> None:
+    verifier = parse_cosigner_key(vector["vkey"])
+    assert (verifier.name, verifier.key_id.hex()) == (vector["name"], vector["key_id"])
+    # Recomputed with hashlib alone: SHA-256(name LF 0x04 key)[:4].
+    assert hashlib.sha256(vector["name"].encode() + b"\n\x04" + verifier.public_key
+                          ).digest()[:4].hex() == vector["key_id"]
+    assert verifier.vkey() == vector["vkey"]  # and back to the same text
+    wrong = vector["vkey"].replace(vector["key_id"], "00000000")
+    with pytest.raises(WitnessError, match="key ID"):
+        parse_cosigner_key(wrong)
+
+
+@pytest.mark.parametrize("vector", VECTORS["cosignature_timestamps"], ids=lambda v: v["desc"])
+def test_a_published_signature_line_splits_into_key_id_time_and_signature(
+    vector: dict[str, Any],
+) -> None:
+    body = "log.example/a\n1\n" + base64.b64encode(bytes(32)).decode() + "\n"
+    (line,) = parse_note(f"{body}\n\u2014 w {vector['signature']}\n").signatures
+    if vector["timestamp"] is None:
+        assert len(line.signature) == 64  # no room for a timestamp: not a cosignature
+    else:
+        assert line.key_id.hex() == vector["key_id"] and len(line.signature) == 72
+        assert struct.unpack(">Q", line.signature[:8]) == (vector["timestamp"],)
+
+
+@pytest.mark.parametrize("vector", VECTORS["log_checkpoints"], ids=lambda v: v["origin"][:24])
+def test_a_witness_cosigns_another_implementations_log_checkpoint(
+    vector: dict[str, Any], tmp_path: Path
+) -> None:
+    """A checkpoint signed by a sigsum log (from torchwood's litewitness tests) is accepted
+    and cosigned from size 0, as litewitness does with it."""
+    witness = create_witness(tmp_path / "w", "witness.example/w1", None)
+    witness.unlock(None)
+    log_key_ = Verifier(vector["origin"], ED25519, bytes.fromhex(vector["public_key"]))
+    assert hashlib.sha256(log_key_.public_key).hexdigest() == vector["origin"].split("/")[-1]
+    witness.add_log(vector["origin"], [log_key_.vkey()])
+    (cosignature,) = witness.add_checkpoint(0, [], vector["note"], 1_727_964_367)
+    note = parse_note(vector["note"])
+    (vouch,), problems = vouches(note.with_signatures([cosignature]), [witness.verifier])
+    assert problems == [] and vouch.timestamp == 1_727_964_367
+    assert witness.logs()[vector["origin"]].size == 1
