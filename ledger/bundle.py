@@ -211,12 +211,13 @@ def manifest_findings(directory: Path, document: dict[str, Any]) -> list[str]:
     return findings
 
 
-def signature_findings(document: dict[str, Any], entries: Sequence[tuple[int, bytes]]
-                       ) -> list[str]:
-    """The manifest's signature, and its signer's key as the entries record it: a key of
-    the user it names, standing at the bundle's tree size (not yet rotated or revoked), so
-    a stolen key revoked in the ledger cannot sign a bundle of it. The tree head the
-    manifest states must be the entries' own."""
+def signature_findings(document: dict[str, Any], keys: Sequence[dict[str, Any]],
+                       tree_size: int, root_hex: str) -> list[str]:
+    """The manifest's signature, and its signer's key as the entries record it (`keys`,
+    `key_validity` of the entries, never keys.json): a key of the user it names, standing
+    at the bundle's tree size (not rotated or revoked inside it), so a key revoked after it
+    was stolen cannot sign a bundle of the ledger. The tree head the manifest states must
+    be the entries' own."""
     signed = document["signed"]
     if not document.get("signatures"):
         return ["manifest.json carries no signature"]
@@ -224,18 +225,16 @@ def signature_findings(document: dict[str, Any], entries: Sequence[tuple[int, by
     if problem:
         return [f"manifest.json: {problem}"]
     findings = []
-    leaves = [hash_leaf(state) for _, state in entries]
-    if signed.get("tree_size") != len(leaves) or \
-            signed.get("root_hash") != root_from_leaf_hashes(leaves).hex():
+    if signed.get("tree_size") != tree_size or signed.get("root_hash") != root_hex:
         findings.append("manifest.json: its tree size or root is not the entries'")
     exporter = signed["exported_by"]
-    key = next((k for k in key_validity(entries) if k["key_id"] == exporter["key_id"]), None)
+    key = next((k for k in keys if k["key_id"] == exporter["key_id"]), None)
     if key is None or key["user_id"] != exporter.get("user_id"):
         findings.append(f"manifest.json: signed with key {str(exporter['key_id'])[:16]}…, "
                         f"which the entries do not give to {exporter.get('user_id')!r}")
-    elif key["valid_to"] is not None or key["valid_from"] > len(leaves):
-        findings.append(f"manifest.json: signed with key {key['key_id'][:16]}…, no longer "
-                        f"valid at tree size {len(leaves)} (rotated or revoked at position "
+    elif key["valid_to"] is not None or key["valid_from"] > tree_size:
+        findings.append(f"manifest.json: signed with key {key['key_id'][:16]}…, not valid "
+                        f"at tree size {tree_size} (rotated or revoked at position "
                         f"{key['valid_to']})")
     return findings
 
@@ -282,7 +281,9 @@ def verify_bundle(directory: Path, extra_notes: Sequence[tuple[str, SignedCheckp
     document = read_bundle_manifest(directory)
     problems = manifest_findings(directory, document)
     entries = read_entries(directory)
-    problems.extend(signature_findings(document, entries))
+    leaves = [hash_leaf(state) for _, state in entries]
+    problems.extend(signature_findings(document, key_validity(entries), len(leaves),
+                                       root_from_leaf_hashes(leaves).hex()))
     notes = []
     for path in sorted((directory / "checkpoints").glob("*")):
         try:

@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Result, assert_one_line_error, trialctl
+from trialctl.ledger.bundle import BUNDLE_FORMAT, signature_findings
+from trialctl.ledger.keys import KeyPair
+from trialctl.ledger.manifest import sign_document
 
 ROOT = Path(__file__).resolve().parent.parent
 INDEPENDENT = ROOT / "docs" / "examples" / "independent_verify.py"
@@ -149,3 +152,34 @@ def test_bundle_refuses_ledger_only_flags(flag: str, tmp_path: Path, home: Path)
     result = trialctl("verify", "--bundle", str(tmp_path), flag)
     assert_one_line_error(result, "--bundle")
     assert result.returncode == 2
+
+
+def test_the_manifest_signature_needs_a_key_the_entries_show_standing() -> None:
+    """The rule behind the bundle's signature check, in process: the signer's key as the
+    entries record it must be theirs and not rotated or revoked inside the bundle."""
+    keys = KeyPair.generate()
+    signer = {"user_id": "bob", "name": "Bob", "key_id": keys.key_id,
+              "public_key": keys.public_key_hex}
+    signed = {"format": BUNDLE_FORMAT, "tree_size": 6, "root_hash": "ab" * 32,
+              "exported_by": signer, "files": []}
+    document = json.loads(sign_document(signed, keys))
+    standing = {"user_id": "bob", "key_id": keys.key_id, "public_key": keys.public_key_hex,
+                "valid_from": 3, "valid_to": None}
+    assert signature_findings(document, [standing], 6, "ab" * 32) == []
+    for given, size, root, why in (
+        ({**standing, "valid_to": 5}, 6, "ab" * 32, "not valid at tree size 6"),
+        ({**standing, "user_id": "carol"}, 6, "ab" * 32, "do not give to 'bob'"),
+        ({**standing, "key_id": "00" * 32}, 6, "ab" * 32, "do not give to 'bob'"),
+        (standing, 7, "ab" * 32, "tree size or root"),
+        (standing, 6, "cd" * 32, "tree size or root"),
+    ):
+        (finding,) = signature_findings(document, [given], size, root)
+        assert why in finding, (given, finding)
+    # Another signer named with the same signature, or no signature at all.
+    other = KeyPair.generate()
+    renamed = {**document, "signed": {**signed, "exported_by": {
+        **signer, "key_id": other.key_id, "public_key": other.public_key_hex}}}
+    (finding,) = signature_findings(renamed, [standing], 6, "ab" * 32)
+    assert "does not verify" in finding
+    assert signature_findings({**document, "signatures": []}, [standing], 6, "ab" * 32) == \
+        ["manifest.json carries no signature"]
