@@ -658,7 +658,13 @@ def bundle_manifest(directory: Path) -> dict[str, Any]:
     """The manifest document {"signed", "signatures"}; an older unsigned manifest is the
     payload alone, read here as one with no signature."""
     document = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-    return document if "signed" in document else {"signed": document, "signatures": []}
+    if not isinstance(document, dict):
+        raise ValueError("manifest.json is not a JSON object")
+    if "signed" not in document:
+        document = {"signed": document, "signatures": []}
+    if not isinstance(document["signed"], dict):
+        raise ValueError("the manifest's 'signed' is not a JSON object")
+    return document
 
 
 def bundle_manifest_problems(directory: Path) -> list[str]:
