@@ -202,10 +202,11 @@ def test_a_witness_refuses_a_rewritten_ledger(home: Path, tmp_path: Path) -> Non
     assert checkpoint(real, tmp_path / "cp1.txt", str(directory)).returncode == 0
     before = state_of(directory)
 
-    # The same ledger id and signer, another history of the same length.
+    # The same ledger id and signer, another history of the same length: a fork at the size
+    # the witness cosigned (409 in tlog-witness).
     add_user(rewritten, "carol")
     refused = checkpoint(rewritten, tmp_path / "cp2.txt", str(directory))
-    assert_one_line_error(refused, "witness", "not a consistent extension")
+    assert_one_line_error(refused, "witness", "with another root: a fork")
     assert refused.returncode == 1
     assert state_of(directory) == before
     # The note is written, without a cosignature.
