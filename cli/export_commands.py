@@ -169,21 +169,28 @@ def bundle(
     checkpoints: Annotated[list[Path] | None, typer.Option(
         "--checkpoint", "-c", help="A checkpoint note to include, with its cosignatures "
         "(repeatable).")] = None,
-    ledger: LedgerOption = None, json_output: JsonOption = False,
+    ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
     """Write the auditor's bundle: every entry's stored bytes, the users' keys with the
-    positions each could sign at, checkpoint notes, FORMAT.md and a SHA-256 manifest.
+    positions each could sign at, checkpoint notes, FORMAT.md and a manifest of SHA-256s
+    signed by you.
 
     `trialctl verify --bundle DIR` (or docs/examples/independent_verify.py --bundle DIR)
-    checks it with no database.
+    checks it with no database, and the manifest's signature against your key as the
+    bundle's own entries record it.
 
     \b
-    Example: trialctl export bundle audit-bundle --checkpoint checkpoints/today.txt
+    Example: trialctl export bundle audit-bundle --checkpoint checkpoints/today.txt -u mona
     """
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.bundle import write_bundle
     from trialctl.ledger.checkpoint import CheckpointError, read_checkpoint_file
+    from trialctl.ledger.mapper import format_time
 
+    signer = need_user(user)
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        fail(f"{output} exists and is not an empty directory")
     notes = []
     for path in checkpoints or []:
         try:
@@ -191,13 +198,20 @@ def bundle(
         except (OSError, CheckpointError) as e:
             fail(f"cannot use checkpoint {path}: {e}", EXIT_USAGE)
     with ledger_errors():
-        manifest = write_bundle(open_ledger(ledger).signed_recorder, output, notes)
+        app_ledger = open_ledger(ledger)
+        ledger_id = app_ledger.ledger_record().ledger_id
+        # Signing in may first sign the user's queued security events: the bundle is cut
+        # after them, so it holds every entry there is when the manifest is signed.
+        actor = app_ledger.unlock(
+            signer, PasswordSource(password_stdin).read(f"Password for {signer}"))
+        manifest = write_bundle(app_ledger.signed_recorder, output, notes, ledger_id,
+                                actor, format_time(datetime.now(UTC)))
     if json_output:
         print_json({"bundle": str(output), **manifest})
     else:
         typer.echo(f"bundle {output}: {manifest['tree_size']} entries, root "
                    f"{manifest['root_hash'][:16]}…, {len(notes)} checkpoint(s), "
-                   f"{len(manifest['files'])} file(s) in manifest.json")
+                   f"{len(manifest['files'])} file(s) in manifest.json, signed by {signer}")
 
 
 def register(root: typer.Typer) -> None:

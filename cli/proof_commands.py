@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from trialctl.cli.io import EXIT_USAGE, fail, ledger_errors, print_json
 from trialctl.cli.options import JsonOption, LedgerOption
+
+if TYPE_CHECKING:
+    from trialctl.ledger.signed_note import Verifier
 
 app = typer.Typer(help="Merkle proofs over the ledger's entries.", no_args_is_help=True)
 
@@ -123,6 +127,15 @@ def consistency(
         typer.echo(f"  proof[{i}] {h}")
 
 
+def _verifier_keys(texts: list[str]) -> list[Verifier]:
+    from trialctl.ledger.signed_note import NoteError, parse_vkey
+
+    try:
+        return [parse_vkey(text) for text in texts]
+    except NoteError as e:
+        fail(f"--key: {e}", EXIT_USAGE)
+
+
 def _read_document(path: Path) -> object:
     """The JSON a producing command printed; '-' reads standard input."""
     try:
@@ -135,9 +148,11 @@ def _read_document(path: Path) -> object:
         fail(f"proof rejected: {path} is not JSON ({e.__class__.__name__})")
 
 
-def _trusted(root_hex: str | None, checkpoint: Path | None, what: str) -> tuple[bytes, int | None]:
-    """A root the caller trusts: given in hex, or read from a checkpoint note (with its size)."""
-    from trialctl.ledger.checkpoint import CheckpointError, read_checkpoint_file
+def _trusted(root_hex: str | None, checkpoint: Path | None, what: str,
+             signers: Sequence[Verifier] = ()) -> tuple[bytes, int | None]:
+    """A root the caller trusts: given in hex, or read from a checkpoint note (with its
+    size), whose signature must verify with one of `signers` when any are given."""
+    from trialctl.ledger.checkpoint import CheckpointError, check_signed_by, read_checkpoint_file
     from trialctl.ledger.proofs import ProofRejectedError, parse_hash
 
     if (root_hex is None) == (checkpoint is None):
@@ -149,6 +164,11 @@ def _trusted(root_hex: str | None, checkpoint: Path | None, what: str) -> tuple[
             fail(f"cannot read checkpoint {checkpoint}: {e.strerror or e}", EXIT_USAGE)
         except CheckpointError as e:
             fail(f"proof rejected: checkpoint {checkpoint} is malformed: {e}")
+        if signers:
+            try:
+                check_signed_by(note, signers)
+            except CheckpointError as e:
+                fail(f"proof rejected: checkpoint {checkpoint}: {e}")
         return note.checkpoint.root_hash, note.checkpoint.tree_size
     try:
         return parse_hash(root_hex, f"the {what}"), None
@@ -175,14 +195,20 @@ def verify(
     entry: Annotated[Path | None, typer.Option(
         "--entry", help="Inclusion: a file holding the entry's stored bytes; its leaf hash "
         "must be the proof's.")] = None,
+    keys: Annotated[list[str] | None, typer.Option(
+        "--key", metavar="VKEY", help="The verifier key of the checkpoints' signer "
+        "(`witness log-key` prints it; repeatable): each checkpoint given must be signed "
+        "with one of them.")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Check an inclusion or consistency proof with no ledger at hand.
 
     The roots come from you (--root, --old-root) or from checkpoint notes you kept
-    (--checkpoint, --old-checkpoint), never from the proof itself. Exit 0 when the proof
-    holds, 1 when it is rejected, 2 on usage errors. A checkpoint's signature is not checked
-    here: `verify --checkpoint` checks it against the ledger's keys.
+    (--checkpoint, --old-checkpoint), never from the proof itself. With --key, each
+    checkpoint's signature must verify with a verifier key you hold for its signer, or
+    the proof is rejected; without it the note's signature is not checked here
+    (`verify --checkpoint` checks it against the ledger's keys). Exit 0 when the proof
+    holds, 1 when it is rejected, 2 on usage errors.
 
     \b
     Example: trialctl proof verify proof.json --checkpoint checkpoints/today.txt
@@ -194,12 +220,16 @@ def verify(
         proof_kind,
     )
 
+    signers = _verifier_keys(keys or [])
+    if signers and checkpoint is None and old_checkpoint is None:
+        fail("--key checks a checkpoint's signature: give --checkpoint or --old-checkpoint",
+             EXIT_USAGE)
     document = _read_document(proof_file)
     try:
         if proof_kind(document) == "inclusion":
             if old_root is not None or old_checkpoint is not None:
                 fail("--old-root and --old-checkpoint are for consistency proofs", EXIT_USAGE)
-            trusted, size = _trusted(root, checkpoint, "root")
+            trusted, size = _trusted(root, checkpoint, "root", signers)
             try:
                 entry_bytes = None if entry is None else entry.read_bytes()
             except OSError as e:
@@ -208,8 +238,8 @@ def verify(
         else:
             if entry is not None:
                 fail("--entry is for inclusion proofs", EXIT_USAGE)
-            old_trusted, old_size = _trusted(old_root, old_checkpoint, "old root")
-            new_trusted, new_size = _trusted(root, checkpoint, "new root")
+            old_trusted, old_size = _trusted(old_root, old_checkpoint, "old root", signers)
+            new_trusted, new_size = _trusted(root, checkpoint, "new root", signers)
             checked = check_consistency_document(
                 document, old_trusted, new_trusted, old_size, new_size)
     except ProofRejectedError as e:

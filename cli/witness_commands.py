@@ -225,8 +225,11 @@ def serve(
 
     Logs reach it with `trialctl checkpoint --witness http://127.0.0.1:PORT`. Answers per
     c2sp.org/tlog-witness: 200 with cosignature lines, 400 malformed, 403 bad log
-    signature, 404 unknown log, 409 another old size (body: the witness's size), 422 a
-    proof that does not hold.
+    signature, 404 unknown log, 409 another old size (body: the witness's size) or the
+    same size with another root, 422 a proof that does not hold. Monitors read the last
+    checkpoint it cosigned for a log, with its cosignature, at GET /<origin>/checkpoint
+    (e.g. /trialctl/ledger/<ledger id>/checkpoint); 404 for a log it does not know or has
+    not cosigned yet.
 
     \b
     Example: trialctl witness serve witness --port 0 --duration 1

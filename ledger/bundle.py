@@ -4,11 +4,12 @@
     keys.json         every user key and the positions at which it could sign
     checkpoints/      checkpoint notes, with their witnesses' cosignatures
     FORMAT.md         the format the bytes follow
-    manifest.json     the tree head and each file's SHA-256
+    manifest.json     the tree head and each file's SHA-256, signed by the exporting user
 
 `verify --bundle` loads the entries into a throwaway SQLite ledger and runs the full
-`verify` on them (so one set of rules judges both), then checks the manifest and that
-keys.json says what the entries say.
+`verify` on them (so one set of rules judges both), then checks the manifest, its
+signature by a key the entries show valid at the bundle's tree size, and that keys.json
+says what the entries say.
 """
 
 from __future__ import annotations
@@ -22,16 +23,19 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
 from trialctl.ledger.checkpoint import CheckpointError, SignedCheckpoint, read_checkpoint_file
 from trialctl.ledger.entry import MalformedEntryError, parse_entry
 from trialctl.ledger.errors import LedgerError
-from trialctl.ledger.manifest import file_sha256
+from trialctl.ledger.manifest import check_document_signature, file_sha256, sign_document
 from trialctl.ledger.merkle import hash_leaf, root_from_leaf_hashes
 from trialctl.ledger.recorder import SignedRecorder
 from trialctl.ledger.verify_report import Finding, VerificationReport
+
+if TYPE_CHECKING:
+    from trialctl.ledger.application import UnlockedUser
 
 BUNDLE_FORMAT: Final = "trialctl-bundle/v1"
 # Installed with the package (trialctl/docs is the repository's docs/), so a wheel has it too.
@@ -83,21 +87,42 @@ def current_user(keys: dict[str, dict[str, Any]], statement: dict[str, Any]) -> 
 
 
 def write_bundle(recorder: SignedRecorder, target: Path,
-                 notes: Sequence[tuple[Path, SignedCheckpoint]]) -> dict[str, Any]:
-    """Write the bundle into the new (or empty) directory `target`; its manifest."""
-    from trialctl.ledger.verify_entries import read_rows
-
+                 notes: Sequence[tuple[Path, SignedCheckpoint]], ledger_id: str,
+                 exporter: UnlockedUser, exported_at: str) -> dict[str, Any]:
+    """Write the bundle into the new (or empty) directory `target`, with its manifest signed
+    by `exporter`; the manifest's signed payload."""
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise BundleError(f"{target} exists and is not an empty directory")
     if not FORMAT_DOC.is_file():
         raise BundleError(f"cannot find FORMAT.md to put in the bundle (looked at {FORMAT_DOC})")
+    made = not target.exists()
+    try:
+        return _write_files(recorder, target, notes, ledger_id, exporter, exported_at)
+    except BaseException:
+        # The directory was new or empty: whatever is in it now is this bundle's, half made.
+        if made:
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            for child in list(target.iterdir()):
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        raise
+
+
+def _write_files(recorder: SignedRecorder, target: Path,
+                 notes: Sequence[tuple[Path, SignedCheckpoint]], ledger_id: str,
+                 exporter: UnlockedUser, exported_at: str) -> dict[str, Any]:
+    from trialctl.ledger.verify_entries import read_rows
+
     entries = [(row.leaf_position, row.state) for row in read_rows(recorder)
                if row.leaf_position is not None]
     leaves = [hash_leaf(state) for _, state in entries]
-    for source, signed in notes:
-        size = signed.checkpoint.tree_size
+    for source, signed_note in notes:
+        size = signed_note.checkpoint.tree_size
         if size > len(leaves) or root_from_leaf_hashes(leaves[:size]) != \
-                signed.checkpoint.root_hash:
+                signed_note.checkpoint.root_hash:
             raise BundleError(f"checkpoint {source} does not match this ledger's entries")
     (target / "checkpoints").mkdir(parents=True, exist_ok=True)
     with (target / "entries.jsonl").open("w", encoding="utf-8") as out:
@@ -106,21 +131,26 @@ def write_bundle(recorder: SignedRecorder, target: Path,
                                   "entry": base64.b64encode(state).decode("ascii")}) + "\n")
     (target / "keys.json").write_text(
         json.dumps(key_validity(entries), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    for index, (source, signed) in enumerate(notes):
+    for index, (source, signed_note) in enumerate(notes):
         name = f"{index:03d}-{source.name}"
-        (target / "checkpoints" / name).write_text(signed.to_text(), encoding="utf-8")
+        (target / "checkpoints" / name).write_text(signed_note.to_text(), encoding="utf-8")
     shutil.copyfile(FORMAT_DOC, target / "FORMAT.md")
     files = sorted(p for p in target.rglob("*") if p.is_file())
-    manifest = {
+    signed = {
         "format": BUNDLE_FORMAT,
+        "ledger_id": ledger_id,
         "tree_size": len(leaves),
         "root_hash": root_from_leaf_hashes(leaves).hex(),
+        "exported_at": exported_at,
+        "exported_by": {"user_id": exporter.user.user_id, "name": exporter.user.name,
+                        "key_id": exporter.keys.key_id,
+                        "public_key": exporter.keys.public_key_hex},
         "files": [{"name": p.relative_to(target).as_posix(), "sha256": file_sha256(p),
                    "bytes": p.stat().st_size} for p in files],
     }
-    (target / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True)
-                                          + "\n", encoding="utf-8")
-    return manifest
+    with (target / "manifest.json").open("xb") as handle:
+        handle.write(sign_document(signed, exporter.keys))
+    return signed
 
 
 # --------------------------------------------------------------------------- reading
@@ -144,14 +174,29 @@ def read_entries(directory: Path) -> list[tuple[int, bytes]]:
     return entries
 
 
-def manifest_findings(directory: Path) -> list[str]:
+def read_bundle_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest document: `{"signed": …, "signatures": […]}`. A bundle written before
+    manifests were signed holds the payload alone; it is read as one with no signature, so
+    verifying it reports the missing signature rather than refusing the bundle."""
     try:
-        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-        listed = {str(f["name"]): str(f["sha256"]) for f in manifest["files"]}
-        if manifest["format"] != BUNDLE_FORMAT:
-            raise ValueError(manifest["format"])
+        document = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+        unsigned = isinstance(document, dict) and "signed" not in document
+        if unsigned:
+            document = {"signed": document, "signatures": []}
+        signed = document["signed"]
+        if signed["format"] != BUNDLE_FORMAT or not isinstance(signed["files"], list):
+            raise ValueError(signed["format"])
+        if not all(isinstance(item, dict) and {"name", "sha256"} <= item.keys()
+                   for item in signed["files"]):
+            raise ValueError("a listed file without its name or SHA-256")
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise BundleError(f"{directory} holds no readable {BUNDLE_FORMAT} manifest") from e
+    return dict(document)
+
+
+def manifest_findings(directory: Path, document: dict[str, Any]) -> list[str]:
+    """A file missing, changed or not listed, by the manifest's SHA-256s."""
+    listed = {str(f["name"]): str(f["sha256"]) for f in document["signed"]["files"]}
     findings = []
     present = {p.relative_to(directory).as_posix() for p in directory.rglob("*")
                if p.is_file() and p.name != "manifest.json"}
@@ -163,6 +208,34 @@ def manifest_findings(directory: Path) -> list[str]:
         elif file_sha256(directory / name) != digest:
             findings.append(f"{name}: SHA-256 differs from the manifest")
     findings.extend(f"{name}: not in the manifest" for name in sorted(present - set(listed)))
+    return findings
+
+
+def signature_findings(document: dict[str, Any], keys: Sequence[dict[str, Any]],
+                       tree_size: int, root_hex: str) -> list[str]:
+    """The manifest's signature, and its signer's key as the entries record it (`keys`,
+    `key_validity` of the entries, never keys.json): a key of the user it names, standing
+    at the bundle's tree size (not rotated or revoked inside it), so a key revoked after it
+    was stolen cannot sign a bundle of the ledger. The tree head the manifest states must
+    be the entries' own."""
+    signed = document["signed"]
+    if not document.get("signatures"):
+        return ["manifest.json carries no signature"]
+    problem = check_document_signature(document, "exported_by", "manifest", "exporter")
+    if problem:
+        return [f"manifest.json: {problem}"]
+    findings = []
+    if signed.get("tree_size") != tree_size or signed.get("root_hash") != root_hex:
+        findings.append("manifest.json: its tree size or root is not the entries'")
+    exporter = signed["exported_by"]
+    key = next((k for k in keys if k["key_id"] == exporter["key_id"]), None)
+    if key is None or key["user_id"] != exporter.get("user_id"):
+        findings.append(f"manifest.json: signed with key {str(exporter['key_id'])[:16]}…, "
+                        f"which the entries do not give to {exporter.get('user_id')!r}")
+    elif key["valid_to"] is not None or key["valid_from"] > tree_size:
+        findings.append(f"manifest.json: signed with key {key['key_id'][:16]}…, not valid "
+                        f"at tree size {tree_size} (rotated or revoked at position "
+                        f"{key['valid_to']})")
     return findings
 
 
@@ -205,8 +278,12 @@ def verify_bundle(directory: Path, extra_notes: Sequence[tuple[str, SignedCheckp
 
     if not directory.is_dir():
         raise BundleError(f"{directory} is not a bundle directory")
-    problems = manifest_findings(directory)
+    document = read_bundle_manifest(directory)
+    problems = manifest_findings(directory, document)
     entries = read_entries(directory)
+    leaves = [hash_leaf(state) for _, state in entries]
+    problems.extend(signature_findings(document, key_validity(entries), len(leaves),
+                                       root_from_leaf_hashes(leaves).hex()))
     notes = []
     for path in sorted((directory / "checkpoints").glob("*")):
         try:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, Literal
@@ -38,6 +39,7 @@ from trialctl.ledger.signed_note import (
     Note,
     NoteError,
     NoteSignature,
+    Verifier,
     ed25519_valid,
     key_id,
     parse_note,
@@ -115,6 +117,24 @@ class SignedCheckpoint:
             return False
         body = self.checkpoint.body().encode("utf-8")
         return ed25519_valid(public_key, self.signature, body)
+
+
+def check_signed_by(signed: SignedCheckpoint, verifiers: Sequence[Verifier]) -> Verifier:
+    """The given verifier key (`witness log-key`'s `user+hash+key`) whose signature the
+    note's signer line carries; CheckpointError, saying why, when none does. Only Ed25519
+    keys (type 0x01) of the name on the note's `signer` line are tried: a witness's
+    cosignature does not stand for the log's own signature."""
+    named = [v for v in verifiers
+             if v.key_type == ED25519 and v.name == signed.checkpoint.signer]
+    if not named:
+        names = ", ".join(sorted({v.name for v in verifiers})) or "none"
+        raise CheckpointError(f"the note is signed by {signed.checkpoint.signer!r}, and no "
+                              f"Ed25519 verifier key of that name was given (given: {names})")
+    for verifier in named:
+        if signed.signature_valid_for(verifier.public_key.hex(), ""):
+            return verifier
+    raise CheckpointError(f"the signature of {signed.checkpoint.signer!r} does not verify "
+                          "with the verifier key given")
 
 
 def sign_checkpoint(checkpoint: Checkpoint, keys: KeyPair) -> SignedCheckpoint:

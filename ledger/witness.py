@@ -6,7 +6,9 @@ A witness directory holds:
     witness.json    its name and public key (and how its private key is kept)
     key.json        its Ed25519 key, sealed with a password (trialctl-key/v1, as users' keys)
       or key.seed   the key unsealed, mode 0600, for a witness run as a service
-    state.json      the logs it trusts: origin -> log keys, last cosigned size and root
+    state.json      the logs it trusts: origin -> log keys, last cosigned size and root, and
+                    that checkpoint with the log's verified signatures and the cosignature
+                    (what a monitor reads: `GET /<origin>/checkpoint`, ledger/witness_http.py)
 
 A cosignature is a signed-note line by the witness:
 
@@ -234,6 +236,10 @@ class KnownLog:
     keys: list[str]
     size: int = 0
     root: bytes | None = None
+    # The last checkpoint cosigned, as a note: its text, the log's signature lines that
+    # verified and the witness's cosignature. None until the first cosignature (and in
+    # state written before it was kept).
+    checkpoint: str | None = None
 
     def verifiers(self) -> list[Verifier]:
         return [parse_vkey(k) for k in self.keys]
@@ -345,9 +351,12 @@ class Witness:
         logs: dict[str, KnownLog] = {}
         try:
             for origin, entry in document["logs"].items():
-                root = entry["root"]
+                root, kept = entry["root"], entry.get("checkpoint")
+                if kept is not None and not isinstance(kept, str):
+                    raise TypeError("checkpoint")
                 logs[origin] = KnownLog(list(entry["keys"]), int(entry["size"]),
-                                        None if root is None else base64.b64decode(root))
+                                        None if root is None else base64.b64decode(root),
+                                        kept)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise WitnessError(f"{self.state_path} is corrupt") from e
         return logs
@@ -355,7 +364,8 @@ class Witness:
     def _save(self, logs: dict[str, KnownLog]) -> None:
         document = {"format": STATE_FORMAT, "logs": {
             origin: {"keys": log.keys, "size": log.size,
-                     "root": None if log.root is None else base64.b64encode(log.root).decode()}
+                     "root": None if log.root is None else base64.b64encode(log.root).decode(),
+                     "checkpoint": log.checkpoint}
             for origin, log in sorted(logs.items())}}
         _write_atomically(self.state_path, _dumps(document))
 
@@ -401,7 +411,7 @@ class Witness:
             if log is None:
                 raise WitnessRefusal(NOT_FOUND, f"unknown log {head.origin!r}")
             try:
-                open_note(note, log.verifiers())
+                verified = open_note(note, log.verifiers())
             except NoteError as e:
                 raise WitnessRefusal(FORBIDDEN, f"log signature: {e}") from e
             if old_size > head.size:
@@ -410,11 +420,26 @@ class Witness:
             if old_size != log.size:
                 raise WitnessRefusal(CONFLICT, f"the witness last cosigned size {log.size} "
                                      f"of {head.origin}, not {old_size}", known_size=log.size)
+            if old_size == head.size and old_size > 0 and head.root != log.root:
+                raise WitnessRefusal(CONFLICT, f"the witness cosigned size {old_size} of "
+                                     f"{head.origin} with another root: a fork")
             self._check_consistency(log, old_size, head, proof)
             signature = cosign(note.text, self.name, self._private, timestamp)
             log.size, log.root = head.size, head.root
+            log.checkpoint = Note(note.text, (*verified, signature)).to_text()
             self._save(logs)
         return [signature]
+
+    def latest_checkpoint(self, origin: str) -> str:
+        """The last checkpoint of `origin` this witness cosigned, as a note with the log's
+        verified signatures and the witness's cosignature; WitnessRefusal (404) for a log
+        it does not know or has not cosigned yet."""
+        log = self.logs().get(origin)
+        if log is None:
+            raise WitnessRefusal(NOT_FOUND, f"unknown log {origin!r}")
+        if log.checkpoint is None:
+            raise WitnessRefusal(NOT_FOUND, f"no checkpoint of {origin!r} cosigned yet")
+        return log.checkpoint
 
     @staticmethod
     def _check_consistency(log: KnownLog, old_size: int, head: LogHead,

@@ -3,8 +3,17 @@
     POST /add-checkpoint      body: old <size> LF, proof lines, LF, the checkpoint
       200  the cosignature lines          404  unknown origin
       400  malformed request              403  no valid signature by the log's key
-      409  old size is not the witness's (body: its size LF, text/x.tlog.size)
+      409  old size is not the witness's (body: its size LF, text/x.tlog.size), or
+           it is the checkpoint's size with another root than the one cosigned
       422  the proof does not hold (or a size-0 checkpoint without the empty root)
+
+    GET /<origin>/checkpoint  the monitoring read: the last checkpoint of that log the
+      200  the note: its text, the log's    witness cosigned (origin path-escaped, its
+           signatures, the cosignature      '/' kept: /trialctl/ledger/<id>/checkpoint)
+      404  unknown origin, or nothing cosigned yet
+
+tlog-witness leaves monitor retrieval open ("TBD"); this read follows the older
+transparency-dev witness's `logs/<id>/checkpoint`, under the same prefix as submission.
 
 The server binds 127.0.0.1 only and handles one request at a time (http.server's
 HTTPServer); the witness's lock also keeps its state whole against a CLI cosign.
@@ -14,6 +23,7 @@ from __future__ import annotations
 
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -34,6 +44,7 @@ from trialctl.ledger.witness import (
 MAX_REQUEST_BYTES: Final = 128 * 1024
 SIZE_TYPE: Final = "text/x.tlog.size"
 HOST: Final = "127.0.0.1"
+CHECKPOINT_SUFFIX: Final = "/checkpoint"
 
 
 def make_server(witness: Witness, port: int, log: Callable[[str], None]) -> HTTPServer:
@@ -82,9 +93,37 @@ def make_server(witness: Witness, port: int, log: Callable[[str], None]) -> HTTP
             self._answer(200, "".join(s.line() for s in lines))
 
         def do_GET(self) -> None:
-            self._answer(405 if self.path == "/add-checkpoint" else 404, "POST only\n")
+            if self.path == "/add-checkpoint":
+                self._answer(405, "POST only\n")
+                return
+            origin = checkpoint_origin(self.path)
+            if origin is None:
+                self._answer(404, "no such endpoint\n")
+                return
+            try:
+                self._answer(200, witness.latest_checkpoint(origin))
+            except WitnessRefusal as e:
+                self._answer(e.status, f"{e}\n")
+            except WitnessError as e:
+                self._answer(500, f"{e}\n")
 
     return HTTPServer((HOST, port), Handler)
+
+
+def checkpoint_path(origin: str) -> str:
+    """The monitoring path of a log's latest cosigned checkpoint."""
+    return "/" + urllib.parse.quote(origin, safe="/") + CHECKPOINT_SUFFIX
+
+
+def checkpoint_origin(path: str) -> str | None:
+    """The origin a monitoring path names, or None when it is not one."""
+    if not path.startswith("/") or not path.endswith(CHECKPOINT_SUFFIX) or "?" in path:
+        return None
+    try:
+        origin = urllib.parse.unquote(path[1:-len(CHECKPOINT_SUFFIX)], errors="strict")
+    except UnicodeDecodeError:
+        return None
+    return origin or None
 
 
 def http_submitter(url: str, timeout: float = 30.0

@@ -18,11 +18,25 @@ import pytest
 
 from tests.conftest import Result, assert_one_line_error, trialctl
 from tests.ledgers import make_staff, write_file
+from trialctl.ledger.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    check_signed_by,
+    sign_checkpoint,
+)
+from trialctl.ledger.keys import KeyPair
 from trialctl.ledger.proofs import (
     ProofRejectedError,
     check_consistency_document,
     check_inclusion_document,
 )
+from trialctl.ledger.signed_note import (
+    COSIGNATURE_V1,
+    ED25519,
+    Verifier,
+    parse_vkey,
+)
+from trialctl.ledger.witness import log_key
 
 VECTOR_DIR = Path(__file__).resolve().parent / "vectors" / "merkle"
 
@@ -165,6 +179,9 @@ def test_a_ledger_proof_verifies_against_its_checkpoint_with_no_ledger(
     consistent = write_file(tmp_path / "consistency.json", consistency.stdout)
     found = staff.app.signed_recorder.entry_at(2)
     assert found is not None
+    alice_vkey = log_key(staff.app, "alice")[1]
+    bob = parse_vkey(log_key(staff.app, "bob")[1])
+    impostor = Verifier("alice", ED25519, bob.public_key).vkey()  # alice's name, bob's key
     entry = tmp_path / "entry.bin"
     entry.write_bytes(found[1].state)
     staff.app.close()
@@ -191,3 +208,38 @@ def test_a_ledger_proof_verifies_against_its_checkpoint_with_no_ledger(
     assert_one_line_error(
         trialctl("proof", "verify", str(consistent), "--old-checkpoint", str(note),
                  "--checkpoint", str(note)), "proof rejected")
+
+    # --key: both notes must be signed with the signer's verifier key given.
+    ok = trialctl("proof", "verify", str(consistent), "--old-checkpoint", str(old_note),
+                  "--checkpoint", str(note), "--key", alice_vkey)
+    assert ok.returncode == 0, ok
+    refused = trialctl("proof", "verify", str(included), "--checkpoint", str(note),
+                       "--key", impostor)
+    assert_one_line_error(refused, "proof rejected", "does not verify")
+    assert refused.returncode == 1
+    assert_one_line_error(
+        trialctl("proof", "verify", str(consistent), "--old-checkpoint", str(old_note),
+                 "--checkpoint", str(note), "--key", bob.vkey()),
+        "proof rejected", "no Ed25519 verifier key of that name")
+    usage = trialctl("proof", "verify", str(included), "--root", "00" * 32, "--key", alice_vkey)
+    assert_one_line_error(usage, "--key")
+    assert usage.returncode == 2
+
+
+def test_a_checkpoint_is_signed_only_by_the_log_key_of_its_signer() -> None:
+    """The rule behind `proof verify --key`, at its edges, with no ledger: the note's own
+    signer line, checked only with Ed25519 keys of the signer's name."""
+    log = KeyPair.generate()
+    log_key_ = Verifier("alice", ED25519, bytes.fromhex(log.public_key_hex))
+    signed = sign_checkpoint(
+        Checkpoint("0b1e4c6e-7d39-4c43-9b1f-6f5d0a9a2f10", 3, bytes(32),
+                   "2026-01-05T09:00:00.000000+00:00", "alice"), log)
+    assert check_signed_by(signed, [log_key_]) == log_key_
+    as_witness = Verifier("alice", COSIGNATURE_V1, log_key_.public_key)
+    other = Verifier("alice", ED25519, bytes.fromhex(KeyPair.generate().public_key_hex))
+    for keys, why in (([as_witness], "no Ed25519 verifier key"), ([other], "does not verify"),
+                      ([], "given: none")):
+        with pytest.raises(CheckpointError, match=why):
+            check_signed_by(signed, keys)
+    # Among several keys, the one that verifies is the one named.
+    assert check_signed_by(signed, [other, as_witness, log_key_]) == log_key_

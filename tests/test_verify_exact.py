@@ -28,6 +28,7 @@ from tests.ledgers import (
     sql,
     swap_rows,
 )
+from trialctl.domain.patient import patient_aggregate_id
 from trialctl.ledger.application import open_ledger
 from trialctl.ledger.checkpoint import CheckpointError, parse_checkpoint
 from trialctl.ledger.entry import parse_entry, seal
@@ -196,6 +197,14 @@ def test_a_verify_that_cannot_finish_raises_its_own_error(staff: Staff) -> None:
     with pytest.raises(VerificationIncompleteError, match="could not finish") as raised:
         verify_ledger(staff.app.signed_recorder, staff.url, workers=1)
     assert raised.value.exit_code == EXIT_INCOMPLETE == 3
+    # The command: its own exit code (not 1, "findings"), one line saying why. (Without
+    # the table the ledger does not open; a column gone is found only by reading.)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(
+            "CREATE TABLE trialctl_leaves (position BIGINT PRIMARY KEY, notification_id BIGINT)"))
+    result = trialctl("verify", "--ledger", staff.url)
+    assert_one_line_error(result, "could not finish")
+    assert result.returncode == EXIT_INCOMPLETE
 
 
 # -- positions in findings ----------------------------------------------------------------
@@ -364,6 +373,20 @@ def test_a_trial_at_an_id_not_derived_from_its_protocol_is_a_finding(staff: Staf
     assert "not derived from its payload" in findings[0].detail
 
 
+def test_a_patient_at_an_id_not_derived_from_its_trial_and_number_is_a_finding(
+    staff: Staff,
+) -> None:
+    trial_id = uuid4()
+    payload = {"trial_id": str(trial_id), "patient_id": "P001", "consent_version": "2.1",
+               "signed_on": "2026-01-05", "originator_topic": "trialctl.Patient"}
+    position = plant(staff, staff.bob.keys, aggregate_id=uuid4(),
+                     type="trialctl.Patient.ConsentSigned", meaning="recorded",
+                     actor=actor(staff, "bob", "investigator"), payload=payload)
+    findings = verified(staff).findings
+    assert [(f.position, f.check) for f in findings] == [(position, "identity")]
+    assert f"(expected {patient_aggregate_id(trial_id, 'P001')})" in findings[0].detail
+
+
 # -- FORMAT.md's promises ---------------------------------------------------------------
 
 
@@ -416,9 +439,7 @@ def test_a_checkpoint_note_in_another_form_is_refused(
     text = staff.app.checkpoint(staff.alice, datetime.now(UTC)).to_text()
     with pytest.raises(CheckpointError, match=message):
         parse_checkpoint(edit(text))
-    if message == "not CR LF":
-        return  # the CLI reads note files with newline translation (cli/, not ours yet)
-    note = tmp_path / "note.txt"
+    note = tmp_path / "note.txt"  # read as stored bytes: no newline translation
     note.write_bytes(edit(text).encode("utf-8"))
 
     result = trialctl("verify", "--ledger", staff.url, "--checkpoint", str(note))

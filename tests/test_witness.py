@@ -1,8 +1,10 @@
 """Witness cosigning (c2sp.org/tlog-witness, c2sp.org/tlog-cosignature): a witness cosigns a
 checkpoint only when it extends the last one it cosigned, and `verify` names it.
 
-The cosignature's bytes are checked against the spec with `cryptography` alone; the CLI as a
-process, on SQLite and PostgreSQL; the HTTP API's status codes against a served witness.
+The cosignature's bytes are checked against the spec with `cryptography` alone, and against
+the published values in tests/vectors/cosignature_v1.json; the CLI as a process, on SQLite
+and PostgreSQL; the HTTP API's status codes against a served witness, and its monitoring
+read (GET /<origin>/checkpoint) in process.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import shutil
 import struct
 import subprocess
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,15 +26,29 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.conftest import TRIALCTL, Result, assert_one_line_error, trialctl
-from trialctl.ledger.signed_note import Note, NoteSignature, parse_note
+from trialctl.ledger.merkle import consistency_proof, hash_leaf, root_from_leaf_hashes
+from trialctl.ledger.signed_note import (
+    ED25519,
+    Note,
+    NoteSignature,
+    NoteSigner,
+    open_note,
+    parse_note,
+    sign_note,
+)
 from trialctl.ledger.witness import (
     Verifier,
+    WitnessError,
+    WitnessRefusal,
     cosign,
     cosignature_time,
+    create_witness,
+    parse_cosigner_key,
     parse_submission,
     submission_body,
     vouches,
 )
+from trialctl.ledger.witness_http import checkpoint_path, make_server
 
 PASSWORD = "alice-password"
 
@@ -185,10 +202,11 @@ def test_a_witness_refuses_a_rewritten_ledger(home: Path, tmp_path: Path) -> Non
     assert checkpoint(real, tmp_path / "cp1.txt", str(directory)).returncode == 0
     before = state_of(directory)
 
-    # The same ledger id and signer, another history of the same length.
+    # The same ledger id and signer, another history of the same length: a fork at the size
+    # the witness cosigned (409 in tlog-witness).
     add_user(rewritten, "carol")
     refused = checkpoint(rewritten, tmp_path / "cp2.txt", str(directory))
-    assert_one_line_error(refused, "witness", "not a consistent extension")
+    assert_one_line_error(refused, "witness", "with another root: a fork")
     assert refused.returncode == 1
     assert state_of(directory) == before
     # The note is written, without a cosignature.
@@ -253,6 +271,24 @@ def test_file_mode_refusals_change_nothing(home: Path, tmp_path: Path) -> None:
        stdin="w3-password\n")
     assert_one_line_error(run("witness", "cosign", str(sealed), "--checkpoint", str(old),
                               "--password-stdin", stdin="wrong-password\n"), "wrong password")
+    # `checkpoint --witness DIR` opens a sealed witness with the next password line: a
+    # wrong one ends before anything is signed; the right one cosigns.
+    ok("witness", "add-log", str(sealed), "--from", str(tmp_path / "w1-alice.vkey"))
+    sealed_before = state_of(sealed)
+    refused = run("checkpoint", "-u", "alice", "-o", str(tmp_path / "sealed.txt"), "--ledger",
+                  url, f"--witness={sealed}", "--password-stdin",
+                  stdin=f"{PASSWORD}\nwrong-password\n")
+    assert_one_line_error(refused, "wrong password")
+    assert not (tmp_path / "sealed.txt").exists() and state_of(sealed) == sealed_before
+    cosigned = run("checkpoint", "-u", "alice", "-o", str(tmp_path / "sealed.txt"), "--ledger",
+                   url, f"--witness={sealed}", "--password-stdin", "--json",
+                   stdin=f"{PASSWORD}\nw3-password\n")
+    assert cosigned.returncode == 0, cosigned
+    assert json.loads(cosigned.stdout)["cosigned_by"] == ["witness.example/w3"]
+    vkey = json.loads(ok("witness", "show", str(sealed), "--json").stdout)["vkey"]
+    report = json.loads(ok("verify", "--ledger", url, "--json", "-c",
+                           str(tmp_path / "sealed.txt"), "--witness-key", vkey).stdout)
+    assert [w["name"] for w in report["checkpoints"][0]["witnesses"]] == ["witness.example/w3"]
     assert_one_line_error(run("witness", "init", str(directory), "--name", "x", "--unsealed"),
                           "already holds a witness")
 
@@ -323,6 +359,10 @@ def test_http_witness_answers_with_the_specs_status_codes(
     report = json.loads(ok("verify", "--ledger", url, "--json", "-c", str(tmp_path / "cp3.txt"),
                            "--witness-key", served["vkey"]).stdout)
     assert [w["name"] for w in report["checkpoints"][0]["witnesses"]] == ["witness.example/w1"]
+    # A monitor reads the same cosigned note back from the witness.
+    origin = plain.split("\n")[0]
+    assert _get(address, checkpoint_path(origin)) == \
+        (200, (tmp_path / "cp3.txt").read_text(encoding="utf-8"))
 
 
 def test_an_unreachable_witness_is_one_line_and_the_note_is_still_written(
@@ -333,3 +373,117 @@ def test_an_unreachable_witness_is_one_line_and_the_note_is_still_written(
     result = checkpoint(url, tmp_path / "cp.txt", "http://127.0.0.1:9/")
     assert_one_line_error(result, "cannot reach witness")
     assert (tmp_path / "cp.txt").read_text(encoding="utf-8").startswith("trialctl/ledger/")
+
+
+# --------------------------------------------------------------------------- in process
+
+ORIGIN = "trialctl/ledger/0b1e4c6e-7d39-4c43-9b1f-6f5d0a9a2f10"
+
+
+def _log_note(signer: NoteSigner, leaves: list[bytes]) -> str:
+    root = base64.b64encode(root_from_leaf_hashes(leaves)).decode()
+    return sign_note(f"{ORIGIN}\n{len(leaves)}\n{root}\n", signer).to_text()
+
+
+def _get(address: str, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(address + path, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_a_monitor_reads_the_latest_cosigned_checkpoint_and_a_fork_is_a_conflict(
+    tmp_path: Path,
+) -> None:
+    """GET /<origin>/checkpoint serves the last checkpoint cosigned, with the log's
+    signature and the cosignature (404 for an unknown log or before any cosignature); the
+    same size with another root is 409 (tlog-witness), and changes nothing."""
+    witness = create_witness(tmp_path / "w", "witness.example/w9", None)
+    witness.unlock(None)
+    log = NoteSigner("alice", ED25519, Ed25519PrivateKey.generate())
+    witness.add_log(ORIGIN, [log.verifier.vkey()])
+    server = make_server(witness, 0, lambda line: None)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert checkpoint_path(ORIGIN) == f"/{ORIGIN}/checkpoint"
+        assert _get(address, checkpoint_path(ORIGIN))[0] == 404  # nothing cosigned yet
+        assert _get(address, checkpoint_path("other.example/log"))[0] == 404
+        assert _get(address, "/checkpoint")[0] == 404
+
+        leaves = [hash_leaf(bytes([i])) for i in range(5)]
+        first = _log_note(log, leaves[:3])
+        witness.add_checkpoint(0, [], first, 1_700_000_000)
+        second = _log_note(log, leaves)
+        witness.add_checkpoint(3, consistency_proof(3, leaves), second, 1_700_000_100)
+        status, body = _get(address, checkpoint_path(ORIGIN))
+        assert status == 200
+        served = parse_note(body)
+        assert served.text == parse_note(second).text
+        assert open_note(served, [log.verifier])  # the log's own signature is kept
+        (vouch,), problems = vouches(served, [witness.verifier])
+        assert problems == [] and vouch.timestamp == 1_700_000_100
+
+        before = state_of(witness.directory)
+        fork = _log_note(log, [*leaves[:4], hash_leaf(b"rewritten")])
+        with pytest.raises(WitnessRefusal, match="another root") as refused:
+            witness.add_checkpoint(5, [], fork, 1_700_000_200)
+        assert refused.value.status == 409 and refused.value.known_size is None
+        status, body, _ = post(address, submission_body(5, [], fork))
+        assert status == 409 and "another root" in body
+        assert state_of(witness.directory) == before
+        assert _get(address, checkpoint_path(ORIGIN))[1] == served.to_text()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# --------------------------------------------------------------------------- published values
+
+VECTORS = json.loads((Path(__file__).resolve().parent / "vectors" / "cosignature_v1.json")
+                     .read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("vector", VECTORS["cosigner_vkeys"], ids=lambda v: v["name"])
+def test_a_published_cosigner_key_reads_with_its_key_id(vector: dict[str, Any]) -> None:
+    verifier = parse_cosigner_key(vector["vkey"])
+    assert (verifier.name, verifier.key_id.hex()) == (vector["name"], vector["key_id"])
+    # Recomputed with hashlib alone: SHA-256(name LF 0x04 key)[:4].
+    assert hashlib.sha256(vector["name"].encode() + b"\n\x04" + verifier.public_key
+                          ).digest()[:4].hex() == vector["key_id"]
+    assert verifier.vkey() == vector["vkey"]  # and back to the same text
+    wrong = vector["vkey"].replace(vector["key_id"], "00000000")
+    with pytest.raises(WitnessError, match="key ID"):
+        parse_cosigner_key(wrong)
+
+
+@pytest.mark.parametrize("vector", VECTORS["cosignature_timestamps"], ids=lambda v: v["desc"])
+def test_a_published_signature_line_splits_into_key_id_time_and_signature(
+    vector: dict[str, Any],
+) -> None:
+    body = "log.example/a\n1\n" + base64.b64encode(bytes(32)).decode() + "\n"
+    (line,) = parse_note(f"{body}\n\u2014 w {vector['signature']}\n").signatures
+    if vector["timestamp"] is None:
+        assert len(line.signature) == 64  # no room for a timestamp: not a cosignature
+    else:
+        assert line.key_id.hex() == vector["key_id"] and len(line.signature) == 72
+        assert struct.unpack(">Q", line.signature[:8]) == (vector["timestamp"],)
+
+
+@pytest.mark.parametrize("vector", VECTORS["log_checkpoints"], ids=lambda v: v["origin"][:24])
+def test_a_witness_cosigns_another_implementations_log_checkpoint(
+    vector: dict[str, Any], tmp_path: Path
+) -> None:
+    """A checkpoint signed by a sigsum log (from torchwood's litewitness tests) is accepted
+    and cosigned from size 0, as litewitness does with it."""
+    witness = create_witness(tmp_path / "w", "witness.example/w1", None)
+    witness.unlock(None)
+    log_key_ = Verifier(vector["origin"], ED25519, bytes.fromhex(vector["public_key"]))
+    assert hashlib.sha256(log_key_.public_key).hexdigest() == vector["origin"].split("/")[-1]
+    witness.add_log(vector["origin"], [log_key_.vkey()])
+    (cosignature,) = witness.add_checkpoint(0, [], vector["note"], 1_727_964_367)
+    note = parse_note(vector["note"])
+    (vouch,), problems = vouches(note.with_signatures([cosignature]), [witness.verifier])
+    assert problems == [] and vouch.timestamp == 1_727_964_367
+    assert witness.logs()[vector["origin"]].size == 1

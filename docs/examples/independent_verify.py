@@ -9,7 +9,8 @@ and `cryptography` (for Ed25519) and nothing of trialctl's own code.
     python independent_verify.py --bundle DIR [same options]
 
 A bundle (`trialctl export bundle`) holds the entries' stored bytes; the same checks run on
-them, and its manifest's SHA-256s and its keys.json are checked against the entries.
+them, its manifest's SHA-256s and its exporter's signature (by a key the entries show still
+valid at the bundle's tree size) are checked, and its keys.json against the entries.
 
 It checks, entry by entry in commit order: the entry's stored form and canonical JSON, its
 single Ed25519 signature against the key its statement names, the signer's authority as the
@@ -644,6 +645,7 @@ def read_bundle(directory: Path) -> tuple[list[Row], list[str], list[tuple[str, 
         rows.append(Row(number, aggregate, version if isinstance(version, int) else -number,
                         topic, state, int(item["position"]), leaf_hash(state)))
     problems = bundle_manifest_problems(directory)
+    problems += bundle_signature_problems(directory, rows)
     listed = json.loads((directory / "keys.json").read_text(encoding="utf-8"))
     if listed != bundle_keys(rows):
         problems.append("keys.json: the keys or their positions differ from the entries'")
@@ -652,8 +654,21 @@ def read_bundle(directory: Path) -> tuple[list[Row], list[str], list[tuple[str, 
     return rows, problems, notes
 
 
+def bundle_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest document {"signed", "signatures"}; an older unsigned manifest is the
+    payload alone, read here as one with no signature."""
+    document = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    if not isinstance(document, dict):
+        raise ValueError("manifest.json is not a JSON object")
+    if "signed" not in document:
+        document = {"signed": document, "signatures": []}
+    if not isinstance(document["signed"], dict):
+        raise ValueError("the manifest's 'signed' is not a JSON object")
+    return document
+
+
 def bundle_manifest_problems(directory: Path) -> list[str]:
-    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    manifest = bundle_manifest(directory)["signed"]
     if manifest.get("format") != BUNDLE_FORMAT:
         return [f"manifest.json is not a {BUNDLE_FORMAT} manifest"]
     listed = {str(f["name"]): str(f["sha256"]) for f in manifest["files"]}
@@ -666,6 +681,50 @@ def bundle_manifest_problems(directory: Path) -> list[str]:
         elif hashlib.sha256((directory / name).read_bytes()).hexdigest() != digest:
             problems.append(f"{name}: SHA-256 differs from the manifest")
     problems += [f"{name}: not in the manifest" for name in sorted(present - set(listed))]
+    return problems
+
+
+def _base64_or_empty(text: Any) -> bytes:
+    try:
+        return base64.b64decode(str(text), validate=True)
+    except binascii.Error:
+        return b""  # fails the signature check like any other wrong signature
+
+
+def bundle_signature_problems(directory: Path, rows: list[Row]) -> list[str]:
+    """The manifest's Ed25519 signature over the canonical JSON of `signed`, by a key the
+    entries give to the user `exported_by` names and that stands (not rotated or revoked)
+    at the bundle's tree size; and the tree head it states is the entries' own."""
+    document = bundle_manifest(directory)
+    signed, signatures = document["signed"], document.get("signatures") or []
+    exporter = signed.get("exported_by")
+    if not signatures or not isinstance(exporter, dict):
+        return ["manifest.json carries no signature"]
+    public_key = str(exporter.get("public_key"))
+    try:
+        key_id = key_id_of(public_key)
+    except ValueError:
+        return ["manifest.json: the exporter's public key is not hex"]
+    if exporter.get("key_id") != key_id:
+        return ["manifest.json: the exporter's key id is not the SHA-256 of their public key"]
+    message = canonical(signed)
+    if not any(isinstance(s, dict) and s.get("key_id") == key_id
+               and signature_ok(public_key, _base64_or_empty(s.get("signature")), message)
+               for s in signatures):
+        return [f"manifest.json: the manifest's signature by key {key_id[:16]}… does not "
+                "verify"]
+    problems = []
+    leaves = [leaf_hash(row.state) for row in rows]
+    if signed.get("tree_size") != len(rows) or signed.get("root_hash") != \
+            merkle_root(leaves).hex():
+        problems.append("manifest.json: its tree size or root is not the entries'")
+    key = next((k for k in bundle_keys(rows) if k["key_id"] == key_id), None)
+    if key is None or key["user_id"] != exporter.get("user_id"):
+        problems.append(f"manifest.json: signed with key {key_id[:16]}…, which the entries "
+                        f"do not give to {exporter.get('user_id')!r}")
+    elif key["valid_to"] is not None:
+        problems.append(f"manifest.json: signed with key {key_id[:16]}…, no longer valid at "
+                        f"tree size {len(rows)}")
     return problems
 
 
