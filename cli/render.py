@@ -217,7 +217,8 @@ def render_patient_notes(summary: dict[str, Any], flagged: list[dict[str, Any]])
     dose = summary.get("course1_dose")  # absent from a read model written before it
     if dose:
         minimum = dose["minimum"]
-        floor = "" if minimum is None else f", protocol minimum {Decimal(minimum) * 100:.0f}%"
+        floor = "" if minimum is None else \
+            f", protocol minimum {(Decimal(minimum) * 100).normalize():f}%"
         _echo(f"course 1 dose: {dose['received']} of {dose['planned']} {dose['unit']} planned "
               f"({dose['percent']}{floor}; {dose['days_recorded']} day(s) recorded, "
               f"{dose['days_missed']} held, skipped or discontinued)")
