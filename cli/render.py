@@ -15,6 +15,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import typer
@@ -141,7 +142,9 @@ COHORTS = TableSpec("Cohorts", [
     ("DLTs", field("dlts")), ("replaced", joined("replaced")),
     # Derived from the current facts: a DLT that no longer meets its rule, an uncoded AE.
     ("notes", lambda c: "; ".join(
-        [*c["dlt_notes"], *(f"{ae} uncoded" for ae in c["uncoded_aes"])])),
+        [*c["dlt_notes"], *(f"{ae} uncoded" for ae in c["uncoded_aes"]),
+         # A status read model written before replacement reasons holds no such key.
+         *(f"{p} replaced: {why}" for p, why in c.get("replaced_because", {}).items())])),
 ])
 
 
@@ -211,6 +214,14 @@ def render_patient_notes(summary: dict[str, Any], flagged: list[dict[str, Any]])
     and the cohort decisions made on their data since corrected."""
     _echo(f"DLT outcome: {summary['outcome']}, {summary['dlts']} counting DLT(s)"
                + (f" ({summary['replaced_because']})" if summary["replaced_because"] else ""))
+    dose = summary.get("course1_dose")  # absent from a read model written before it
+    if dose:
+        minimum = dose["minimum"]
+        floor = "" if minimum is None else \
+            f", protocol minimum {(Decimal(minimum) * 100).normalize():f}%"
+        _echo(f"course 1 dose: {dose['received']} of {dose['planned']} {dose['unit']} planned "
+              f"({dose['percent']}{floor}; {dose['days_recorded']} day(s) recorded, "
+              f"{dose['days_missed']} held, skipped or discontinued)")
     for note in summary["dlt_notes"]:
         _echo(f"DLT not counted: {note}")
     for ae_id in summary["uncoded_aes"]:

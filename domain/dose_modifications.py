@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 from typing import Protocol as Structural
 
@@ -304,27 +304,75 @@ def dose_intensity(record: DosedRecord, protocol: Protocol) -> list[dict[str, An
     return rows
 
 
-def course1_dose_fraction(record: DosedRecord, protocol: Protocol) -> Decimal | None:
-    """The fraction of the planned course-1 amount of the escalated agent the patient
-    received (planned at their own level); None before enrolment."""
+@dataclass(frozen=True)
+class CourseOneDosing:
+    """How much of course 1's escalated agent the patient received against the plan.
+
+    Planned: the dose of the patient's own level on every day of the agent's schedule
+    (`days`), e.g. 300 mg/day x days 1-21 = 6300 mg/day-doses. Received, day by day from
+    the course's day 1: the amount of the dose recorded for that day; nothing on a day held,
+    skipped or after a discontinuation; and, on a day with neither a dose record nor such a
+    change, the dose of the level then in force (a reduction lowers it). The ledger reads
+    holds, skips, discontinuations and reductions as the record of doses not received, as
+    a site's dosing visits record them; a missed dose is recorded as a skip.
+    """
+
+    received: Decimal
+    planned: Decimal
+    recorded_days: int  # days with a dose record
+    missed_days: int  # days held, skipped or after a discontinuation
+    records: tuple[int, ...]  # record versions it rests on: course 1 doses and changes
+
+    @property
+    def fraction(self) -> Decimal:
+        return self.received / self.planned
+
+    @property
+    def percent(self) -> str:
+        """The fraction as a percentage, rounded down: 79.99% never shows as 80.0%."""
+        return f"{(self.fraction * 100).quantize(Decimal('0.1'), rounding=ROUND_DOWN)}%"
+
+
+def course1_dosing(record: DosedRecord, protocol: Protocol) -> CourseOneDosing | None:
+    """Course 1 of the escalated agent, received against planned at the patient's own
+    level; None before enrolment or before course 1's day 1."""
     if record.level is None:
         return None
+    doses = record.doses()
+    first = course_day_one(doses, 1)
+    if first is None:
+        return None
     agent = protocol.escalated_agent
+    given = {int(d["day"]): d for d in doses if d["course"] == 1 and d["agent"] == agent.name}
+    changes = record.dose_changes()
+    received, recorded, missed = Decimal(0), 0, 0
+    for day in agent.days:
+        dose = given.get(day)
+        if dose is not None:
+            received += Decimal(dose["dose"])
+            recorded += 1
+            continue
+        on = first + timedelta(days=day - 1)
+        treatment = treatment_on(on, record.level, changes)
+        if (treatment.discontinued_on is not None or treatment.held_since is not None
+                or (1, on) in treatment.skipped):
+            missed += 1
+        else:
+            received += protocol.level(treatment.level).dose
     planned = protocol.level(record.level).dose * len(agent.days)
-    given = sum(
-        (Decimal(d["dose"]) for d in record.doses()
-         if d["course"] == 1 and d["agent"] == agent.name),
-        Decimal(0),
-    )
-    return given / planned
+    versions = [int(d["version"]) for d in given.values()]
+    versions += [int(c["version"]) for c in changes if c["course"] == 1]
+    return CourseOneDosing(received, planned, recorded, missed, tuple(sorted(versions)))
 
 
-def below_course1_dose_fraction(record: DosedRecord, protocol: Protocol) -> bool:
-    """Whether the patient received less of course 1 than the protocol's
-    `min_course1_dose_fraction` (False when the protocol sets none): without a DLT, such a
-    patient is not DLT-evaluable for a non-toxic reason."""
+def below_course1_minimum(record: DosedRecord, protocol: Protocol) -> CourseOneDosing | None:
+    """Course 1's dosing when the patient received less than the protocol's
+    `min_course1_dose_fraction` (None when they did not, or the protocol sets none):
+    without a counting DLT, such a patient is not DLT-evaluable for a non-toxic reason."""
     rules = protocol.dose_modification
-    fraction = course1_dose_fraction(record, protocol)
-    if rules is None or rules.min_course1_dose_fraction is None or fraction is None:
-        return False
-    return fraction < rules.min_course1_dose_fraction
+    if rules is None or rules.min_course1_dose_fraction is None:
+        return None
+    dosing = course1_dosing(record, protocol)
+    if dosing is None or dosing.fraction >= rules.min_course1_dose_fraction:
+        return None
+    return dosing

@@ -354,8 +354,9 @@ class AdverseEvent(Fact):
     )
     serious: list[str] | None = given(  # noqa: RUF009
         "list or null",
-        "why it is serious: " + ", ".join(SERIOUS_CRITERIA),
-        default=None,
+        "why it is serious: " + ", ".join(SERIOUS_CRITERIA)
+        + "; corrected as text (`serious=hospitalisation,death`, `serious=none`)",
+        correctable=True, default=None,
     )
     site_aware_on: str | None = given(
         "date or null", "when the site learned of a serious event", correctable=True,
@@ -369,6 +370,9 @@ class AdverseEvent(Fact):
     )
 
     def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
+        return self._from_text()._checked(record, protocol, now)
+
+    def _checked(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
         if not isinstance(self.ae_id, str) or not self.ae_id.strip():
             raise TrialRuleError("ae-id", "the adverse event's id is required, e.g. AE1")
         if not str(self.term).strip():
@@ -392,6 +396,18 @@ class AdverseEvent(Fact):
             not_before(resolved, onset, "resolution date", "onset")
         serious = self._check_serious(onset, now)
         return replace(self, term=str(self.term).strip(), serious=serious)
+
+    def _from_text(self) -> Self:
+        """A correction's `--set` gives text: `serious` as comma-separated criteria, and
+        `none` (or nothing) for a flag or date entered in error."""
+        serious: Any = self.serious
+        if isinstance(serious, str):
+            serious = None if _is_none(serious) else [c.strip() for c in serious.split(",")]
+        elif serious is not None and (
+                not isinstance(serious, list) or not all(isinstance(c, str) for c in serious)):
+            raise TrialRuleError("sae-criteria", f"serious criteria {serious!r} are not a list")
+        return replace(self, serious=serious, site_aware_on=_none_or(self.site_aware_on),
+                       reported_on=_none_or(self.reported_on))
 
     def _check_serious(self, onset: date, now: datetime) -> list[str] | None:
         """Serious criteria are the regulatory ones; a death is a grade 5 event and the
@@ -440,6 +456,14 @@ class AdverseEvent(Fact):
         aware = parse_day(values["site_aware_on"], "site-aware date")
         return (aware + timedelta(days=rule.days_for(values["serious"]))).isoformat()
 
+
+
+def _is_none(text: str) -> bool:
+    return text.strip().lower() in ("", "none", "null")
+
+
+def _none_or(value: str | None) -> str | None:
+    return None if isinstance(value, str) and _is_none(value) else value
 
 
 def report_state(report_due: str, reported_on: str | None, on: date) -> str:

@@ -33,6 +33,7 @@ from trialctl.domain import queries as query_rules
 from trialctl.domain.consent import consent_history
 from trialctl.domain.ctcae_terms import terms_for
 from trialctl.domain.dlt_rules import DltContext, unmet_conditions
+from trialctl.domain.dose_modifications import below_course1_minimum, course1_dosing
 from trialctl.domain.eligibility import evaluate_eligibility
 from trialctl.domain.facts import (
     ALLOWED_AFTER_WITHDRAWAL,
@@ -360,10 +361,33 @@ class Patient(Aggregate):
                 return DltOutcome(REPLACED, reason=reason, records=(course["version"],))
             window = self.dlt_window(protocol)
             if window is not None and parse_day(course["completed_on"], "completion") >= window[1]:
+                # Judged only now, with course 1 over: until then doses may still come.
+                short = below_course1_minimum(self, protocol)
+                if short is not None:
+                    reason = f"received {short.percent} of planned course-1 dose"
+                    return DltOutcome(REPLACED, reason=reason,
+                                      records=(course["version"], *others, *short.records))
                 return DltOutcome(EVALUABLE, records=(course["version"], *others))
         if self.left is not None:
             return DltOutcome(REPLACED, reason=self.left, records=others)
         return DltOutcome(WAITING, records=others)
+
+    def course1_dose(self, protocol: Protocol) -> dict[str, Any] | None:
+        """Course 1 of the escalated agent, received against planned, as shown."""
+        dosing = course1_dosing(self, protocol)
+        if dosing is None:
+            return None
+        rules = protocol.dose_modification
+        minimum = None if rules is None else rules.min_course1_dose_fraction
+        return {
+            "received": str(dosing.received),
+            "planned": str(dosing.planned),
+            "unit": protocol.escalated_agent.unit,
+            "percent": dosing.percent,
+            "minimum": None if minimum is None else str(minimum),
+            "days_recorded": dosing.recorded_days,
+            "days_missed": dosing.missed_days,
+        }
 
     def first_dose_day(self, course: int = 1) -> date | None:
         days = [
@@ -402,6 +426,7 @@ class Patient(Aggregate):
             "evaluable": {EVALUABLE: True, REPLACED: False}.get(outcome.state),
             "outcome": outcome.state,
             "replaced_because": outcome.reason or None,
+            "course1_dose": self.course1_dose(protocol),
             # A DLT adjudicated as such that does not count now, and why.
             "dlt_notes": [_dlt_note(d) for d in judged if d["is_dlt"] and not d["counts"]],
             "uncoded_aes": [ae["ae_id"] for ae in self.adverse_events() if not ae["coded"]],

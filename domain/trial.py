@@ -190,6 +190,10 @@ class Trial(Aggregate):
                     "dose": str(protocol.level(cohort["level"]).dose),
                     "patients": state.active,
                     "replaced": state.replaced,
+                    # Why each replaced patient does not count (withdrawn, short of course 1).
+                    "replaced_because": {
+                        p: patients[p].outcome(protocol).reason for p in state.replaced
+                    },
                     "evaluated": len(state.evaluated),
                     "dlts": state.dlts,
                     "dlt_notes": notes,

@@ -84,7 +84,7 @@ def test_the_correctable_fields_are_those_declared() -> None:
         "enrollment": {"enrolled_on"},
         "dose": {"dose", "unit", "given_at"},
         "adverse-event": {"term", "grade", "attribution", "onset", "resolved_on", "coded",
-                          "site_aware_on", "reported_on"},
+                          "serious", "site_aware_on", "reported_on"},
         "dlt-adjudication": {"is_dlt", "rule_code", "decided_on"},
         "course": {"completed_on", "not_evaluable_reason"},
         "response": {"assessed_on", "lesions", "new_lesions", "non_target_progression"},
