@@ -31,7 +31,8 @@ from trialctl.ledger.audit import audit_row
 from trialctl.ledger.decisions import DECISION_TYPES, decision_signer
 from trialctl.ledger.entry import MalformedEntryError, parse_entry
 from trialctl.ledger.errors import LedgerError
-from trialctl.ledger.history import advanced
+from trialctl.ledger.history import advanced, advanced_by
+from trialctl.ledger.mapper import EntryMapper
 from trialctl.ledger.views import (
     VIEWS_NAME,
     TrialViews,
@@ -57,6 +58,8 @@ class TrialProjection(Projection[TrialViews]):
     def __init__(self, view: TrialViews, ledger: TrialLedger) -> None:
         super().__init__(view)
         self.ledger = ledger
+        assert isinstance(ledger.mapper, EntryMapper)  # what TrialLedger.construct_mapper makes
+        self.mapper = ledger.mapper
         self.aggregates: dict[UUID, Any] = {}
         # Trials and patients whose rows the entries since the last `flush` changed, each
         # with the position of the last such entry.
@@ -101,7 +104,7 @@ class TrialProjection(Projection[TrialViews]):
             ) from e
         aggregate = None
         if statement["type"].startswith((TRIAL_EVENTS, PATIENT_EVENTS)):
-            aggregate = self._advance(notification)
+            aggregate = self._advance(notification, statement)
         patient_id = statement["payload"].get("patient_id")
         if isinstance(aggregate, Patient):
             patient_id = aggregate.patient_id
@@ -178,7 +181,7 @@ class TrialProjection(Projection[TrialViews]):
                 "evaluated": cohort["evaluated"], "dlts": cohort["dlts"],
             })
 
-    def _advance(self, notification: Notification) -> Any:
+    def _advance(self, notification: Notification, statement: dict[str, Any]) -> Any:
         """The entry's aggregate just after it: the cached state moved one event on."""
         aggregate_id = UUID(str(notification.originator_id))
         version = notification.originator_version
@@ -188,7 +191,8 @@ class TrialProjection(Projection[TrialViews]):
                 None if version == 1
                 else self.ledger.repository.get(aggregate_id, version=version - 1)
             )
-        aggregate = advanced(aggregate, [notification], self.ledger.mapper)
+        event = self.mapper.event_of_statement(notification, statement)
+        aggregate = advanced_by(aggregate, [event])
         self.aggregates[aggregate_id] = aggregate
         return aggregate
 
