@@ -45,7 +45,9 @@ from trialctl.ledger.views import (
     trials_view,
 )
 
-BATCH = 500
+# Entries per batch: each trial and patient a batch touches is rendered once, so a longer
+# batch renders each less often; its rows are held in memory until written.
+BATCH = 2000
 TRIAL_EVENTS = "trialctl.Trial."
 PATIENT_EVENTS = "trialctl.Patient."
 

@@ -98,7 +98,7 @@ def _assert_status_equals_replay(app: TrialLedger, views: TrialViews) -> None:
 
 
 @pytest.mark.parametrize("name", ["demo", "generated"])
-@pytest.mark.parametrize("batch", [projection.BATCH, 7], ids=["batch-500", "batch-7"])
+@pytest.mark.parametrize("batch", [projection.BATCH, 7], ids=["batch-default", "batch-7"])
 def test_a_rebuild_equals_rendering_after_every_entry(
     built: dict[str, Path], entry_by_entry: dict[str, Tables], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch, name: str, batch: int,
