@@ -11,6 +11,7 @@ Stored names are permanent: `EVENT` and the field names are exactly what old led
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -140,6 +141,7 @@ class Fact:
         return [(f.name, f.metadata[_ABOUT]) for f in dataclasses.fields(cls)]
 
     @classmethod
+    @functools.cache  # fixed per class, and read each time an event is applied
     def columns(cls) -> tuple[Column, ...]:
         given_columns = [
             Column(name, about.shown, about.text, False, about.correctable)
@@ -159,6 +161,7 @@ class Fact:
         return frozenset(c.name for c in cls.columns() if c.correctable)
 
     @classmethod
+    @functools.cache  # fixed per class, and read each time an event is applied
     def kept(cls) -> tuple[str, ...]:
         """The payload fields kept with the fact on the record."""
         held_elsewhere = {d.name for d in cls.DERIVED if not d.kept}

@@ -1161,8 +1161,16 @@ class Patient(Aggregate):
     def labs(self) -> list[dict[str, Any]]:
         """Each lab graded now: its current values against the current limits of normal
         (its own, else screening's), so a corrected screening ULN regrades earlier labs."""
-        screening = self.screening_values
-        return [{**lab, **Lab.from_record(lab).derive(screening)} for lab in self.kept(Lab)]
+        # Grading is the costliest read of a record, and one status reads it for every
+        # patient several times; grades change only with an entry (a new version) or with a
+        # copy's own facts (`_without`), so they are kept per version and facts dict.
+        kept = self.__dict__.get("_graded_labs")
+        if kept is None or kept[0] != self.version or kept[1] is not self.facts:
+            screening = self.screening_values
+            graded = [{**lab, **Lab.from_record(lab).derive(screening)} for lab in self.kept(Lab)]
+            kept = (self.version, self.facts, graded)
+            self.__dict__["_graded_labs"] = kept
+        return [dict(lab) for lab in kept[2]]
 
     def record_lab(self, lab: Lab, protocol: Protocol, now: datetime) -> dict[str, Any]:
         """Record a laboratory value; its CTCAE grade is computed against the patient's

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import project_aggregate
+from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, StoredEvent
 
 
@@ -23,3 +24,9 @@ def advanced(aggregate: Any, entries: Iterable[StoredEvent], mapper: Mapper[UUID
     the original.
     """
     return project_aggregate(aggregate, (mapper.to_domain_event(e) for e in entries))
+
+
+def advanced_by(aggregate: Any, events: Iterable[DomainEventProtocol[UUID]]) -> Any:
+    """`aggregate` after events already read from their entries (the read models read each
+    entry's statement for their own rows, and decode it once), applied in order, in place."""
+    return project_aggregate(aggregate, events)

@@ -58,15 +58,21 @@ class EntryMapper(Mapper[UUID]):
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         try:
             statement = parse_entry(stored_event.state).statement
+        except MalformedEntryError as e:
+            raise self._unreadable(stored_event, e) from e
+        return self.event_of_statement(stored_event, statement)
+
+    def event_of_statement(
+        self, stored_event: StoredEvent, statement: dict[str, Any]
+    ) -> DomainEventProtocol[UUID]:
+        """The domain event of an entry whose statement the caller has parsed already (the
+        read models read the statement too: parsing it once halves their decoding)."""
+        try:
             event_state: dict[str, Any] = dict(statement["payload"])
             event_state["timestamp"] = parse_time(statement["recorded_at"])
             cls = resolve_topic(statement["type"])
-        except (MalformedEntryError, ValueError) as e:
-            msg = (
-                f"cannot read the entry of aggregate {stored_event.originator_id} "
-                f"version {stored_event.originator_version}: {e}"
-            )
-            raise MapperDeserialisationError(msg) from e
+        except ValueError as e:
+            raise self._unreadable(stored_event, e) from e
         event_state["originator_id"] = UUID(str(stored_event.originator_id))
         event_state["originator_version"] = stored_event.originator_version
         class_version = getattr(cls, "class_version", 1)
@@ -77,3 +83,10 @@ class EntryMapper(Mapper[UUID]):
         domain_event = object.__new__(cls)
         object.__setattr__(domain_event, "__dict__", event_state)
         return domain_event  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _unreadable(stored_event: StoredEvent, error: Exception) -> MapperDeserialisationError:
+        return MapperDeserialisationError(
+            f"cannot read the entry of aggregate {stored_event.originator_id} "
+            f"version {stored_event.originator_version}: {error}"
+        )

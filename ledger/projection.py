@@ -7,6 +7,12 @@ Patient aggregates the rules guard, and rendered by the same `Trial.status()` th
 uses: there is one implementation of "what is the cohort's state". The trial's counts are
 derived from its patients' facts, so a patient entry (a DLT, a course, a correction)
 rewrites the trial's rows too.
+
+An aggregate's rows depend only on its own entries (and a patient's on its trial's fixed
+protocol), so within one batch only the state after the last entry touching a trial or a
+patient reaches the tables: those rows are rendered once, when the batch is written, with
+that entry's position. Rendering them after every entry (as one `process_event` does) gives
+the same rows at many times the cost, since a trial's status reads all its patients' facts.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from trialctl.ledger.audit import audit_row
 from trialctl.ledger.decisions import DECISION_TYPES, decision_signer
 from trialctl.ledger.entry import MalformedEntryError, parse_entry
 from trialctl.ledger.errors import LedgerError
-from trialctl.ledger.history import advanced
+from trialctl.ledger.history import advanced, advanced_by
+from trialctl.ledger.mapper import EntryMapper
 from trialctl.ledger.views import (
     VIEWS_NAME,
     TrialViews,
@@ -38,7 +45,9 @@ from trialctl.ledger.views import (
     trials_view,
 )
 
-BATCH = 500
+# Entries per batch: each trial and patient a batch touches is rendered once, so a longer
+# batch renders each less often; its rows are held in memory until written.
+BATCH = 2000
 TRIAL_EVENTS = "trialctl.Trial."
 PATIENT_EVENTS = "trialctl.Patient."
 
@@ -51,7 +60,13 @@ class TrialProjection(Projection[TrialViews]):
     def __init__(self, view: TrialViews, ledger: TrialLedger) -> None:
         super().__init__(view)
         self.ledger = ledger
+        assert isinstance(ledger.mapper, EntryMapper)  # what TrialLedger.construct_mapper makes
+        self.mapper = ledger.mapper
         self.aggregates: dict[UUID, Any] = {}
+        # Trials and patients whose rows the entries since the last `flush` changed, each
+        # with the position of the last such entry.
+        self._trials_changed: dict[UUID, int] = {}
+        self._patients_changed: dict[UUID, int] = {}
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """The library's entry point (what a `ProjectionRunner` calls): one domain event and
@@ -60,6 +75,7 @@ class TrialProjection(Projection[TrialViews]):
         tracked notification id."""
         rows = ViewRows()
         self.rows_for(self._signed_entry(domain_event, tracking), rows)
+        self.flush(rows)
         with self.view.transaction(commit=True) as session:
             self.view.write(session, rows, tracking)
 
@@ -80,7 +96,8 @@ class TrialProjection(Projection[TrialViews]):
         return found[0]
 
     def rows_for(self, notification: Notification, rows: ViewRows) -> None:
-        """The view rows one signed entry changes."""
+        """The audit and decision rows of one signed entry; the trial and patient rows it
+        changes are noted, and rendered by `flush`."""
         try:
             statement = parse_entry(notification.state).statement
         except MalformedEntryError as e:
@@ -89,7 +106,7 @@ class TrialProjection(Projection[TrialViews]):
             ) from e
         aggregate = None
         if statement["type"].startswith((TRIAL_EVENTS, PATIENT_EVENTS)):
-            aggregate = self._advance(notification)
+            aggregate = self._advance(notification, statement)
         patient_id = statement["payload"].get("patient_id")
         if isinstance(aggregate, Patient):
             patient_id = aggregate.patient_id
@@ -108,18 +125,29 @@ class TrialProjection(Projection[TrialViews]):
                 "cohort_number": statement["payload"]["cohort_number"],
                 "signed_by": dumps(decision_signer(statement)),
             })
+        position = statement["position"]
         if isinstance(aggregate, Trial):
-            self._trial_rows(aggregate, statement["position"], rows)
+            self._trials_changed[aggregate.id] = position
         elif isinstance(aggregate, Patient):
-            trial = self._current(UUID(aggregate.trial_id), statement["position"])
-            summary = aggregate.state(trial.protocol)
-            self._trial_rows(trial, statement["position"], rows)
+            self._patients_changed[aggregate.id] = position
+            self._trials_changed[UUID(aggregate.trial_id)] = position
+
+    def flush(self, rows: ViewRows) -> None:
+        """The trial, cohort and patient rows the entries since the last flush changed, as
+        their last entries left them."""
+        for trial_id, position in self._trials_changed.items():
+            self._trial_rows(self._current(trial_id, position), position, rows)
+        for patient_id, position in self._patients_changed.items():
+            patient = self.aggregates[patient_id]
+            trial = self._current(UUID(patient.trial_id), position)
             rows.put(patients_view, {
-                "aggregate_id": str(aggregate.id), "trial_id": aggregate.trial_id,
-                "patient_id": aggregate.patient_id, "status": aggregate.status,
-                "level": aggregate.level, "summary": dumps(summary),
-                "position": statement["position"],
+                "aggregate_id": str(patient.id), "trial_id": patient.trial_id,
+                "patient_id": patient.patient_id, "status": patient.status,
+                "level": patient.level, "summary": dumps(patient.state(trial.protocol)),
+                "position": position,
             })
+        self._trials_changed.clear()
+        self._patients_changed.clear()
 
     def _current(self, aggregate_id: UUID, position: int) -> Any:
         """An aggregate as the entries up to `position` leave it (from the cache, or, not
@@ -155,7 +183,7 @@ class TrialProjection(Projection[TrialViews]):
                 "evaluated": cohort["evaluated"], "dlts": cohort["dlts"],
             })
 
-    def _advance(self, notification: Notification) -> Any:
+    def _advance(self, notification: Notification, statement: dict[str, Any]) -> Any:
         """The entry's aggregate just after it: the cached state moved one event on."""
         aggregate_id = UUID(str(notification.originator_id))
         version = notification.originator_version
@@ -165,7 +193,8 @@ class TrialProjection(Projection[TrialViews]):
                 None if version == 1
                 else self.ledger.repository.get(aggregate_id, version=version - 1)
             )
-        aggregate = advanced(aggregate, [notification], self.ledger.mapper)
+        event = self.mapper.event_of_statement(notification, statement)
+        aggregate = advanced_by(aggregate, [event])
         self.aggregates[aggregate_id] = aggregate
         return aggregate
 
@@ -241,6 +270,7 @@ def _apply_new_entries(
         rows = ViewRows()
         for notification in notifications:
             projection.rows_for(notification, rows)
+        projection.flush(rows)
         with views.transaction(commit=True) as session:
             views.write(session, rows, Tracking(VIEWS_NAME, notifications[-1].id))
         position = notifications[-1].id
@@ -261,6 +291,7 @@ def expected_rows(ledger: TrialLedger) -> dict[str, list[dict[str, Any]]]:
             break
         for notification in notifications:
             projection.rows_for(notification, rows)
+        projection.flush(rows)
         position = notifications[-1].id
     tables: dict[str, list[dict[str, Any]]] = {}
     for table, _key, values in rows.items():

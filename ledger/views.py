@@ -148,20 +148,21 @@ class TrialViews(SQLAlchemyTrackingRecorder):
 
     def write(self, session: Session, rows: ViewRows, tracking: Tracking) -> None:
         """Upsert the rows a batch produced and move the tracking position, together."""
-        for table, key, values in rows.items():
-            self._upsert(session, table, key, values)
+        self.write_rows(session, rows)
         self._insert_tracking(session, tracking)
 
-    def _upsert(self, session: Session, table: Table, key: tuple[str, ...],
-                values: dict[str, Any]) -> None:
+    def write_rows(self, session: Session, rows: ViewRows) -> None:
+        """Upsert the rows, one statement per table (executed once per row by the driver,
+        compiled once: compiling a statement per row cost more than the rows' own work)."""
         dialect = session.get_bind().dialect.name
         insert = postgres_insert if dialect == "postgresql" else sqlite_insert
-        statement = insert(table).values(**values)
-        statement = statement.on_conflict_do_update(
-            index_elements=list(key),
-            set_={k: v for k, v in values.items() if k not in key},
-        )
-        session.execute(statement)
+        for table, key, values in rows.by_table():
+            statement = insert(table)
+            statement = statement.on_conflict_do_update(
+                index_elements=list(key),
+                set_={c: statement.excluded[c] for c in values[0] if c not in key},
+            )
+            session.execute(statement, values)
 
     def trial_status(self, protocol_id: str) -> dict[str, Any] | None:
         with self.transaction(commit=False) as session:
@@ -253,3 +254,11 @@ class ViewRows:
 
     def items(self) -> list[tuple[Table, tuple[str, ...], dict[str, Any]]]:
         return [(table, self.KEYS[table.name], values) for table, values in self._rows.values()]
+
+    def by_table(self) -> list[tuple[Table, tuple[str, ...], list[dict[str, Any]]]]:
+        """The rows grouped by table: each table's key and its rows (which all hold the
+        same columns)."""
+        grouped: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
+        for table, values in self._rows.values():
+            grouped.setdefault(table.name, (table, []))[1].append(values)
+        return [(table, self.KEYS[table.name], values) for table, values in grouped.values()]
