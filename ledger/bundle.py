@@ -267,6 +267,22 @@ def _load(entries: Sequence[tuple[int, bytes]], path: Path) -> None:
         connection.close()
 
 
+def _opening_ledger_id(entries: Sequence[tuple[int, bytes]]) -> str | None:
+    """The ledger id the bundle's first entry (the ledger's opening) states; None when it
+    cannot be read, which the entry checks report at position 0."""
+    from trialctl.ledger.users import LedgerRecord
+
+    if not entries:
+        return None
+    try:
+        statement = parse_entry(entries[0][1]).statement
+        if statement["type"] != LedgerRecord.Initialised.TOPIC:
+            return None
+        return str(statement["payload"]["ledger_id"])
+    except (MalformedEntryError, KeyError, TypeError):
+        return None
+
+
 def verify_bundle(directory: Path, extra_notes: Sequence[tuple[str, SignedCheckpoint]] = ()
                   ) -> VerificationReport:
     """Verify a bundle offline: every check `verify` makes on the entries, each checkpoint
@@ -284,6 +300,10 @@ def verify_bundle(directory: Path, extra_notes: Sequence[tuple[str, SignedCheckp
     leaves = [hash_leaf(state) for _, state in entries]
     problems.extend(signature_findings(document, key_validity(entries), len(leaves),
                                        root_from_leaf_hashes(leaves).hex()))
+    opened = _opening_ledger_id(entries)
+    if opened is not None and document["signed"].get("ledger_id") != opened:
+        problems.append(f"manifest.json: names ledger {document['signed'].get('ledger_id')!r}, "
+                        f"but the entries open ledger {opened!r}")
     notes = []
     for path in sorted((directory / "checkpoints").glob("*")):
         try:

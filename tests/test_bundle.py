@@ -17,7 +17,8 @@ import pytest
 
 from tests.conftest import Result, assert_one_line_error, trialctl
 from trialctl.ledger.bundle import BUNDLE_FORMAT, signature_findings
-from trialctl.ledger.keys import KeyPair
+from trialctl.ledger.keys import KeyPair, open_key_file
+from trialctl.ledger.location import trialctl_home
 from trialctl.ledger.manifest import sign_document
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,6 +140,27 @@ def test_a_bundle_verifies_offline_and_catches_edits(
             for detail_list in ([f["detail"] for f in found], details(theirs)):
                 assert any("manifest's signature by key" in d and "does not verify" in d
                            for d in detail_list) == rehash, detail_list
+
+
+    # The exporter's own valid key cannot pass the bundle off as another ledger's.
+    renamed = tmp_path / "renamed"
+    shutil.copytree(bundle, renamed)
+    resign_manifest(renamed, ledger_id="00000000-0000-4000-8000-000000000000")
+    for result in (trialctl("verify", "--bundle", str(renamed), "--json"),
+                   independent(renamed)):
+        assert result.returncode == 1, result
+        assert [d for d in details(result) if "names ledger" in d] == [
+            f"manifest.json: names ledger '00000000-0000-4000-8000-000000000000', but the "
+            f"entries open ledger '{made['ledger_id']}'"], details(result)
+
+
+def resign_manifest(bundle: Path, **changes: str) -> None:
+    """What an exporter with a valid key could do: change the manifest and sign it again."""
+    document = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    signed = {**document["signed"], **changes}
+    key_id = signed["exported_by"]["key_id"]
+    keys = open_key_file(trialctl_home() / "keys" / "bob" / f"{key_id}.json", "bob-password")
+    (bundle / "manifest.json").write_bytes(sign_document(signed, keys))
 
 
 def test_a_directory_that_is_not_a_bundle_is_one_line(tmp_path: Path, home: Path) -> None:

@@ -718,6 +718,10 @@ def bundle_signature_problems(directory: Path, rows: list[Row]) -> list[str]:
     if signed.get("tree_size") != len(rows) or signed.get("root_hash") != \
             merkle_root(leaves).hex():
         problems.append("manifest.json: its tree size or root is not the entries'")
+    opened = opening_ledger_id(rows)
+    if opened is not None and signed.get("ledger_id") != opened:
+        problems.append(f"manifest.json: names ledger {signed.get('ledger_id')!r}, but the "
+                        f"entries open ledger {opened!r}")
     key = next((k for k in bundle_keys(rows) if k["key_id"] == key_id), None)
     if key is None or key["user_id"] != exporter.get("user_id"):
         problems.append(f"manifest.json: signed with key {key_id[:16]}…, which the entries "
@@ -726,6 +730,17 @@ def bundle_signature_problems(directory: Path, rows: list[Row]) -> list[str]:
         problems.append(f"manifest.json: signed with key {key_id[:16]}…, no longer valid at "
                         f"tree size {len(rows)}")
     return problems
+
+
+def opening_ledger_id(rows: list[Row]) -> str | None:
+    """The ledger id the first entry (the ledger's opening) states, if it can be read."""
+    try:
+        statement = json.loads(rows[0].state.split(b"\n", 1)[0])
+        if statement["type"] != INITIALISED:
+            return None
+        return str(statement["payload"]["ledger_id"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
 
 
 def bundle_keys(rows: list[Row]) -> list[dict[str, Any]]:
