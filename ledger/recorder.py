@@ -51,6 +51,9 @@ ENTRIES_TABLE = "trialctl_events"
 KNOWN_HEADS_LIMIT = 10_000
 LEAVES_TABLE = "trialctl_leaves"
 SCHEMA_TABLE = "trialctl_schema"
+# The PostgreSQL advisory lock every appender holds until it commits: any fixed number will
+# do, as long as every trialctl uses the same one (it reads "trialctl" in ASCII).
+WRITER_LOCK_KEY = 0x747269616C63746C
 # The layout of the tables this trialctl writes and reads (docs/FORMAT.md, `trialctl_schema`).
 # Raise it with any change an older trialctl would misread, and say in FORMAT.md what changed.
 SCHEMA_VERSION = 2
@@ -191,7 +194,14 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
         # The library locks again before its insert; once per transaction is enough.
         transaction = id(session.get_transaction())
         if session.info.get("trialctl_locked_in") != transaction:
-            super()._lock_table(session)
+            if self.dialect == "postgresql":
+                # Not the library's LOCK TABLE … IN EXCLUSIVE MODE: that needs UPDATE, DELETE
+                # or TRUNCATE on the entries, which the writer role must not hold
+                # (ledger/pg_roles.py). A transaction-level advisory lock serialises appenders
+                # the same way, needs no privilege, and is released at commit or rollback.
+                self._driver_sql(session, "SELECT pg_advisory_xact_lock(?)", (WRITER_LOCK_KEY,))
+            else:
+                super()._lock_table(session)
             session.info["trialctl_locked_in"] = transaction
 
     def _lock_for_append(self, session: Session) -> None:
