@@ -171,6 +171,19 @@ def test_the_auditor_verifies_and_cannot_record(ledger: RoledLedger) -> None:
     assert _entries(ledger.admin_url) == before
 
 
+def test_the_auditor_cannot_bring_stale_read_models_up_to_date(ledger: RoledLedger) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRIALCTL_HOME", str(ledger.home))
+        app = open_ledger(ledger.writer_url)
+        try:
+            alice = app.unlock("alice", PASSWORDS["alice"])
+            app.register_user(alice, "fred", "Fred Fox", ["monitor"], "fred-password")
+        finally:
+            app.close()
+    stale = trialctl("log", env=_env(ledger, ledger.auditor_url))
+    assert_one_line_error(stale, "permission denied")
+
+
 def test_roles_are_for_postgresql_only(tmp_path: Path) -> None:
     refused = trialctl("db", "roles", "--url", str(tmp_path / "ledger.sqlite"), "--print")
     assert_one_line_error(refused, "PostgreSQL ledger")
