@@ -272,11 +272,13 @@ class TrialLedger(Application[UUID]):
         meaning: str | None = None,
         evidence: dict[str, Any] | None = None,
         role: str | None = None,
+        policy: bool = True,
     ) -> list[int]:
         """Sign and append the pending events of `aggregates`; returns their positions.
         `evidence` goes into the signed statement of the batch's cohort decision. `role`,
         when the entry needs one role in particular (a co-signature), is the signer's if
-        they hold it and it may sign them; otherwise the first of theirs that may."""
+        they hold it and it may sign them; otherwise the first of theirs that may.
+        `policy`: whether TRIALCTL_CHECKPOINT_EVERY may follow the write with a note."""
         event_types = _pending_actions(aggregates)
         action = ", ".join(dict.fromkeys(event_types))
         role = choose_role(actor.user, event_types, prefer=role)
@@ -299,8 +301,8 @@ class TrialLedger(Application[UUID]):
                 aggregate.pending_events.clear()
             self._record_refusal(actor, action, str(e))
             raise AuthorityError(f"refused: {e}") from e
-        # A checkpoint's own record is not due again: its note is claimed before it is signed.
-        self._checkpoint_if_due(actor)
+        if policy:
+            self._checkpoint_if_due(actor)
         return positions
 
     def record_groups(
@@ -500,7 +502,9 @@ class TrialLedger(Application[UUID]):
         root = root_from_leaf_hashes(leaf_hashes)
         record = self.ledger_record()
         record.record_checkpoint(tree_size=len(leaf_hashes), root_hash=root.hex())
-        self.record(actor, record)
+        # A checkpoint is itself the note its command writes (to -o FILE or --dir): the
+        # policy must not follow it with a second checkpoint and a second note.
+        self.record(actor, record, policy=False)
         checkpoint = Checkpoint(
             ledger_id=record.ledger_id,
             tree_size=len(leaf_hashes),
