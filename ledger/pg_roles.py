@@ -35,11 +35,18 @@ from trialctl.ledger.errors import (
 )
 from trialctl.ledger.location import LedgerLocation
 from trialctl.ledger.lockout import QUEUE_TABLE
-from trialctl.ledger.recorder import ENTRIES_TABLE, LEAVES_TABLE, SCHEMA_TABLE
+from trialctl.ledger.recorder import (
+    CLAIMS_DDL,
+    CLAIMS_TABLE,
+    ENTRIES_TABLE,
+    LEAVES_TABLE,
+    SCHEMA_TABLE,
+)
 from trialctl.ledger.views import TRACKING_TABLE, VIEW_TABLES
 
 # The evidence: written once, never changed, owned by the owner role.
-EVIDENCE_TABLES: Final = (ENTRIES_TABLE, LEAVES_TABLE, SCHEMA_TABLE)
+# The claimed ids (a trial's query numbers) guard new entries, so they are kept with them.
+EVIDENCE_TABLES: Final = (ENTRIES_TABLE, LEAVES_TABLE, SCHEMA_TABLE, CLAIMS_TABLE)
 # Rebuilt or emptied in the ordinary course of work: owned by the writer.
 DERIVED_TABLES: Final = (*(table.name for table in VIEW_TABLES), TRACKING_TABLE, QUEUE_TABLE)
 # Role names become SQL identifiers; keep them plain so they need no quoting.
@@ -96,11 +103,14 @@ def roles_sql(roles: LedgerRoles) -> list[str]:
         f"GRANT USAGE ON SCHEMA public TO {roles.writer}, {roles.auditor};",
         # The writer makes the read models and the security queue when they are missing.
         f"GRANT CREATE ON SCHEMA public TO {roles.writer};",
+        # Ledgers made before claimed ids were kept have no table for them yet.
+        f"{CLAIMS_DDL};",
         # The evidence and its append-only triggers belong to the owner alone.
         *(f"ALTER TABLE {table} OWNER TO {roles.owner};" for table in EVIDENCE_TABLES),
         f"ALTER FUNCTION trialctl_reject_change() OWNER TO {roles.owner};",
         f"REVOKE ALL ON {evidence} FROM PUBLIC, {roles.writer}, {roles.auditor};",
-        f"GRANT SELECT, INSERT ON {ENTRIES_TABLE}, {LEAVES_TABLE} TO {roles.writer};",
+        f"GRANT SELECT, INSERT ON {ENTRIES_TABLE}, {LEAVES_TABLE}, {CLAIMS_TABLE} "
+        f"TO {roles.writer};",
         f"GRANT SELECT ON {SCHEMA_TABLE} TO {roles.writer};",
         f"GRANT SELECT ON {evidence} TO {roles.auditor};",
         # An INSERT draws the entry's notification id from the table's sequence.

@@ -84,8 +84,8 @@ def _env(ledger: RoledLedger, url: str) -> dict[str, str]:
 def test_print_shows_the_grants_and_changes_nothing(ledger: RoledLedger) -> None:
     printed = trialctl("db", "roles", "--url", ledger.admin_url, "--prefix", "other", "--print")
     assert printed.returncode == 0, printed
-    assert "GRANT SELECT, INSERT ON trialctl_events, trialctl_leaves TO other_writer;" in (
-        printed.stdout)
+    assert ("GRANT SELECT, INSERT ON trialctl_events, trialctl_leaves, trialctl_claimed_ids "
+            "TO other_writer;") in printed.stdout
     assert "UPDATE" not in printed.stdout.replace("NOREPLICATION", "")
     engine = sqlalchemy.create_engine(ledger.admin_url)
     with engine.connect() as connection:
@@ -124,6 +124,7 @@ WRITER_REFUSED = [
     "DROP TABLE trialctl_leaves",
     "SET session_replication_role = replica",
     "DELETE FROM trialctl_schema",
+    "DELETE FROM trialctl_claimed_ids",
 ]
 AUDITOR_REFUSED = [
     "INSERT INTO trialctl_schema (version) VALUES (99)",
