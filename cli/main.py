@@ -19,6 +19,7 @@ from typer.core import TyperArgument, TyperCommand
 from trialctl import __version__
 from trialctl.cli import (
     audit_commands,
+    db_commands,
     demo_commands,
     escalation_commands,
     export_commands,
@@ -100,6 +101,7 @@ app.add_typer(trial_commands.app, name="trial")
 app.add_typer(protocol_commands.app, name="protocol")
 app.add_typer(record_commands.app, name="record")
 app.add_typer(session_commands.app, name="session")
+app.add_typer(db_commands.app, name="db")
 app.add_typer(escalation_commands.app, name="escalation")
 app.command("status")(trial_commands.status)
 app.add_typer(review_commands.app, name="review")

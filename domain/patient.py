@@ -68,6 +68,7 @@ from trialctl.domain.ids import TRIALCTL_NAMESPACE
 from trialctl.domain.protocol import Protocol
 from trialctl.domain.recist import (
     assess_response,
+    check_lesion_text,
     recist_rules,
     sum_of_diameters,
     validate_baseline,
@@ -963,6 +964,12 @@ class Patient(Aggregate):
             changes = {"values": {**fact["values"]["values"], **changes["values"]}}
         declared = KEPT[kind]
         corrected = declared.from_record({**fact["values"], **changes})
+        if isinstance(corrected, Response) and "lesions" in changes:
+            for lesion in corrected.lesions:  # new text, so the input limits apply
+                try:
+                    check_lesion_text(lesion.lesion_id, lesion.site)
+                except ValueError as e:
+                    raise TrialRuleError("lesion-text", str(e)) from e
         checked = corrected.check(self._without(target_version), protocol, now)
         stored = checked.payload()
         new_values = {k: stored[k] for k in changes}

@@ -56,6 +56,7 @@ __all__ = [
     "ResponseCategory",
     "TargetLesion",
     "assess_response",
+    "check_lesion_text",
     "classify_response",
     "recist_rules",
     "sum_of_diameters",
@@ -65,6 +66,12 @@ __all__ = [
 _LYMPH_NODES = "lymph nodes"
 _PCT = Decimal("0.1")
 MAX_MM = Decimal(10_000)  # no lesion is longer than 10 m
+# A lesion id is the short code a case report form gives it (T1, NT2, N1): 32 characters
+# leave room for a site's own scheme. A site is an anatomical location ("left lower lobe
+# of lung, posterior segment"); 200 characters is SDTM's limit for a character value,
+# which a lesion's location becomes in the TU export. Both are checked before signing.
+LESION_ID_MAX = 32
+LESION_SITE_MAX = 200
 
 
 class ResponseCategory(StrEnum):
@@ -95,6 +102,18 @@ def _mm(value: object, what: str) -> Decimal:
         # Also keeps sums and percentages inside the decimal context (no Overflow).
         raise ValueError(f"{what} must be at most {MAX_MM} mm (got {number:.3g} mm)")
     return number
+
+
+def check_lesion_text(lesion_id: str, site: str) -> None:
+    """The length limits on a lesion typed in. Checked where text comes in, not when a
+    stored lesion is read back: an entry signed before the limits must still replay."""
+    if len(lesion_id) > LESION_ID_MAX:
+        # The id is not echoed: it is what is too long.
+        raise ValueError(f"a lesion id is at most {LESION_ID_MAX} characters "
+                         f"(got {len(lesion_id)})")
+    if len(site) > LESION_SITE_MAX:
+        raise ValueError(f"lesion {lesion_id}: a site is at most {LESION_SITE_MAX} "
+                         f"characters (got {len(site)})")
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ from trialctl.ledger.recorder import (
     LEAVES_TABLE,
     SCHEMA_TABLE,
     SCHEMA_VERSION,
+    Claims,
     Evidence,
     SignedRecorder,
     Signer,
@@ -272,11 +273,15 @@ class TrialLedger(Application[UUID]):
         meaning: str | None = None,
         evidence: dict[str, Any] | None = None,
         role: str | None = None,
+        policy: bool = True,
+        claims: Claims = (),
     ) -> list[int]:
         """Sign and append the pending events of `aggregates`; returns their positions.
         `evidence` goes into the signed statement of the batch's cohort decision. `role`,
         when the entry needs one role in particular (a co-signature), is the signer's if
-        they hold it and it may sign them; otherwise the first of theirs that may."""
+        they hold it and it may sign them; otherwise the first of theirs that may.
+        `policy`: whether TRIALCTL_CHECKPOINT_EVERY may follow the write with a note.
+        `claims`: ids the entries take (a query's number), refused if already taken."""
         event_types = _pending_actions(aggregates)
         action = ", ".join(dict.fromkeys(event_types))
         role = choose_role(actor.user, event_types, prefer=role)
@@ -293,14 +298,14 @@ class TrialLedger(Application[UUID]):
         )
         try:
             positions = self._save_signed(
-                signer, aggregates, _decision_evidence(aggregates, evidence))
+                signer, aggregates, _decision_evidence(aggregates, evidence), claims)
         except AuthorityError as e:
             for aggregate in aggregates:
                 aggregate.pending_events.clear()
             self._record_refusal(actor, action, str(e))
             raise AuthorityError(f"refused: {e}") from e
-        # A checkpoint's own record is not due again: its note is claimed before it is signed.
-        self._checkpoint_if_due(actor)
+        if policy:
+            self._checkpoint_if_due(actor)
         return positions
 
     def record_groups(
@@ -330,11 +335,13 @@ class TrialLedger(Application[UUID]):
         return [list(ids) for ids in written]
 
     def _save_signed(
-        self, signer: Signer, aggregates: Sequence[Aggregate], evidence: Evidence | None = None
+        self, signer: Signer, aggregates: Sequence[Aggregate], evidence: Evidence | None = None,
+        claims: Claims = (),
     ) -> list[int]:
         with _write_errors():
             recordings = self.save(
-                *aggregates, signer=signer, authorize=self.authority, evidence=evidence
+                *aggregates, signer=signer, authorize=self.authority, evidence=evidence,
+                claims=claims,
             )
         return [r.notification.id for r in recordings]
 
@@ -500,7 +507,9 @@ class TrialLedger(Application[UUID]):
         root = root_from_leaf_hashes(leaf_hashes)
         record = self.ledger_record()
         record.record_checkpoint(tree_size=len(leaf_hashes), root_hash=root.hex())
-        self.record(actor, record)
+        # A checkpoint is itself the note its command writes (to -o FILE or --dir): the
+        # policy must not follow it with a second checkpoint and a second note.
+        self.record(actor, record, policy=False)
         checkpoint = Checkpoint(
             ledger_id=record.ledger_id,
             tree_size=len(leaf_hashes),

@@ -38,7 +38,7 @@ from trialctl.domain.facts import (
     TreatmentWithdrawal,
     Withdrawal,
 )
-from trialctl.domain.recist import TargetLesion
+from trialctl.domain.recist import TargetLesion, check_lesion_text
 from trialctl.ledger.requests import PatientStep
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
@@ -83,16 +83,20 @@ def parse_assignment(pair: str) -> tuple[str, Any]:
 def parse_lesion(text: str) -> TargetLesion:
     """ID:SITE:LONGEST_MM, or ID:node:LONGEST_MM:SHORT_AXIS_MM for a lymph node."""
     parts = text.split(":")
+    # The text is echoed in the message, at most its first 40 characters.
+    shown = repr(text) if len(text) <= 40 else f"{text[:40]!r}…"
     if any(not Decimal(part).is_finite() for part in parts[2:] if _is_decimal(part)):
-        raise ValueError(f"{text!r}: a measurement is a finite number of mm")
+        raise ValueError(f"{shown}: a measurement is a finite number of mm")
     try:
+        if len(parts) in (3, 4):
+            check_lesion_text(parts[0], parts[1])
         if len(parts) == 3:
             return TargetLesion(parts[0], parts[1], Decimal(parts[2]))
         if len(parts) == 4 and parts[1] == "node":
             return TargetLesion(parts[0], "node", Decimal(parts[2]), True, Decimal(parts[3]))
     except (InvalidOperation, ValueError) as e:
-        raise ValueError(f"{text!r}: {e}") from e
-    raise ValueError(f"{text!r}: write ID:SITE:MM or ID:node:MM:SHORT_MM")
+        raise ValueError(f"{shown}: {e}") from e
+    raise ValueError(f"{shown}: write ID:SITE:MM or ID:node:MM:SHORT_MM")
 
 
 def _is_decimal(text: str) -> bool:

@@ -34,6 +34,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trialctl.ledger.entry import (
@@ -51,6 +52,18 @@ ENTRIES_TABLE = "trialctl_events"
 KNOWN_HEADS_LIMIT = 10_000
 LEAVES_TABLE = "trialctl_leaves"
 SCHEMA_TABLE = "trialctl_schema"
+# Ids a command numbers itself (a trial's queries Q1, Q2, …): each claimed by a row in the
+# same transaction as the entry that takes it, so two writers racing for the same next id
+# cannot both commit; the second is refused and nothing of it is written. Made on first
+# use, so ledgers made before it need no migration; it only guards new ids.
+CLAIMS_TABLE = "trialctl_claimed_ids"
+CLAIMS_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {CLAIMS_TABLE} "
+    "(scope TEXT NOT NULL, claimed_id TEXT NOT NULL, PRIMARY KEY (scope, claimed_id))"
+)
+# The PostgreSQL advisory lock every appender holds until it commits: any fixed number will
+# do, as long as every trialctl uses the same one (it reads "trialctl" in ASCII).
+WRITER_LOCK_KEY = 0x747269616C63746C
 # The layout of the tables this trialctl writes and reads (docs/FORMAT.md, `trialctl_schema`).
 # Raise it with any change an older trialctl would misread, and say in FORMAT.md what changed.
 SCHEMA_VERSION = 2
@@ -76,6 +89,8 @@ class Signer:
         }
 
 
+# (scope, id) pairs written with an append: a second claim of one pair is refused.
+Claims = Sequence[tuple[str, str]]
 # Called with each new entry's statement and sealed row, in order, before anything is written.
 Authorizer = Callable[[list[tuple[dict[str, Any], StoredEvent]]], None]
 # A cohort decision's evidence, keyed by the decision event's (aggregate id, version).
@@ -152,6 +167,7 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
         # Entries never change once committed, and a second entry at the same version is
         # refused by the unique index, so a remembered hash can stand in for a re-read.
         self._known_heads: OrderedDict[UUID, tuple[int, str]] = OrderedDict()
+        self._claims_ready = False
 
     @property
     def dialect(self) -> str:
@@ -172,6 +188,7 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
             else:
                 for table in (self.events_table_name, LEAVES_TABLE):
                     statements += _append_only_sqlite(table)
+            statements.append(CLAIMS_DDL)
             # Finding a trial's patients, users or checkpoints reads by event type.
             statements.append(
                 f"CREATE INDEX IF NOT EXISTS {self.events_table_name}_topic_idx "
@@ -191,7 +208,14 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
         # The library locks again before its insert; once per transaction is enough.
         transaction = id(session.get_transaction())
         if session.info.get("trialctl_locked_in") != transaction:
-            super()._lock_table(session)
+            if self.dialect == "postgresql":
+                # Not the library's LOCK TABLE … IN EXCLUSIVE MODE: that needs UPDATE, DELETE
+                # or TRUNCATE on the entries, which the writer role must not hold
+                # (ledger/pg_roles.py). A transaction-level advisory lock serialises appenders
+                # the same way, needs no privilege, and is released at commit or rollback.
+                self._driver_sql(session, "SELECT pg_advisory_xact_lock(?)", (WRITER_LOCK_KEY,))
+            else:
+                super()._lock_table(session)
             session.info["trialctl_locked_in"] = transaction
 
     def _lock_for_append(self, session: Session) -> None:
@@ -277,21 +301,45 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
         signer: Signer | None = None,
         authorize: Authorizer | None = None,
         evidence: Evidence | None = None,
+        claims: Claims = (),
         **kwargs: Any,
     ) -> Sequence[int] | None:
         if signer is None:
             raise RecordingError("every entry must be signed; no signer was given")
+        if claims:
+            self._ensure_claims_table()
         if session is not None:
-            return self._append(
+            notification_ids = self._append(
                 session, stored_events, signer, authorize, evidence or {}, **kwargs
             )[0]
+            self._claim(session, claims)
+            return notification_ids
         with self.transaction(commit=True) as new_session:
             notification_ids, heads = self._append(
                 new_session, stored_events, signer, authorize, evidence or {}, **kwargs
             )
+            self._claim(new_session, claims)
         for originator_id, (version, digest) in heads.items():
             self._remember(originator_id, version, digest)  # committed now, so immutable
         return notification_ids
+
+    def _ensure_claims_table(self) -> None:
+        if self._claims_ready:
+            return
+        try:
+            with self.transaction(commit=True) as session:
+                self._driver_sql(session, CLAIMS_DDL)
+        except IntegrityError:
+            pass  # made at the same moment by another writer (PostgreSQL's catalog race)
+        self._claims_ready = True
+
+    def _claim(self, session: Session, claims: Claims) -> None:
+        if claims:
+            self._driver_sql(
+                session,
+                f"INSERT INTO {CLAIMS_TABLE} (scope, claimed_id) VALUES (?, ?)",
+                [tuple(claim) for claim in claims],
+            )
 
     def insert_signed_groups(
         self,

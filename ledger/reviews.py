@@ -37,6 +37,11 @@ class Review:
     reviewer: str
 
 
+def query_scope(trial: Trial) -> str:
+    """Where a query id must be unique: its trial (`recorder.CLAIMS_TABLE`)."""
+    return f"query:{trial.id}"
+
+
 @dataclass(frozen=True)
 class QueryOpen:
     trial: str | None
@@ -213,7 +218,11 @@ class ReviewActions(TrialActions):
         taken = [query_rules.query_number(q) for q in self.query_holders(trial)]
         query_id = f"Q{max(taken, default=0) + 1}"
         patient.raise_query(query_id, record, request.text, request.raiser, now)
-        return _Pending(trial, patient, (patient,), {"query": query_id})
+        # Numbered from the committed queries, outside the writer's lock: the claim makes a
+        # second monitor who counted the same queries fail to commit, instead of taking
+        # the same id.
+        return _Pending(trial, patient, (patient,), {"query": query_id},
+                        claims=((query_scope(trial), query_id),))
 
     def _query_step(self, request: QueryStep, now: datetime) -> _Pending:
         trial = self.trial(request.trial)

@@ -58,6 +58,7 @@ class _Pending:
     summary: dict[str, Any]
     meaning: str | None = None
     evidence: dict[str, Any] | None = None  # a cohort decision's, for its signed statement
+    claims: tuple[tuple[str, str], ...] = ()  # ids taken, unique in the ledger (a query's)
 
 
 class TrialActions:
@@ -152,7 +153,8 @@ class TrialActions:
     def perform(self, request: Request, actor: UnlockedUser, now: datetime) -> Recorded:
         pending = self._take(request, now)
         notification_ids = self.ledger.record(
-            actor, *pending.aggregates, meaning=pending.meaning, evidence=pending.evidence
+            actor, *pending.aggregates, meaning=pending.meaning, evidence=pending.evidence,
+            claims=pending.claims,
         )
         written = self.ledger.signed_recorder.entries_for(notification_ids)
         return Recorded(

@@ -6,6 +6,7 @@ newest note is stale."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,25 @@ def test_every_n_writes_a_note_once_n_entries_are_uncovered(
     assert notes(policy_dir) == ["000000000003.txt", "000000000007.txt"]
     newest = newest_note(policy_dir, staff.app.ledger_record().ledger_id)
     assert newest is not None and newest.name.endswith("000000000007.txt")
+
+
+def test_a_checkpoint_under_the_policy_is_one_checkpoint_and_one_note(
+    tmp_path: Path, home: Path, policy_dir: Path
+) -> None:
+    staff = make_staff(str(tmp_path / "ledger.sqlite"))  # notes at 3 and 5
+    app, before = staff.app, sorted(policy_dir.glob("*.txt"))
+    size = app.signed_recorder.tree_size()
+    elsewhere = tmp_path / "elsewhere"
+    app.checkpoint_to(staff.alice, elsewhere, datetime.now(UTC))  # `checkpoint --dir`
+    signed = app.checkpoint(staff.alice, datetime.now(UTC))  # `checkpoint -o FILE`
+    # Two commands, two CheckpointRecorded entries and two notes, none in the policy's.
+    assert app.signed_recorder.tree_size() == size + 2
+    assert signed.checkpoint.tree_size == size + 1
+    assert notes(elsewhere) == [f"{size:012d}.txt"]
+    assert sorted(policy_dir.glob("*.txt")) == before
+    # The next other signed write finds the policy's note stale and writes one.
+    app.grant_role(staff.alice, "bob", "auditor")
+    assert notes(policy_dir)[-1] == f"{size + 3:012d}.txt"
 
 
 def test_checkpoint_dir_command_and_the_stale_warning(

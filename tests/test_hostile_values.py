@@ -69,6 +69,14 @@ CASES = {
     "lesion-of-1e999999999-mm": (
         "ivan", ["record", "response", "P006", "--date", "2026-12-01",
                  "--lesion", "T1:liver:1e999999999"], None, "must be at most 10000 mm"),
+    "lesion-id-of-33-characters": (
+        "ivan", ["record", "response", "P006", "--date", "2026-12-01",
+                 "--lesion", f"{'T' * 33}:liver:20"], None,
+        "a lesion id is at most 32 characters (got 33)"),
+    "lesion-site-of-100-kb": (
+        "ivan", ["record", "response", "P006", "--date", "2026-12-01",
+                 "--lesion", f"T1:{'liver' * 20_000}:20"], None,
+        "lesion T1: a site is at most 200 characters (got 100000)"),
     "ae-grade-corrected-to-true": (
         "ivan", ["record", "correct", "P006", "--version", "{ae_version}", "--set",
                  "grade=true", "--reason", "source document"], None,
