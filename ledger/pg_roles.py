@@ -163,9 +163,9 @@ def apply_roles(location: LedgerLocation, roles: LedgerRoles) -> None:
 
 
 def check_roles_target(location: LedgerLocation) -> None:
-    """For `--print`: the SQL is only for an initialised PostgreSQL ledger."""
+    """For `--print`: the SQL is only for a PostgreSQL ledger. It does not depend on the
+    database, so printing it never connects: a DBA may review it before the server exists."""
     _require_postgres(location)
-    _require_ledger(location)
 
 
 def _require_postgres(location: LedgerLocation) -> None:
