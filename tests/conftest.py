@@ -114,11 +114,14 @@ def assert_one_line_error(result: Result, *fragments: str) -> None:
 # Files that take longest, slowest first. scripts/test.sh hands whole files to workers in
 # collection order (--dist loadfile --no-loadscope-reorder), so these start first and the
 # many short files fill in around them instead of one long file running alone at the end.
+# From a full run's per-file times (pytest --junitxml), SQLite and PostgreSQL together.
 SLOWEST_FILES = (
-    "test_help_examples.py",
-    "test_batch.py",
     "test_record_cli.py",
-    "test_dose_changes.py",
+    "test_batch.py",
+    "test_dose_consistency.py",
+    "test_read_every_event.py",
+    "test_deviations_cli.py",
+    "test_forms_cli.py",
 )
 
 
