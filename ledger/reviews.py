@@ -167,6 +167,16 @@ class ReviewActions(TrialActions):
             rows.append(row)
         return sorted(rows, key=lambda r: int(r["position"]))
 
+    def review_summary(self, patient: Patient) -> dict[str, Any]:
+        """One patient's records by review state (their positions) and the invalidations."""
+        rows = self.review_rows(patient)
+        return {
+            "patient_id": patient.patient_id,
+            **{state: [r["position"] for r in rows if r["state"] == state]
+               for state in ("unreviewed", "reviewed", "invalidated")},
+            "invalidations": [r["text"] for r in rows if r["state"] == INVALIDATED],
+        }
+
     def review_status(self, trial_ref: str | None, patient_id: str | None) -> list[dict[str, Any]]:
         """Per patient: the records unreviewed, reviewed and invalidated, and open queries."""
         trial = self.trial(trial_ref)
@@ -174,12 +184,8 @@ class ReviewActions(TrialActions):
                     else self.patients(trial))
         status = []
         for patient in patients:
-            rows = self.review_rows(patient)
             status.append({
-                "patient_id": patient.patient_id,
-                **{state: [r["position"] for r in rows if r["state"] == state]
-                   for state in ("unreviewed", "reviewed", "invalidated")},
-                "invalidations": [r["text"] for r in rows if r["state"] == INVALIDATED],
+                **self.review_summary(patient),
                 "open_queries": [q for q, v in patient.queries.items()
                                  if query_rules.is_open(v)],
             })

@@ -125,16 +125,7 @@ def _checked(report: VerificationReport, source: str,
 
 def _review_rows(reviews: ReviewActions, patients: list[Patient]) -> list[dict[str, Any]]:
     """Per patient: records unreviewed, reviewed, and reviews a correction invalidated."""
-    found = []
-    for patient in patients:
-        rows = reviews.review_rows(patient)
-        found.append({
-            "patient_id": patient.patient_id,
-            **{state: [r["position"] for r in rows if r["state"] == state]
-               for state in ("unreviewed", "reviewed", "invalidated")},
-            "invalidations": [r["text"] for r in rows if r["invalidated_by"] is not None],
-        })
-    return found
+    return [reviews.review_summary(patient) for patient in patients]
 
 
 def _since_corrected(records: TrialActions, status: dict[str, Any],
