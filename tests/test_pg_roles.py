@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy
 
 from tests.conftest import _fresh_postgres_database, assert_one_line_error, trialctl
-from tests.ledgers import PASSWORDS, make_staff
+from tests.ledgers import PASSWORDS, make_staff, stored_entries
 from trialctl.ledger.application import open_ledger
 from trialctl.ledger.projection import rebuild
 
@@ -31,16 +31,6 @@ class RoledLedger:
 def _as(url: str, role: str, password: str) -> str:
     return (sqlalchemy.engine.make_url(url).set(username=role, password=password)
             .render_as_string(hide_password=False))
-
-
-def _entries(url: str) -> int:
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with engine.connect() as connection:
-            count = connection.execute(sqlalchemy.text("SELECT count(*) FROM trialctl_events"))
-            return int(count.scalar_one())
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -96,13 +86,13 @@ def test_print_shows_the_grants_and_changes_nothing(ledger: RoledLedger) -> None
 
 
 def test_the_writer_records_and_reads(ledger: RoledLedger) -> None:
-    before = _entries(ledger.admin_url)
+    before = stored_entries(ledger.admin_url)
     added = trialctl("user", "add", "dave", "--name", "Dave Diaz", "--role", "investigator",
                      "-u", "alice", "--password-stdin",
                      stdin=f"{PASSWORDS['alice']}\ndave-password\n",
                      env=_env(ledger, ledger.writer_url))
     assert added.returncode == 0, added
-    assert _entries(ledger.admin_url) == before + 1
+    assert stored_entries(ledger.admin_url) == before + 1
     log = trialctl("log", "--by", "alice", env=_env(ledger, ledger.writer_url))
     assert log.returncode == 0, log
     assert "dave" in log.stdout
@@ -163,13 +153,13 @@ def test_the_server_refuses_the_auditor_every_write(ledger: RoledLedger, stateme
 def test_the_auditor_verifies_and_cannot_record(ledger: RoledLedger) -> None:
     verified = trialctl("verify", env=_env(ledger, ledger.auditor_url))
     assert verified.returncode == 0, verified
-    before = _entries(ledger.admin_url)
+    before = stored_entries(ledger.admin_url)
     refused = trialctl("user", "add", "erin", "--name", "Erin Eng", "--role", "monitor",
                        "-u", "alice", "--password-stdin",
                        stdin=f"{PASSWORDS['alice']}\nerin-password\n",
                        env=_env(ledger, ledger.auditor_url))
     assert_one_line_error(refused, "permission denied")
-    assert _entries(ledger.admin_url) == before
+    assert stored_entries(ledger.admin_url) == before
 
 
 def test_the_auditor_cannot_bring_stale_read_models_up_to_date(ledger: RoledLedger) -> None:
@@ -197,7 +187,7 @@ def test_writers_racing_as_the_writer_role_are_serialised(ledger: RoledLedger) -
 
     from trialctl.ledger.verify import verify_ledger
 
-    before = _entries(ledger.admin_url)
+    before = stored_entries(ledger.admin_url)
 
     def add(number: int) -> None:
         app = open_ledger(ledger.writer_url)
@@ -213,7 +203,7 @@ def test_writers_racing_as_the_writer_role_are_serialised(ledger: RoledLedger) -
         patch.setenv("TRIALCTL_HOME", str(ledger.home))
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(add, range(4)))
-    assert _entries(ledger.admin_url) == before + 8
+    assert stored_entries(ledger.admin_url) == before + 8
     app = open_ledger(ledger.auditor_url)
     try:
         assert verify_ledger(app.signed_recorder, app.location.display()).ok
