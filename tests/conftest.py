@@ -72,13 +72,19 @@ def _fresh_postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
+def new_ledger(backend: str, sqlite_path: Path) -> Iterator[str]:
+    """Where a new ledger lives on `backend`: the SQLite file, or a new PostgreSQL database,
+    dropped when the generator is closed. For fixtures parametrised with BACKENDS."""
+    if backend == "sqlite":
+        yield str(sqlite_path)
+    else:
+        yield from _fresh_postgres_database()
+
+
 @pytest.fixture(params=BACKENDS)
 def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Where a test's ledger lives: a new SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "ledger.sqlite")
-    else:
-        yield from _fresh_postgres_database()
+    yield from new_ledger(request.param, tmp_path / "ledger.sqlite")
 
 
 @dataclass(frozen=True)

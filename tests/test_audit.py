@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BACKENDS, _fresh_postgres_database, assert_one_line_error, trialctl
+from tests.conftest import BACKENDS, assert_one_line_error, new_ledger, trialctl
 from trialctl.domain.trial import trial_id_for
 from trialctl.ledger.application import open_ledger
 from trialctl.ledger.decisions import shown_status
@@ -28,16 +28,15 @@ def demo(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, str]]:
     directory = tmp_path_factory.mktemp("demo")
-    databases = _fresh_postgres_database() if request.param == "postgresql" else None
-    ledger = next(databases) if databases else str(directory / "demo.sqlite")
+    databases = new_ledger(request.param, directory / "demo.sqlite")
+    ledger = next(databases)
     result = trialctl("demo", "--dir", str(directory), "--ledger", ledger, "--json")
     assert result.returncode == 0, result
     built = json.loads(result.stdout)
     assert built["verify"]["ok"] is True
     yield {"TRIALCTL_HOME": built["home"], "TRIALCTL_LEDGER": ledger,
            "entries": str(built["entries"])}
-    if databases:
-        databases.close()  # drops the database
+    databases.close()  # drops a PostgreSQL database
 
 
 def run(demo: dict[str, str], *args: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BACKENDS, _fresh_postgres_database
+from tests.conftest import BACKENDS, new_ledger
 from tests.dosing_site import open_site
 from tests.trial_helpers import day
 
@@ -25,8 +25,8 @@ REPLACED = "received 4.7% of planned course-1 dose"  # 300 of 21 x 300 mg/day
 def shown(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
           ) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("course1")
-    databases = _fresh_postgres_database() if request.param == "postgresql" else None
-    site = open_site(next(databases) if databases else str(tmp / "ledger.sqlite"), tmp)
+    databases = new_ledger(request.param, tmp / "ledger.sqlite")
+    site = open_site(next(databases), tmp)
     site.enroll()
     site.imatinib(1, 1, 1, day(5))
     site.dose_change("hold", day(6), reason="other")
@@ -45,8 +45,7 @@ def shown(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         "replay": json.loads(site.run("replay", "--upto", str(last), "--json").stdout),
         "replay_table": site.run("replay", "--upto", str(last)),
     }
-    if databases:
-        databases.close()  # drops the database
+    databases.close()  # drops a PostgreSQL database
 
 
 def test_a_short_course_1_without_a_dlt_is_replaced_in_every_reading(

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BACKENDS, _fresh_postgres_database, assert_one_line_error
+from tests.conftest import BACKENDS, assert_one_line_error, new_ledger
 from tests.dosing_site import DosingSite, open_site
 from tests.trial_helpers import day
 from trialctl.domain.facts import report_state
@@ -32,8 +32,8 @@ VERSION = {"screening": 2, "response": 4, "ae": 7}
 def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
           ) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("derived")
-    databases = _fresh_postgres_database() if request.param == "postgresql" else None
-    site = open_site(next(databases) if databases else str(tmp / "ledger.sqlite"), tmp)
+    databases = new_ledger(request.param, tmp / "ledger.sqlite")
+    site = open_site(next(databases), tmp)
     site.enroll()
     site.record("response", "P001", "--baseline", "--date", day(2),
                 "--lesion", "T1:liver:40")
@@ -59,8 +59,7 @@ def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     yield {"site": site, "short": short, "before": before, "after": after,
             "status_before": status_before, "status_after": status_after,
             "reported": site.status(), "table": site.run("patient", "P001").stdout}
-    if databases:
-        databases.close()  # drops the database
+    databases.close()  # drops a PostgreSQL database
 
 
 def test_a_corrected_screening_uln_regrades_an_earlier_lab(built: dict[str, Any]) -> None:
