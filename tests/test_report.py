@@ -14,7 +14,7 @@ from typing import Any
 import pypdfium2
 import pytest
 
-from tests.conftest import BACKENDS, _fresh_postgres_database, assert_one_line_error, trialctl
+from tests.conftest import BACKENDS, assert_one_line_error, new_ledger, trialctl
 from trialctl.ledger.mapper import parse_time
 
 PLOT_TITLES = ("Dose escalation", "Adverse events: patients by term and worst grade",
@@ -27,14 +27,13 @@ def demo(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, str]]:
     directory = tmp_path_factory.mktemp("demo")
-    databases = _fresh_postgres_database() if request.param == "postgresql" else None
-    ledger = next(databases) if databases else str(directory / "demo.sqlite")
+    databases = new_ledger(request.param, directory / "demo.sqlite")
+    ledger = next(databases)
     result = trialctl("demo", "--dir", str(directory), "--ledger", ledger, "--json")
     assert result.returncode == 0, result
     built = json.loads(result.stdout)
     yield {"TRIALCTL_HOME": built["home"], "TRIALCTL_LEDGER": ledger}
-    if databases:
-        databases.close()  # drops the database
+    databases.close()  # drops a PostgreSQL database
 
 
 def run(demo: dict[str, str], *args: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BACKENDS, _fresh_postgres_database, assert_one_line_error, trialctl
+from tests.conftest import BACKENDS, assert_one_line_error, new_ledger, trialctl
 from tests.demo_ledgers import demo_ledger
 from trialctl.ledger.application import TrialLedger
 from trialctl.ledger.checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
@@ -37,14 +37,13 @@ SECOND_DECISION = 80  # the demo's cohort 2 decision: a checkpoint of 80 entries
 def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[tuple[TrialLedger, Path, str]]:
     directory = tmp_path_factory.mktemp("report-sections")
-    databases = _fresh_postgres_database() if request.param == "postgresql" else None
-    url = next(databases) if databases else str(directory / "demo.sqlite")
+    databases = new_ledger(request.param, directory / "demo.sqlite")
+    url = next(databases)
     home = demo_ledger(url, directory) / "home"
     ledger = TrialLedger(resolve_ledger(url), keys_home=home / "keys")
     yield ledger, home, url
     ledger.close()
-    if databases:
-        databases.close()  # drops the database
+    databases.close()  # drops a PostgreSQL database
 
 
 @pytest.fixture(scope="module")
