@@ -6,6 +6,7 @@ each command imports what it needs when it runs.
 
 from __future__ import annotations
 
+import copy
 import sys
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ import typer
 from typer._click.core import Context
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer.core import TyperArgument, TyperCommand
+from typer.main import get_command_name
 
 from trialctl import __version__
 from trialctl.cli import (
@@ -134,10 +136,36 @@ def _usage_line(error: UsageError) -> str:
     return f"trialctl: {where}{message} (see {error.ctx.command_path} --help)"
 
 
+def _command_name(name: str | None, callback: Any) -> str:
+    return name or get_command_name(getattr(callback, "__name__", ""))
+
+
+def _named_first(arguments: list[str]) -> typer.Typer:
+    """The application with only the group or command named first on the command line.
+
+    typer builds the click command of every registered command before parsing, which costs
+    more than the parsing of the one that runs. What it shows is the same: help, usage and
+    errors of a group or command read only that group or command, and the command path is
+    still `trialctl …`. Anything else (no name, an option first, an unknown name) gets the
+    whole application, so the top-level help and "No such command" come out as before."""
+    if not arguments or arguments[0].startswith("-"):
+        return app
+    name = arguments[0]
+    groups = [group for group in app.registered_groups if group.name == name]
+    commands = [command for command in app.registered_commands
+                if _command_name(command.name, command.callback) == name]
+    if len(groups) + len(commands) != 1:
+        return app
+    trimmed = copy.copy(app)
+    trimmed.registered_groups = groups
+    trimmed.registered_commands = commands
+    return trimmed
+
+
 def run() -> None:
     """The entry point: every usage error is one line on stderr and exit 2."""
     try:
-        code: Any = app(standalone_mode=False)
+        code: Any = _named_first(sys.argv[1:])(standalone_mode=False)
     except NoArgsIsHelpError as e:
         e.show()  # a group named alone: its help, as click prints it
         sys.exit(e.exit_code)

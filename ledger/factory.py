@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
-
 from trialctl.ledger.recorder import SignedRecorder
+from trialctl.ledger.sqlalchemy_store import SQLAlchemyFactory
 
 
 class LedgerFactory(SQLAlchemyFactory):

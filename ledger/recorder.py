@@ -20,8 +20,6 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
-from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -47,6 +45,7 @@ from trialctl.ledger.entry import (
 from trialctl.ledger.errors import RecordingError
 from trialctl.ledger.keys import KeyPair
 from trialctl.ledger.merkle import hash_leaf
+from trialctl.ledger.sqlalchemy_store import SQLAlchemyApplicationRecorder, SQLAlchemyDatastore
 
 ENTRIES_TABLE = "trialctl_events"
 KNOWN_HEADS_LIMIT = 10_000

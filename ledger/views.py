@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from eventsourcing.persistence import Tracking
-from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
-from eventsourcing_sqlalchemy.recorders import SQLAlchemyTrackingRecorder
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -28,6 +26,8 @@ from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
+
+from trialctl.ledger.sqlalchemy_store import SQLAlchemyDatastore, SQLAlchemyTrackingRecorder
 
 VIEWS_NAME = "trialctl_views"  # the tracking name: one projection, one position
 TRACKING_TABLE = "trialctl_views_tracking"
