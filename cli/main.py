@@ -7,6 +7,7 @@ each command imports what it needs when it runs.
 from __future__ import annotations
 
 import copy
+import gc
 import sys
 from typing import Annotated, Any
 
@@ -18,7 +19,6 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 from typer.core import TyperArgument, TyperCommand
 from typer.main import get_command_name
 
-from trialctl import __version__
 from trialctl.cli import (
     audit_commands,
     db_commands,
@@ -71,6 +71,8 @@ class Command(TyperCommand):
 
 def _show_version(value: bool) -> None:
     if value:
+        from trialctl import __version__
+
         typer.echo(f"trialctl {__version__}")
         raise typer.Exit()
 
@@ -164,6 +166,16 @@ def _named_first(arguments: list[str]) -> typer.Typer:
 
 def run() -> None:
     """The entry point: every usage error is one line on stderr and exit 2."""
+    try:
+        _run()
+    finally:
+        # The process ends here. Freezing the heap spares the interpreter's teardown its
+        # garbage collections over everything SQLAlchemy, pydantic and the domain built:
+        # about a fifth of a second of CPU per command, for memory the exit frees anyway.
+        gc.freeze()
+
+
+def _run() -> None:
     try:
         code: Any = _named_first(sys.argv[1:])(standalone_mode=False)
     except NoArgsIsHelpError as e:

@@ -6,9 +6,17 @@ namespace, `trialctl.domain`, `trialctl.ledger`, `trialctl.cli` and `trialctl.pr
 so nothing named `cli`, `domain` or `ledger` lands at the top of site-packages.
 """
 
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("trialctl")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+# `__version__` is looked up when first asked for (`--version`, export headers): reading the
+# installed metadata imports the email parser, which `trialctl --help` does not otherwise load.
+def __getattr__(name: str) -> str:
+    if name != "__version__":
+        raise AttributeError(f"module 'trialctl' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("trialctl")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        found = "0.0.0+unknown"
+    globals()["__version__"] = found
+    return found
