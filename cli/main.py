@@ -142,23 +142,27 @@ def _command_name(name: str | None, callback: Any) -> str:
     return name or get_command_name(getattr(callback, "__name__", ""))
 
 
-def _named_first(arguments: list[str]) -> typer.Typer:
-    """The application with only the group or command named first on the command line.
+def _named_first(group: typer.Typer, arguments: list[str]) -> typer.Typer:
+    """The group with only the command (or subgroup, itself trimmed the same way) named
+    first in `arguments`.
 
     typer builds the click command of every registered command before parsing, which costs
-    more than the parsing of the one that runs. What it shows is the same: help, usage and
-    errors of a group or command read only that group or command, and the command path is
-    still `trialctl …`. Anything else (no name, an option first, an unknown name) gets the
-    whole application, so the top-level help and "No such command" come out as before."""
+    more than parsing the one that runs. What it shows is the same: help, usage and errors
+    of a group or command read only that group or command, and the command path is still
+    `trialctl …`. Anything else (no name, an option first, an unknown name) gets the whole
+    group, so its help and "No such command" (with its suggestion) come out as before."""
     if not arguments or arguments[0].startswith("-"):
-        return app
+        return group
     name = arguments[0]
-    groups = [group for group in app.registered_groups if group.name == name]
-    commands = [command for command in app.registered_commands
+    groups = [copy.copy(info) for info in group.registered_groups if info.name == name]
+    commands = [command for command in group.registered_commands
                 if _command_name(command.name, command.callback) == name]
     if len(groups) + len(commands) != 1:
-        return app
-    trimmed = copy.copy(app)
+        return group
+    for info in groups:
+        if isinstance(info.typer_instance, typer.Typer):
+            info.typer_instance = _named_first(info.typer_instance, arguments[1:])
+    trimmed = copy.copy(group)
     trimmed.registered_groups = groups
     trimmed.registered_commands = commands
     return trimmed
@@ -177,7 +181,7 @@ def run() -> None:
 
 def _run() -> None:
     try:
-        code: Any = _named_first(sys.argv[1:])(standalone_mode=False)
+        code: Any = _named_first(app, sys.argv[1:])(standalone_mode=False)
     except NoArgsIsHelpError as e:
         e.show()  # a group named alone: its help, as click prints it
         sys.exit(e.exit_code)
