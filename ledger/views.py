@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from trialctl.ledger.sqlalchemy_store import SQLAlchemyDatastore, SQLAlchemyTrackingRecorder
 
@@ -218,12 +219,7 @@ class TrialViews(SQLAlchemyTrackingRecorder):
         if until:
             query = query.where(audit_view.c.recorded_at <= until)
         if patient:
-            aggregate_id, trial_id, patient_id = patient
-            query = query.where(
-                (audit_view.c.aggregate_id == aggregate_id)
-                | ((audit_view.c.aggregate_id == trial_id)
-                   & (audit_view.c.patient_id == patient_id))
-            )
+            query = query.where(*patient_audit_filter(*patient))
         with self.transaction(commit=False) as session:
             for (text,) in session.execute(query.execution_options(yield_per=1000)):
                 yield dict(json.loads(text))
@@ -232,6 +228,19 @@ class TrialViews(SQLAlchemyTrackingRecorder):
         with self.transaction(commit=False) as session:
             ordered = select(table).order_by(*table.primary_key.columns)
             return [dict(row._mapping) for row in session.execute(ordered)]
+
+
+def patient_audit_filter(
+    aggregate_id: str, trial_id: str, patient_id: str
+) -> tuple[ColumnElement[bool], ...]:
+    """The audit rows of one patient: the patient's own entries, and the trial's entries
+    about the patient. Both are found through the aggregate index: patient ids repeat in
+    every trial, so a look-up by patient id would read that id's rows in all of them, and
+    `patient` and `log --patient` would slow down as the ledger gains trials."""
+    return (
+        audit_view.c.aggregate_id.in_([aggregate_id, trial_id]),
+        (audit_view.c.aggregate_id == aggregate_id) | (audit_view.c.patient_id == patient_id),
+    )
 
 
 class ViewRows:
