@@ -64,6 +64,10 @@ class _Pending:
 class TrialActions:
     """Trial actions on an open ledger. Every `perform` records one signed batch."""
 
+    # Whether a step reports the patient's summary: a batch reports positions only, and
+    # the summary grades every lab of the record again, which grows with the record.
+    summarises = True
+
     def __init__(self, ledger: TrialLedger) -> None:
         self.ledger = ledger
 
@@ -173,7 +177,7 @@ class TrialActions:
                 if self._has_patient(trial, request.patient):  # a later signature
                     return self._take(replace(request, fact=journey.reconsent(consent)), now)
                 patient = journey.consent(trial, request.patient, consent, False, now)
-                summary = patient.summary(trial.protocol)
+                summary = patient.summary(trial.protocol) if self.summarises else {}
                 return _Pending(trial, patient, (patient,), summary)
             case PatientStep():
                 trial = self.trial(request.trial)
@@ -182,7 +186,8 @@ class TrialActions:
                 fact = self._cited(patient, request.fact)
                 concluded = journey.take(trial, patient, fact, roster, now)
                 meaning = Meaning.CORRECTED if isinstance(request.fact, Correction) else None
-                summary = {**patient.summary(trial.protocol), **concluded}
+                summary = {**patient.summary(trial.protocol), **concluded} if self.summarises \
+                    else concluded
                 return _Pending(trial, patient, (trial, patient), summary, meaning)
             case CohortDecision():
                 return self._decide(request, now)
