@@ -27,6 +27,7 @@ from trialctl.ledger.application import TrialLedger, UnlockedUser
 from trialctl.ledger.decisions import shown_status, stored_evidence
 from trialctl.ledger.entry import parse_entry
 from trialctl.ledger.errors import LedgerError
+from trialctl.ledger.history import project_events
 from trialctl.ledger.projection import catch_up
 from trialctl.ledger.requests import (
     CohortDecision,
@@ -110,7 +111,7 @@ class TrialActions:
     def _load(self, aggregate_id: UUID) -> Any:
         """An aggregate as stored; a batch (`ledger/batch.py`) answers with its own
         uncommitted state instead."""
-        return self.ledger.repository.get(aggregate_id)
+        return self.ledger.repository.get(aggregate_id, projector_func=project_events)
 
     def entry_positions(self, patient: Patient) -> dict[int, int]:
         """The ledger position of each version of the patient's record."""
