@@ -14,7 +14,9 @@ shared, so only ratios from the same run mean anything):
    the bare `Application` saving as many events unsigned in one save;
 3. `trialctl --help` start-up time against `python -c pass`, and whether it loads the
    database stack;
-4. cProfile of the append loop and of verify's sequential part.
+4. cProfile of the append loop and of verify's sequential part;
+5. with PostgreSQL, signed entries per second with 1, 4 and 8 concurrent writer processes,
+   counted afterwards so that nothing is lost (`concurrency`, also runnable alone).
 
 Run it from the repository root. SQLite always runs (temporary files); PostgreSQL runs when
 a URL is given or TRIALCTL_TEST_DATABASE_URL is set, in a fresh database that is dropped
