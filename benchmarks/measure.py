@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from benchmarks.batch_entry import BatchEntryResult
+from benchmarks.concurrency import ConcurrencyConfig, ConcurrencyResult
 from benchmarks.profile import Profile
 from benchmarks.workload import DoseLog, Save, drive
 from trialctl.ledger.application import TrialLedger
@@ -442,6 +443,8 @@ class Config:
     import_repeats: int = 7
     postgres_url: str | None = None
     batch_lines: int = 200  # lines per batch file in the batch-entry figure
+    # PostgreSQL's concurrent writers (figure 7)
+    concurrency: ConcurrencyConfig = field(default_factory=ConcurrencyConfig)
 
 
 @dataclass
@@ -463,4 +466,5 @@ class Report:
     machine: dict[str, str]
     backends: list[BackendResult]
     imports: ImportResult
+    concurrency: ConcurrencyResult | None = None  # measured only with a PostgreSQL server
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
+from benchmarks.concurrency import lines as concurrency_lines
 from benchmarks.measure import (
     DATABASE_STACK,
     REPORTED_MODULES,
@@ -412,6 +413,8 @@ def render(report: Report) -> str:
                 f"({verify.experiment_ratio:.2f}x the raw limit)."
             )
         lines.append("")
+    if report.concurrency is not None:
+        lines += ["## Concurrent writers", "", *concurrency_lines(report.concurrency), ""]
     imports = report.imports
     lines += ["## Start-up (no backend)", ""]
     lines += markdown_table(header, [[

@@ -14,7 +14,9 @@ shared, so only ratios from the same run mean anything):
    the bare `Application` saving as many events unsigned in one save;
 3. `trialctl --help` start-up time against `python -c pass`, and whether it loads the
    database stack;
-4. cProfile of the append loop and of verify's sequential part.
+4. cProfile of the append loop and of verify's sequential part;
+5. with PostgreSQL, signed entries per second with 1, 4 and 8 concurrent writer processes,
+   counted afterwards so that nothing is lost (`concurrency`, also runnable alone).
 
 Run it from the repository root. SQLite always runs (temporary files); PostgreSQL runs when
 a URL is given or TRIALCTL_TEST_DATABASE_URL is set, in a fresh database that is dropped
@@ -40,6 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.batch_entry import bench_batch_entry, open_site, profile_batch_entry
+from benchmarks.concurrency import ConcurrencyConfig, ConcurrencyResult, bench_concurrency
 from benchmarks.measure import (
     BackendResult,
     Config,
@@ -145,6 +148,7 @@ def run_benchmarks(config: Config, log: Callable[[str], None] = lambda _: None) 
     clock = time.perf_counter()
     machine = machine_facts()
     results: list[BackendResult] = []
+    concurrency: ConcurrencyResult | None = None
     with temporary_home() as workdir:
         log("SQLite …")
         with sqlite_backend(workdir) as backend:
@@ -155,12 +159,16 @@ def run_benchmarks(config: Config, log: Callable[[str], None] = lambda _: None) 
                 result = run_backend(backend, config)
                 result.server_version = backend.server_version
                 results.append(result)
+                log("PostgreSQL, concurrent writers …")
+                concurrency = bench_concurrency(backend.ledger_url, backend.name,
+                                                config.concurrency)
     log("import cost …")
     imports = bench_import(config.import_repeats)
     machine["load average (1, 5, 15 min) at end"] = " ".join(
         f"{x:.2f}" for x in os.getloadavg()
     )
-    return Report(config, started, time.perf_counter() - clock, machine, results, imports)
+    return Report(config, started, time.perf_counter() - clock, machine, results, imports,
+                  concurrency)
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -179,6 +187,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path]:
                         help="at least this many entries to verify (default %(default)s)")
     parser.add_argument("--batch-lines", type=int, default=defaults.batch_lines,
                         help="lines per file in the batch-entry figure (default %(default)s)")
+    parser.add_argument("--writers", type=int, nargs="+",
+                        default=list(defaults.concurrency.writers),
+                        help="concurrent writer counts on PostgreSQL (default %(default)s)")
+    parser.add_argument("--writer-entries", type=int, default=defaults.concurrency.entries,
+                        help="entries per concurrent writer (default %(default)s)")
     parser.add_argument("--postgres-url", default=os.environ.get(POSTGRES_URL_VARIABLE),
                         help=f"a PostgreSQL server to benchmark too "
                         f"(default ${POSTGRES_URL_VARIABLE})")
@@ -193,6 +206,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path]:
         profile_events=min(defaults.profile_events, args.events),
         postgres_url=args.postgres_url or None,
         batch_lines=args.batch_lines,
+        concurrency=ConcurrencyConfig(tuple(args.writers), args.writer_entries),
     )
     return config, args.output
 

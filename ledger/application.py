@@ -264,7 +264,7 @@ class TrialLedger(Application[UUID]):
 
     def check_may_record(self, user_id: str, *aggregates: Aggregate) -> None:
         """`check_may_sign` for the pending events of `aggregates`."""
-        self.check_may_sign(user_id, _pending_actions(aggregates))
+        self.check_may_sign(user_id, pending_actions(aggregates))
 
     def record(
         self,
@@ -282,7 +282,7 @@ class TrialLedger(Application[UUID]):
         they hold it and it may sign them; otherwise the first of theirs that may.
         `policy`: whether TRIALCTL_CHECKPOINT_EVERY may follow the write with a note.
         `claims`: ids the entries take (a query's number), refused if already taken."""
-        event_types = _pending_actions(aggregates)
+        event_types = pending_actions(aggregates)
         action = ", ".join(dict.fromkeys(event_types))
         role = choose_role(actor.user, event_types, prefer=role)
         if role is None:
@@ -550,7 +550,7 @@ class TrialLedger(Application[UUID]):
             engine.dispose()
 
 
-def _pending_actions(aggregates: Sequence[Aggregate]) -> list[str]:
+def pending_actions(aggregates: Sequence[Aggregate]) -> list[str]:
     """What each pending event asks its signer's authority for (`authority.action_of`)."""
     return [action_of(get_topic(type(e)), vars(e)) for a in aggregates for e in a.pending_events]
 

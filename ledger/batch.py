@@ -19,7 +19,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, CanInitAggregate
 
 from trialctl.domain.rules import TrialRuleError
-from trialctl.ledger.application import TrialLedger, UnlockedUser
+from trialctl.ledger.application import TrialLedger, UnlockedUser, pending_actions
 from trialctl.ledger.batch_lines import Line, LineError, line_request
 from trialctl.ledger.entry import parse_entry
 from trialctl.ledger.errors import AuthorityError, LedgerError, first_line
@@ -74,12 +74,17 @@ class Outcome:
 class _BatchActions(TrialActions):
     """`TrialActions` on the batch's own, uncommitted copies of the aggregates it touches."""
 
+    summarises = False  # a batch reports each line's positions, not the patient's summary
+
     def __init__(self, ledger: TrialLedger) -> None:
         super().__init__(ledger)
         self.held: dict[UUID, Aggregate] = {}
         # Each aggregate's events from the lines accepted so far, in order.
         self.accepted: dict[UUID, list[Any]] = {}
         self.registered: list[str] | None = None
+        # The event types the signer was found to hold a role for. No line changes a user,
+        # so a pass stands for the whole file; a refusal is judged (and queued) every time.
+        self.may_sign: set[tuple[str, ...]] = set()
 
     def trial_ids(self) -> list[str]:
         # No batch line registers a trial, so the trials are those at the batch's start;
@@ -98,7 +103,7 @@ class _BatchActions(TrialActions):
         request = line_request(line, trial)
         try:
             pending = self._take(request, now)
-            self.ledger.check_may_record(signer, *pending.aggregates)
+            self._check_may_record(signer, pending.aggregates)
         except BaseException:
             self._rebuild()
             raise
@@ -110,6 +115,12 @@ class _BatchActions(TrialActions):
                 self.accepted.setdefault(aggregate.id, []).extend(collected)
             events += collected
         return Checked(line.number, line.command, request.patient, events, pending.meaning)
+
+    def _check_may_record(self, signer: str, aggregates: Sequence[Aggregate]) -> None:
+        actions = pending_actions(aggregates)
+        if tuple(actions) not in self.may_sign:
+            self.ledger.check_may_sign(signer, actions)
+            self.may_sign.add(tuple(actions))
 
     def _rebuild(self) -> None:
         """The held state as it was after the last accepted line: each aggregate as stored,
@@ -163,7 +174,7 @@ def write_lines(
         return [], []
     if not each:
         written = ledger.record_groups(actor, [(c.events, c.meaning) for c in checked])
-        return [_accepted(ledger, c, ids) for c, ids in zip(checked, written, strict=True)], []
+        return _accepted(ledger, checked, written), []
     accepted: list[dict[str, Any]] = []
     for index, line in enumerate(checked):
         try:
@@ -174,18 +185,33 @@ def write_lines(
                                 f"not written: line {line.line} before it was refused")
                         for later in checked[index + 1:]]
             return accepted, refused
-        accepted.append(_accepted(ledger, line, ids))
+        accepted += _accepted(ledger, [line], [ids])
         if progress is not None:
             progress()
     return accepted, []
 
 
-def _accepted(ledger: TrialLedger, line: Checked, ids: Sequence[int]) -> dict[str, Any]:
-    statements = [parse_entry(state).statement
-                  for _, state in ledger.signed_recorder.entries_for(ids)]
-    return {"line": line.line, "command": line.command, "patient": line.patient,
-            "positions": [s["position"] for s in statements],
-            "types": [s["type"].removeprefix("trialctl.") for s in statements]}
+READ_BACK = 1000  # entries read back per query: well within every backend's parameter limit
+
+
+def _accepted(ledger: TrialLedger, lines: Sequence[Checked],
+              written: Sequence[Sequence[int]]) -> list[dict[str, Any]]:
+    """Each written line with its entries' positions and types, as the stored entries say.
+    The entries are read back in a few queries for the whole file, not one per line."""
+    every_id = [i for ids in written for i in ids]
+    statements: list[dict[str, Any]] = []
+    for start in range(0, len(every_id), READ_BACK):
+        chunk = ledger.signed_recorder.entries_for(every_id[start:start + READ_BACK])
+        statements += [parse_entry(state).statement for _, state in chunk]
+    if len(statements) != len(every_id):
+        raise LedgerError(f"{len(every_id)} entries written but {len(statements)} read back")
+    shown: list[dict[str, Any]] = []
+    for line, ids in zip(lines, written, strict=True):
+        mine, statements = statements[:len(ids)], statements[len(ids):]
+        shown.append({"line": line.line, "command": line.command, "patient": line.patient,
+                      "positions": [s["position"] for s in mine],
+                      "types": [s["type"].removeprefix("trialctl.") for s in mine]})
+    return shown
 
 
 Step = Callable[[], None] | None  # called once a line is done, for a progress bar

@@ -264,7 +264,26 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
         desc: bool = False,
         limit: int | None = None,
     ) -> list[StoredEvent]:
-        stored = super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+        # The library's version loads an ORM object per row, which costs more than the
+        # row's JSON: loading a patient is mostly this select. The same query as columns.
+        record = self.events_record_cls
+        version = record.originator_version
+        query = select(record.originator_id, version, record.topic, record.state).where(
+            record.originator_id == originator_id
+        )
+        if gt is not None:
+            query = query.where(version > gt)
+        if lte is not None:
+            query = query.where(version <= lte)
+        query = query.order_by(version.desc() if desc else version)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.transaction(commit=False) as session:
+            stored = [
+                StoredEvent(originator_id=row[0], originator_version=row[1], topic=row[2],
+                            state=bytes(row[3]))
+                for row in session.execute(query)
+            ]
         if stored:
             latest = max(stored, key=lambda e: e.originator_version)
             self._remember(UUID(str(originator_id)), latest.originator_version,
@@ -347,17 +366,30 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
     ) -> list[Sequence[int]]:
         """Several signed groups, each with its own signer (role, meaning), in ONE
         transaction: all are written or none is (batch entry, `ledger/batch.py`). Each
-        group chains onto the entries the groups before it wrote."""
-        heads: dict[UUID, tuple[int, str]] = {}
-        written: list[Sequence[int]] = []
+        group chains onto the entries the groups before it wrote. The groups are sealed
+        one after another, then judged and inserted together: one lock, one count of the
+        tree, and one insert of rows and of leaves for the whole batch."""
         with self.transaction(commit=True) as session:
+            self._lock_for_append(session)
+            position = self._tree_size(session)
+            statements: list[dict[str, Any]] = []
+            sealed: list[StoredEvent] = []
+            sizes: list[int] = []
+            chain: dict[UUID, tuple[int, str]] = {}
             for drafts, signer in groups:
-                notification_ids, heads = self._append(
-                    session, drafts, signer, authorize, {}, after=heads
+                group_statements, group_sealed = self._seal(
+                    position + len(sealed), drafts, signer, {}, chain
                 )
-                written.append(notification_ids)
-        for originator_id, (version, digest) in heads.items():
+                statements += group_statements
+                sealed += group_sealed
+                sizes.append(len(group_sealed))
+            notification_ids = self._write(session, position, statements, sealed, authorize)
+        for originator_id, (version, digest) in chain.items():
             self._remember(originator_id, version, digest)  # committed now, so immutable
+        written: list[Sequence[int]] = []
+        for size in sizes:
+            written.append(notification_ids[:size])
+            notification_ids = notification_ids[size:]
         return written
 
     def _append(
@@ -367,16 +399,28 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
         signer: Signer,
         authorize: Authorizer | None,
         evidence: Evidence,
-        after: Mapping[UUID, tuple[int, str]] | None = None,
         **kwargs: Any,
     ) -> tuple[Sequence[int], dict[UUID, tuple[int, str]]]:
         """Sign, chain, number and insert; returns the new rows' ids and each aggregate's
-        new head (version and entry hash). `after`: heads written earlier in this
-        transaction, not yet readable from a committed row."""
+        new head (version and entry hash)."""
         self._lock_for_append(session)
         position = self._tree_size(session)
+        chain: dict[UUID, tuple[int, str]] = {}
+        statements, sealed = self._seal(position, drafts, signer, evidence, chain)
+        return self._write(session, position, statements, sealed, authorize, **kwargs), chain
+
+    def _seal(
+        self,
+        position: int,
+        drafts: Sequence[StoredEvent],
+        signer: Signer,
+        evidence: Evidence,
+        chain: dict[UUID, tuple[int, str]],
+    ) -> tuple[list[dict[str, Any]], list[StoredEvent]]:
+        """The drafts' statements from `position` on, each sealed by `signer` and chained;
+        `chain` holds the heads written earlier in this transaction (not yet readable from
+        a committed row) and is advanced with each entry."""
         statements: list[dict[str, Any]] = []
-        chain: dict[UUID, tuple[int, str]] = dict(after or {})
         sealed: list[StoredEvent] = []
         for offset, draft in enumerate(drafts):
             body = json.loads(draft.state)
@@ -406,6 +450,19 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
             sealed.append(
                 StoredEvent(originator_id, draft.originator_version, draft.topic, entry)
             )
+        return statements, sealed
+
+    def _write(
+        self,
+        session: Session,
+        position: int,
+        statements: list[dict[str, Any]],
+        sealed: list[StoredEvent],
+        authorize: Authorizer | None,
+        **kwargs: Any,
+    ) -> Sequence[int]:
+        """Judge the sealed entries (nothing is written if any is refused), then insert
+        their rows and Merkle leaves from `position` on; returns the rows' ids."""
         if authorize is not None:
             authorize(list(zip(statements, sealed, strict=True)))
         self._insert_events(session, sealed, **kwargs)
@@ -420,7 +477,7 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
                 )
             ],
         )
-        return notification_ids, chain
+        return notification_ids
 
     @staticmethod
     def _add_evidence(statement: dict[str, Any], evidence: dict[str, Any] | None) -> None:

@@ -27,6 +27,7 @@ from trialctl.ledger.application import TrialLedger, UnlockedUser
 from trialctl.ledger.decisions import shown_status, stored_evidence
 from trialctl.ledger.entry import parse_entry
 from trialctl.ledger.errors import LedgerError
+from trialctl.ledger.history import project_events
 from trialctl.ledger.projection import catch_up
 from trialctl.ledger.requests import (
     CohortDecision,
@@ -63,6 +64,10 @@ class _Pending:
 
 class TrialActions:
     """Trial actions on an open ledger. Every `perform` records one signed batch."""
+
+    # Whether a step reports the patient's summary: a batch reports positions only, and
+    # the summary grades every lab of the record again, which grows with the record.
+    summarises = True
 
     def __init__(self, ledger: TrialLedger) -> None:
         self.ledger = ledger
@@ -106,7 +111,7 @@ class TrialActions:
     def _load(self, aggregate_id: UUID) -> Any:
         """An aggregate as stored; a batch (`ledger/batch.py`) answers with its own
         uncommitted state instead."""
-        return self.ledger.repository.get(aggregate_id)
+        return self.ledger.repository.get(aggregate_id, projector_func=project_events)
 
     def entry_positions(self, patient: Patient) -> dict[int, int]:
         """The ledger position of each version of the patient's record."""
@@ -173,7 +178,7 @@ class TrialActions:
                 if self._has_patient(trial, request.patient):  # a later signature
                     return self._take(replace(request, fact=journey.reconsent(consent)), now)
                 patient = journey.consent(trial, request.patient, consent, False, now)
-                summary = patient.summary(trial.protocol)
+                summary = patient.summary(trial.protocol) if self.summarises else {}
                 return _Pending(trial, patient, (patient,), summary)
             case PatientStep():
                 trial = self.trial(request.trial)
@@ -182,7 +187,8 @@ class TrialActions:
                 fact = self._cited(patient, request.fact)
                 concluded = journey.take(trial, patient, fact, roster, now)
                 meaning = Meaning.CORRECTED if isinstance(request.fact, Correction) else None
-                summary = {**patient.summary(trial.protocol), **concluded}
+                summary = {**patient.summary(trial.protocol), **concluded} if self.summarises \
+                    else concluded
                 return _Pending(trial, patient, (trial, patient), summary, meaning)
             case CohortDecision():
                 return self._decide(request, now)
