@@ -7,7 +7,8 @@ each command imports what it needs when it runs.
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+import warnings
+from typing import Annotated, Any, TextIO
 
 import typer
 
@@ -134,8 +135,15 @@ def _usage_line(error: UsageError) -> str:
     return f"trialctl: {where}{message} (see {error.ctx.command_path} --help)"
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+    """A warning (a privileged database role, say) as one line on stderr, like an error."""
+    typer.echo(f"trialctl: warning: {' '.join(str(message).split())}", err=True)
+
+
 def run() -> None:
     """The entry point: every usage error is one line on stderr and exit 2."""
+    warnings.showwarning = _one_line_warning
     try:
         code: Any = app(standalone_mode=False)
     except NoArgsIsHelpError as e:

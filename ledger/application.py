@@ -39,6 +39,7 @@ from trialctl.ledger.checkpoint_dir import (
     note_path,
     usable_directory,
 )
+from trialctl.ledger.db_privilege import warn_if_privileged
 from trialctl.ledger.entry import EVIDENCE_TYPES
 from trialctl.ledger.errors import (
     AuthorityError,
@@ -144,6 +145,10 @@ class TrialLedger(Application[UUID]):
         self.checkpoint_policy: CheckpointPolicy | None = None
         if not create:
             self._check_is_ledger()
+            try:
+                warn_if_privileged(engine)
+            except sqlalchemy.exc.SQLAlchemyError as e:
+                raise _unavailable(location, e) from e
 
     def construct_factory(self, env: Any) -> LedgerFactory:  # type: ignore[override]
         return LedgerFactory(env)

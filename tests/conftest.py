@@ -15,6 +15,12 @@ import pytest
 import sqlalchemy
 
 from trialctl.ledger import keys
+from trialctl.ledger.db_privilege import ACCEPT_VARIABLE
+
+# The test server's role is a superuser, which trialctl warns of at every connection; every
+# test and `trialctl` process accepts that here, except those that test the warning itself
+# (tests/test_pg_roles.py), which run without it as the superuser and as the writer role.
+os.environ[ACCEPT_VARIABLE] = "1"
 
 POSTGRES_URL_VARIABLE = "TRIALCTL_TEST_DATABASE_URL"
 TRIALCTL = str(Path(sys.executable).with_name("trialctl"))
@@ -94,14 +100,19 @@ class Result:
     stderr: str
 
 
-def trialctl(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> Result:
-    """Run the installed `trialctl` as a user would, with the test's environment."""
+def trialctl(*args: str, stdin: str = "", env: dict[str, str] | None = None,
+             unset: tuple[str, ...] = ()) -> Result:
+    """Run the installed `trialctl` as a user would, with the test's environment (less the
+    variables named in `unset`)."""
+    environment = {**os.environ, **(env or {}), "COLUMNS": "200"}
+    for name in unset:
+        environment.pop(name, None)
     completed = subprocess.run(
         [TRIALCTL, *args],
         input=stdin,
         capture_output=True,
         text=True,
-        env={**os.environ, **(env or {}), "COLUMNS": "200"},
+        env=environment,
         timeout=120,
     )
     return Result(completed.returncode, completed.stdout, completed.stderr)
