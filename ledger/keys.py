@@ -203,6 +203,9 @@ def open_key_file(path: Path, password: str, expected_key_id: str | None = None)
         document = json.loads(text)
     except json.JSONDecodeError as e:
         raise KeyFileError(f"key file {path} is corrupt: not JSON ({e.msg})") from e
+    except (ValueError, RecursionError) as e:
+        # An integer over Python's 4,300 digits, or nesting past the recursion limit.
+        raise KeyFileError(f"key file {path} is corrupt: not a readable JSON object") from e
     if not isinstance(document, dict) or document.get("format") != KEY_FILE_FORMAT:
         raise KeyFileError(f"key file {path} is not a {KEY_FILE_FORMAT} key file")
     if document.get("aead") != AEAD:
