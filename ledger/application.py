@@ -163,6 +163,12 @@ class TrialLedger(Application[UUID]):
         assert engine is not None
         try:
             tables = set(sqlalchemy.inspect(engine).get_table_names())
+        except sqlalchemy.exc.DatabaseError as e:
+            if self.location.sqlite_path is not None and "not a database" in str(e):
+                raise NotALedgerError(
+                    f"{self.location.display()} is not a trialctl ledger (not a SQLite database)"
+                ) from e
+            raise _unavailable(self.location, e) from e
         except sqlalchemy.exc.SQLAlchemyError as e:
             raise _unavailable(self.location, e) from e
         if not {ENTRIES_TABLE, LEAVES_TABLE} <= tables:
@@ -608,10 +614,10 @@ def _check_sqlite_file(path: Path, create: bool) -> None:
         return
     if not path.exists():
         raise NotALedgerError(f"no ledger at {path} (run 'trialctl init' to make one)")
-    with path.open("rb") as handle:
-        header = handle.read(16)
-    if header and header != b"SQLite format 3\x00":
-        raise NotALedgerError(f"{path} is not a trialctl ledger (not a SQLite database)")
+    # The header is left to SQLite to check (_check_is_ledger): opening and closing the
+    # file here would drop every POSIX lock this process holds on it (close() releases them
+    # all), and another connection of this process would then write unguarded, which can
+    # corrupt the file while other processes write.
 
 
 def _schema_mismatch(location: LedgerLocation, versions: list[int]) -> str:
