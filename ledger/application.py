@@ -38,6 +38,7 @@ from trialctl.ledger.checkpoint_dir import (
     configured_policy,
     note_path,
     usable_directory,
+    write_note,
 )
 from trialctl.ledger.db_privilege import warn_if_privileged
 from trialctl.ledger.entry import EVIDENCE_TYPES
@@ -536,14 +537,12 @@ class TrialLedger(Application[UUID]):
         """`checkpoint` with its note written to `directory` as `<ledger id>-<size>.txt`."""
         size = len(self.signed_recorder.leaf_hashes())
         path = note_path(usable_directory(directory), self.ledger_record().ledger_id, size)
-        # Claim the file first, so a checkpoint is never recorded without its note.
-        with path.open("x", encoding="utf-8") as note:
-            try:
-                signed = self.checkpoint(actor, now)
-            except BaseException:
-                path.unlink(missing_ok=True)
-                raise
-            note.write(signed.to_text())
+        if path.exists():
+            raise RecordingError(f"{path} exists; a checkpoint file is never overwritten")
+        signed = self.checkpoint(actor, now)
+        # After the commit, whole or not at all: a process killed in between leaves a
+        # recorded checkpoint without its note (the next note covers it), never half a note.
+        write_note(path, signed.to_text())
         return path, signed
 
     def _checkpoint_if_due(self, actor: UnlockedUser) -> None:
