@@ -133,6 +133,8 @@ def assert_one_line_error(result: Result, *fragments: str) -> None:
 # many short files fill in around them instead of one long file running alone at the end.
 # From a full run's per-file times (pytest --junitxml), SQLite and PostgreSQL together.
 SLOWEST_FILES = (
+    "test_crash_suite.py",
+    "test_fuzz_inputs.py",
     "test_record_cli.py",
     "test_batch.py",
     "test_dose_consistency.py",

@@ -233,7 +233,7 @@ def mutated_argv(draw: st.DrawFn, path: str, base: list[str]) -> list[str]:
     return args
 
 
-@settings(FUZZ, max_examples=100)
+@settings(FUZZ, max_examples=70)
 @given(data=st.data())
 def test_hostile_flags_of_every_writing_command(site: Site, data: st.DataObject) -> None:
     path = data.draw(st.sampled_from(WRITING), label="command")
