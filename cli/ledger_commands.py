@@ -104,7 +104,13 @@ def checkpoint(
     Example: trialctl checkpoint -u alice -o checkpoints/today.txt
     """
     from trialctl.ledger.application import open_ledger
-    from trialctl.ledger.checkpoint_dir import newest_note, note_path, signed_since
+    from trialctl.ledger.checkpoint_dir import (
+        newest_note,
+        note_path,
+        rewrite_note,
+        signed_since,
+        write_note,
+    )
     from trialctl.ledger.witness import WitnessError, WitnessRefusal, cosign_from_ledger
 
     signer = need_user(user)
@@ -143,16 +149,11 @@ def checkpoint(
             output, signed = app.checkpoint_to(actor, directory, datetime.now(UTC))
         else:
             assert output is not None
-            # Claim the file before recording, so a checkpoint is never recorded without
-            # its note.
             output.parent.mkdir(parents=True, exist_ok=True)
-            with output.open("x", encoding="utf-8") as note:
-                try:
-                    signed = app.checkpoint(actor, datetime.now(UTC))
-                except BaseException:
-                    output.unlink(missing_ok=True)
-                    raise
-                note.write(signed.to_text())
+            if output.exists():
+                fail(f"{output} exists; a checkpoint file is never overwritten", EXIT_USAGE)
+            signed = app.checkpoint(actor, datetime.now(UTC))
+            write_note(output, signed.to_text())  # whole or not at all, never over a file
         cosigned = signed
         for target_name, (submit, key) in zip(witnesses or [], submitters, strict=True):
             try:
@@ -161,7 +162,7 @@ def checkpoint(
             except (WitnessRefusal, WitnessError) as e:
                 refusals.append(f"witness {target_name}: {e}")
         if cosigned is not signed:
-            output.write_text(cosigned.to_text(), encoding="utf-8")
+            rewrite_note(output, cosigned.to_text())
             signed = cosigned
     result: dict[str, object] = {
         "file": str(output),

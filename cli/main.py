@@ -9,7 +9,8 @@ from __future__ import annotations
 import copy
 import gc
 import sys
-from typing import Annotated, Any
+import warnings
+from typing import Annotated, Any, TextIO
 
 import typer
 
@@ -168,8 +169,15 @@ def _named_first(group: typer.Typer, arguments: list[str]) -> typer.Typer:
     return trimmed
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+    """A warning (a privileged database role, say) as one line on stderr, like an error."""
+    typer.echo(f"trialctl: warning: {' '.join(str(message).split())}", err=True)
+
+
 def run() -> None:
     """The entry point: every usage error is one line on stderr and exit 2."""
+    warnings.showwarning = _one_line_warning
     try:
         _run()
     finally:

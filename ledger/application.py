@@ -38,7 +38,9 @@ from trialctl.ledger.checkpoint_dir import (
     configured_policy,
     note_path,
     usable_directory,
+    write_note,
 )
+from trialctl.ledger.db_privilege import warn_if_privileged
 from trialctl.ledger.entry import EVIDENCE_TYPES
 from trialctl.ledger.errors import (
     AuthorityError,
@@ -144,6 +146,10 @@ class TrialLedger(Application[UUID]):
         self.checkpoint_policy: CheckpointPolicy | None = None
         if not create:
             self._check_is_ledger()
+            try:
+                warn_if_privileged(engine)
+            except sqlalchemy.exc.SQLAlchemyError as e:
+                raise _unavailable(location, e) from e
 
     def construct_factory(self, env: Any) -> LedgerFactory:  # type: ignore[override]
         return LedgerFactory(env)
@@ -158,6 +164,12 @@ class TrialLedger(Application[UUID]):
         assert engine is not None
         try:
             tables = set(sqlalchemy.inspect(engine).get_table_names())
+        except sqlalchemy.exc.DatabaseError as e:
+            if self.location.sqlite_path is not None and "not a database" in str(e):
+                raise NotALedgerError(
+                    f"{self.location.display()} is not a trialctl ledger (not a SQLite database)"
+                ) from e
+            raise _unavailable(self.location, e) from e
         except sqlalchemy.exc.SQLAlchemyError as e:
             raise _unavailable(self.location, e) from e
         if not {ENTRIES_TABLE, LEAVES_TABLE} <= tables:
@@ -525,14 +537,12 @@ class TrialLedger(Application[UUID]):
         """`checkpoint` with its note written to `directory` as `<ledger id>-<size>.txt`."""
         size = len(self.signed_recorder.leaf_hashes())
         path = note_path(usable_directory(directory), self.ledger_record().ledger_id, size)
-        # Claim the file first, so a checkpoint is never recorded without its note.
-        with path.open("x", encoding="utf-8") as note:
-            try:
-                signed = self.checkpoint(actor, now)
-            except BaseException:
-                path.unlink(missing_ok=True)
-                raise
-            note.write(signed.to_text())
+        if path.exists():
+            raise RecordingError(f"{path} exists; a checkpoint file is never overwritten")
+        signed = self.checkpoint(actor, now)
+        # After the commit, whole or not at all: a process killed in between leaves a
+        # recorded checkpoint without its note (the next note covers it), never half a note.
+        write_note(path, signed.to_text())
         return path, signed
 
     def _checkpoint_if_due(self, actor: UnlockedUser) -> None:
@@ -603,10 +613,10 @@ def _check_sqlite_file(path: Path, create: bool) -> None:
         return
     if not path.exists():
         raise NotALedgerError(f"no ledger at {path} (run 'trialctl init' to make one)")
-    with path.open("rb") as handle:
-        header = handle.read(16)
-    if header and header != b"SQLite format 3\x00":
-        raise NotALedgerError(f"{path} is not a trialctl ledger (not a SQLite database)")
+    # The header is left to SQLite to check (_check_is_ledger): opening and closing the
+    # file here would drop every POSIX lock this process holds on it (close() releases them
+    # all), and another connection of this process would then write unguarded, which can
+    # corrupt the file while other processes write.
 
 
 def _schema_mismatch(location: LedgerLocation, versions: list[int]) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Final
 
 from trialctl.ledger.checkpoint import SignedCheckpoint, read_checkpoint_file
-from trialctl.ledger.errors import ConfigurationError
+from trialctl.ledger.errors import ConfigurationError, RecordingError
 
 DIR_VARIABLE: Final = "TRIALCTL_CHECKPOINT_DIR"
 EVERY_VARIABLE: Final = "TRIALCTL_CHECKPOINT_EVERY"
@@ -72,6 +72,40 @@ def stale_after() -> int:
     configured = os.environ.get(STALE_AFTER_VARIABLE)
     return DEFAULT_STALE_AFTER if not configured else parse_count(configured,
                                                                   STALE_AFTER_VARIABLE)
+
+
+def write_note(path: Path, text: str) -> None:
+    """Write a note whole or not at all, never over an existing file: into a hidden file
+    beside it, flushed to disk, then linked to its name (which fails if the name is taken).
+    A process killed part way leaves at most the hidden file, which no reader looks at."""
+    staging = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with staging.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(staging, path)
+    except FileExistsError as e:
+        raise RecordingError(f"{path} exists; a checkpoint file is never overwritten") from e
+    except OSError as e:
+        raise RecordingError(f"cannot write checkpoint note {path}: {e.strerror}") from e
+    finally:
+        staging.unlink(missing_ok=True)
+
+
+def rewrite_note(path: Path, text: str) -> None:
+    """Replace a note this command wrote (with its cosignatures added) in one rename."""
+    staging = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with staging.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(staging, path)
+    except OSError as e:
+        raise RecordingError(f"cannot write checkpoint note {path}: {e.strerror}") from e
+    finally:
+        staging.unlink(missing_ok=True)
 
 
 def usable_directory(directory: Path) -> Path:

@@ -45,6 +45,9 @@ KEY_FILE_FORMAT = "trialctl-key/v1"
 SCRYPT_N = 2**17
 SCRYPT_R = 8
 SCRYPT_P = 1
+# scrypt takes 128 * n * r bytes: an edited key file may not ask for more than 1 GiB (each
+# allowed bound alone would let n = 2**22 with r = 32 ask for 16 GiB).
+SCRYPT_MAX_MEMORY = 2**30
 SALT_BYTES = 16
 NONCE_BYTES = 12
 MIN_PASSWORD_LENGTH = 8
@@ -203,6 +206,9 @@ def open_key_file(path: Path, password: str, expected_key_id: str | None = None)
         document = json.loads(text)
     except json.JSONDecodeError as e:
         raise KeyFileError(f"key file {path} is corrupt: not JSON ({e.msg})") from e
+    except (ValueError, RecursionError) as e:
+        # An integer over Python's 4,300 digits, or nesting past the recursion limit.
+        raise KeyFileError(f"key file {path} is corrupt: not a readable JSON object") from e
     if not isinstance(document, dict) or document.get("format") != KEY_FILE_FORMAT:
         raise KeyFileError(f"key file {path} is not a {KEY_FILE_FORMAT} key file")
     if document.get("aead") != AEAD:
@@ -213,7 +219,8 @@ def open_key_file(path: Path, password: str, expected_key_id: str | None = None)
         isinstance(kdf.get(k), int) and not isinstance(kdf.get(k), bool) for k in ("n", "r", "p")
     ):
         raise KeyFileError(f"key file {path} is corrupt: unsupported key derivation")
-    if not (2**14 <= kdf["n"] <= 2**22 and 1 <= kdf["r"] <= 32 and 1 <= kdf["p"] <= 16):
+    if not (2**14 <= kdf["n"] <= 2**22 and 1 <= kdf["r"] <= 32 and 1 <= kdf["p"] <= 16) \
+            or 128 * kdf["n"] * kdf["r"] > SCRYPT_MAX_MEMORY:
         raise KeyFileError(f"key file {path} has out-of-range scrypt parameters")
     header = _header(
         _field(document, "user_id", str, path),

@@ -15,6 +15,12 @@ import pytest
 import sqlalchemy
 
 from trialctl.ledger import keys
+from trialctl.ledger.db_privilege import ACCEPT_VARIABLE
+
+# The test server's role is a superuser, which trialctl warns of at every connection; every
+# test and `trialctl` process accepts that here, except those that test the warning itself
+# (tests/test_pg_roles.py), which run without it as the superuser and as the writer role.
+os.environ[ACCEPT_VARIABLE] = "1"
 
 POSTGRES_URL_VARIABLE = "TRIALCTL_TEST_DATABASE_URL"
 TRIALCTL = str(Path(sys.executable).with_name("trialctl"))
@@ -94,14 +100,19 @@ class Result:
     stderr: str
 
 
-def trialctl(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> Result:
-    """Run the installed `trialctl` as a user would, with the test's environment."""
+def trialctl(*args: str, stdin: str = "", env: dict[str, str] | None = None,
+             unset: tuple[str, ...] = ()) -> Result:
+    """Run the installed `trialctl` as a user would, with the test's environment (less the
+    variables named in `unset`)."""
+    environment = {**os.environ, **(env or {}), "COLUMNS": "200"}
+    for name in unset:
+        environment.pop(name, None)
     completed = subprocess.run(
         [TRIALCTL, *args],
         input=stdin,
         capture_output=True,
         text=True,
-        env={**os.environ, **(env or {}), "COLUMNS": "200"},
+        env=environment,
         timeout=120,
     )
     return Result(completed.returncode, completed.stdout, completed.stderr)
@@ -122,6 +133,8 @@ def assert_one_line_error(result: Result, *fragments: str) -> None:
 # many short files fill in around them instead of one long file running alone at the end.
 # From a full run's per-file times (pytest --junitxml), SQLite and PostgreSQL together.
 SLOWEST_FILES = (
+    "test_crash_suite.py",
+    "test_fuzz_inputs.py",
     "test_record_cli.py",
     "test_batch.py",
     "test_dose_consistency.py",

@@ -14,7 +14,9 @@ from tests.conftest import assert_one_line_error, trialctl
 from tests.ledgers import PASSWORDS, make_staff
 from trialctl.cli.render import terminal_safe
 from trialctl.domain.rules import TrialRuleError, parse_day
+from trialctl.ledger import keys
 from trialctl.ledger.application import open_ledger
+from trialctl.ledger.errors import KeyFileError
 
 
 def _tree_size(url: str) -> int:
@@ -60,6 +62,16 @@ def test_a_hostile_key_file_is_refused_in_one_line(
                       "-u", "alice", "--password-stdin", stdin=PASSWORDS["alice"] + "\n")
     assert_one_line_error(result, message)
     assert _tree_size(ledger_url) <= before + 2  # at most the queued refusal, never a grant
+
+
+def test_a_key_file_asking_scrypt_for_over_a_gibibyte_is_refused_unrun(tmp_path: Path) -> None:
+    """n and r each within their bounds, together 16 GiB: refused before any derivation."""
+    path = tmp_path / "key.json"
+    keys.seal_key_file(path, "alice", keys.KeyPair.generate(), PASSWORDS["alice"])
+    _edit("n", 2**22)(path)
+    _edit("r", 32)(path)
+    with pytest.raises(KeyFileError, match="out-of-range scrypt parameters"):
+        keys.open_key_file(path, PASSWORDS["alice"])
 
 
 @pytest.mark.parametrize("text", ["2026-W02-1", "2026-005", "0001-01-01", "9999-12-31",

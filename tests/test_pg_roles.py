@@ -14,6 +14,7 @@ import sqlalchemy
 from tests.conftest import _fresh_postgres_database, assert_one_line_error, trialctl
 from tests.ledgers import PASSWORDS, make_staff, stored_entries
 from trialctl.ledger.application import open_ledger
+from trialctl.ledger.db_privilege import ACCEPT_VARIABLE, bypass_reason
 from trialctl.ledger.projection import rebuild
 
 INSUFFICIENT_PRIVILEGE = "42501"  # PostgreSQL's SQLSTATE for "permission denied"
@@ -87,11 +88,13 @@ def test_print_shows_the_grants_and_changes_nothing(ledger: RoledLedger) -> None
 
 def test_the_writer_records_and_reads(ledger: RoledLedger) -> None:
     before = stored_entries(ledger.admin_url)
+    # Without the test harness's acceptance of a privileged role: the writer is not one.
     added = trialctl("user", "add", "dave", "--name", "Dave Diaz", "--role", "investigator",
                      "-u", "alice", "--password-stdin",
                      stdin=f"{PASSWORDS['alice']}\ndave-password\n",
-                     env=_env(ledger, ledger.writer_url))
+                     env=_env(ledger, ledger.writer_url), unset=(ACCEPT_VARIABLE,))
     assert added.returncode == 0, added
+    assert "warning" not in added.stderr, added.stderr
     assert stored_entries(ledger.admin_url) == before + 1
     log = trialctl("log", "--by", "alice", env=_env(ledger, ledger.writer_url))
     assert log.returncode == 0, log
@@ -102,6 +105,35 @@ def test_the_writer_records_and_reads(ledger: RoledLedger) -> None:
         assert rebuild(app).position() is not None
     finally:
         app.close()
+
+
+def test_a_superuser_is_warned_once_per_command(ledger: RoledLedger) -> None:
+    # `log` opens the ledger and brings the read models up to date: one warning, one line.
+    log = trialctl("log", "--by", "alice", env=_env(ledger, ledger.admin_url),
+                   unset=(ACCEPT_VARIABLE,))
+    assert log.returncode == 0, log
+    warned = [line for line in log.stderr.splitlines() if line.strip()]
+    assert len(warned) == 1, log.stderr
+    assert warned[0].startswith("trialctl: warning: role ") and "superuser" in warned[0]
+    assert "trialctl db roles" in warned[0] and ACCEPT_VARIABLE in warned[0]
+    accepted = trialctl("log", "--by", "alice", env=_env(ledger, ledger.admin_url))
+    assert accepted.returncode == 0 and accepted.stderr == "", accepted
+
+
+def test_the_tables_owner_could_bypass_the_triggers(ledger: RoledLedger) -> None:
+    """The owner is no superuser, but may DISABLE TRIGGER: trialctl counts it privileged,
+    and the writer and auditor not."""
+    engine = sqlalchemy.create_engine(ledger.admin_url)
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(f"SET ROLE {ledger.prefix}_owner")
+            owner = bypass_reason(connection)
+            for role in ("writer", "auditor"):
+                connection.exec_driver_sql(f"SET ROLE {ledger.prefix}_{role}")
+                assert bypass_reason(connection) is None, role
+    finally:
+        engine.dispose()
+    assert owner is not None and "owns trialctl_events" in owner
 
 
 WRITER_REFUSED = [

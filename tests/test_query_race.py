@@ -1,7 +1,8 @@
 """Two monitors opening a query at the same moment, each on their own connection: both
 count the trial's queries before either commits, so both would take the same next id.
 The id is claimed with the entry in one transaction: the second is refused whole, the
-first keeps its id, and a retry takes the next one."""
+first keeps its id, and a retry takes the next one. On SQLite and on PostgreSQL (where
+appenders serialise on an advisory lock, so the second waits and then finds the claim)."""
 
 from __future__ import annotations
 
@@ -30,9 +31,9 @@ def _open(ledger: TrialLedger, patient: str) -> tuple[ReviewActions, _Pending]:
 
 
 def test_racing_monitors_cannot_take_the_same_query_id(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ledger_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = demo_environment(str(tmp_path / "demo.sqlite"), tmp_path)
+    env = demo_environment(ledger_url, tmp_path)
     monkeypatch.setenv("TRIALCTL_HOME", env["TRIALCTL_HOME"])
     first, second = open_ledger(env["TRIALCTL_LEDGER"]), open_ledger(env["TRIALCTL_LEDGER"])
     try:
