@@ -18,6 +18,7 @@ from lxml import etree
 
 from tests.conftest import assert_one_line_error
 from tests.export_helpers import Demo, build_demo
+from tests.test_independent_verifier import independent
 from trialctl.ledger.application import open_ledger
 from trialctl.ledger.authority import QUERY_EVENT_TYPES, REVIEW_EVENT_TYPES
 from trialctl.ledger.demo import demo_password, run_demo
@@ -30,6 +31,7 @@ from trialctl.ledger.manifest import streamed_root
 from trialctl.ledger.merkle import hash_leaf, root_from_leaf_hashes
 from trialctl.ledger.recorder import SignedRecorder
 from trialctl.ledger.trials import TrialActions
+from trialctl.ledger.verify import verify_ledger
 
 NS = {"odm": ODM_NS}
 
@@ -275,8 +277,11 @@ def test_the_streamed_root_is_the_rfc_6962_root(size: int) -> None:
     assert streamed_root(iter(leaves)) == root_from_leaf_hashes(leaves)
 
 
-def test_export_on_each_backend_validates(ledger_url: str, tmp_path: Path) -> None:
-    """The same export in-process on SQLite and PostgreSQL."""
+def test_export_on_each_backend_validates_and_verify_holds_it_to_its_tree_head(
+    ledger_url: str, tmp_path: Path,
+) -> None:
+    """The same export in-process on SQLite and PostgreSQL; `verify` checks each export
+    entry's tree head against the ledger's own tree at that size."""
     built = run_demo(tmp_path / "demo", ledger_url)
     app = open_ledger(ledger_url)  # built.ledger hides the password
     app.keys_home = Path(built.home) / "keys"
@@ -288,7 +293,25 @@ def test_export_on_each_backend_validates(ledger_url: str, tmp_path: Path) -> No
     assert result.tree_size == built.entries
     last = parse_entry(app.signed_recorder.entry_at(result.position)[1].state).statement
     assert last["type"] == "trialctl.Ledger.Exported"
+    first = verify_ledger(app.signed_recorder, ledger_url)
+    assert first.ok, [f.describe() for f in first.findings]  # its tree head is the ledger's
+
+    # An export entry, signed and authorised, stating a root the ledger never had at its size.
+    planted = app.ledger_record()
+    planted.record_export(kind="odm", trial=trial.protocol_id, tree_size=result.tree_size,
+                          root_hash="ab" * 32, manifest_sha256="cd" * 32, files=[])
+    position = app.signed_recorder.entries_for(app.record(actor, planted))[0][0]
+    report = verify_ledger(app.signed_recorder, ledger_url)
+    assert [(f.check, f.position) for f in report.findings] == [("tree-head", position)]
+    assert f"export states root abababababababab… for tree size {result.tree_size}" \
+        in report.findings[0].detail
     app.close()
+    if ledger_url.endswith(".sqlite"):  # the independent verifier reads SQLite files
+        # (It knows no trial permissions without --permissions, so it also reports those.)
+        code, found = independent(Path(ledger_url))
+        assert code == 1
+        assert [f["position"] for f in found["findings"] if f["check"] == "tree-head"] == \
+            [position]
 
 
 # -- refusals: one line, non-zero, nothing written ----------------------------------------------
