@@ -118,14 +118,15 @@ def test_every_signed_patient_entry_is_a_form_with_a_signature_that_verifies(
     exported: dict[str, Any],
 ) -> None:
     entries, users = exported["entries"], exported["users"]
-    # Source data verification and queries are about records, not clinical data: ODM 1.3.2
-    # has no standard element for them, so they are not forms.
+    # Source data verification and queries are about records already written: they are
+    # Context forms on those records (the next test), every other patient entry a data form.
     not_data = {*REVIEW_EVENT_TYPES, *QUERY_EVENT_TYPES}
     patient_entries = [e for e in entries.values()
                        if e.statement["type"].startswith("trialctl.Patient.")
                        and e.statement["type"] not in not_data]
     forms = exported["tree"].findall(".//odm:FormData", NS)
-    assert len(forms) == len(patient_entries)
+    data_forms = [f for f in forms if f.get("TransactionType") != "Context"]
+    assert len(data_forms) == len(patient_entries)
     meanings = {d.get("OID"): d.findtext("odm:Meaning", namespaces=NS)
                 for d in exported["tree"].findall(".//odm:SignatureDef", NS)}
     for form in forms:
@@ -144,6 +145,58 @@ def test_every_signed_patient_entry_is_a_form_with_a_signature_that_verifies(
         statement_bytes = parse_entry(exported["stored"][position]).statement_bytes
         assert signature_is_valid(load_public_key(signer), base64.b64decode(binding.group(2)),
                                   statement_bytes)
+
+
+def _source_position(form: Any) -> int:
+    found = re.search(r"position (\d+)", form.findtext("odm:AuditRecord/odm:SourceID",
+                                                       namespaces=NS) or "")
+    assert found is not None
+    return int(found.group(1))
+
+
+def test_every_review_and_query_step_is_a_signed_context_form_on_its_record(
+    exported: dict[str, Any],
+) -> None:
+    entries, tree = exported["entries"], exported["tree"]
+    context = [f for f in tree.findall(".//odm:FormData", NS)
+               if f.get("TransactionType") == "Context"]
+    by_entry: dict[int, list[Any]] = {}
+    for form in context:
+        by_entry.setdefault(_source_position(form), []).append(form)
+        assert form.findall("odm:ItemGroupData", NS) == []  # no data changed
+    reviews = [e for e in entries.values() if e.statement["type"] in REVIEW_EVENT_TYPES]
+    steps = [e for e in entries.values() if e.statement["type"] in QUERY_EVENT_TYPES]
+    assert reviews and len(steps) == 3  # the demo's review, and Q1 raised, answered, closed
+    assert set(by_entry) == {e.position for e in [*reviews, *steps]}
+    sdv = tree.find(".//odm:SignatureDef[@OID='SD.SDV']", NS)
+    assert sdv is not None and sdv.findtext("odm:Meaning", namespaces=NS) \
+        .startswith("reviewed: source data verified")
+    for review in reviews:
+        cited = review.statement["payload"]["records"]
+        forms = by_entry[review.position]
+        assert len(forms) == len(cited)
+        for form, record in zip(forms, cited, strict=True):
+            assert form.get("FormRepeatKey") == str(record["version"])
+            assert form.find("odm:Signature/odm:SignatureRef", NS).get("SignatureOID") == \
+                "SD.SDV"
+            assert entries[record["position"]].entry_hash == record["entry_hash"]
+    raised = next(e for e in steps if e.statement["type"].endswith("QueryRaised"))
+    queried = entries[raised.statement["payload"]["record_position"]]
+    shown = []
+    for number, step in enumerate(steps, start=1):
+        (form,) = by_entry[step.position]
+        assert form.get("FormRepeatKey") == str(queried.statement["aggregate_version"])
+        annotation = form.find("odm:Annotation", NS)
+        assert annotation.get("SeqNum") == str(number)
+        flag = annotation.find("odm:Flag/odm:FlagValue", NS)
+        assert flag.get("CodeListOID") == "CL.QUERY_STATE"
+        shown.append((flag.text, annotation.findtext("odm:Comment", namespaces=NS)))
+    payloads = [s.statement["payload"] for s in steps]
+    assert shown == [("open", payloads[0]["text"]), ("answered", payloads[1]["text"]),
+                     ("closed", None)]
+    states = {e.get("CodedValue") for e in tree.findall(
+        ".//odm:CodeList[@OID='CL.QUERY_STATE']/odm:EnumeratedItem", NS)}
+    assert states == {"open", "answered", "closed"}
 
 
 def test_a_correction_is_an_update_of_the_corrected_form_with_its_reason(
