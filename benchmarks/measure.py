@@ -442,6 +442,7 @@ class Config:
     import_repeats: int = 7
     postgres_url: str | None = None
     batch_lines: int = 200  # lines per batch file in the batch-entry figure
+    exports: bool = False  # also run benchmarks.exports (report and export cost)
 
 
 @dataclass
