@@ -26,6 +26,7 @@ from trialctl.ledger.entry import entry_hash, parse_entry
 from trialctl.ledger.export_odm import ODM_NS, odm_export, odm_schema, write_odm
 from trialctl.ledger.export_pages import ledger_entries
 from trialctl.ledger.export_run import run_export
+from trialctl.ledger.export_sdtm import sdtm_writer
 from trialctl.ledger.keys import load_public_key, signature_is_valid
 from trialctl.ledger.manifest import streamed_root
 from trialctl.ledger.merkle import hash_leaf, root_from_leaf_hashes
@@ -333,8 +334,8 @@ def test_the_streamed_root_is_the_rfc_6962_root(size: int) -> None:
 def test_export_on_each_backend_validates_and_verify_holds_it_to_its_tree_head(
     ledger_url: str, tmp_path: Path,
 ) -> None:
-    """The same export in-process on SQLite and PostgreSQL; `verify` checks each export
-    entry's tree head against the ledger's own tree at that size."""
+    """The same ODM and SDTM exports in-process on SQLite and PostgreSQL; `verify` checks
+    each export entry's tree head against the ledger's own tree at that size."""
     built = run_demo(tmp_path / "demo", ledger_url)
     app = open_ledger(ledger_url)  # built.ledger hides the password
     app.keys_home = Path(built.home) / "keys"
@@ -346,6 +347,11 @@ def test_export_on_each_backend_validates_and_verify_holds_it_to_its_tree_head(
     assert result.tree_size == built.entries
     last = parse_entry(app.signed_recorder.entry_at(result.position)[1].state).statement
     assert last["type"] == "trialctl.Ledger.Exported"
+    # The SDTM tables from the same ledger, recorded the same way.
+    tables = run_export(app, actor, trial, "sdtm", tmp_path / "sdtm", True, sdtm_writer("csv"),
+                        datetime.now(UTC))
+    assert {"dm.csv", "ex.csv", "ae.csv", "suppae.csv"} <= set(tables.files)
+    assert tables.tree_size == result.position + 1  # cut after the ODM export's entry
     first = verify_ledger(app.signed_recorder, ledger_url)
     assert first.ok, [f.describe() for f in first.findings]  # its tree head is the ledger's
 
