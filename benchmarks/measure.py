@@ -445,6 +445,7 @@ class Config:
     batch_lines: int = 200  # lines per batch file in the batch-entry figure
     # PostgreSQL's concurrent writers (figure 7)
     concurrency: ConcurrencyConfig = field(default_factory=ConcurrencyConfig)
+    exports: bool = False  # also run benchmarks.exports (report and export cost)
 
 
 @dataclass

@@ -17,6 +17,8 @@ shared, so only ratios from the same run mean anything):
 4. cProfile of the append loop and of verify's sequential part;
 5. with PostgreSQL, signed entries per second with 1, 4 and 8 concurrent writer processes,
    counted afterwards so that nothing is lost (`concurrency`, also runnable alone).
+6. with --exports, `benchmarks.exports`: report (HTML, PDF), ODM and SDTM export time and
+   peak memory on two generated ledger sizes, beside reading their events.
 
 Run it from the repository root. SQLite always runs (temporary files); PostgreSQL runs when
 a URL is given or TRIALCTL_TEST_DATABASE_URL is set, in a fresh database that is dropped
@@ -195,6 +197,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path]:
     parser.add_argument("--postgres-url", default=os.environ.get(POSTGRES_URL_VARIABLE),
                         help=f"a PostgreSQL server to benchmark too "
                         f"(default ${POSTGRES_URL_VARIABLE})")
+    parser.add_argument("--exports", action="store_true",
+                        help="also measure reports and exports on generated ledgers "
+                        "(benchmarks.exports, default sizes)")
     parser.add_argument("--output", type=Path, default=RESULTS_FILE,
                         help="where to write the results (default benchmarks/results.md)")
     args = parser.parse_args(argv)
@@ -207,6 +212,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path]:
         postgres_url=args.postgres_url or None,
         batch_lines=args.batch_lines,
         concurrency=ConcurrencyConfig(tuple(args.writers), args.writer_entries),
+        exports=args.exports,
     )
     return config, args.output
 
@@ -214,7 +220,13 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     config, output = parse_args(argv)
     report = run_benchmarks(config, log=lambda text: print(text, file=sys.stderr, flush=True))
-    output.write_text(render(report), encoding="utf-8")
+    text = render(report)
+    if config.exports:
+        from benchmarks.exports import ExportConfig, render_section, run_exports
+
+        say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+        text = text.rstrip("\n") + "\n\n" + render_section(run_exports(ExportConfig(), say))
+    output.write_text(text, encoding="utf-8")
     print(f"wrote {output} in {report.seconds:.0f} s", file=sys.stderr)
     return 0
 

@@ -65,7 +65,8 @@ def replay(
 ) -> None:
     """The trial and its patients as they stood then, rebuilt from the signed entries alone.
 
-    --csv prints the patients table.
+    Serious events' reports are due, late or overdue as of that moment (--as-of, or the
+    recorded time of the entry at --upto), whatever day replay runs. --csv prints the patients table.
 
     \b
     Example: trialctl replay --upto 40 --json
@@ -87,7 +88,8 @@ def replay(
         output_rows(state["patients"], fmt, PATIENTS)
         return
     typer.echo(f"as of {as_of or f'position {upto}'} "
-               f"(last entry included: #{state['last_position_included']})")
+               f"(last entry included: #{state['last_position_included']}; "
+               f"report deadlines judged at {state['instant']})")
     render_status(state["status"])
     output_rows(state["patients"], fmt, PATIENTS)
 

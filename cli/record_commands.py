@@ -44,7 +44,7 @@ from trialctl.domain.recist import TargetLesion
 from trialctl.ledger import batch_lines
 from trialctl.ledger.requests import CohortDecision, PatientStep
 
-app = typer.Typer(help="Record trial actions as signed events.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)  # its help is batch_entry's docstring
 # `record --from FILE`: many lines of the commands below at once (docs/BATCH.md).
 app.callback(invoke_without_command=True)(batch_entry)
 

@@ -11,6 +11,12 @@ in ODM's own slots, valid against the plain ODM 1.3.2 XSD (no vendor extensions)
 - Every ItemData has an AuditRecord (who, where, when, the reason for a change, and in
   SourceID the ledger position and entry hash); every FormData has a Signature whose
   CryptoBindingManifest carries the Ed25519 key id and signature of the entry.
+- Source data verification and queries are about records already written, so each is a
+  FormData of the record's form with TransactionType="Context" (no data changed): a review
+  is one per record it covers, with its AuditRecord and a Signature to the SignatureDef
+  `SD.SDV` ("reviewed: source data verified"); a query step (raised, answered, reopened,
+  closed) carries an Annotation, its Comment the text and its Flag the query's state from
+  the code list `CL.QUERY_STATE`, with the step's own AuditRecord and Signature.
 
 Written with lxml's incremental `xmlfile`: the metadata first, then one patient entry at a
 time, read through `export_pages`, so memory stays flat however long the ledger is.
@@ -22,7 +28,7 @@ import base64
 import copy
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,6 +68,18 @@ _MEANINGS = {
     Meaning.ATTEMPTED: "I attempted this action (refused)",
 }
 FACT_BY_EVENT: dict[str, type[Fact]] = {fact.EVENT: fact for fact in FACTS}
+REVIEWED_EVENT = "RecordsReviewed"
+SDV_SIGNATURE = "SD.SDV"
+QUERY_STATES = "CL.QUERY_STATE"
+ANNOTATION_KINDS = "CL.ANNOTATION_KIND"
+# A query step: the state it leaves the query in, who wrote its text (ODM's Comment
+# SponsorOrSite), and the payload field holding that text.
+_QUERY_STEPS = {
+    "QueryRaised": ("open", "Sponsor", "text"),
+    "QueryAnswered": ("answered", "Site", "text"),
+    "QueryReopened": ("open", "Sponsor", "text"),
+    "QueryClosed": ("closed", "Sponsor", None),
+}
 
 
 def _name(kind: str) -> str:
@@ -209,7 +227,8 @@ def study_element(trial: Trial, ledger_name: str) -> Any:
           for groups in all_groups.values() for g in groups for i in g.items),
         *(_E.CodeList(*(_E.EnumeratedItem(CodedValue=v) for v in values),
                       OID=oid, Name=oid.removeprefix("CL.").lower(), DataType=data_type)
-          for oid, data_type, values in _code_lists(protocol).values() if values),
+          for oid, data_type, values in [*_code_lists(protocol).values(),
+                                         *_annotation_code_lists()] if values),
         OID=metadata_oid(trial), Name=f"{protocol.id} as registered in {ledger_name}",
     )
     return _E.Study(
@@ -218,6 +237,12 @@ def study_element(trial: Trial, ledger_name: str) -> Any:
         metadata,
         OID=study_oid(trial),
     )
+
+
+def _annotation_code_lists() -> list[tuple[str, str, list[str]]]:
+    """The values an Annotation's Flag takes: the kind of note and a query's state."""
+    return [(ANNOTATION_KINDS, "text", ["query"]),
+            (QUERY_STATES, "text", sorted({step[0] for step in _QUERY_STEPS.values()}))]
 
 
 def study_oid(trial: Trial) -> str:
@@ -248,6 +273,14 @@ def admin_element(
                 f"canonical statement, which names the signer and the meaning {meaning.value!r}"),
             OID=signature_oid(meaning.value), Methodology="Digital")
           for meaning, text in _MEANINGS.items()),
+        _E.SignatureDef(
+            _E.Meaning(f"{Meaning.REVIEWED.value}: source data verified: I verified these "
+                       "records against the source documents"),
+            _E.LegalReason(
+                "21 CFR 11.50 and 11.70: an Ed25519 signature over the review entry's RFC 8785 "
+                "canonical statement, which names the reviewer, the records reviewed (their "
+                "positions and entry hashes) and the meaning 'reviewed'"),
+            OID=SDV_SIGNATURE, Methodology="Digital"),
         StudyOID=study_oid(trial),
     )
 
@@ -267,7 +300,7 @@ def _audit(entry: LedgerEntry, location_oid: str, reason: str | None) -> Any:
     return _E.AuditRecord(*parts)
 
 
-def _signature(entry: LedgerEntry, location_oid: str) -> Any:
+def _signature(entry: LedgerEntry, location_oid: str, definition: str | None = None) -> Any:
     statement = entry.statement
     binding = " ".join(
         f"ed25519 key {s.key_id} signature {base64.b64encode(s.signature).decode('ascii')}"
@@ -275,7 +308,7 @@ def _signature(entry: LedgerEntry, location_oid: str) -> Any:
     return _E.Signature(
         _E.UserRef(UserOID=user_oid(statement["actor"]["user_id"])),
         _E.LocationRef(LocationOID=location_oid),
-        _E.SignatureRef(SignatureOID=signature_oid(statement["meaning"])),
+        _E.SignatureRef(SignatureOID=definition or signature_oid(statement["meaning"])),
         _E.DateTimeStamp(statement["recorded_at"]),
         _E.CryptoBindingManifest(binding),
     )
@@ -317,9 +350,87 @@ def _copy(element: Any) -> Any:
     return copy.deepcopy(element)  # an lxml element has one parent: each item its own record
 
 
+@dataclass
+class SubjectForms:
+    """What one patient's entries so far tell the later ones: each version's fact (so a
+    correction finds the form it updates), each correction's target (so a review or query
+    of a correction lands on the corrected form) and each query's record and steps."""
+
+    kinds: dict[int, type[Fact]] = field(default_factory=dict)
+    targets: dict[int, int] = field(default_factory=dict)
+    queries: dict[str, list[int]] = field(default_factory=dict)  # id → [version, steps]
+
+    def form_of(self, version: int) -> tuple[str, int] | None:
+        """The form OID and repeat key holding a record version, if it is a form."""
+        key = self.targets.get(version, version)
+        fact = self.kinds.get(key)
+        return None if fact is None else (form_oid(fact), key)
+
+
+def entry_forms(entry: LedgerEntry, protocol: Protocol, location_oid: str,
+                subject: SubjectForms) -> list[Any]:
+    """Every FormData one patient entry gives: its data, or the records a review or query
+    step is about."""
+    event = entry.statement["type"].removeprefix(PATIENT_EVENTS)
+    if event == REVIEWED_EVENT:
+        return _review_forms(entry, location_oid, subject)
+    if event in _QUERY_STEPS:
+        found = _query_form(entry, event, location_oid, subject)
+        return [] if found is None else [found]
+    made = form_data(entry, protocol, location_oid, subject.kinds)
+    if made is not None and made.get("TransactionType") == "Update":
+        subject.targets[entry.version] = int(made.get("FormRepeatKey"))
+    return [] if made is None else [made]
+
+
+def _context_form(entry: LedgerEntry, location_oid: str, form: tuple[str, int],
+                  definition: str | None, *notes: Any) -> Any:
+    """A FormData that changes no data: it carries one later entry's audit record and
+    signature (and notes) on the record it is about. Nothing changed, so no
+    ReasonForChange; the entry in SourceID names the records it cites, by hash."""
+    return _E.FormData(_audit(entry, location_oid, None),
+                       _signature(entry, location_oid, definition), *notes,
+                       FormOID=form[0], FormRepeatKey=str(form[1]), TransactionType="Context")
+
+
+def _review_forms(entry: LedgerEntry, location_oid: str, subject: SubjectForms) -> list[Any]:
+    """Source data verification: the reviewer's signature on every record reviewed."""
+    made = []
+    for cited in entry.statement["payload"].get("records", []):
+        form = subject.form_of(int(cited["version"]))
+        if form is not None:
+            made.append(_context_form(entry, location_oid, form, SDV_SIGNATURE))
+    return made
+
+
+def _query_form(entry: LedgerEntry, event: str, location_oid: str,
+                subject: SubjectForms) -> Any | None:
+    """One step of a query, as an Annotation on the queried record's form."""
+    payload = entry.statement["payload"]
+    query_id = str(payload["query_id"])
+    if event == "QueryRaised":
+        subject.queries[query_id] = [int(payload["record_version"]), 0]
+    thread = subject.queries.get(query_id)
+    if thread is None:
+        return None
+    thread[1] += 1
+    form = subject.form_of(thread[0])
+    if form is None:
+        return None
+    state, side, text_field = _QUERY_STEPS[event]
+    comment = [] if text_field is None else [_E.Comment(str(payload[text_field]),
+                                                        SponsorOrSite=side)]
+    flag = _E.Flag(_E.FlagValue(state, CodeListOID=QUERY_STATES),
+                   _E.FlagType("query", CodeListOID=ANNOTATION_KINDS))
+    annotation = _E.Annotation(*comment, flag, SeqNum=str(thread[1]),
+                               TransactionType="Insert" if thread[1] == 1 else "Update",
+                               ID=f"QUERY.{entry.position}")
+    return _context_form(entry, location_oid, form, None, annotation)
+
+
 def form_data(entry: LedgerEntry, protocol: Protocol, location_oid: str,
               kinds: dict[int, type[Fact]]) -> Any | None:
-    """The FormData of one patient entry; `kinds` remembers each version's fact, so a
+    """The FormData of one patient data entry; `kinds` remembers each version's fact, so a
     correction finds the form it updates."""
     event = entry.statement["type"].removeprefix(PATIENT_EVENTS)
     fact = FACT_BY_EVENT.get(event)
@@ -382,14 +493,13 @@ def write_odm(
                 for patient_id, record_id in patient_record_ids(recorder, trial.id, tree_size,
                                                                 page):
                     subjects += 1
-                    kinds: dict[int, type[Fact]] = {}
+                    subject = SubjectForms()
                     with xf.element(f"{{{ODM_NS}}}SubjectData", SubjectKey=patient_id,
                                     TransactionType="Insert"), \
                             xf.element(f"{{{ODM_NS}}}StudyEventData",
                                        StudyEventOID=STUDY_EVENT):
                         for entry in record_entries(recorder, record_id, tree_size, page):
-                            form = form_data(entry, protocol, location[0], kinds)
-                            if form is not None:
+                            for form in entry_forms(entry, protocol, location[0], subject):
                                 forms += 1
                                 items += len(form.findall(f".//{{{ODM_NS}}}ItemData"))
                                 xf.write(form, pretty_print=True)

@@ -53,6 +53,20 @@ def _replay(
     return advanced(None, entries, ledger.mapper), last
 
 
+def replayed_instant(records: TrialActions, upto: int | None,
+                     as_of: datetime | None) -> datetime:
+    """The moment a replay speaks for, in UTC: `as_of` when given, else the recorded time of
+    the entry at `upto` (the ledger's last entry when `upto` is past it)."""
+    if as_of is not None:
+        return as_of.astimezone(UTC)
+    recorder = records.ledger.signed_recorder
+    position = min(int(upto or 0), recorder.tree_size() - 1)
+    found = recorder.entry_at(position) if position >= 0 else None
+    if found is None:
+        return datetime(1970, 1, 1, tzinfo=UTC)
+    return parse_time(parse_entry(found[1].state).statement["recorded_at"]).astimezone(UTC)
+
+
 def replay_trial(
     records: TrialActions, trial_ref: str | None, upto: int | None, as_of: datetime | None
 ) -> dict[str, Any]:
@@ -78,18 +92,19 @@ def replay_trial(
             last = max(last, patient_last)
     protocol = trial.protocol
     summaries = [patients[p].summary(protocol) for p in sorted(patients)]
+    instant = replayed_instant(records, upto, as_of)
     return {
         "upto": upto,
         "as_of": None if as_of is None else as_of.isoformat(),
+        "instant": instant.isoformat(),
         "last_position_included": last,
         # Counts derived from the patients' facts as they stood then, corrections then made.
         "status": {
             **with_signers(trial.status(patients), signers),
             "eligibility_deviations": eligibility_deviations(summaries),
             "deviations": deviation_counts(summaries),
-            # Overdue as of the moment replayed (now, for --upto).
-            "sae_reports": sae_report_states(
-                summaries, (as_of or datetime.now(UTC)).astimezone(UTC).date()),
+            # Due, late or overdue as of the moment replayed, never the day replay runs.
+            "sae_reports": sae_report_states(summaries, instant.date()),
         },
         "patients": summaries,
     }

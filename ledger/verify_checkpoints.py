@@ -103,6 +103,16 @@ def check_recorded_checkpoints(auditor: Auditor, report: VerificationReport) -> 
         elif root_from_leaf_hashes(auditor.leaf_hashes[:size]).hex() != root:
             auditor.fail(row, "checkpoint", f"recorded checkpoint root for size {size} does "
                          "not match the entries", position)
+    for row, position, size, root, what in auditor.stated_heads:
+        if not 0 <= size <= position:
+            auditor.fail(row, "tree-head", f"{what} states tree size {size}, which does not "
+                         "end before its own entry", position)
+            continue
+        actual = root_from_leaf_hashes(auditor.leaf_hashes[:size]).hex()
+        if actual != root:
+            auditor.fail(row, "tree-head", f"{what} states root {root[:16]}… for tree size "
+                         f"{size}; the ledger's first {size} entries hash to {actual[:16]}…",
+                         position)
 
 
 def checkpoint_signer_ok(auditor: Auditor, signed: SignedCheckpoint) -> str | None:

@@ -68,10 +68,12 @@ _worker_keys: dict[str, str] = {}
 _public_keys: dict[str, SignatureCheck] = {}
 
 # The ordered checks read payloads only of these types (a record's opening derives its id;
-# a correction's `kind` decides who may sign it); others travel back without theirs.
+# a correction's `kind` decides who may sign it; a stated tree head is held to the tree);
+# others travel back without theirs.
 PAYLOADS_READ = frozenset(
-    {LedgerRecord.CheckpointRecorded.TOPIC, *USER_TOPICS, *KIND_OPENED_BY,
-     Patient.Corrected.TOPIC}
+    {LedgerRecord.CheckpointRecorded.TOPIC, LedgerRecord.Exported.TOPIC,
+     LedgerRecord.PacketIssued.TOPIC, LedgerRecord.AuditReviewed.TOPIC, *USER_TOPICS,
+     *KIND_OPENED_BY, Patient.Corrected.TOPIC}
 )
 
 

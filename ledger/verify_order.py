@@ -28,6 +28,13 @@ from trialctl.ledger.verify_entries import Checked, Row
 from trialctl.ledger.verify_report import Finding, VerificationReport
 from trialctl.ledger.verify_sequence import SequenceCheck
 
+# The entries, besides a recorded checkpoint, that state a tree head: what each is called in
+# a finding.
+STATED_HEADS = {
+    LedgerRecord.Exported.TOPIC: "export",
+    LedgerRecord.PacketIssued.TOPIC: "committee packet",
+    LedgerRecord.AuditReviewed.TOPIC: "audit review",
+}
 
 @dataclass(frozen=True)
 class Head:
@@ -55,6 +62,9 @@ class Auditor:
         self.mapper = EntryMapper(transcoder=None)  # type: ignore[arg-type]
         self.ledger_id: str | None = None
         self.recorded_checkpoints: list[tuple[Row, int, int, str]] = []
+        # Exports, packets and audit reviews name the tree head they were cut at: each is
+        # held to the ledger's own tree at that size, as a recorded checkpoint is.
+        self.stated_heads: list[tuple[Row, int, int, str, str]] = []
         self.highest_position = -1
         # Findings about an earlier entry, learnt from a later one: added once the later
         # entry's own fate is decided, so they do not count against it.
@@ -132,6 +142,8 @@ class Auditor:
             # An unsigned, unauthorised or misplaced entry must not shape what follows.
             if statement["type"] == LedgerRecord.CheckpointRecorded.TOPIC:
                 self._remember_checkpoint(row, statement, position)
+            elif statement["type"] in STATED_HEADS:
+                self._remember_stated_head(row, statement, position)
             self.apply_user_event(row, statement)
         self.report.findings.extend(self.deferred)
         self.deferred.clear()
@@ -266,6 +278,17 @@ class Auditor:
                         "authority", reason, 0, opening_row.notification_id,
                         opening_row.originator_id, opening_row.originator_version,
                         opening_row.topic))
+
+    def _remember_stated_head(self, row: Row, statement: dict[str, Any], position: int) -> None:
+        what = STATED_HEADS[statement["type"]]
+        payload = statement["payload"]
+        size, root = payload.get("tree_size"), payload.get("root_hash")
+        if not isinstance(size, int) or isinstance(size, bool) or not isinstance(root, str) \
+                or HEX_DIGEST.fullmatch(root) is None:
+            self.fail(row, "tree-head", f"{what} entry does not state a tree_size (integer) "
+                      "and a root_hash (64 hex)", position)
+            return
+        self.stated_heads.append((row, position, size, root, what))
 
     def _remember_checkpoint(self, row: Row, statement: dict[str, Any], position: int) -> None:
         payload = statement["payload"]

@@ -40,7 +40,10 @@ def _command_section(path: str, command: Any) -> list[str]:
 
 def _walk(path: str, command: Any) -> list[str]:
     if hasattr(command, "commands"):  # a group
-        lines: list[str] = []
+        # A group whose callback takes options (`packet --cohort N -o FILE`) is a command
+        # too. The root's own options (--version, shell completion) are only `--help`'s.
+        own = [p for p in command.params if p.name != "help"] if " " in path else []
+        lines: list[str] = _command_section(path, command) if own else []
         for name in sorted(command.commands):
             lines += _walk(f"{path} {name}", command.commands[name])
         return lines

@@ -9,10 +9,12 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import BACKENDS, assert_one_line_error, new_ledger, trialctl
+from trialctl.domain.patient import report_state
 from trialctl.domain.trial import trial_id_for
 from trialctl.ledger.application import open_ledger
 from trialctl.ledger.decisions import shown_status
@@ -150,3 +152,34 @@ def test_replay_as_of_each_entrys_time_equals_the_projection_then(
         assert replayed["status"] == status, statements[index]["position"]
         compared += 1
     assert compared > 50
+
+
+class _Year2000(datetime):
+    """A wall clock long before every report deadline."""
+
+    @classmethod
+    def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+        return datetime(2000, 1, 1, tzinfo=tz)
+
+
+def test_replay_upto_judges_sae_reports_at_the_replayed_entrys_time(
+    demo: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRIALCTL_HOME", demo["TRIALCTL_HOME"])
+    app = open_ledger(demo["TRIALCTL_LEDGER"])
+    records = TrialActions(app)
+    statements = [parse_entry(n.state).statement
+                  for n in app.signed_recorder.select_notifications(start=None, limit=100_000)]
+    serious = next(s for s in statements if s["type"] == "trialctl.Patient.AdverseEventReported"
+                   and s["payload"].get("serious"))
+    upto = int(serious["position"])
+    today = replay_trial(records, None, upto, None)
+    monkeypatch.setattr("trialctl.ledger.replay.datetime", _Year2000)
+    later = replay_trial(records, None, upto, None)
+
+    assert later == today  # the day replay runs changes nothing
+    instant = datetime.fromisoformat(today["instant"])
+    assert instant == datetime.fromisoformat(serious["recorded_at"])
+    (report,) = today["status"]["sae_reports"]
+    assert report["report"] == report_state(report["report_due"], report["reported_on"],
+                                            instant.date())

@@ -72,10 +72,16 @@ def test_command_line_defaults_to_the_postgres_variable(
     assert config.postgres_url is None
 
 
-def test_scale_quick_run_generates_ledgers_and_writes_its_section(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def quick_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache of the quick generated ledgers for the scale and export runs."""
+    return tmp_path_factory.mktemp("bench") / "cache"
+
+
+def test_scale_quick_run_generates_ledgers_and_writes_its_section(quick_cache: Path) -> None:
     from benchmarks import scale
 
-    config = scale.ScaleConfig(scale.QUICK.small, scale.QUICK.large, 1, tmp_path / "cache")
+    config = scale.ScaleConfig(scale.QUICK.small, scale.QUICK.large, 1, quick_cache)
     report = scale.run_scale(config)
 
     assert report.small.entries < report.large.entries
@@ -85,7 +91,7 @@ def test_scale_quick_run_generates_ledgers_and_writes_its_section(tmp_path: Path
         assert figures.verify_exit == 0  # a generated ledger verifies clean
         assert figures.rebuild_rate > 0 and figures.decode_rate > 0
     # A second run reuses the cached ledgers rather than generating them again.
-    assert sorted(p.name for p in (tmp_path / "cache").glob("*.done")) == [
+    assert sorted(p.name for p in quick_cache.glob("*.done")) == [
         "ledger-150-c1-b2-s13.done", "ledger-400-c1-b2-s13.done"]
     section = scale.render_section(report)
     assert section.startswith("## Scale\n")
@@ -99,3 +105,27 @@ def test_scale_section_replaces_its_own_place_in_results() -> None:
     assert place_section(results, "## Scale\nnew\n") == (
         "# Results\n\n## SQLite\nrates\n\n## Scale\nnew\n\n## Machine\ncores\n")
     assert place_section("# Results\n", "## Scale\nnew\n") == "# Results\n\n## Scale\nnew\n"
+
+
+def test_exports_quick_run_measures_each_command_on_both_sizes(quick_cache: Path) -> None:
+    from benchmarks import exports
+
+    report = exports.run_exports(exports.ExportConfig(exports.QUICK.small, exports.QUICK.large,
+                                                      quick_cache))
+
+    assert report.small.entries < report.large.entries
+    for figures in (report.small, report.large):
+        assert set(figures.runs) == {"report --html", "report --pdf", "export odm",
+                                     "export sdtm"}
+        assert all(run.exit_code == 0 for run in figures.runs.values()), figures.runs
+        assert all(run.peak_mb > 0 for run in figures.runs.values())
+        assert figures.decode_seconds > 0
+    section = exports.render_section(report)
+    assert section.startswith("## Reports and exports\n")
+    assert "| `export odm` |" in section and "(baseline)" in section
+    assert "Load average" in section
+
+
+def test_run_takes_the_exports_switch() -> None:
+    assert run.parse_args(["--exports"])[0].exports is True
+    assert run.parse_args([])[0].exports is False

@@ -18,6 +18,7 @@ from lxml import etree
 
 from tests.conftest import assert_one_line_error
 from tests.export_helpers import Demo, build_demo
+from tests.test_independent_verifier import independent
 from trialctl.ledger.application import open_ledger
 from trialctl.ledger.authority import QUERY_EVENT_TYPES, REVIEW_EVENT_TYPES
 from trialctl.ledger.demo import demo_password, run_demo
@@ -25,11 +26,13 @@ from trialctl.ledger.entry import entry_hash, parse_entry
 from trialctl.ledger.export_odm import ODM_NS, odm_export, odm_schema, write_odm
 from trialctl.ledger.export_pages import ledger_entries
 from trialctl.ledger.export_run import run_export
+from trialctl.ledger.export_sdtm import sdtm_writer
 from trialctl.ledger.keys import load_public_key, signature_is_valid
 from trialctl.ledger.manifest import streamed_root
 from trialctl.ledger.merkle import hash_leaf, root_from_leaf_hashes
 from trialctl.ledger.recorder import SignedRecorder
 from trialctl.ledger.trials import TrialActions
+from trialctl.ledger.verify import verify_ledger
 
 NS = {"odm": ODM_NS}
 
@@ -116,14 +119,15 @@ def test_every_signed_patient_entry_is_a_form_with_a_signature_that_verifies(
     exported: dict[str, Any],
 ) -> None:
     entries, users = exported["entries"], exported["users"]
-    # Source data verification and queries are about records, not clinical data: ODM 1.3.2
-    # has no standard element for them, so they are not forms.
+    # Source data verification and queries are about records already written: they are
+    # Context forms on those records (the next test), every other patient entry a data form.
     not_data = {*REVIEW_EVENT_TYPES, *QUERY_EVENT_TYPES}
     patient_entries = [e for e in entries.values()
                        if e.statement["type"].startswith("trialctl.Patient.")
                        and e.statement["type"] not in not_data]
     forms = exported["tree"].findall(".//odm:FormData", NS)
-    assert len(forms) == len(patient_entries)
+    data_forms = [f for f in forms if f.get("TransactionType") != "Context"]
+    assert len(data_forms) == len(patient_entries)
     meanings = {d.get("OID"): d.findtext("odm:Meaning", namespaces=NS)
                 for d in exported["tree"].findall(".//odm:SignatureDef", NS)}
     for form in forms:
@@ -142,6 +146,58 @@ def test_every_signed_patient_entry_is_a_form_with_a_signature_that_verifies(
         statement_bytes = parse_entry(exported["stored"][position]).statement_bytes
         assert signature_is_valid(load_public_key(signer), base64.b64decode(binding.group(2)),
                                   statement_bytes)
+
+
+def _source_position(form: Any) -> int:
+    found = re.search(r"position (\d+)", form.findtext("odm:AuditRecord/odm:SourceID",
+                                                       namespaces=NS) or "")
+    assert found is not None
+    return int(found.group(1))
+
+
+def test_every_review_and_query_step_is_a_signed_context_form_on_its_record(
+    exported: dict[str, Any],
+) -> None:
+    entries, tree = exported["entries"], exported["tree"]
+    context = [f for f in tree.findall(".//odm:FormData", NS)
+               if f.get("TransactionType") == "Context"]
+    by_entry: dict[int, list[Any]] = {}
+    for form in context:
+        by_entry.setdefault(_source_position(form), []).append(form)
+        assert form.findall("odm:ItemGroupData", NS) == []  # no data changed
+    reviews = [e for e in entries.values() if e.statement["type"] in REVIEW_EVENT_TYPES]
+    steps = [e for e in entries.values() if e.statement["type"] in QUERY_EVENT_TYPES]
+    assert reviews and len(steps) == 3  # the demo's review, and Q1 raised, answered, closed
+    assert set(by_entry) == {e.position for e in [*reviews, *steps]}
+    sdv = tree.find(".//odm:SignatureDef[@OID='SD.SDV']", NS)
+    assert sdv is not None and sdv.findtext("odm:Meaning", namespaces=NS) \
+        .startswith("reviewed: source data verified")
+    for review in reviews:
+        cited = review.statement["payload"]["records"]
+        forms = by_entry[review.position]
+        assert len(forms) == len(cited)
+        for form, record in zip(forms, cited, strict=True):
+            assert form.get("FormRepeatKey") == str(record["version"])
+            assert form.find("odm:Signature/odm:SignatureRef", NS).get("SignatureOID") == \
+                "SD.SDV"
+            assert entries[record["position"]].entry_hash == record["entry_hash"]
+    raised = next(e for e in steps if e.statement["type"].endswith("QueryRaised"))
+    queried = entries[raised.statement["payload"]["record_position"]]
+    shown = []
+    for number, step in enumerate(steps, start=1):
+        (form,) = by_entry[step.position]
+        assert form.get("FormRepeatKey") == str(queried.statement["aggregate_version"])
+        annotation = form.find("odm:Annotation", NS)
+        assert annotation.get("SeqNum") == str(number)
+        flag = annotation.find("odm:Flag/odm:FlagValue", NS)
+        assert flag.get("CodeListOID") == "CL.QUERY_STATE"
+        shown.append((flag.text, annotation.findtext("odm:Comment", namespaces=NS)))
+    payloads = [s.statement["payload"] for s in steps]
+    assert shown == [("open", payloads[0]["text"]), ("answered", payloads[1]["text"]),
+                     ("closed", None)]
+    states = {e.get("CodedValue") for e in tree.findall(
+        ".//odm:CodeList[@OID='CL.QUERY_STATE']/odm:EnumeratedItem", NS)}
+    assert states == {"open", "answered", "closed"}
 
 
 def test_a_correction_is_an_update_of_the_corrected_form_with_its_reason(
@@ -275,8 +331,11 @@ def test_the_streamed_root_is_the_rfc_6962_root(size: int) -> None:
     assert streamed_root(iter(leaves)) == root_from_leaf_hashes(leaves)
 
 
-def test_export_on_each_backend_validates(ledger_url: str, tmp_path: Path) -> None:
-    """The same export in-process on SQLite and PostgreSQL."""
+def test_export_on_each_backend_validates_and_verify_holds_it_to_its_tree_head(
+    ledger_url: str, tmp_path: Path,
+) -> None:
+    """The same ODM and SDTM exports in-process on SQLite and PostgreSQL; `verify` checks
+    each export entry's tree head against the ledger's own tree at that size."""
     built = run_demo(tmp_path / "demo", ledger_url)
     app = open_ledger(ledger_url)  # built.ledger hides the password
     app.keys_home = Path(built.home) / "keys"
@@ -288,7 +347,30 @@ def test_export_on_each_backend_validates(ledger_url: str, tmp_path: Path) -> No
     assert result.tree_size == built.entries
     last = parse_entry(app.signed_recorder.entry_at(result.position)[1].state).statement
     assert last["type"] == "trialctl.Ledger.Exported"
+    # The SDTM tables from the same ledger, recorded the same way.
+    tables = run_export(app, actor, trial, "sdtm", tmp_path / "sdtm", True, sdtm_writer("csv"),
+                        datetime.now(UTC))
+    assert {"dm.csv", "ex.csv", "ae.csv", "suppae.csv"} <= set(tables.files)
+    assert tables.tree_size == result.position + 1  # cut after the ODM export's entry
+    first = verify_ledger(app.signed_recorder, ledger_url)
+    assert first.ok, [f.describe() for f in first.findings]  # its tree head is the ledger's
+
+    # An export entry, signed and authorised, stating a root the ledger never had at its size.
+    planted = app.ledger_record()
+    planted.record_export(kind="odm", trial=trial.protocol_id, tree_size=result.tree_size,
+                          root_hash="ab" * 32, manifest_sha256="cd" * 32, files=[])
+    position = app.signed_recorder.entries_for(app.record(actor, planted))[0][0]
+    report = verify_ledger(app.signed_recorder, ledger_url)
+    assert [(f.check, f.position) for f in report.findings] == [("tree-head", position)]
+    assert f"export states root abababababababab… for tree size {result.tree_size}" \
+        in report.findings[0].detail
     app.close()
+    if ledger_url.endswith(".sqlite"):  # the independent verifier reads SQLite files
+        # (It knows no trial permissions without --permissions, so it also reports those.)
+        code, found = independent(Path(ledger_url))
+        assert code == 1
+        assert [f["position"] for f in found["findings"] if f["check"] == "tree-head"] == \
+            [position]
 
 
 # -- refusals: one line, non-zero, nothing written ----------------------------------------------

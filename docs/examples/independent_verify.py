@@ -66,6 +66,10 @@ LEDGER_AGGREGATE_ID = str(uuid.uuid5(NAMESPACE, "ledger"))
 
 INITIALISED = "trialctl.Ledger.Initialised"
 CHECKPOINT_RECORDED = "trialctl.Ledger.CheckpointRecorded"
+# Entries that state the tree head they were cut at, by what a finding calls them.
+STATED_HEADS = {"trialctl.Ledger.Exported": "export",
+                "trialctl.Ledger.PacketIssued": "committee packet",
+                "trialctl.Ledger.AuditReviewed": "audit review"}
 EXPORTED = "trialctl.Ledger.Exported"
 REGISTERED = "trialctl.User.Registered"
 ROLE_GRANTED = "trialctl.User.RoleGranted"
@@ -793,6 +797,7 @@ class Verifier:
         self.opening: dict[str, Any] | None = None
         self.bootstrap_checked = False
         self.recorded_checkpoints: list[tuple[int, int, Any, Any]] = []
+        self.stated_heads: list[tuple[int, int, Any, Any, str]] = []
 
     def fail(self, check: str, detail: str, position: int | None, row: int | None) -> None:
         self.report.findings.append(Finding(check, detail, position, row))
@@ -848,6 +853,14 @@ class Verifier:
             elif merkle_root(self.leaves[:size]).hex() != root:
                 self.fail("checkpoint", f"recorded checkpoint root for size {size} does not "
                           "match the entries", position, row_id)
+        for position, row_id, size, root, what in self.stated_heads:
+            if not _is_count(size) or size > position:
+                self.fail("tree-head", f"{what} states tree size {size}, which does not end "
+                          "before its own entry", position, row_id)
+            elif merkle_root(self.leaves[:size]).hex() != root:
+                self.fail("tree-head", f"{what} states root {str(root)[:16]}… for tree size "
+                          f"{size}; the ledger's first {size} entries hash otherwise",
+                          position, row_id)
 
     def advance(self) -> None:
         self.expected_position += 1
@@ -955,6 +968,10 @@ class Verifier:
             self.recorded_checkpoints.append(
                 (position, n, payload.get("tree_size"), payload.get("root_hash"))
             )
+        elif event_type in STATED_HEADS:
+            payload = statement["payload"]
+            self.stated_heads.append((position, n, payload.get("tree_size"),
+                                      payload.get("root_hash"), STATED_HEADS[event_type]))
         elif event_type == INITIALISED:
             self.report.ledger_id = str(statement["payload"].get("ledger_id"))
         elif event_type.startswith("trialctl.User."):
