@@ -185,6 +185,9 @@ def render_status(state: dict[str, Any]) -> None:
             _echo(f"  co-signed: decision entry #{cited} has its second signature")
     # A status read model written before co-signatures holds neither key.
     for waiting in state.get("awaiting_co_signature", []):
+        if "patient_id" in waiting:  # a DLT adjudication's
+            _echo(f"awaiting co-signature: {waiting['text']}")
+            continue
         signer = decisions_by_cohort.get(waiting["cohort_number"], {}).get("signed_by")
         at = f" (#{signer['position']})" if signer else ""
         _echo(f"awaiting co-signature: cohort {waiting['cohort_number']}'s decision{at} "

@@ -30,6 +30,7 @@ from eventsourcing.domain import Aggregate, event
 
 from trialctl.domain import deviations
 from trialctl.domain import queries as query_rules
+from trialctl.domain.co_signatures import DLT_ADJUDICATED, DLT_RULE_OVERRIDDEN
 from trialctl.domain.consent import consent_history
 from trialctl.domain.ctcae_terms import terms_for
 from trialctl.domain.dlt_rules import DltContext, unmet_conditions
@@ -161,6 +162,9 @@ class Patient(Aggregate):
         self.corrections: list[dict[str, Any]] = []
         self.reviews: list[dict[str, Any]] = []  # source data verification (domain/review.py)
         self.queries: dict[str, dict[str, Any]] = {}  # data queries (domain/queries.py)
+        # Co-signatures of DLT adjudications, by the adjudication's record version: the
+        # co-signature's own version, and the adjudication entry's position and hash.
+        self.adjudication_co_signatures: dict[int, dict[str, Any]] = {}
         self.eligibility: dict[str, Any] | None = None
         self.level: int | None = None
         self.cohort_number: int | None = None
@@ -337,6 +341,8 @@ class Patient(Aggregate):
                 rule = protocol.dlt.rule(adjudication["rule_code"])
                 unmet = unmet_conditions(rule, ae, context)
             overridden = adjudication["override_reason"] is not None
+            co_signature = self.adjudication_co_signature(adjudication, protocol)
+            pending = co_signature is not None and co_signature["state"] == "pending"
             judged.append({
                 **adjudication,
                 "term": ae["term"],
@@ -344,13 +350,105 @@ class Patient(Aggregate):
                 "window": None if window is None else f"{window[0]}..{window[1]}",
                 "unmet": unmet,
                 "overridden": overridden,
-                "counts": bool(adjudication["is_dlt"]) and (overridden or not unmet),
+                "co_signature": co_signature,
+                # A pending adjudication is no final judgement: it counts neither way.
+                "counts": not pending and bool(adjudication["is_dlt"])
+                and (overridden or not unmet),
             })
         return judged
+
+    # -- co-signatures of DLT adjudications (domain/co_signatures.py) ----------------------
+
+    @staticmethod
+    def adjudication_type(adjudication: dict[str, Any]) -> str:
+        """The stored event type an adjudication stands as now (an override or not)."""
+        return DLT_ADJUDICATED if adjudication["override_reason"] is None else DLT_RULE_OVERRIDDEN
+
+    def adjudication_co_signature(
+        self, adjudication: dict[str, Any], protocol: Protocol
+    ) -> dict[str, Any] | None:
+        """None if the protocol asks no co-signature of this adjudication; else its role and
+        state: `co-signed` (citing the adjudication's entry), or `pending` (none yet, or a
+        correction of the adjudication came after it)."""
+        role = protocol.co_signer_role(self.adjudication_type(adjudication))
+        if role is None:
+            return None
+        version = int(adjudication["version"])
+        given = self.adjudication_co_signatures.get(version)
+        later = [] if given is None else [
+            c["version"] for c in self.corrections
+            if c["target_version"] == version and c["version"] > given["version"]
+        ]
+        out: dict[str, Any] = {"role": role, "state": "pending" if given is None or later
+                               else "co-signed"}
+        if given is not None:
+            out["position"] = given["position"]
+        if later:
+            out["corrected_by_version"] = later[0]
+        what = f"{self.patient_id}'s adjudication of {adjudication['ae_id']}"
+        out["text"] = (f"{what} awaits co-signature by the {role}" if out["state"] == "pending"
+                       else f"{what} is co-signed (#{given['position']})"  # type: ignore[index]
+                       )
+        return out
+
+    def awaiting_co_signature(self, protocol: Protocol) -> list[dict[str, Any]]:
+        """The adjudications whose protocol-required co-signature is pending."""
+        return [
+            {"patient_id": self.patient_id, "ae_id": d["ae_id"], "record_version": d["version"],
+             "event_type": self.adjudication_type(d), "role": d["co_signature"]["role"],
+             "text": d["co_signature"]["text"]}
+            for d in self.judged_dlts(protocol)
+            if d["co_signature"] is not None and d["co_signature"]["state"] == "pending"
+        ]
+
+    def check_co_sign_adjudication(self, version: int, protocol: Protocol) -> str:
+        """The role a co-signature of the adjudication at record `version` needs, or a
+        refusal: no such adjudication, one needing none, or one co-signed and standing."""
+        adjudication = next((d for d in self.dlts() if d["version"] == version), None)
+        if adjudication is None:
+            raise TrialRuleError(
+                "co-signable", f"record version {version} of {self.patient_id} is no DLT "
+                "adjudication")
+        co_signature = self.adjudication_co_signature(adjudication, protocol)
+        if co_signature is None:
+            kind = self.adjudication_type(adjudication).rpartition(".")[2]
+            raise TrialRuleError("co-signature-required",
+                                 f"a {kind} needs no co-signature under this protocol")
+        if co_signature["state"] != "pending":
+            raise TrialRuleError("co-sign-once", co_signature["text"])
+        return str(co_signature["role"])
+
+    class AdjudicationCoSigned(Aggregate.Event):
+        """A second signature on a DLT adjudication, citing the adjudication's entry."""
+
+        TOPIC = "trialctl.Patient.AdjudicationCoSigned"
+        record_version: int
+        position: int
+        entry_hash: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.adjudication_co_signatures[self.record_version] = {
+                "version": self.originator_version, "position": self.position,
+                "entry_hash": self.entry_hash,
+            }
+
+    def co_sign_adjudication(self, version: int, position: int, entry_hash: str,
+                             protocol: Protocol, now: datetime) -> str:
+        """Record the co-signature; returns the role it needs (the signer's to hold)."""
+        role = self.check_co_sign_adjudication(version, protocol)
+        self.trigger_event(self.AdjudicationCoSigned, timestamp=now, record_version=version,
+                           position=position, entry_hash=entry_hash)
+        return role
 
     def outcome(self, protocol: Protocol) -> DltOutcome:
         """The course 1 outcome the cohort counts, from the current facts."""
         judged = self.judged_dlts(protocol)
+        pending = [d for d in judged
+                   if d["co_signature"] is not None and d["co_signature"]["state"] == "pending"]
+        if pending:
+            # Until its second signer confirms it, an adjudication settles nothing.
+            return DltOutcome(WAITING, reason=pending[0]["co_signature"]["text"],
+                              records=tuple(d["version"] for d in pending))
         counting = tuple(d["version"] for d in judged if d["counts"])
         if counting:
             return DltOutcome(EVALUABLE, dlt=True, records=counting)
@@ -429,7 +527,8 @@ class Patient(Aggregate):
             "replaced_because": outcome.reason or None,
             "course1_dose": self.course1_dose(protocol),
             # A DLT adjudicated as such that does not count now, and why.
-            "dlt_notes": [_dlt_note(d) for d in judged if d["is_dlt"] and not d["counts"]],
+            "dlt_notes": [dlt_note(d) for d in judged if d["is_dlt"] and not d["counts"]],
+            "awaiting_co_signature": self.awaiting_co_signature(protocol),
             "uncoded_aes": [ae["ae_id"] for ae in self.adverse_events() if not ae["coded"]],
             "serious_adverse_events": sum(1 for ae in self.adverse_events() if ae["serious"]),
             "sae_reports": self.sae_reports(protocol),
@@ -1260,7 +1359,12 @@ def assessed_series(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return series
 
 
-def _dlt_note(judged: dict[str, Any]) -> str:
+def dlt_note(judged: dict[str, Any]) -> str:
+    """Why an adjudicated DLT does not count now: awaiting its co-signature, or the rule's
+    conditions its AE fails."""
+    co_signature = judged.get("co_signature")
+    if co_signature is not None and co_signature["state"] == "pending":
+        return f"{judged['ae_id']}: {co_signature['text']}"
     rule = judged["rule_code"]
     return f"{judged['ae_id']}: does not meet rule {rule}: {'; '.join(judged['unmet'])}"
 

@@ -89,6 +89,9 @@ PERMISSIONS.update(
         # it (domain/co_signatures.py), checked by ledger/co_signing.py and by verify.
         Trial.DecisionCoSigned.TOPIC: _allow(frozenset(CO_SIGNER_ROLES), Meaning.APPROVED,
                                              Meaning.REVIEWED),
+        # The same for a DLT adjudication the protocol asks a second signer for.
+        Patient.AdjudicationCoSigned.TOPIC: _allow(frozenset(CO_SIGNER_ROLES),
+                                                   Meaning.APPROVED, Meaning.REVIEWED),
         Patient.ConsentSigned.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.Reconsented.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.ScreeningRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
