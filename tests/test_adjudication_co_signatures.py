@@ -8,45 +8,28 @@ tests run a variant of it. The CLI part runs the real `trialctl` on SQLite and P
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.co_signed_site import co_signed_protocol, pending_adjudication
 from tests.conftest import assert_one_line_error
-from tests.signed_site import INVESTIGATORS, MONITOR, PASSWORDS, SignedSite
+from tests.signed_site import SignedSite
 from tests.trial_helpers import (
     NOW,
-    ROOT,
     co_sign_pending,
     nct_protocol,
     roster,
     run_cohort,
 )
 from trialctl.domain.co_signatures import DLT_ADJUDICATED
-from trialctl.domain.facts import AdverseEvent, CourseCompletion, DltAdjudication
+from trialctl.domain.facts import DltAdjudication
 from trialctl.domain.patient import WAITING
-from trialctl.domain.protocol import Protocol
-from trialctl.domain.protocol_file import load_protocol
 from trialctl.domain.rules import TrialRuleError
 from trialctl.domain.trial import Trial
-from trialctl.ledger.application import TrialLedger, open_ledger
-from trialctl.ledger.demo import _Story
-from trialctl.ledger.location import resolve_ledger
-from trialctl.ledger.requests import Registration
-from trialctl.ledger.trials import TrialActions
+from trialctl.ledger.application import open_ledger
 from trialctl.ledger.verify_decisions import _Adjudications, _Decision
-
-NCT_TEXT = (ROOT / "protocols" / "NCT00084513.toml").read_text(encoding="utf-8")
-TWO_INVESTIGATORS = (
-    f'{NCT_TEXT}\n[[co_signatures]]\nevent_type = "{DLT_ADJUDICATED}"\n'
-    'role = "investigator"\ntext = "a DLT adjudication is confirmed by a second investigator"\n'
-)
-
-
-def co_signed_protocol() -> Protocol:
-    return load_protocol(TWO_INVESTIGATORS)
 
 
 def _refused(rule: str, action: Any) -> str:
@@ -127,41 +110,6 @@ def test_an_adjudication_under_the_shipped_protocol_needs_no_co_signature() -> N
 
 # -- the ledger and the CLI -----------------------------------------------------------------
 
-def _pending_adjudication(url: str) -> int:
-    """Under the variant protocol, cohort 1 treated in-process (the CLI is not the subject
-    here): P001 and P002 without DLT, P003 with one adjudicated by pat. The adjudication's
-    ledger position."""
-    app = TrialLedger(resolve_ledger(url), create=True)
-    try:
-        app.initialise("adjudication co-signature test", "alice", "Alice Adams",
-                       PASSWORDS["alice"])
-        alice = app.unlock("alice", PASSWORDS["alice"])
-        for user, name, role in (*INVESTIGATORS, MONITOR):
-            app.register_user(alice, user, name, [role], PASSWORDS[user])
-        actors = {u: app.unlock(u, PASSWORDS[u]) for u in ("pat", "ivan", "mona")}
-        records = TrialActions(app)
-        protocol = co_signed_protocol()
-        records.perform(Registration(protocol), actors["pat"], datetime.now(UTC))
-        start = date.today() - timedelta(days=120)
-        story = _Story(records, actors, protocol, start, lambda _: None)
-        for offset in (0, 2):
-            story.treat(story.new_patient(offset), 1, offset + 6, dlt=False)
-        patient = story.new_patient(4)
-        story.dose_course(patient, 1, 1, 10)
-        story.record("ivan", patient, AdverseEvent(
-            ae_id="AE1", term="Neutrophils/granulocytes (ANC/AGC)", grade=4,
-            attribution="probable", onset=story.day(20), resolved_on=story.day(27),
-            coded=True))
-        adjudicated = story.record("pat", patient, DltAdjudication(
-            ae_id="AE1", is_dlt=True, rule_code="neutropenia_g4", decided_on=story.day(27),
-            override_reason=None))
-        story.record("ivan", patient, CourseCompletion(
-            course=1, completed_on=story.day(31), not_evaluable_reason=None))
-        return int(adjudicated.entries[0]["position"])
-    finally:
-        app.close()
-
-
 def _entries(url: str) -> int:
     app = open_ledger(url)
     try:
@@ -174,7 +122,7 @@ def test_record_cosign_confirms_an_adjudication_and_refuses_the_rest(
     ledger_url: str, home: Path,
 ) -> None:
     site = SignedSite(ledger_url)
-    position = _pending_adjudication(ledger_url)
+    position, _ = pending_adjudication(ledger_url)
 
     status = site.status()
     assert status["next"]["code"] == "await-evaluation"
