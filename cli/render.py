@@ -196,8 +196,11 @@ def render_status(state: dict[str, Any]) -> None:
         _echo(f"DLT override: {override['patient_id']} {override['ae_id']} declared "
                    f"under {override['rule_code']} — {override['override_reason']}")
     _echo(f"next: {state['next']['text']}")
-    for deviation in state["eligibility_deviations"]:
-        _echo(f"deviation: {deviation['text']}")
+    # The deviation counts below name every major deviation, an eligibility one included; a
+    # status read model written before them shows eligibility deviations alone.
+    if "deviations" not in state:
+        for deviation in state["eligibility_deviations"]:
+            _echo(f"deviation: {deviation['text']}")
     closed = state.get("closed")  # a status read model written before trials closed
     if closed:
         _echo(f"closed: {closed['closed_on']} — {closed['reason']} (only corrections, "
@@ -280,7 +283,9 @@ def render_patient(summary: dict[str, Any]) -> None:
     if summary.get("not_assessed"):  # absent from summaries read before forms existed
         _echo(f"not assessed: {', '.join(summary['not_assessed'])}")
     deviation = summary["eligibility_deviation"]
-    if deviation is not None:
+    # The deviations table lists it with the others (detected, at the correction's entry);
+    # a summary read before deviations were listed shows it here instead.
+    if deviation is not None and "deviations" not in summary:
         _echo(f"deviation: {deviation['text']}")
     for consent in summary.get("consents", []):
         again = "re-consent" if consent["reconsent"] else "consent"
