@@ -206,6 +206,10 @@ def render_status(state: dict[str, Any]) -> None:
         _echo(f"closed: {closed['closed_on']} — {closed['reason']} (only corrections, "
                    "queries and reviews may be recorded)")
     render_deviation_counts(state.get("deviations", []))
+    for query in state.get("open_queries", []):
+        _echo(f"open query {query['query_id']} ({query['state']}, {query['age_days']} day(s)): "
+              f"{query['patient_id']} #{query['record']}, raised by {query['raised_by']}: "
+              f"{query['text']}")
     for report in state.get("sae_reports", []):
         _echo(sae_report_line(report))
     mtd = state["mtd"]

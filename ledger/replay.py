@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from trialctl.domain import queries as query_rules
 from trialctl.domain.deviations import deviation_counts
 from trialctl.domain.patient import Patient, eligibility_deviations, sae_report_states
 from trialctl.domain.trial import Trial
@@ -90,6 +91,11 @@ def replay_trial(
             # Overdue as of the moment replayed (now, for --upto).
             "sae_reports": sae_report_states(
                 summaries, (as_of or datetime.now(UTC)).astimezone(UTC).date()),
+            # Queries not closed then, aged to that moment.
+            "open_queries": query_rules.by_number(
+                row for p in sorted(patients) for row in query_rules.open_query_rows(
+                    p, patients[p].queries,
+                    (as_of or datetime.now(UTC)).astimezone(UTC).date())),
         },
         "patients": summaries,
     }
