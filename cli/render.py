@@ -166,6 +166,16 @@ def sae_report_line(report: dict[str, Any]) -> str:
             f"report due {report['report_due']}{sent}: {state}")
 
 
+def end_of_study_line(ended: dict[str, Any]) -> str:
+    """"P003 off study 2026-05-01 (disease progression); last contact 2026-06-01: alive"."""
+    who = f"{ended['patient_id']} " if "patient_id" in ended else ""
+    last = ended["last_contact"]
+    contact = "no follow-up contact yet" if last is None else (
+        f"last contact {last['contacted_on']}: {last['status']} "
+        f"({ended['contacts']} contact(s))")
+    return f"{who}off study {ended['off_on']} ({ended['reason']}); {contact}"
+
+
 def render_status(state: dict[str, Any]) -> None:
     _echo(f"{state['trial']}: {state['title']}")
     _echo(f"design: {state['design']}")
@@ -206,6 +216,8 @@ def render_status(state: dict[str, Any]) -> None:
         _echo(f"closed: {closed['closed_on']} — {closed['reason']} (only corrections, "
                    "queries and reviews may be recorded)")
     render_deviation_counts(state.get("deviations", []))
+    for ended in state.get("end_of_study", []):
+        _echo(f"end of study: {end_of_study_line(ended)}")
     for query in state.get("open_queries", []):
         _echo(f"open query {query['query_id']} ({query['state']}, {query['age_days']} day(s)): "
               f"{query['patient_id']} #{query['record']}, raised by {query['raised_by']}: "
@@ -291,6 +303,9 @@ def render_patient(summary: dict[str, Any]) -> None:
     # a summary read before deviations were listed shows it here instead.
     if deviation is not None and "deviations" not in summary:
         _echo(f"deviation: {deviation['text']}")
+    ended = summary.get("end_of_study")  # absent from summaries read before follow-up
+    if ended is not None:
+        _echo(f"end of study: {end_of_study_line(ended)}")
     for consent in summary.get("consents", []):
         again = "re-consent" if consent["reconsent"] else "consent"
         _echo(f"{again}: version {consent['consent_version']} signed "
@@ -388,6 +403,12 @@ CONMEDS = TableSpec("Concomitant medications", [
     ("route", lambda c: c["route"] or ""), ("indication", lambda c: c["indication"] or ""),
 ])
 
+FOLLOW_UP = TableSpec("Follow-up after the end of study", [
+    ("#", field("version")), ("contacted on", field("contacted_on")),
+    ("status", field("status")), ("text", lambda c: c["text"] or ""),
+])
+
+
 
 def render_deviation_counts(counts: list[dict[str, Any]]) -> None:
     """`status`: each patient's deviations, counted, with the major ones named."""
@@ -398,8 +419,11 @@ def render_deviation_counts(counts: list[dict[str, Any]]) -> None:
 
 
 def render_deviations(summary: dict[str, Any]) -> None:
-    """`patient`: the deviations (recorded and detected) and the con-meds."""
+    """`patient`: the deviations (recorded and detected), the con-meds and the follow-up
+    contacts after the end of study."""
     if summary.get("deviations"):
         output_rows(summary["deviations"], Format.TABLE, DEVIATIONS)
     if summary.get("conmeds"):
         output_rows(summary["conmeds"], Format.TABLE, CONMEDS)
+    if summary.get("follow_up"):
+        output_rows(summary["follow_up"], Format.TABLE, FOLLOW_UP)

@@ -36,6 +36,7 @@ from trialctl.domain.ctcae_terms import terms_for
 from trialctl.domain.dlt_rules import DltContext, unmet_conditions
 from trialctl.domain.dose_modifications import below_course1_minimum, course1_dosing
 from trialctl.domain.eligibility import evaluate_eligibility
+from trialctl.domain.end_of_study import DIED
 from trialctl.domain.facts import (
     ALLOWED_AFTER_WITHDRAWAL,
     CORRECTABLE,
@@ -54,6 +55,7 @@ from trialctl.domain.facts import (
     DoseChange,
     Enrolment,
     Fact,
+    FollowUp,
     Lab,
     Observation,
     OffStudy,
@@ -540,6 +542,7 @@ class Patient(Aggregate):
             "review": self.review_counts(),
             "open_queries": [q for q, v in self.queries.items() if query_rules.is_open(v)],
             "deviations": self.deviations(protocol),
+            "end_of_study": self.end_of_study(),
         }
 
     def eligibility_deviation(self) -> dict[str, Any] | None:
@@ -991,17 +994,62 @@ class Patient(Aggregate):
             super().apply(aggregate)
             aggregate.status = "off-study"
 
-    def go_off_study(self, off_study: OffStudy, now: datetime) -> None:
+    def go_off_study(self, off_study: OffStudy, protocol: Protocol, now: datetime) -> None:
         self._require_enrolled()
         if self.status == "off-study":
             raise TrialRuleError(
                 "off-study-once", f"patient {self.patient_id} is already off study"
             )
-        if not off_study.reason.strip():
-            raise TrialRuleError("reason-required", "going off study needs a reason")
-        day = parse_day(off_study.off_on, "off-study date")
+        checked = off_study.check(self, protocol, now)  # the reason from the protocol's list
+        day = parse_day(checked.off_on, "off-study date")
         self.may_record(OffStudy.KIND, day, now, "off-study date")
-        self._record(self.WentOffStudy, replace(off_study, reason=off_study.reason.strip()), now)
+        self._record(self.WentOffStudy, checked, now)
+
+    # -- follow-up after the end of study (domain/end_of_study.py) -----------------------
+
+    class FollowUpRecorded(FactEvent):
+        TOPIC = "trialctl.Patient.FollowUpRecorded"
+        FACT = FollowUp
+        __annotations__ = FollowUp.event_fields()
+
+    def follow_ups(self) -> list[dict[str, Any]]:
+        """The follow-up contacts, by contact date."""
+        return sorted(self.kept(FollowUp), key=lambda c: (c["contacted_on"], c["version"]))
+
+    def end_of_study(self) -> dict[str, Any] | None:
+        """When and why the patient went off study, and their last follow-up contact."""
+        off = self.kept(OffStudy)
+        if not off:
+            return None
+        contacts = self.follow_ups()
+        last = contacts[-1] if contacts else None
+        return {"off_on": off[0]["off_on"], "reason": off[0]["reason"],
+                "contacts": len(contacts),
+                "last_contact": None if last is None else {
+                    "contacted_on": last["contacted_on"], "status": last["status"]}}
+
+    def record_follow_up(self, contact: FollowUp, protocol: Protocol, now: datetime) -> None:
+        """A contact on or after the off-study day; none after one that found a death."""
+        checked = contact.check(self, protocol, now)
+        off = self.kept(OffStudy)
+        if not off:
+            raise TrialRuleError(
+                "follow-up-after-off-study",
+                f"{self.patient_id} is not off study: record off-study first (follow-up "
+                "contacts come after the end of study)",
+            )
+        day = parse_day(checked.contacted_on, "contact date")
+        self.may_record(FollowUp.KIND, day, now, "contact date")
+        not_before(day, parse_day(off[0]["off_on"], "off-study date"), "contact date",
+                   "the off-study date")
+        dead = [c for c in self.follow_ups() if c["status"] == DIED]
+        if dead:
+            raise TrialRuleError(
+                "follow-up-after-death",
+                f"{self.patient_id} was found to have died ({dead[0]['contacted_on']}, "
+                f"record version {dead[0]['version']}): no later contact; correct it instead",
+            )
+        self._record(self.FollowUpRecorded, checked, now)
 
     # -- corrections ---------------------------------------------------------------------
 
@@ -1367,6 +1415,14 @@ def dlt_note(judged: dict[str, Any]) -> str:
         return f"{judged['ae_id']}: {co_signature['text']}"
     rule = judged["rule_code"]
     return f"{judged['ae_id']}: does not meet rule {rule}: {'; '.join(judged['unmet'])}"
+
+
+def ends_of_study(summaries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each patient off study, by patient id: when, why, and their last follow-up contact
+    (what `status` lists). A summary read before follow-up existed holds none."""
+    return sorted(({"patient_id": s["patient_id"], **s["end_of_study"]} for s in summaries
+                   if s.get("end_of_study") is not None),
+                  key=lambda e: str(e["patient_id"]))
 
 
 def eligibility_deviations(summaries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

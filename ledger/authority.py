@@ -113,6 +113,7 @@ PERMISSIONS.update(
         Patient.ConsentWithdrawn.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.WithdrewFromTreatment.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.WentOffStudy.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        Patient.FollowUpRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         # A correction is data entry, unless what it corrects is a clinical judgement:
         # then it is signed by whoever may make that judgement (see `action_of`).
         Patient.Corrected.TOPIC: _allow(SITE_STAFF, Meaning.CORRECTED),

@@ -11,7 +11,12 @@ from uuid import UUID
 
 from trialctl.domain import queries as query_rules
 from trialctl.domain.deviations import deviation_counts
-from trialctl.domain.patient import Patient, eligibility_deviations, sae_report_states
+from trialctl.domain.patient import (
+    Patient,
+    eligibility_deviations,
+    ends_of_study,
+    sae_report_states,
+)
 from trialctl.domain.trial import Trial
 from trialctl.ledger.decisions import DECISION_TYPES, decision_signer, with_signers
 from trialctl.ledger.entry import parse_entry
@@ -87,6 +92,7 @@ def replay_trial(
         "status": {
             **with_signers(trial.status(patients), signers),
             "eligibility_deviations": eligibility_deviations(summaries),
+            "end_of_study": ends_of_study(summaries),
             "deviations": deviation_counts(summaries),
             # Overdue as of the moment replayed (now, for --upto).
             "sae_reports": sae_report_states(

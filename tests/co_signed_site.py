@@ -1,5 +1,6 @@
-"""A ledger whose protocol asks a second investigator to confirm each DLT adjudication: a
-variant of NCT00084513 (the shipped file asks none, so the demo's story is unchanged)."""
+"""Ledgers on variants of NCT00084513 that the shipped file (and so the demo's story) does
+not hold: one asking a second investigator to confirm each DLT adjudication, one listing
+the reasons a patient may go off study for."""
 
 from __future__ import annotations
 
@@ -24,27 +25,55 @@ TWO_INVESTIGATORS = (
 )
 
 
+END_OF_STUDY_REASONS = ("disease progression", "unacceptable toxicity", "patient decision",
+                        "death", "lost to follow-up")
+LISTED_REASONS = (
+    f"{NCT_TEXT}\n[end_of_study]\nreasons = "
+    f"[{', '.join(f'{chr(34)}{r}{chr(34)}' for r in END_OF_STUDY_REASONS)}]\n"
+)
+
+
 def co_signed_protocol() -> Protocol:
     return load_protocol(TWO_INVESTIGATORS)
+
+
+def listed_reasons_protocol() -> Protocol:
+    return load_protocol(LISTED_REASONS)
+
+
+def _staffed(url: str, protocol: Protocol) -> tuple[TrialLedger, _Story]:
+    """A new ledger with the site's users and the protocol registered, and a story on it
+    whose dates start 120 days ago."""
+    app = TrialLedger(resolve_ledger(url), create=True)
+    app.initialise("protocol variant test", "alice", "Alice Adams", PASSWORDS["alice"])
+    alice = app.unlock("alice", PASSWORDS["alice"])
+    for user, name, role in (*INVESTIGATORS, MONITOR):
+        app.register_user(alice, user, name, [role], PASSWORDS[user])
+    actors = {u: app.unlock(u, PASSWORDS[u]) for u in ("pat", "ivan", "mona")}
+    records = TrialActions(app)
+    records.perform(Registration(protocol), actors["pat"], datetime.now(UTC))
+    start = date.today() - timedelta(days=120)
+    return app, _Story(records, actors, protocol, start, lambda _: None)
+
+
+def enrolled_under_listed_reasons(url: str) -> date:
+    """P001 enrolled and given course 1 under the variant listing off-study reasons; the
+    story's day 0."""
+    app, story = _staffed(url, listed_reasons_protocol())
+    try:
+        story.dose_course(story.new_patient(0), 1, 1, 6)
+        return story.start
+    finally:
+        app.close()
 
 
 def pending_adjudication(url: str) -> tuple[int, dict[str, UnlockedUser]]:
     """Under the variant protocol, cohort 1 treated in-process (the CLI is not the subject
     here): P001 and P002 without DLT, P003 with one adjudicated by pat. The adjudication's
     ledger position, and the unlocked users (pat, ivan, mona)."""
-    app = TrialLedger(resolve_ledger(url), create=True)
+    app, story = _staffed(url, co_signed_protocol())
+    actors = story.actors
     try:
-        app.initialise("adjudication co-signature test", "alice", "Alice Adams",
-                       PASSWORDS["alice"])
-        alice = app.unlock("alice", PASSWORDS["alice"])
-        for user, name, role in (*INVESTIGATORS, MONITOR):
-            app.register_user(alice, user, name, [role], PASSWORDS[user])
-        actors = {u: app.unlock(u, PASSWORDS[u]) for u in ("pat", "ivan", "mona")}
-        records = TrialActions(app)
-        protocol = co_signed_protocol()
-        records.perform(Registration(protocol), actors["pat"], datetime.now(UTC))
-        start = date.today() - timedelta(days=120)
-        story = _Story(records, actors, protocol, start, lambda _: None)
         for offset in (0, 2):
             story.treat(story.new_patient(offset), 1, offset + 6, dlt=False)
         patient = story.new_patient(4)

@@ -53,7 +53,7 @@ def test_a_patient_schedule_follows_the_facts_and_ends_off_study() -> None:
     assert [(r["due_on"], r["state"]) for r in rows] == [(day(3), "done"), (day(24), "overdue")]
     assert [r["assessment"] for r in patient_schedule(patient, trial.protocol, today)].count(
         "labs") == 1  # one course given, one lab occurrence
-    patient.go_off_study(OffStudy(off_on=day(10), reason="progression"), NOW)
+    patient.go_off_study(OffStudy(off_on=day(10), reason="progression"), trial.protocol, NOW)
     after = patient_schedule(patient, trial.protocol, today)
     assert {r["due_on"] for r in after} == {day(3)}  # nothing falls due after leaving
 
