@@ -6,7 +6,8 @@ A `[[schedule]]` table names one assessment, what records it (`response`, an
 week 0, then `every_weeks` after the last listed one, or once in `each_course` given.
 Week 0 is the patient's first course 1 dose (their enrollment before any dose). Each
 occurrence is on time within +/- `window_days`. A patient's schedule runs until they left
-the study (off study, consent withdrawn) or died; until then, up to the day it is read.
+the study (off study, consent withdrawn) or died; until then, up to the day it is read. A
+closed trial's schedule is read as of its closing day (`as_of`).
 
     [[schedule]]
     code = "recist"
@@ -41,7 +42,8 @@ if TYPE_CHECKING:  # the patient and protocol read protocol files, which import 
     from trialctl.domain.patient import Patient
     from trialctl.domain.protocol import Protocol
 
-__all__ = ["RECORDS", "ScheduledAssessment", "occurrences", "patient_schedule", "read_schedule"]
+__all__ = ["RECORDS", "ScheduledAssessment", "as_of", "occurrences", "patient_schedule",
+           "read_schedule"]
 
 RECORDS = ("response", "observation", "lab")
 _KEYS = ("code", "name", "records", "observation", "weeks", "every_weeks", "each_course",
@@ -155,6 +157,12 @@ def _read_item(t: Table, observation_codes: Sequence[str]) -> ScheduledAssessmen
         records=records, window_days=window, observation=observation, weeks=weeks,
         every_weeks=every, each_course=each_course,
     )
+
+
+def as_of(today: date, closed_on: str | None) -> date:
+    """The day a trial's schedule is read on: today, or the closing day of a closed trial
+    (nothing falls due, and nothing turns overdue, after the trial has closed)."""
+    return today if closed_on is None else min(today, date.fromisoformat(closed_on))
 
 
 def patient_schedule(patient: Patient, protocol: Protocol, today: date,
