@@ -78,6 +78,7 @@ from trialctl.domain.recist import (
 )
 from trialctl.domain.review import RecordEntry, check_review, citation, review_states
 from trialctl.domain.rules import TrialRuleError, not_before, not_in_future, parse_day, parse_moment
+from trialctl.domain.schedule import visits
 
 PATIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
@@ -594,6 +595,11 @@ class Patient(Aggregate):
         listed[Lab.LISTED_AS] = self.labs()
         listed[AdverseEvent.LISTED_AS] = self.reported_adverse_events(protocol)
         listed[Response.LISTED_AS] = self.scheduled_responses(protocol)
+        # Each assessment record with the scheduled visit its date assigns it (or None).
+        visit_of = visits(self, protocol)
+        for kind in (Response, Observation, Lab):
+            listed[kind.LISTED_AS] = [{**r, "visit": visit_of.get(int(r["version"]))}
+                                      for r in listed[kind.LISTED_AS]]
         return {
             **self.summary(protocol),
             "eligibility": self.eligibility,

@@ -93,6 +93,13 @@ def test_schedule_on_the_demo_in_every_form(ledger_url: str, tmp_path: Path) -> 
     assert ctc[:2] == [(1, "done"), (2, "overdue")]  # the demo drew CTCs at baseline only
     recist = [r["state"] for r in rows if r["assessment"] == "recist"]
     assert recist[:2] == ["done", "done"]  # baseline and week 9
+    # A done occurrence names the record that did it, and that record carries its visit.
+    done = next(r for r in rows if r["assessment"] == "ctc" and r["state"] == "done")
+    shown = json.loads(_run(ledger_url, home, "patient", "P008", "--json").stdout)["patient"]
+    visit = {o["version"]: o["visit"] for o in shown["observations"]}
+    assert visit[done["done_record"]] == f"ctc 1, week 0 (due {done['due_on']})"
+    assert all(r["visit"] is None or r["visit"].startswith("recist ")
+               for r in shown["responses"])
     table = _run(ledger_url, home, "schedule", "--patient", "P010").stdout
     assert "Circulating tumour cells" in table and "overdue" in table
     parsed = list(csv.DictReader(io.StringIO(
