@@ -35,8 +35,10 @@ def demo(
     """Build a fresh ledger with demo users and run a complete trial of NCT00084513.
 
     Consents, screening (one patient refused as ineligible), enrollment, dosing, adverse
-    events, DLTs, an expansion, escalations, a declared MTD, a correction and RECIST
-    responses, all recorded and signed through the same code as `trialctl record`; then the
+    events, DLTs, an expansion, escalations, a declared MTD, corrections, RECIST responses,
+    a co-signed decision, a re-consent, a review a correction invalidates, a query answered,
+    deviations and a prohibited con-med, and a visit entered from a batch file (kept in
+    --dir), all recorded and signed through the same code as `trialctl record`; then the
     ledger is verified, the trial status printed, and the demo users (with their
     passwords) and the commands to try next. Without --dir nothing is left behind.
 

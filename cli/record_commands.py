@@ -32,6 +32,7 @@ from trialctl.domain.facts import (
     Dose,
     DoseChange,
     Enrolment,
+    FollowUp,
     Lab,
     Observation,
     OffStudy,
@@ -430,12 +431,34 @@ def off_study(
     trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
-    """Patient off study.
+    """Patient off study, with its reason (one of the protocol's [end_of_study] reasons,
+    when it lists them). Follow-up contacts come after it (`record follow-up`).
 
     \b
     Example: trialctl record off-study P013 --date 2026-10-01 --reason "progression" -u mona
     """
     fact = OffStudy(off_on=date, reason=reason)
+    run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
+
+
+@app.command("follow-up")
+def follow_up(
+    patient: PatientArgument, date: DateOption,
+    status: Annotated[str, typer.Option(
+        "--status", help="alive, died or lost-to-follow-up (the day of the last attempt).")],
+    text: Annotated[str | None, typer.Option(
+        "--text", help="What was learnt, and from whom.")] = None,
+    trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
+    password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
+) -> None:
+    """A follow-up contact after the patient went off study: their status that day.
+
+    Not before the off-study date; nothing after a contact that found the patient dead.
+
+    \b
+    Example: trialctl record follow-up P013 --date 2026-10-02 --status alive --text "phone call with the patient" -u mona
+    """
+    fact = FollowUp(contacted_on=date, status=status, text=text)
     run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 

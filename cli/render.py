@@ -166,6 +166,16 @@ def sae_report_line(report: dict[str, Any]) -> str:
             f"report due {report['report_due']}{sent}: {state}")
 
 
+def end_of_study_line(ended: dict[str, Any]) -> str:
+    """"P003 off study 2026-05-01 (disease progression); last contact 2026-06-01: alive"."""
+    who = f"{ended['patient_id']} " if "patient_id" in ended else ""
+    last = ended["last_contact"]
+    contact = "no follow-up contact yet" if last is None else (
+        f"last contact {last['contacted_on']}: {last['status']} "
+        f"({ended['contacts']} contact(s))")
+    return f"{who}off study {ended['off_on']} ({ended['reason']}); {contact}"
+
+
 def render_status(state: dict[str, Any]) -> None:
     _echo(f"{state['trial']}: {state['title']}")
     _echo(f"design: {state['design']}")
@@ -185,6 +195,9 @@ def render_status(state: dict[str, Any]) -> None:
             _echo(f"  co-signed: decision entry #{cited} has its second signature")
     # A status read model written before co-signatures holds neither key.
     for waiting in state.get("awaiting_co_signature", []):
+        if "patient_id" in waiting:  # a DLT adjudication's
+            _echo(f"awaiting co-signature: {waiting['text']}")
+            continue
         signer = decisions_by_cohort.get(waiting["cohort_number"], {}).get("signed_by")
         at = f" (#{signer['position']})" if signer else ""
         _echo(f"awaiting co-signature: cohort {waiting['cohort_number']}'s decision{at} "
@@ -193,13 +206,22 @@ def render_status(state: dict[str, Any]) -> None:
         _echo(f"DLT override: {override['patient_id']} {override['ae_id']} declared "
                    f"under {override['rule_code']} — {override['override_reason']}")
     _echo(f"next: {state['next']['text']}")
-    for deviation in state["eligibility_deviations"]:
-        _echo(f"deviation: {deviation['text']}")
+    # The deviation counts below name every major deviation, an eligibility one included; a
+    # status read model written before them shows eligibility deviations alone.
+    if "deviations" not in state:
+        for deviation in state["eligibility_deviations"]:
+            _echo(f"deviation: {deviation['text']}")
     closed = state.get("closed")  # a status read model written before trials closed
     if closed:
         _echo(f"closed: {closed['closed_on']} — {closed['reason']} (only corrections, "
                    "queries and reviews may be recorded)")
     render_deviation_counts(state.get("deviations", []))
+    for ended in state.get("end_of_study", []):
+        _echo(f"end of study: {end_of_study_line(ended)}")
+    for query in state.get("open_queries", []):
+        _echo(f"open query {query['query_id']} ({query['state']}, {query['age_days']} day(s)): "
+              f"{query['patient_id']} #{query['record']}, raised by {query['raised_by']}: "
+              f"{query['text']}")
     for report in state.get("sae_reports", []):
         _echo(sae_report_line(report))
     mtd = state["mtd"]
@@ -277,8 +299,13 @@ def render_patient(summary: dict[str, Any]) -> None:
     if summary.get("not_assessed"):  # absent from summaries read before forms existed
         _echo(f"not assessed: {', '.join(summary['not_assessed'])}")
     deviation = summary["eligibility_deviation"]
-    if deviation is not None:
+    # The deviations table lists it with the others (detected, at the correction's entry);
+    # a summary read before deviations were listed shows it here instead.
+    if deviation is not None and "deviations" not in summary:
         _echo(f"deviation: {deviation['text']}")
+    ended = summary.get("end_of_study")  # absent from summaries read before follow-up
+    if ended is not None:
+        _echo(f"end of study: {end_of_study_line(ended)}")
     for consent in summary.get("consents", []):
         again = "re-consent" if consent["reconsent"] else "consent"
         _echo(f"{again}: version {consent['consent_version']} signed "
@@ -376,6 +403,12 @@ CONMEDS = TableSpec("Concomitant medications", [
     ("route", lambda c: c["route"] or ""), ("indication", lambda c: c["indication"] or ""),
 ])
 
+FOLLOW_UP = TableSpec("Follow-up after the end of study", [
+    ("#", field("version")), ("contacted on", field("contacted_on")),
+    ("status", field("status")), ("text", lambda c: c["text"] or ""),
+])
+
+
 
 def render_deviation_counts(counts: list[dict[str, Any]]) -> None:
     """`status`: each patient's deviations, counted, with the major ones named."""
@@ -386,8 +419,11 @@ def render_deviation_counts(counts: list[dict[str, Any]]) -> None:
 
 
 def render_deviations(summary: dict[str, Any]) -> None:
-    """`patient`: the deviations (recorded and detected) and the con-meds."""
+    """`patient`: the deviations (recorded and detected), the con-meds and the follow-up
+    contacts after the end of study."""
     if summary.get("deviations"):
         output_rows(summary["deviations"], Format.TABLE, DEVIATIONS)
     if summary.get("conmeds"):
         output_rows(summary["conmeds"], Format.TABLE, CONMEDS)
+    if summary.get("follow_up"):
+        output_rows(summary["follow_up"], Format.TABLE, FOLLOW_UP)

@@ -17,6 +17,8 @@ SCHEDULE = TableSpec("Assessment schedule", [
     ("patient", field("patient_id")), ("assessment", field("name")),
     ("#", field("occurrence")), ("due", field("due_on")), ("window", field("window")),
     ("state", field("state")), ("done on", lambda r: r["done_on"] or ""),
+    # The patient record version that did it: the record belongs to this visit.
+    ("record", lambda r: "" if r.get("done_record") is None else f"v{r['done_record']}"),
 ])
 
 

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Protocol, Self
 from trialctl.domain import dose_modifications
 from trialctl.domain.ctcae_terms import terms_for
 from trialctl.domain.dlt_rules import DltContext, describe_unmet, unmet_conditions
+from trialctl.domain.end_of_study import check_follow_up_status
 from trialctl.domain.forms import FormError
 from trialctl.domain.lab_grading import grade_value, lab_grading, patient_limit, show
 from trialctl.domain.protocol import SERIOUS_CRITERIA
@@ -697,7 +698,8 @@ class TreatmentWithdrawal(Fact):
 class OffStudy(Fact):
     KIND = "off-study"
     EVENT = "WentOffStudy"
-    TEXT = "the patient went off study"
+    TEXT = ("the patient went off study, for a reason (one of the protocol's "
+            "`[end_of_study]` reasons, when it lists them); follow-up contacts come after")
     off_on: str = given("date", correctable=True)
     reason: str = given("text", correctable=True)
 
@@ -705,7 +707,31 @@ class OffStudy(Fact):
         _left_on(self.off_on, "off-study date", record, now)
         if not self.reason.strip():
             raise TrialRuleError("reason-required", "going off study needs a reason")
-        return replace(self, reason=self.reason.strip())
+        listed = protocol.end_of_study
+        reason = self.reason.strip() if listed is None else listed.check_reason(self.reason)
+        return replace(self, reason=reason)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FollowUp(Fact):
+    """A contact after the patient went off study: their vital status on that day."""
+
+    KIND = "follow-up"
+    EVENT = "FollowUpRecorded"
+    TEXT = ("a follow-up contact after off study: the patient alive, died, or lost to "
+            "follow-up (the day of the last attempt); nothing follows a death")
+    LISTED_AS = "follow_up"
+    contacted_on: str = given("date", correctable=True)
+    status: str = given("text", "alive, died or lost-to-follow-up", correctable=True)
+    text: str | None = given("text or null", "what was learnt, and from whom",
+                             correctable=True)
+
+    def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
+        check_follow_up_status(self.status)
+        day = parse_day(self.contacted_on, "contact date")
+        not_in_future(day, now.date(), "contact date")
+        text = None if self.text is None or not self.text.strip() else self.text.strip()
+        return replace(self, text=text)
 
 
 def _left_on(text: str, what: str, record: Record, now: datetime) -> None:
@@ -783,6 +809,7 @@ FACTS: tuple[type[Fact], ...] = (
     Withdrawal,
     TreatmentWithdrawal,
     OffStudy,
+    FollowUp,
     Correction,
 )
 # A kind's first declaration: an override is kept, read and corrected as the adjudication.

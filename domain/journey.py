@@ -24,6 +24,7 @@ from trialctl.domain.facts import (
     DoseChange,
     Enrolment,
     Fact,
+    FollowUp,
     Lab,
     Observation,
     OffStudy,
@@ -95,7 +96,9 @@ def take(
         case TreatmentWithdrawal():
             patient.withdraw_from_treatment(fact, protocol, now)
         case OffStudy():
-            patient.go_off_study(fact, now)
+            patient.go_off_study(fact, protocol, now)
+        case FollowUp():
+            patient.record_follow_up(fact, protocol, now)
         case Lab():
             derived = patient.record_lab(fact, protocol, now)
             return {"grade": derived["grade"], "grading": derived["grading"]}

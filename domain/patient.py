@@ -30,11 +30,13 @@ from eventsourcing.domain import Aggregate, event
 
 from trialctl.domain import deviations
 from trialctl.domain import queries as query_rules
+from trialctl.domain.co_signatures import DLT_ADJUDICATED, DLT_RULE_OVERRIDDEN
 from trialctl.domain.consent import consent_history
 from trialctl.domain.ctcae_terms import terms_for
 from trialctl.domain.dlt_rules import DltContext, unmet_conditions
 from trialctl.domain.dose_modifications import below_course1_minimum, course1_dosing
 from trialctl.domain.eligibility import evaluate_eligibility
+from trialctl.domain.end_of_study import DIED
 from trialctl.domain.facts import (
     ALLOWED_AFTER_WITHDRAWAL,
     CORRECTABLE,
@@ -53,6 +55,7 @@ from trialctl.domain.facts import (
     DoseChange,
     Enrolment,
     Fact,
+    FollowUp,
     Lab,
     Observation,
     OffStudy,
@@ -75,6 +78,7 @@ from trialctl.domain.recist import (
 )
 from trialctl.domain.review import RecordEntry, check_review, citation, review_states
 from trialctl.domain.rules import TrialRuleError, not_before, not_in_future, parse_day, parse_moment
+from trialctl.domain.schedule import visits
 
 PATIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
@@ -161,6 +165,9 @@ class Patient(Aggregate):
         self.corrections: list[dict[str, Any]] = []
         self.reviews: list[dict[str, Any]] = []  # source data verification (domain/review.py)
         self.queries: dict[str, dict[str, Any]] = {}  # data queries (domain/queries.py)
+        # Co-signatures of DLT adjudications, by the adjudication's record version: the
+        # co-signature's own version, and the adjudication entry's position and hash.
+        self.adjudication_co_signatures: dict[int, dict[str, Any]] = {}
         self.eligibility: dict[str, Any] | None = None
         self.level: int | None = None
         self.cohort_number: int | None = None
@@ -337,6 +344,8 @@ class Patient(Aggregate):
                 rule = protocol.dlt.rule(adjudication["rule_code"])
                 unmet = unmet_conditions(rule, ae, context)
             overridden = adjudication["override_reason"] is not None
+            co_signature = self.adjudication_co_signature(adjudication, protocol)
+            pending = co_signature is not None and co_signature["state"] == "pending"
             judged.append({
                 **adjudication,
                 "term": ae["term"],
@@ -344,13 +353,105 @@ class Patient(Aggregate):
                 "window": None if window is None else f"{window[0]}..{window[1]}",
                 "unmet": unmet,
                 "overridden": overridden,
-                "counts": bool(adjudication["is_dlt"]) and (overridden or not unmet),
+                "co_signature": co_signature,
+                # A pending adjudication is no final judgement: it counts neither way.
+                "counts": not pending and bool(adjudication["is_dlt"])
+                and (overridden or not unmet),
             })
         return judged
+
+    # -- co-signatures of DLT adjudications (domain/co_signatures.py) ----------------------
+
+    @staticmethod
+    def adjudication_type(adjudication: dict[str, Any]) -> str:
+        """The stored event type an adjudication stands as now (an override or not)."""
+        return DLT_ADJUDICATED if adjudication["override_reason"] is None else DLT_RULE_OVERRIDDEN
+
+    def adjudication_co_signature(
+        self, adjudication: dict[str, Any], protocol: Protocol
+    ) -> dict[str, Any] | None:
+        """None if the protocol asks no co-signature of this adjudication; else its role and
+        state: `co-signed` (citing the adjudication's entry), or `pending` (none yet, or a
+        correction of the adjudication came after it)."""
+        role = protocol.co_signer_role(self.adjudication_type(adjudication))
+        if role is None:
+            return None
+        version = int(adjudication["version"])
+        given = self.adjudication_co_signatures.get(version)
+        later = [] if given is None else [
+            c["version"] for c in self.corrections
+            if c["target_version"] == version and c["version"] > given["version"]
+        ]
+        out: dict[str, Any] = {"role": role, "state": "pending" if given is None or later
+                               else "co-signed"}
+        if given is not None:
+            out["position"] = given["position"]
+        if later:
+            out["corrected_by_version"] = later[0]
+        what = f"{self.patient_id}'s adjudication of {adjudication['ae_id']}"
+        out["text"] = (f"{what} awaits co-signature by the {role}" if out["state"] == "pending"
+                       else f"{what} is co-signed (#{given['position']})"  # type: ignore[index]
+                       )
+        return out
+
+    def awaiting_co_signature(self, protocol: Protocol) -> list[dict[str, Any]]:
+        """The adjudications whose protocol-required co-signature is pending."""
+        return [
+            {"patient_id": self.patient_id, "ae_id": d["ae_id"], "record_version": d["version"],
+             "event_type": self.adjudication_type(d), "role": d["co_signature"]["role"],
+             "text": d["co_signature"]["text"]}
+            for d in self.judged_dlts(protocol)
+            if d["co_signature"] is not None and d["co_signature"]["state"] == "pending"
+        ]
+
+    def check_co_sign_adjudication(self, version: int, protocol: Protocol) -> str:
+        """The role a co-signature of the adjudication at record `version` needs, or a
+        refusal: no such adjudication, one needing none, or one co-signed and standing."""
+        adjudication = next((d for d in self.dlts() if d["version"] == version), None)
+        if adjudication is None:
+            raise TrialRuleError(
+                "co-signable", f"record version {version} of {self.patient_id} is no DLT "
+                "adjudication")
+        co_signature = self.adjudication_co_signature(adjudication, protocol)
+        if co_signature is None:
+            kind = self.adjudication_type(adjudication).rpartition(".")[2]
+            raise TrialRuleError("co-signature-required",
+                                 f"a {kind} needs no co-signature under this protocol")
+        if co_signature["state"] != "pending":
+            raise TrialRuleError("co-sign-once", co_signature["text"])
+        return str(co_signature["role"])
+
+    class AdjudicationCoSigned(Aggregate.Event):
+        """A second signature on a DLT adjudication, citing the adjudication's entry."""
+
+        TOPIC = "trialctl.Patient.AdjudicationCoSigned"
+        record_version: int
+        position: int
+        entry_hash: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.adjudication_co_signatures[self.record_version] = {
+                "version": self.originator_version, "position": self.position,
+                "entry_hash": self.entry_hash,
+            }
+
+    def co_sign_adjudication(self, version: int, position: int, entry_hash: str,
+                             protocol: Protocol, now: datetime) -> str:
+        """Record the co-signature; returns the role it needs (the signer's to hold)."""
+        role = self.check_co_sign_adjudication(version, protocol)
+        self.trigger_event(self.AdjudicationCoSigned, timestamp=now, record_version=version,
+                           position=position, entry_hash=entry_hash)
+        return role
 
     def outcome(self, protocol: Protocol) -> DltOutcome:
         """The course 1 outcome the cohort counts, from the current facts."""
         judged = self.judged_dlts(protocol)
+        pending = [d for d in judged
+                   if d["co_signature"] is not None and d["co_signature"]["state"] == "pending"]
+        if pending:
+            # Until its second signer confirms it, an adjudication settles nothing.
+            return DltOutcome(WAITING, reason=pending[0]["co_signature"]["text"],
+                              records=tuple(d["version"] for d in pending))
         counting = tuple(d["version"] for d in judged if d["counts"])
         if counting:
             return DltOutcome(EVALUABLE, dlt=True, records=counting)
@@ -429,7 +530,8 @@ class Patient(Aggregate):
             "replaced_because": outcome.reason or None,
             "course1_dose": self.course1_dose(protocol),
             # A DLT adjudicated as such that does not count now, and why.
-            "dlt_notes": [_dlt_note(d) for d in judged if d["is_dlt"] and not d["counts"]],
+            "dlt_notes": [dlt_note(d) for d in judged if d["is_dlt"] and not d["counts"]],
+            "awaiting_co_signature": self.awaiting_co_signature(protocol),
             "uncoded_aes": [ae["ae_id"] for ae in self.adverse_events() if not ae["coded"]],
             "serious_adverse_events": sum(1 for ae in self.adverse_events() if ae["serious"]),
             "sae_reports": self.sae_reports(protocol),
@@ -441,6 +543,7 @@ class Patient(Aggregate):
             "review": self.review_counts(),
             "open_queries": [q for q, v in self.queries.items() if query_rules.is_open(v)],
             "deviations": self.deviations(protocol),
+            "end_of_study": self.end_of_study(),
         }
 
     def eligibility_deviation(self) -> dict[str, Any] | None:
@@ -492,6 +595,11 @@ class Patient(Aggregate):
         listed[Lab.LISTED_AS] = self.labs()
         listed[AdverseEvent.LISTED_AS] = self.reported_adverse_events(protocol)
         listed[Response.LISTED_AS] = self.scheduled_responses(protocol)
+        # Each assessment record with the scheduled visit its date assigns it (or None).
+        visit_of = visits(self, protocol)
+        for kind in (Response, Observation, Lab):
+            listed[kind.LISTED_AS] = [{**r, "visit": visit_of.get(int(r["version"]))}
+                                      for r in listed[kind.LISTED_AS]]
         return {
             **self.summary(protocol),
             "eligibility": self.eligibility,
@@ -892,17 +1000,62 @@ class Patient(Aggregate):
             super().apply(aggregate)
             aggregate.status = "off-study"
 
-    def go_off_study(self, off_study: OffStudy, now: datetime) -> None:
+    def go_off_study(self, off_study: OffStudy, protocol: Protocol, now: datetime) -> None:
         self._require_enrolled()
         if self.status == "off-study":
             raise TrialRuleError(
                 "off-study-once", f"patient {self.patient_id} is already off study"
             )
-        if not off_study.reason.strip():
-            raise TrialRuleError("reason-required", "going off study needs a reason")
-        day = parse_day(off_study.off_on, "off-study date")
+        checked = off_study.check(self, protocol, now)  # the reason from the protocol's list
+        day = parse_day(checked.off_on, "off-study date")
         self.may_record(OffStudy.KIND, day, now, "off-study date")
-        self._record(self.WentOffStudy, replace(off_study, reason=off_study.reason.strip()), now)
+        self._record(self.WentOffStudy, checked, now)
+
+    # -- follow-up after the end of study (domain/end_of_study.py) -----------------------
+
+    class FollowUpRecorded(FactEvent):
+        TOPIC = "trialctl.Patient.FollowUpRecorded"
+        FACT = FollowUp
+        __annotations__ = FollowUp.event_fields()
+
+    def follow_ups(self) -> list[dict[str, Any]]:
+        """The follow-up contacts, by contact date."""
+        return sorted(self.kept(FollowUp), key=lambda c: (c["contacted_on"], c["version"]))
+
+    def end_of_study(self) -> dict[str, Any] | None:
+        """When and why the patient went off study, and their last follow-up contact."""
+        off = self.kept(OffStudy)
+        if not off:
+            return None
+        contacts = self.follow_ups()
+        last = contacts[-1] if contacts else None
+        return {"off_on": off[0]["off_on"], "reason": off[0]["reason"],
+                "contacts": len(contacts),
+                "last_contact": None if last is None else {
+                    "contacted_on": last["contacted_on"], "status": last["status"]}}
+
+    def record_follow_up(self, contact: FollowUp, protocol: Protocol, now: datetime) -> None:
+        """A contact on or after the off-study day; none after one that found a death."""
+        checked = contact.check(self, protocol, now)
+        off = self.kept(OffStudy)
+        if not off:
+            raise TrialRuleError(
+                "follow-up-after-off-study",
+                f"{self.patient_id} is not off study: record off-study first (follow-up "
+                "contacts come after the end of study)",
+            )
+        day = parse_day(checked.contacted_on, "contact date")
+        self.may_record(FollowUp.KIND, day, now, "contact date")
+        not_before(day, parse_day(off[0]["off_on"], "off-study date"), "contact date",
+                   "the off-study date")
+        dead = [c for c in self.follow_ups() if c["status"] == DIED]
+        if dead:
+            raise TrialRuleError(
+                "follow-up-after-death",
+                f"{self.patient_id} was found to have died ({dead[0]['contacted_on']}, "
+                f"record version {dead[0]['version']}): no later contact; correct it instead",
+            )
+        self._record(self.FollowUpRecorded, checked, now)
 
     # -- corrections ---------------------------------------------------------------------
 
@@ -1260,9 +1413,22 @@ def assessed_series(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return series
 
 
-def _dlt_note(judged: dict[str, Any]) -> str:
+def dlt_note(judged: dict[str, Any]) -> str:
+    """Why an adjudicated DLT does not count now: awaiting its co-signature, or the rule's
+    conditions its AE fails."""
+    co_signature = judged.get("co_signature")
+    if co_signature is not None and co_signature["state"] == "pending":
+        return f"{judged['ae_id']}: {co_signature['text']}"
     rule = judged["rule_code"]
     return f"{judged['ae_id']}: does not meet rule {rule}: {'; '.join(judged['unmet'])}"
+
+
+def ends_of_study(summaries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each patient off study, by patient id: when, why, and their last follow-up contact
+    (what `status` lists). A summary read before follow-up existed holds none."""
+    return sorted(({"patient_id": s["patient_id"], **s["end_of_study"]} for s in summaries
+                   if s.get("end_of_study") is not None),
+                  key=lambda e: str(e["patient_id"]))
 
 
 def eligibility_deviations(summaries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

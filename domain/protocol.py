@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from trialctl.domain.co_signatures import CoSignature
 from trialctl.domain.conmeds import ConmedRule
 from trialctl.domain.eligibility_criteria import Criterion
+from trialctl.domain.end_of_study import EndOfStudy
 from trialctl.domain.forms import SCREENING, Form
 from trialctl.domain.recist import RECIST_VERSIONS, RecistRules, recist_rules
 from trialctl.domain.rules import ATTRIBUTIONS
@@ -385,6 +386,8 @@ class Protocol:
     concomitant_medications: tuple[ConmedRule, ...] = ()
     # Event types whose entries need a second signer (domain/co_signatures.py).
     co_signatures: tuple[CoSignature, ...] = ()
+    # The reasons a patient may go off study for (domain/end_of_study.py); None: any.
+    end_of_study: EndOfStudy | None = None
 
     # -- lookups ---------------------------------------------------------------
     @property
@@ -478,4 +481,6 @@ class Protocol:
             out["concomitant_medications"] = [r.to_dict() for r in self.concomitant_medications]
         if self.co_signatures:
             out["co_signatures"] = [c.to_dict() for c in self.co_signatures]
+        if self.end_of_study is not None:
+            out["end_of_study"] = self.end_of_study.to_dict()
         return out

@@ -27,6 +27,7 @@ A protocol file declares (see ``protocols/NCT00084513.toml`` for a commented exa
     [[concomitant_medications]]  code, text, drugs, [allowed_max_dose, allowed_unit],
                       [routes] (see domain/conmeds.py)
     [[co_signatures]] event_type, role, [text] (see domain/co_signatures.py)
+    [end_of_study] reasons (see domain/end_of_study.py)
 
 Clinical numbers become :class:`~decimal.Decimal`.  They are written as integers or as
 strings (``"400"``, ``"2.0"``); TOML floats are refused, as are unknown keys, missing
@@ -53,6 +54,7 @@ from collections.abc import Mapping
 from trialctl.domain.co_signature_file import read_co_signatures
 from trialctl.domain.conmed_file import read_conmed_rules
 from trialctl.domain.consent import read_consent
+from trialctl.domain.end_of_study_file import read_end_of_study
 from trialctl.domain.protocol import (
     ATTRIBUTIONS,
     DOSE_ACTIONS,
@@ -117,6 +119,7 @@ _ROOT_KEYS = (
     "forms",
     "concomitant_medications",
     "co_signatures",
+    "end_of_study",
 )
 _AGENT_KEYS = ("name", "role", "route", "schedule", "days", "frequency", "unit", "doses")
 _FIXED_DOSE_KEYS = ("name", "dose", "first_course", "last_course")
@@ -234,6 +237,7 @@ def protocol_from_dict(data: Mapping[str, object]) -> Protocol:
         forms=forms,
         concomitant_medications=read_conmed_rules(root),
         co_signatures=read_co_signatures(root),
+        end_of_study=read_end_of_study(root),
     )
 
 

@@ -8,7 +8,7 @@ after an answer, `closed` when closed. Its age is derived when it is read.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -87,3 +87,21 @@ def age_days(query: Mapping[str, Any], today: date) -> int:
     raised = date.fromisoformat(str(query["raised_at"])[:10])
     end = date.fromisoformat(str(query["closed_at"])[:10]) if query["closed_at"] else today
     return (end - raised).days
+
+
+def open_query_rows(patient_id: str, queries: Mapping[str, Mapping[str, Any]],
+                    today: date) -> list[dict[str, Any]]:
+    """A patient's queries not closed yet (open, or answered and awaiting the raiser), each
+    with its age in days on `today`: what `status` lists per trial."""
+    return [
+        {"query_id": query_id, "patient_id": patient_id, "record": query["record_position"],
+         "state": query["state"], "age_days": age_days(query, today),
+         "raised_by": query["raised_by"], "raised_at": query["raised_at"],
+         "text": query["text"]}
+        for query_id, query in queries.items() if is_open(query)
+    ]
+
+
+def by_number(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Query rows in id order (Q2 before Q10)."""
+    return sorted((dict(r) for r in rows), key=lambda r: query_number(str(r["query_id"])))

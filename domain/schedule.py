@@ -6,7 +6,8 @@ A `[[schedule]]` table names one assessment, what records it (`response`, an
 week 0, then `every_weeks` after the last listed one, or once in `each_course` given.
 Week 0 is the patient's first course 1 dose (their enrollment before any dose). Each
 occurrence is on time within +/- `window_days`. A patient's schedule runs until they left
-the study (off study, consent withdrawn) or died; until then, up to the day it is read.
+the study (off study, consent withdrawn) or died; until then, up to the day it is read. A
+closed trial's schedule is read as of its closing day (`as_of`).
 
     [[schedule]]
     code = "recist"
@@ -41,7 +42,8 @@ if TYPE_CHECKING:  # the patient and protocol read protocol files, which import 
     from trialctl.domain.patient import Patient
     from trialctl.domain.protocol import Protocol
 
-__all__ = ["RECORDS", "ScheduledAssessment", "occurrences", "patient_schedule", "read_schedule"]
+__all__ = ["RECORDS", "ScheduledAssessment", "as_of", "occurrences", "patient_schedule",
+           "read_schedule", "visits"]
 
 RECORDS = ("response", "observation", "lab")
 _KEYS = ("code", "name", "records", "observation", "weeks", "every_weeks", "each_course",
@@ -88,17 +90,23 @@ def occurrences(
     due_days: Sequence[date],
     done_on: Sequence[date],
     today: date,
+    versions: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Each occurrence with its window and state: done (a record inside its window),
-    overdue (the window closed without one), due (the window is open) or upcoming."""
+    overdue (the window closed without one), due (the window is open) or upcoming. With
+    the records' `versions` (beside `done_on`), a done occurrence names the record that
+    did it (`done_record`): the visit that record belongs to."""
     window = timedelta(days=assessment.window_days)
-    left = sorted(done_on)
+    given: Sequence[int | None] = versions if versions is not None else [None] * len(done_on)
+    numbered = list(zip(done_on, given, strict=True))
+    left = sorted(numbered, key=lambda d: (d[0], d[1] or 0))
     rows = []
     for number, due in enumerate(due_days):
         opens, closes = due - window, due + window
-        match = next((d for d in left if opens <= d <= closes), None)
-        if match is not None:
-            left.remove(match)
+        found = next((d for d in left if opens <= d[0] <= closes), None)
+        match = None if found is None else found[0]
+        if found is not None:
+            left.remove(found)
             state = "done"
         elif closes < today:
             state = "overdue"
@@ -110,6 +118,7 @@ def occurrences(
             "assessment": assessment.code, "name": assessment.name, "occurrence": number + 1,
             "due_on": due.isoformat(), "window": f"{opens.isoformat()}..{closes.isoformat()}",
             "state": state, "done_on": None if match is None else match.isoformat(),
+            "done_record": None if found is None else found[1],
         })
     return rows
 
@@ -157,6 +166,12 @@ def _read_item(t: Table, observation_codes: Sequence[str]) -> ScheduledAssessmen
     )
 
 
+def as_of(today: date, closed_on: str | None) -> date:
+    """The day a trial's schedule is read on: today, or the closing day of a closed trial
+    (nothing falls due, and nothing turns overdue, after the trial has closed)."""
+    return today if closed_on is None else min(today, date.fromisoformat(closed_on))
+
+
 def patient_schedule(patient: Patient, protocol: Protocol, today: date,
                      due_by: date | None = None) -> list[dict[str, Any]]:
     """Every occurrence of the protocol's schedule for one patient whose window opens by
@@ -177,9 +192,38 @@ def patient_schedule(patient: Patient, protocol: Protocol, today: date,
         else:
             days = assessment.due_days(start, horizon + window)
         days = [d for d in days if d - window <= horizon and (end is None or d <= end)]
-        found = occurrences(assessment, days, _done_on(patient, assessment), today)
+        done = _done(patient, assessment)
+        found = occurrences(assessment, days, [d for d, _ in done], today,
+                            [v for _, v in done])
         rows += [{"patient_id": patient.patient_id, **row} for row in found]
     return rows
+
+
+def visits(patient: Patient, protocol: Protocol) -> dict[int, str]:
+    """The visit each of the patient's responses, observations and labs belongs to, by
+    record version: the scheduled occurrence its date and the protocol's windows assign it
+    ("ctc 2, week 3 (due 2026-02-01)"). A record no occurrence claims has none."""
+    days = [date.fromisoformat(d) for _, d in _records(patient)]
+    if not days:
+        return {}
+    rows = patient_schedule(patient, protocol, max(days))
+    start = patient.first_dose_day(1) or (
+        None if patient.enrolled_on is None else date.fromisoformat(patient.enrolled_on))
+    out = {}
+    for row in rows:
+        if row["done_record"] is None or start is None:
+            continue
+        week = (date.fromisoformat(row["due_on"]) - start).days // 7
+        out[int(row["done_record"])] = (f"{row['assessment']} {row['occurrence']}, week "
+                                        f"{week} (due {row['due_on']})")
+    return out
+
+
+def _records(patient: Patient) -> list[tuple[int, str]]:
+    """Every response, observation and lab of the patient: (version, date)."""
+    return ([(r["version"], r["assessed_on"]) for r in patient.kept(Response)]
+            + [(o["version"], o["observed_on"]) for o in patient.observations()]
+            + [(lab["version"], lab["collected_on"]) for lab in patient.labs()])
 
 
 def _followed_until(patient: Patient) -> date | None:
@@ -190,13 +234,14 @@ def _followed_until(patient: Patient) -> date | None:
     return min(days) if days else None
 
 
-def _done_on(patient: Patient, assessment: ScheduledAssessment) -> list[date]:
+def _done(patient: Patient, assessment: ScheduledAssessment) -> list[tuple[date, int]]:
+    """The records that may do this assessment: (date, record version)."""
     match assessment.records:
         case "response":
-            texts = [r["assessed_on"] for r in patient.kept(Response)]
+            found = [(r["assessed_on"], r["version"]) for r in patient.kept(Response)]
         case "observation":
-            texts = [o["observed_on"] for o in patient.observations()
+            found = [(o["observed_on"], o["version"]) for o in patient.observations()
                      if o["kind"] == assessment.observation]
         case _:
-            texts = [lab["collected_on"] for lab in patient.labs()]
-    return [date.fromisoformat(t) for t in texts]
+            found = [(lab["collected_on"], lab["version"]) for lab in patient.labs()]
+    return [(date.fromisoformat(t), int(v)) for t, v in found]

@@ -34,7 +34,7 @@ from trialctl.domain.escalation import (
     ThreePlusThree,
 )
 from trialctl.domain.ids import TRIALCTL_NAMESPACE
-from trialctl.domain.patient import EVALUABLE, REPLACED, DltOutcome, Patient
+from trialctl.domain.patient import EVALUABLE, REPLACED, DltOutcome, Patient, dlt_note
 from trialctl.domain.protocol import Protocol
 from trialctl.domain.protocol_file import protocol_from_dict
 from trialctl.domain.rules import TrialRuleError, not_in_future, parse_day
@@ -169,10 +169,7 @@ class Trial(Aggregate):
                 patient = patients[patient_id]
                 for judged in patient.judged_dlts(protocol):
                     if judged["is_dlt"] and not judged["counts"]:
-                        notes.append(
-                            f"{patient_id} {judged['ae_id']}: does not meet rule "
-                            f"{judged['rule_code']}: {'; '.join(judged['unmet'])}"
-                        )
+                        notes.append(f"{patient_id} {dlt_note(judged)}")
                     if judged["overridden"]:
                         overrides.append({
                             "patient_id": patient_id, "ae_id": judged["ae_id"],
@@ -229,7 +226,11 @@ class Trial(Aggregate):
             "stop_reason": self.stop_reason,
             "mtd": mtd,
             "closed": self.closed,
-            "awaiting_co_signature": self.awaiting_co_signature(),
+            # Decisions, then DLT adjudications, whose second signature is due.
+            "awaiting_co_signature": self.awaiting_co_signature() + [
+                waiting for cohort in self.cohorts for p in cohort["patients"]
+                for waiting in patients[p].awaiting_co_signature(protocol)
+            ],
             "co_signed": [
                 {"cohort_number": n, **cited} for n, cited in sorted(self.co_signed.items())
             ],
@@ -421,9 +422,12 @@ class Trial(Aggregate):
             )
         waiting = tuple(p for p in state.active if p not in state.evaluated)
         if waiting:
+            # A patient may wait on a second signature rather than on the clinic.
+            why = [r for p in waiting if (r := patients[p].outcome(self.protocol).reason)]
             return NextStep(
                 "await-evaluation",
-                f"await DLT evaluation of {', '.join(waiting)} (cohort {cohort['number']})",
+                f"await DLT evaluation of {', '.join(waiting)} (cohort {cohort['number']})"
+                + "".join(f"; {r}" for r in why),
                 level=cohort["level"],
                 waiting_for=waiting,
             )

@@ -89,6 +89,9 @@ PERMISSIONS.update(
         # it (domain/co_signatures.py), checked by ledger/co_signing.py and by verify.
         Trial.DecisionCoSigned.TOPIC: _allow(frozenset(CO_SIGNER_ROLES), Meaning.APPROVED,
                                              Meaning.REVIEWED),
+        # The same for a DLT adjudication the protocol asks a second signer for.
+        Patient.AdjudicationCoSigned.TOPIC: _allow(frozenset(CO_SIGNER_ROLES),
+                                                   Meaning.APPROVED, Meaning.REVIEWED),
         Patient.ConsentSigned.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.Reconsented.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.ScreeningRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
@@ -110,6 +113,7 @@ PERMISSIONS.update(
         Patient.ConsentWithdrawn.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.WithdrewFromTreatment.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         Patient.WentOffStudy.TOPIC: _allow(SITE_STAFF, *_RECORDED),
+        Patient.FollowUpRecorded.TOPIC: _allow(SITE_STAFF, *_RECORDED),
         # A correction is data entry, unless what it corrects is a clinical judgement:
         # then it is signed by whoever may make that judgement (see `action_of`).
         Patient.Corrected.TOPIC: _allow(SITE_STAFF, Meaning.CORRECTED),

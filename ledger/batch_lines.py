@@ -30,6 +30,7 @@ from trialctl.domain.facts import (
     DoseChange,
     Enrolment,
     Fact,
+    FollowUp,
     Lab,
     Observation,
     OffStudy,
@@ -262,6 +263,8 @@ LINE_KINDS: dict[str, LineKind] = _kinds(
                  withdrawn_on=v["date"], reason=v["reason"])),
     LineKind("off-study", (DATE, text("reason")), lambda v: OffStudy(
         off_on=v["date"], reason=v["reason"])),
+    LineKind("follow-up", (DATE, text("status"), text("text", required=False)),
+             lambda v: FollowUp(contacted_on=v["date"], status=v["status"], text=v["text"])),
     LineKind("correct", (count("version"), Field("set", _assignments), text("reason"),
                          text("query", required=False)),
              lambda v: Correction(

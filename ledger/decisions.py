@@ -18,6 +18,7 @@ from trialctl.domain.facts import CourseCompletion, DltAdjudication
 from trialctl.domain.patient import (
     Patient,
     eligibility_deviations,
+    ends_of_study,
     patient_aggregate_id,
     sae_report_states,
 )
@@ -124,7 +125,8 @@ def shown_status(
     return {**with_signers(status, views.decision_signers(trial_id)),
             "eligibility_deviations": eligibility_deviations(summaries),
             "deviations": deviation_counts(summaries),
-            "sae_reports": sae_report_states(summaries, today)}
+            "sae_reports": sae_report_states(summaries, today),
+            "end_of_study": ends_of_study(summaries)}
 
 
 def with_signers(status: dict[str, Any], signers: dict[int, dict[str, Any]]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ corrected.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -46,6 +47,8 @@ from trialctl.domain.protocol_file import load_protocol
 from trialctl.domain.recist import TargetLesion
 from trialctl.domain.rules import TrialRuleError
 from trialctl.ledger.application import TrialLedger, UnlockedUser
+from trialctl.ledger.batch import record_batch
+from trialctl.ledger.batch_lines import read_lines
 from trialctl.ledger.co_signing import CoSign, CoSignActions
 from trialctl.ledger.location import resolve_ledger
 from trialctl.ledger.requests import CohortDecision, PatientStep, Registration
@@ -296,6 +299,27 @@ def deviations_scene(story: _Story, prohibited: str, allowed: str) -> None:
               f"{allowed}: mini-dose warfarin allowed, a deviation recorded on it")
 
 
+def batch_scene(story: _Story, directory: Path, patient: str) -> None:
+    """A visit entered as a batch file in one command (`trialctl record --from FILE`): the
+    latest circulating tumour cell count the schedule found overdue, drawn on its due day,
+    with that day's ANC; one unlock, every line through its single command's checks."""
+    rows = schedule_rows(story.records, None, patient, story.now.date())
+    visit = [r for r in rows if r["state"] == "overdue" and r["assessment"] == "ctc"][-1]
+    lines = [
+        {"command": "observe", "patient": patient, "kind": "ctc_count", "value": "4",
+         "date": visit["due_on"]},
+        {"command": "lab", "patient": patient, "test": "anc", "value": "1900",
+         "unit": "/mm3", "date": visit["due_on"]},
+    ]
+    path = directory / f"visit-{patient}.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    outcome = record_batch(story.records.ledger, read_lines(path.read_bytes(), path.name),
+                           None, "mona", lambda: story.actors["mona"], story.now)
+    assert not outcome.refused, outcome.shown()  # the demo's own lines are valid
+    story.say(f"{patient}: the visit of {visit['due_on']} entered from {path.name} in one "
+              f"batch ({outcome.written} entries, one signer)")
+
+
 def run_demo(
     directory: Path, ledger: str | None = None, say: Callable[[str], None] = lambda _: None
 ) -> DemoResult:
@@ -401,6 +425,7 @@ def run_demo(
     review_scene(story, second[2])
     consent_scene(story, third[1], offset=150)
     deviations_scene(story, third[2], third[1])
+    batch_scene(story, directory, third[1])
     status = records.status(None)
     report = verify_ledger(app.signed_recorder, location.display())
     entries = app.signed_recorder.tree_size()

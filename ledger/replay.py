@@ -9,8 +9,14 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from trialctl.domain import queries as query_rules
 from trialctl.domain.deviations import deviation_counts
-from trialctl.domain.patient import Patient, eligibility_deviations, sae_report_states
+from trialctl.domain.patient import (
+    Patient,
+    eligibility_deviations,
+    ends_of_study,
+    sae_report_states,
+)
 from trialctl.domain.trial import Trial
 from trialctl.ledger.decisions import DECISION_TYPES, decision_signer, with_signers
 from trialctl.ledger.entry import parse_entry
@@ -102,9 +108,14 @@ def replay_trial(
         "status": {
             **with_signers(trial.status(patients), signers),
             "eligibility_deviations": eligibility_deviations(summaries),
+            "end_of_study": ends_of_study(summaries),
             "deviations": deviation_counts(summaries),
             # Due, late or overdue as of the moment replayed, never the day replay runs.
             "sae_reports": sae_report_states(summaries, instant.date()),
+            # Queries not closed then, aged to that moment.
+            "open_queries": query_rules.by_number(
+                row for p in sorted(patients) for row in query_rules.open_query_rows(
+                    p, patients[p].queries, instant.date())),
         },
         "patients": summaries,
     }

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from uuid import UUID
 
 from trialctl.domain import queries as query_rules
 from trialctl.domain.patient import Patient
@@ -142,7 +141,7 @@ class ReviewActions(TrialActions):
     def patients(self, trial: Trial) -> list[Patient]:
         """Every patient of the trial, consented or further, in id order."""
         found: list[Patient] = [self.ledger.repository.get(i)
-                                for i in self._trial_patient_ids(trial)]
+                                for i in self.trial_patient_ids(trial)]
         return sorted(found, key=lambda p: str(p.patient_id))
 
     def review_rows(self, patient: Patient) -> list[dict[str, Any]]:
@@ -192,30 +191,6 @@ class ReviewActions(TrialActions):
         return status
 
     # -- queries ----------------------------------------------------------------------------
-
-    def query_holders(self, trial: Trial) -> dict[str, Patient]:
-        """Query id → the patient whose record it is about, across the trial."""
-        notifications = self.ledger.signed_recorder.select_notifications(
-            start=None, limit=1_000_000, topics=[Patient.QueryRaised.TOPIC]
-        )
-        holders: dict[str, Patient] = {}
-        ours = self._trial_patient_ids(trial)  # other trials' records are not replayed
-        for originator in dict.fromkeys(UUID(str(n.originator_id)) for n in notifications):
-            if originator in ours:
-                patient: Patient = self.ledger.repository.get(originator)
-                holders.update({query_id: patient for query_id in patient.queries})
-        return holders
-
-    def _trial_patient_ids(self, trial: Trial) -> set[UUID]:
-        """The record ids of the trial's patients: each opening consent names its trial,
-        so only this trial's records are replayed."""
-        notifications = self.ledger.signed_recorder.select_notifications(
-            start=None, limit=1_000_000, topics=[Patient.ConsentSigned.TOPIC]
-        )
-        consents = (self.ledger.mapper.to_domain_event(n) for n in notifications)
-        return {c.originator_id for c in consents
-                if isinstance(c, Patient.ConsentSigned)
-                and vars(c).get("trial_id") == str(trial.id)}  # fields declared by Consent
 
     def _open_query(self, request: QueryOpen, now: datetime) -> _Pending:
         trial = self.trial(request.trial)

@@ -10,7 +10,7 @@ loads them again, runs the same step and records it.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +18,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from trialctl.domain import journey
+from trialctl.domain import queries as query_rules
 from trialctl.domain.facts import Consent, Correction, Deviation, Fact, Reconsent
 from trialctl.domain.patient import Patient, patient_aggregate_id
 from trialctl.domain.protocol import Protocol
@@ -131,11 +132,46 @@ class TrialActions:
 
     def status(self, trial_ref: str | None) -> dict[str, Any]:
         """The trial status now, with each cohort decision's signer: from the read models,
-        brought up to date first, or computed from the trial when they hold no row yet."""
+        brought up to date first, or computed from the trial when they hold no row yet.
+        With the trial's queries not closed yet and their age today (`open_queries`)."""
         trial = self.trial(trial_ref)
         views = catch_up(self.ledger)  # never a stale answer
         status = views.trial_status(trial.protocol_id) or trial.status(self.roster(trial))
-        return shown_status(status, views, str(trial.id))
+        shown = shown_status(status, views, str(trial.id))
+        return {**shown, "open_queries": self.open_queries(trial, datetime.now(UTC).date())}
+
+    def open_queries(self, trial: Trial, today: date) -> list[dict[str, Any]]:
+        """Every query of the trial not closed yet, with its age in days on `today`; only the
+        records holding a query are read."""
+        patients = {p.patient_id: p for p in self.query_holders(trial).values()}
+        return query_rules.by_number(
+            row for p in patients.values()
+            for row in query_rules.open_query_rows(p.patient_id, p.queries, today))
+
+    def query_holders(self, trial: Trial) -> dict[str, Patient]:
+        """Query id → the patient whose record it is about, across the trial."""
+        notifications = self.ledger.signed_recorder.select_notifications(
+            start=None, limit=1_000_000, topics=[Patient.QueryRaised.TOPIC]
+        )
+        holders: dict[str, Patient] = {}
+        ours = self.trial_patient_ids(trial)  # other trials' records are not replayed
+        for originator in dict.fromkeys(UUID(str(n.originator_id)) for n in notifications):
+            if originator in ours:
+                patient: Patient = self.ledger.repository.get(originator)
+                holders.update({query_id: patient for query_id in patient.queries})
+        return holders
+
+    def trial_patient_ids(self, trial: Trial) -> set[UUID]:
+        """The record ids of the trial's patients: each opening consent names its trial,
+        so only this trial's records are replayed."""
+        notifications = self.ledger.signed_recorder.select_notifications(
+            start=None, limit=1_000_000, topics=[Patient.ConsentSigned.TOPIC]
+        )
+        consents = (self.ledger.mapper.to_domain_event(n) for n in notifications)
+        return {c.originator_id for c in consents
+                if isinstance(c, Patient.ConsentSigned)
+                and vars(c).get("trial_id") == str(trial.id)}  # fields declared by Consent
+
 
     def decisions_since_corrected(self, trial: Trial, patient_id: str) -> list[dict[str, Any]]:
         """The trial's decisions made on data since corrected that involve this patient."""

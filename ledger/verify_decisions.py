@@ -20,7 +20,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from trialctl.domain.co_signatures import check_co_signer
+from trialctl.domain.co_signatures import ADJUDICATION_TYPES, check_co_signer
 from trialctl.domain.patient import Patient
 from trialctl.domain.rules import TrialRuleError
 from trialctl.domain.trial import Trial
@@ -73,8 +73,11 @@ def check_decisions(recorder: SignedRecorder, report: VerificationReport) -> Non
     trials: dict[str, _TrialState] = {}
     patients: dict[str, tuple[str, str]] = {}  # patient aggregate id -> (trial id, patient)
     decisions: dict[int, _Decision] = {}  # decision entries by position, for co-signatures
+    adjudications = _Adjudications()
     for row, statement in _in_position_order(recorder):
         if statement["type"] in _PATIENT_TYPES:
+            for problem in adjudications.see(row, statement, patients, trials):
+                report.findings.append(_finding(row, statement, problem))
             _see_patient_entry(row, statement, patients, trials, mapper)
             continue
         state = trials.setdefault(statement["aggregate_id"], _TrialState())
@@ -133,6 +136,63 @@ def _co_signature_problems(
                         (str(statement["actor"]["role"]),))
     except (TrialRuleError, TypeError, ValueError) as e:
         yield f"the co-signature of #{position} is refused by the rules: {e}"
+
+
+@dataclass
+class _Adjudications:
+    """The DLT adjudication entries seen so far (by position) and who signed each patient
+    record and its corrections, to check an adjudication's co-signature against."""
+
+    entries: dict[int, _Decision] = field(default_factory=dict)
+    signers: dict[tuple[str, int], set[str]] = field(default_factory=dict)
+
+    def see(self, row: Row, statement: dict[str, Any], patients: Mapping[str, tuple[str, str]],
+            trials: Mapping[str, _TrialState]) -> Iterator[str]:
+        """Note the entry; if it co-signs an adjudication, what is wrong with that (against
+        the patient as it stood just before)."""
+        aggregate, signer = statement["aggregate_id"], str(statement["actor"]["user_id"])
+        payload = statement["payload"]
+        if statement["type"] in ADJUDICATION_TYPES:
+            self.entries[int(statement["position"])] = _Decision(statement, entry_hash(row.state))
+        if statement["type"] == Patient.Corrected.TOPIC and \
+                isinstance(payload.get("target_version"), int):
+            self.signers.setdefault((aggregate, payload["target_version"]), set()).add(signer)
+        else:
+            version = int(statement["aggregate_version"])
+            self.signers.setdefault((aggregate, version), set()).add(signer)
+        if statement["type"] != Patient.AdjudicationCoSigned.TOPIC or aggregate not in patients:
+            return
+        trial_id, patient_id = patients[aggregate]
+        state = trials.get(trial_id)
+        patient = None if state is None else state.patients.get(patient_id)
+        if state is None or state.trial is None or patient is None:
+            yield "the co-signature's patient or trial cannot be rebuilt before it"
+            return
+        yield from self._problems(statement, state.trial, patient)
+
+    def _problems(self, statement: Mapping[str, Any], trial: Trial,
+                  patient: Patient) -> Iterator[str]:
+        payload = statement["payload"]
+        position, version = payload.get("position"), payload.get("record_version")
+        cited = self.entries.get(position) if isinstance(position, int) else None
+        if cited is None or cited.statement["aggregate_id"] != statement["aggregate_id"]:
+            yield (f"the co-signature cites #{position}, which is no DLT adjudication of this "
+                   "patient")
+            return
+        if cited.entry_hash != payload.get("entry_hash"):
+            yield (f"the co-signature cites #{position} with hash {payload.get('entry_hash')}; "
+                   f"the entry's hash is {cited.entry_hash}")
+        if cited.statement["aggregate_version"] != version:
+            yield (f"the co-signature names record version {version}; #{position} is record "
+                   f"version {cited.statement['version']}")
+            return
+        try:
+            role = patient.check_co_sign_adjudication(int(version), trial.protocol)
+            authors = frozenset(self.signers.get((statement["aggregate_id"], int(version)), ()))
+            check_co_signer(int(position), authors, str(statement["actor"]["user_id"]), role,
+                            (str(statement["actor"]["role"]),))
+        except (TrialRuleError, TypeError, ValueError) as e:
+            yield f"the co-signature of #{position} is refused by the rules: {e}"
 
 
 def _in_position_order(recorder: SignedRecorder) -> Iterator[tuple[Row, dict[str, Any]]]:

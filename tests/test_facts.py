@@ -50,6 +50,7 @@ STORED: dict[str, set[str]] = {
     "trialctl.Patient.Reconsented": {"consent_version", "signed_on"},
     "trialctl.Patient.WithdrewFromTreatment": {"withdrawn_on", "reason"},
     "trialctl.Patient.WentOffStudy": {"off_on", "reason"},
+    "trialctl.Patient.FollowUpRecorded": {"contacted_on", "status", "text"},
     # class_version 2 added the query a correction answers; v1 rows are upcast (none).
     "trialctl.Patient.Corrected": {
         "target_version", "kind", "old_values", "new_values", "reason", "query"},
@@ -92,6 +93,7 @@ def test_the_correctable_fields_are_those_declared() -> None:
         "withdrawal": {"withdrawn_on", "reason"},
         "treatment-withdrawal": {"withdrawn_on", "reason"},
         "off-study": {"off_on", "reason"},
+        "follow-up": {"contacted_on", "status", "text"},
         "lab": {"value", "unit", "collected_on", "uln", "lln"},
         "deviation": {"category", "severity", "text"},
         "conmed": {"drug", "start", "stop", "dose", "unit", "route", "indication"},

@@ -58,6 +58,7 @@ SETTINGS = {
     "record cosign": Setting("open", after=("record decide",)),
     "record enroll": Setting("open", after=("record decide", "record cosign")),
     "record screen": Setting(after=("record consent",)),
+    "record follow-up": Setting(after=("record off-study",)),
     "record dlt": Setting(after=("record ae",)),
     "record complete-course": Setting(after=("record dose",)),
     "verify": Setting(after=("checkpoint",)),

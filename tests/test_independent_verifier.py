@@ -21,8 +21,10 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.co_signed_site import pending_adjudication
 from tests.ledgers import (
     PASSWORDS,
+    Staff,
     actor,
     drop_append_only_triggers,
     engine_for,
@@ -33,8 +35,12 @@ from tests.ledgers import (
     swap_rows,
     write_file,
 )
+from tests.signed_site import PASSWORDS as SITE_PASSWORDS
 from trialctl.ledger.application import open_ledger
+from trialctl.ledger.authority import PERMISSIONS
 from trialctl.ledger.checkpoint import parse_checkpoint
+from trialctl.ledger.co_signing import CoSign, CoSignActions
+from trialctl.ledger.entry import entry_hash, parse_entry
 from trialctl.ledger.merkle import (
     consistency_proof,
     hash_leaf,
@@ -422,3 +428,46 @@ def test_an_unsafe_integer_is_found_by_both(tmp_path: Path, home: Path, value: i
 
     theirs, ours = agreeing_positions(tmp_path / "ledger.sqlite")
     assert theirs == ours == {position}
+
+
+def test_forged_co_signatures_are_found_by_both(tmp_path: Path, home: Path) -> None:
+    """A DLT adjudication co-signed properly, then two forged co-signatures: one by the
+    adjudicator (in a role the protocol does not name), one citing an entry that is no
+    adjudication. Both verifiers find exactly those two, and nothing on the clean part."""
+    path = tmp_path / "ledger.sqlite"
+    position, actors = pending_adjudication(str(path))
+    app = open_ledger(str(path))
+    try:
+        ivan = app.unlock("ivan", SITE_PASSWORDS["ivan"])
+        CoSignActions(app).perform(CoSign(None, position, "ivan"), ivan, datetime.now(UTC))
+        found = app.signed_recorder.entry_at(position)
+        assert found is not None
+        adjudication = parse_entry(found[1].state).statement
+        digest = entry_hash(found[1].state)
+    finally:
+        app.close()
+    staff = Staff(None, None, None, None, str(path))  # type: ignore[arg-type]
+
+    def forge(user: str, role: str, cited: int) -> int:
+        unlocked = actors[user]
+        return plant(staff, unlocked.keys, aggregate_id=adjudication["aggregate_id"],
+                     type="trialctl.Patient.AdjudicationCoSigned", meaning="approved",
+                     payload={"record_version": adjudication["aggregate_version"],
+                              "position": cited, "entry_hash": digest},
+                     actor={"user_id": user, "name": unlocked.user.name, "role": role,
+                            "key_id": unlocked.keys.key_id})
+
+    by_author = forge("pat", "principal-investigator", position)
+    not_an_adjudication = forge("ivan", "investigator", position - 1)
+    permissions = write_file(tmp_path / "permissions.json", json.dumps({
+        event_type: {"roles": sorted(p.roles), "meanings": sorted(p.meanings)}
+        for event_type, p in PERMISSIONS.items()}))
+
+    _, report = independent(path, "--permissions", str(permissions))
+    ours = trialctl_verify(path)
+    expected = {by_author, not_an_adjudication}
+    assert positions(report["findings"]) == positions(ours.findings) == expected
+    details = " ".join(f["detail"] for f in report["findings"])
+    assert "nobody co-signs their own entry" in details
+    assert "signed as 'principal-investigator'" in details
+    assert "no co-signable entry" in details

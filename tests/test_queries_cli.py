@@ -35,6 +35,14 @@ def test_a_query_lifecycle_with_a_correction_citing_it(env: dict[str, str]) -> N
     shown = json.loads(trialctl("patient", "P007", "--json", env=env).stdout)
     assert shown["patient"]["open_queries"] == ["Q2"]
     assert "query Q2 on #71 (open, 0 days)" in trialctl("patient", "P007", env=env).stdout
+    # status lists the trial's queries not closed yet, with their age (the demo's Q1 is
+    # closed).
+    status = trialctl("status", "--json", env=env)
+    assert [(q["query_id"], q["patient_id"], q["record"], q["state"], q["age_days"])
+            for q in json.loads(status.stdout)["open_queries"]] == [
+        ("Q2", "P007", 71, "open", 0)]
+    assert "open query Q2 (open, 0 day(s)): P007 #71, raised by mona: AE1 grade: the chart " \
+        "says 3" in trialctl("status", env=env).stdout.splitlines()
 
     assert_one_line_error(signed(env, "pat", "query", "close", "Q2"),
                           "only mona (who raised Q2) or a data manager may close it")
@@ -66,6 +74,7 @@ def test_a_query_lifecycle_with_a_correction_citing_it(env: dict[str, str]) -> N
     closed = signed(env, "mona", "query", "close", "Q2")
     assert closed.returncode == 0, closed.stderr
     assert listed(env, "--open") == {}
+    assert json.loads(trialctl("status", "--json", env=env).stdout)["open_queries"] == []
     assert_one_line_error(signed(env, "ivan", "query", "answer", "Q2", "--text", "more"),
                           "query Q2 is closed")
     assert_one_line_error(

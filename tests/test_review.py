@@ -101,6 +101,16 @@ def test_query_age_runs_to_today_or_to_closing() -> None:
     assert queries.age_days(closed, date(2026, 6, 1)) == 3
 
 
+def test_the_open_query_rows_leave_out_closed_ones_and_sort_by_number() -> None:
+    extra = {"record_position": 7, "text": "check the chart"}
+    held = {"Q10": {**_query(queries.OPEN), **extra},
+            "Q2": {**_query(queries.ANSWERED), **extra},
+            "Q3": {**_query(queries.CLOSED, "2026-03-04T08:00:00+00:00"), **extra}}
+    rows = queries.by_number(queries.open_query_rows("P001", held, date(2026, 3, 11)))
+    assert [(r["query_id"], r["state"], r["age_days"], r["patient_id"]) for r in rows] == [
+        ("Q2", queries.ANSWERED, 10, "P001"), ("Q10", queries.OPEN, 10, "P001")]
+
+
 @pytest.mark.parametrize("text", ["Q0", "Q", "q1", "Q1x", "1", "Q0123456789"])
 def test_query_ids_are_q_and_a_number(text: str) -> None:
     with pytest.raises(TrialRuleError, match="not of the form"):

@@ -7,19 +7,25 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.co_signed_site import enrolled_under_listed_reasons
 from tests.conftest import Result, assert_one_line_error, trialctl
 from tests.demo_ledgers import demo_ledger
 from tests.nct_site import NCT
+from tests.signed_site import PASSWORDS
 from tests.trial_helpers import NOW, day, dose_escalated, enrolled_patient, nct_protocol
 from trialctl.domain.facts import Observation, OffStudy
 from trialctl.domain.protocol_file import ProtocolError, load_protocol
-from trialctl.domain.schedule import ScheduledAssessment, occurrences, patient_schedule
+from trialctl.domain.schedule import ScheduledAssessment, as_of, occurrences, patient_schedule
 from trialctl.domain.trial import Trial
+from trialctl.ledger.application import open_ledger
+from trialctl.ledger.requests import TrialClosure
+from trialctl.ledger.schedule import schedule_rows
+from trialctl.ledger.trials import TrialActions
 
 CTC = ScheduledAssessment("ctc", "CTC", "observation", 3, observation="ctc_count",
                           weeks=(0, 3, 6, 9), every_weeks=9)
@@ -53,7 +59,7 @@ def test_a_patient_schedule_follows_the_facts_and_ends_off_study() -> None:
     assert [(r["due_on"], r["state"]) for r in rows] == [(day(3), "done"), (day(24), "overdue")]
     assert [r["assessment"] for r in patient_schedule(patient, trial.protocol, today)].count(
         "labs") == 1  # one course given, one lab occurrence
-    patient.go_off_study(OffStudy(off_on=day(10), reason="progression"), NOW)
+    patient.go_off_study(OffStudy(off_on=day(10), reason="progression"), trial.protocol, NOW)
     after = patient_schedule(patient, trial.protocol, today)
     assert {r["due_on"] for r in after} == {day(3)}  # nothing falls due after leaving
 
@@ -87,6 +93,13 @@ def test_schedule_on_the_demo_in_every_form(ledger_url: str, tmp_path: Path) -> 
     assert ctc[:2] == [(1, "done"), (2, "overdue")]  # the demo drew CTCs at baseline only
     recist = [r["state"] for r in rows if r["assessment"] == "recist"]
     assert recist[:2] == ["done", "done"]  # baseline and week 9
+    # A done occurrence names the record that did it, and that record carries its visit.
+    done = next(r for r in rows if r["assessment"] == "ctc" and r["state"] == "done")
+    shown = json.loads(_run(ledger_url, home, "patient", "P008", "--json").stdout)["patient"]
+    visit = {o["version"]: o["visit"] for o in shown["observations"]}
+    assert visit[done["done_record"]] == f"ctc 1, week 0 (due {done['due_on']})"
+    assert all(r["visit"] is None or r["visit"].startswith("recist ")
+               for r in shown["responses"])
     table = _run(ledger_url, home, "schedule", "--patient", "P010").stdout
     assert "Circulating tumour cells" in table and "overdue" in table
     parsed = list(csv.DictReader(io.StringIO(
@@ -99,3 +112,33 @@ def test_schedule_on_the_demo_in_every_form(ledger_url: str, tmp_path: Path) -> 
     assert any(r["state"] == "upcoming" for r in ahead)
     assert_one_line_error(_run(ledger_url, home, "schedule", "--due-by", "soon"), "--due-by")
     assert_one_line_error(_run(ledger_url, home, "schedule", "--patient", "P404"), "P404")
+
+
+def test_a_closed_trial_is_read_as_of_its_closing_day(tmp_path: Path, home: Path) -> None:
+    assert as_of(date(2026, 5, 1), None) == date(2026, 5, 1)
+    assert as_of(date(2026, 5, 1), "2026-04-01") == date(2026, 4, 1)
+    assert as_of(date(2026, 3, 1), "2026-04-01") == date(2026, 3, 1)
+
+    url = str(tmp_path / "ledger.sqlite")
+    start = enrolled_under_listed_reasons(url)  # P001 dosed from day 6, on study
+    app = open_ledger(url)
+    try:
+        actions = TrialActions(app)
+        today = date.today()
+        open_rows = schedule_rows(actions, None, None, today)
+        closed_on = start + timedelta(days=40)
+        assert any(date.fromisoformat(r["due_on"]) > closed_on + timedelta(days=7)
+                   for r in open_rows)
+        actions.perform(TrialClosure(None, closed_on.isoformat(), "database lock"),
+                        app.unlock("pat", PASSWORDS["pat"]), datetime.now(UTC))
+        rows = schedule_rows(actions, None, None, today)
+        # Nothing opens after the closing day; what was still open then stays due, never
+        # overdue for want of a visit the closed trial could not record.
+        assert rows and all(
+            date.fromisoformat(r["window"].split("..")[0]) <= closed_on for r in rows)
+        assert all(date.fromisoformat(r["window"].split("..")[1]) < closed_on
+                   for r in rows if r["state"] == "overdue")
+        later = schedule_rows(actions, None, None, today, due_by=today + timedelta(days=90))
+        assert later == rows
+    finally:
+        app.close()

@@ -15,7 +15,11 @@ valid at the bundle's tree size) are checked, and its keys.json against the entr
 It checks, entry by entry in commit order: the entry's stored form and canonical JSON, its
 single Ed25519 signature against the key its statement names, the signer's authority as the
 users' own signed history stood at that position, the link to the previous entry of the
-same aggregate, the dense global position and the stored Merkle leaf. Then the Merkle root,
+same aggregate, the dense global position and the stored Merkle leaf; and each
+co-signature: that it cites an existing entry of a co-signable type (with its hash), that
+the protocol asks one of it and none stands, that its signer signed neither that entry nor a
+correction of it, and that it was signed in the role the protocol names (whether the signer
+held that role is the authority check). Then the Merkle root,
 every checkpoint recorded in the ledger, each checkpoint file given (signature, ledger id,
 size, root) and each saved `trialctl proof ... --json` output.
 
@@ -99,6 +103,18 @@ PERMISSIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     UNLOCKED: (ADMIN, frozenset({"approved"})),
     LOG_OPENED: (EVERY_ROLE, frozenset({"attempted"})),
     ATTEMPT_REFUSED: (EVERY_ROLE, frozenset({"attempted"})),
+}
+
+# FORMAT.md section 17 (co-signatures): each co-signature type, the entry types it may cite,
+# and the payload member naming what it co-signs beside `position` and `entry_hash`.
+TRIAL_REGISTERED = "trialctl.Trial.Registered"
+PATIENT_OPENED = "trialctl.Patient.ConsentSigned"
+CORRECTED = "trialctl.Patient.Corrected"
+CO_SIGNATURES: dict[str, tuple[frozenset[str], str]] = {
+    "trialctl.Trial.DecisionCoSigned": (EVIDENCE_TYPES, "cohort_number"),
+    "trialctl.Patient.AdjudicationCoSigned": (
+        frozenset({"trialctl.Patient.DltAdjudicated", "trialctl.Patient.DltRuleOverridden"}),
+        "record_version"),
 }
 
 # FORMAT.md section 7: each kind's version-1 type, the prefix its later types share, and
@@ -798,6 +814,7 @@ class Verifier:
         self.bootstrap_checked = False
         self.recorded_checkpoints: list[tuple[int, int, Any, Any]] = []
         self.stated_heads: list[tuple[int, int, Any, Any, str]] = []
+        self.co_signing = CoSigning()
 
     def fail(self, check: str, detail: str, position: int | None, row: int | None) -> None:
         self.report.findings.append(Finding(check, detail, position, row))
@@ -961,6 +978,9 @@ class Verifier:
                                f"{owner!r}: only its own user does")
             if problem:
                 self.fail("authority", problem, position, n)
+        # A co-signature: its citation, signer and role (FORMAT.md section 17).
+        for problem in self.co_signing.see(statement, entry_hash(row.state)):
+            self.fail("decision", problem, position, n)
         # What the entry changes.
         event_type = statement["type"]
         if event_type == CHECKPOINT_RECORDED:
@@ -1043,6 +1063,85 @@ class Verifier:
                 matches = False
             if not matches:
                 self.fail("identity", "key_id is not the SHA-256 of public_key", position, n)
+
+
+# --- co-signatures ------------------------------------------------------------------------
+
+
+@dataclass
+class CoSigning:
+    """What a co-signature is checked against: the co-signable entries by position, each
+    trial's `[[co_signatures]]` (from its registered protocol), each patient's trial, who
+    signed each patient record and its corrections, and the co-signatures standing."""
+
+    cited: dict[int, tuple[dict[str, Any], str]] = field(default_factory=dict)
+    roles: dict[str, dict[str, str]] = field(default_factory=dict)  # trial -> type -> role
+    trial_of: dict[str, str] = field(default_factory=dict)  # patient aggregate -> trial
+    signers: dict[tuple[str, int], set[str]] = field(default_factory=dict)
+    standing: dict[int, int] = field(default_factory=dict)  # cited position -> co-signature
+
+    def see(self, statement: dict[str, Any], digest: str) -> list[str]:
+        """Note the entry; if it is a co-signature, what is wrong with it."""
+        event_type, payload = statement["type"], statement["payload"]
+        aggregate, signer = statement["aggregate_id"], str(statement["actor"]["user_id"])
+        problems = self._problems(statement) if event_type in CO_SIGNATURES else []
+        if event_type == TRIAL_REGISTERED:
+            listed = payload.get("protocol", {}).get("co_signatures", [])
+            self.roles[aggregate] = {str(c.get("event_type")): str(c.get("role"))
+                                     for c in listed if isinstance(c, dict)}
+        elif event_type == PATIENT_OPENED:
+            self.trial_of[aggregate] = str(payload.get("trial_id"))
+        if event_type == CORRECTED and _is_count(payload.get("target_version")):
+            self.signers.setdefault((aggregate, payload["target_version"]), set()).add(signer)
+            # A correction of a co-signed adjudication re-opens it (docs/ESCALATION.md).
+            for position, (cited, _) in self.cited.items():
+                if cited["aggregate_id"] == aggregate and \
+                        cited["aggregate_version"] == payload["target_version"]:
+                    self.standing.pop(position, None)
+        else:
+            version = statement["aggregate_version"]
+            self.signers.setdefault((aggregate, version), set()).add(signer)
+        if any(event_type in types for types, _ in CO_SIGNATURES.values()):
+            self.cited[statement["position"]] = (statement, digest)
+        if event_type in CO_SIGNATURES and not problems:
+            self.standing[payload.get("position")] = statement["position"]
+        return problems
+
+    def _problems(self, statement: dict[str, Any]) -> list[str]:
+        payload, actor = statement["payload"], statement["actor"]
+        types, member = CO_SIGNATURES[statement["type"]]
+        position = payload.get("position")
+        found = self.cited.get(position) if _is_count(position) else None
+        if found is None or found[0]["type"] not in types or \
+                found[0]["aggregate_id"] != statement["aggregate_id"]:
+            return [f"the co-signature cites #{position}, which is no co-signable entry of "
+                    "the same record"]
+        cited, digest = found
+        problems = []
+        if payload.get("entry_hash") != digest:
+            problems.append(f"the co-signature cites #{position} with hash "
+                            f"{payload.get('entry_hash')}; the entry's hash is {digest}")
+        named = cited["aggregate_version"] if member == "record_version" \
+            else cited["payload"].get(member)
+        if payload.get(member) != named:
+            return [*problems, f"the co-signature names {member} {payload.get(member)}; "
+                    f"#{position} is {member} {named}"]
+        trial = statement["aggregate_id"] if member == "cohort_number" \
+            else self.trial_of.get(statement["aggregate_id"])
+        role = self.roles.get(str(trial), {}).get(cited["type"])
+        if role is None:
+            problems.append(f"the protocol asks no co-signature of #{position}")
+        elif position in self.standing:
+            problems.append(f"#{position} was already co-signed "
+                            f"(#{self.standing[position]})")
+        authors = self.signers.get((cited["aggregate_id"], cited["aggregate_version"]), set())
+        if actor["user_id"] in authors:
+            problems.append(f"{actor['user_id']} signed #{position}: nobody co-signs their "
+                            "own entry")
+        if role is not None and actor["role"] != role:
+            problems.append(f"#{position} needs a co-signature by the role {role!r}, "
+                            f"signed as {actor['role']!r}")
+        return problems
 
 
 # --- checkpoint notes ---------------------------------------------------------------------
