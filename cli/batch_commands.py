@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer._click.core import ParameterSource
 
 from trialctl.cli.io import (
     EXIT_FAILED,
@@ -62,6 +63,9 @@ def batch_entry(
             fail("--from and --each go without a record subcommand", EXIT_USAGE)
         return
     if from_file is None:
+        if _options_given(ctx):  # options, but nothing to record: a usage error, in one line
+            fail("name a record command, or give --from FILE (see trialctl record --help)",
+                 EXIT_USAGE)
         typer.echo(ctx.get_help())
         raise typer.Exit(EXIT_USAGE)
     outcome = _run(from_file, each, trial, ledger, need_user(user), password_stdin)
@@ -71,6 +75,11 @@ def batch_entry(
         _render(outcome)
     if outcome.refused:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _options_given(ctx: typer.Context) -> bool:
+    return any(ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+               for name in ctx.params)
 
 
 def _run(path: Path, each: bool, trial: str | None, ledger: str | None, signer: str,

@@ -20,7 +20,10 @@ EXIT_USAGE = 2
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    typer.echo(f"trialctl: {message}", err=True)
+    """One line on stderr, whatever the message quotes (a path or value may hold a line
+    break), then exit with `code`."""
+    one_line = message.replace("\r", "\\r").replace("\n", "\\n")
+    typer.echo(f"trialctl: {one_line}", err=True)
     raise typer.Exit(code)
 
 

@@ -187,7 +187,22 @@ def run() -> None:
         gc.freeze()
 
 
+def _argument_not_utf8(arguments: list[str]) -> int | None:
+    """The 1-based place of the first argument that is not UTF-8 (the interpreter hands
+    such bytes over as lone surrogates, which no name, id or path of a ledger may hold)."""
+    for place, argument in enumerate(arguments, start=1):
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError:
+            return place
+    return None
+
+
 def _run() -> None:
+    place = _argument_not_utf8(sys.argv[1:])
+    if place is not None:
+        typer.echo(f"trialctl: argument {place} is not valid UTF-8", err=True)
+        sys.exit(EXIT_USAGE)
     try:
         code: Any = _named_first(app, sys.argv[1:])(standalone_mode=False)
     except NoArgsIsHelpError as e:

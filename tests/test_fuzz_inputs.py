@@ -112,6 +112,8 @@ def run_in_process(args: list[str], stdin: str = "") -> Outcome:
     with contextlib.ExitStack() as stack:
         patch = stack.enter_context(pytest.MonkeyPatch.context())
         patch.setattr(main, "app", _click_command())
+        # run() trims the typer app to the named command; the click command is built whole.
+        patch.setattr(main, "_named_first", lambda command, arguments: command)
         patch.setattr(warnings, "showwarning", warnings.showwarning)  # run() replaces it
         patch.setattr(sys, "argv", ["trialctl", *args])
         patch.setattr(sys, "stdin", io.StringIO(stdin))
