@@ -119,19 +119,20 @@ def test_every_lab_appears_once_in_lb_with_its_canonical_value_and_grade(
 ) -> None:
     expected = Counter(
         (_usubjid(pid), str(lab["version"]), str(lab["test"]).upper(), str(lab["value"]),
-         lab["unit"], str(lab["canonical_value"]), lab["canonical_unit"], str(lab["grade"]),
+         lab["unit"], str(lab["canonical_value"]), lab["canonical_unit"], "" if lab["grade"] is None else str(lab["grade"]),
          lab["collected_on"])
         for pid, patient in records["patients"].items() for lab in patient.labs())
     rows = _rows(tables["csv"], "lb")
     found = Counter((r["USUBJID"], r["LBSEQ"], r["LBTESTCD"], r["LBORRES"], r["LBORRESU"],
                      r["LBSTRESN"], r["LBSTRESU"], r["LBTOXGR"], r["LBDTC"]) for r in rows)
     assert found == expected
-    assert max(expected.values()) == 1 and len(rows) == 4  # the demo's P007 ANC series
-    assert [r["LBTOXGR"] for r in rows] == ["2", "4", "4", "2"]
+    # The demo's P007 ANC series, then P010's visit ANC, normal and so ungraded.
+    assert max(expected.values()) == 1 and len(rows) == 5
+    assert [r["LBTOXGR"] for r in rows] == ["2", "4", "4", "2", ""]
     assert {r["LBTEST"] for r in rows} == {"absolute neutrophil count"}
     lb = json.loads((tables["json"] / "lb.json").read_text(encoding="utf-8"))
     grades = [row[[c["name"] for c in lb["columns"]].index("LBTOXGR")] for row in lb["rows"]]
-    assert grades == [2, 4, 4, 2]  # integers in Dataset-JSON
+    assert grades == [2, 4, 4, 2, None]  # integers (or null) in Dataset-JSON
 
 
 def test_dm_and_ds_hold_every_patient_and_their_disposition(

@@ -220,6 +220,10 @@ def _run_in_its_own_directory(path: str, bases: dict[str, Any], directory: Path)
     day_zero = EXAMPLES_DAY_ZERO + bases["shift"]
     values = screening_values(day_zero + timedelta(days=270))
     (directory / "p015.json").write_text(json.dumps(values), encoding="utf-8")
+    # `record --from visit.jsonl`: a visit's worth of lines, one here.
+    visit = {"command": "observe", "patient": "P006", "kind": "ctc_count", "value": "5",
+             "date": (day_zero + timedelta(days=270)).isoformat()}
+    (directory / "visit.jsonl").write_text(json.dumps(visit) + "\n", encoding="utf-8")
     for earlier in setting.after:
         before = _run(earlier, _shifted(EXAMPLES[earlier], bases["shift"]), directory, env)
         if before.returncode != 0:

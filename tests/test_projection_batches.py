@@ -94,7 +94,9 @@ def _assert_status_equals_replay(app: TrialLedger, views: TrialViews) -> None:
         status = views.trial_status(protocol_id)
         assert status is not None, protocol_id
         shown = shown_status(status, views, str(trial.id))
-        assert replay_trial(records, protocol_id, last, None)["status"] == shown, protocol_id
+        replayed = replay_trial(records, protocol_id, last, None)["status"]
+        replayed.pop("open_queries")  # aged at read time, not kept in the read models
+        assert replayed == shown, protocol_id
 
 
 @pytest.mark.parametrize("name", ["demo", "generated"])

@@ -124,8 +124,10 @@ def test_replay_at_every_position_equals_the_projection_then(
         if status is None:
             continue
         first_trial_position = first_trial_position or position
-        replayed = replay_trial(records, None, position, None)
-        assert replayed["status"] == status, position
+        replayed = replay_trial(records, None, position, None)["status"]
+        # Open queries are aged at read time, not kept in the read models.
+        replayed.pop("open_queries")
+        assert replayed == status, position
     assert first_trial_position is not None
 
 

@@ -81,13 +81,15 @@ def test_labs_are_listed_graded_with_the_worst_grade_per_test(
     data: ReportData, html: str
 ) -> None:
     labs = [(p["patient_id"], lab) for p in data.patients for lab in p.get("labs", [])]
-    assert len(labs) == 4  # the demo's P007 neutrophil series
+    assert len(labs) == 5  # the demo's P007 neutrophil series and P010's visit ANC
     rows = _rows(_section(html, "labs"))
     assert [(r[0], r[1], r[2], r[4], r[6]) for r in rows] == [
         (pid, lab["test"], lab["collected_on"], f"{lab['value']} {lab['unit']}",
-         str(lab["grade"])) for pid, lab in sorted(labs, key=lambda x: x[1]["collected_on"])]
-    assert [r[6] for r in rows] == ["2", "4", "4", "2"]
-    assert _rows(_section(html, "worst-labs")) == [["anc", "P007", "4", "4", "2026-03-03"]]
+         "" if lab["grade"] is None else str(lab["grade"]))
+        for pid, lab in sorted(labs, key=lambda x: x[1]["collected_on"])]
+    assert [r[6] for r in rows] == ["2", "4", "4", "2", ""]  # a normal ANC has no grade
+    assert _rows(_section(html, "worst-labs")) == [["anc", "P007", "4", "4", "2026-03-03"],
+                                                   ["anc", "P010", "1", "", ""]]  # no grade
 
 
 def test_dose_modifications_and_serious_events_with_their_report_state(html: str) -> None:
