@@ -119,7 +119,8 @@ def test_every_lab_appears_once_in_lb_with_its_canonical_value_and_grade(
 ) -> None:
     expected = Counter(
         (_usubjid(pid), str(lab["version"]), str(lab["test"]).upper(), str(lab["value"]),
-         lab["unit"], str(lab["canonical_value"]), lab["canonical_unit"], "" if lab["grade"] is None else str(lab["grade"]),
+         lab["unit"], str(lab["canonical_value"]), lab["canonical_unit"],
+         "" if lab["grade"] is None else str(lab["grade"]),
          lab["collected_on"])
         for pid, patient in records["patients"].items() for lab in patient.labs())
     rows = _rows(tables["csv"], "lb")
