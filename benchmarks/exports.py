@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.generator import Size, password
-from benchmarks.scale import CACHE, TRIALCTL, cached_ledger
+from benchmarks.scale import CACHE, TRIALCTL, cached_ledger, decode_all
 from trialctl.ledger.application import TrialLedger
 from trialctl.ledger.location import resolve_ledger
 
@@ -105,18 +105,7 @@ def decode_seconds(path: Path) -> float:
     """The baseline: every notification of the ledger read and decoded."""
     app = TrialLedger(resolve_ledger(str(path)))
     try:
-        recorder = app.signed_recorder
-        start = time.perf_counter()
-        last = None
-        while True:
-            batch = recorder.select_notifications(start=last, limit=1000,
-                                                  inclusive_of_start=last is None)
-            if not batch:
-                break
-            for notification in batch:
-                app.mapper.to_domain_event(notification)
-            last = batch[-1].id
-        return time.perf_counter() - start
+        return decode_all(app)[1]
     finally:
         app.close()
 

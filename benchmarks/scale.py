@@ -101,8 +101,9 @@ def _reads(trial: str) -> dict[str, list[str]]:
     }
 
 
-def _decode_rate(app: TrialLedger) -> float:
-    """The baseline for a rebuild: every notification read and decoded, nothing else."""
+def decode_all(app: TrialLedger) -> tuple[int, float]:
+    """The baseline for a rebuild or an export: every notification read and decoded, nothing
+    else; how many, and the seconds it took."""
     recorder = app.signed_recorder
     start = time.perf_counter()
     count, last = 0, None
@@ -115,7 +116,12 @@ def _decode_rate(app: TrialLedger) -> float:
             app.mapper.to_domain_event(notification)
         count += len(batch)
         last = batch[-1].id
-    return count / (time.perf_counter() - start)
+    return count, time.perf_counter() - start
+
+
+def _decode_rate(app: TrialLedger) -> float:
+    count, seconds = decode_all(app)
+    return count / seconds
 
 
 def measure_ledger(path: Path, repeats: int, trial: str) -> LedgerFigures:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -78,30 +79,28 @@ def write_note(path: Path, text: str) -> None:
     """Write a note whole or not at all, never over an existing file: into a hidden file
     beside it, flushed to disk, then linked to its name (which fails if the name is taken).
     A process killed part way leaves at most the hidden file, which no reader looks at."""
-    staging = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        with staging.open("w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(staging, path)
+        _staged(path, text, os.link)
     except FileExistsError as e:
         raise RecordingError(f"{path} exists; a checkpoint file is never overwritten") from e
-    except OSError as e:
-        raise RecordingError(f"cannot write checkpoint note {path}: {e.strerror}") from e
-    finally:
-        staging.unlink(missing_ok=True)
 
 
 def rewrite_note(path: Path, text: str) -> None:
     """Replace a note this command wrote (with its cosignatures added) in one rename."""
+    _staged(path, text, os.replace)
+
+
+def _staged(path: Path, text: str, put_in_place: Callable[[Path, Path], None]) -> None:
+    """`text` written to a hidden file beside `path` and flushed to disk, then put in place."""
     staging = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         with staging.open("w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(staging, path)
+        put_in_place(staging, path)
+    except FileExistsError:
+        raise
     except OSError as e:
         raise RecordingError(f"cannot write checkpoint note {path}: {e.strerror}") from e
     finally:
