@@ -1,6 +1,7 @@
 """Every human rendering works on a ledger that holds every event type trialctl signs: the
-demo, plus a second trial (a DLT rule override, a committee packet countersigned and cited
-by an overridden decision, a withdrawal from treatment, off study, closed), checkpoints,
+demo, plus a second trial (a DLT rule override co-signed by a second investigator, a
+committee packet countersigned and cited by an overridden decision, a withdrawal from
+treatment, off study and a follow-up contact, closed), checkpoints,
 exports, an audit review, role and key changes, a lock-out ended and a query reopened.
 Each read command, in every output form it offers, exits 0 without a traceback."""
 
@@ -19,6 +20,7 @@ import pytest
 from tests.conftest import Result, trialctl
 from tests.demo_ledgers import demo_environment, signed
 from tests.dosing_site import protocol_variant
+from trialctl.domain.co_signatures import DLT_RULE_OVERRIDDEN
 from trialctl.domain.facts import (
     AdverseEvent,
     Consent,
@@ -32,23 +34,29 @@ from trialctl.domain.facts import (
 from trialctl.domain.protocol_file import load_protocol
 from trialctl.ledger.aggregate_kinds import KINDS
 from trialctl.ledger.application import TrialLedger
+from trialctl.ledger.co_signing import CoSign, CoSignActions
 from trialctl.ledger.demo import demo_password, screening_values
 from trialctl.ledger.location import resolve_ledger
 from trialctl.ledger.requests import PatientStep, Registration
-from trialctl.ledger.trials import TrialActions
 
 DEMO_TRIAL, SECOND = "NCT00084513", "NCT00084513-B"
 
 
 def _second_trial(env: dict[str, str], tmp: Path) -> None:
     """A second trial in the ledger, cohort 1 evaluated: P001 without a DLT by the rules but
-    declared one by the PI (`DltRuleOverridden`), P002 and P003 without."""
+    declared one by the PI (`DltRuleOverridden`, which this trial's protocol has a second
+    investigator confirm), P002 and P003 without."""
     path = protocol_variant(tmp, **{f'id = "{DEMO_TRIAL}"': f'id = "{SECOND}"'})
+    path.write_text(
+        f'{path.read_text(encoding="utf-8")}\n[[co_signatures]]\n'
+        f'event_type = "{DLT_RULE_OVERRIDDEN}"\nrole = "investigator"\n'
+        'text = "a DLT rule override is confirmed by a second investigator"\n',
+        encoding="utf-8")
     protocol = load_protocol(path.read_text(encoding="utf-8"))
     ledger = TrialLedger(resolve_ledger(env["TRIALCTL_LEDGER"]),
                          keys_home=Path(env["TRIALCTL_HOME"]) / "keys")
     actors = {u: ledger.unlock(u, demo_password(u)) for u in ("pat", "ivan", "mona")}
-    actions = TrialActions(ledger)
+    actions = CoSignActions(ledger)
     actions.perform(Registration(protocol), actors["pat"], datetime.now(UTC))
     start = date.today() - timedelta(days=60)
 
@@ -72,9 +80,12 @@ def _second_trial(env: dict[str, str], tmp: Path) -> None:
             record("ivan", patient, AdverseEvent(
                 ae_id="AE1", term="Fatigue (asthenia, lethargy, malaise)", grade=2,
                 attribution="probable", onset=day(9), resolved_on=day(14), coded=True))
-            record("pat", patient, DltAdjudication(
+            overridden = actions.perform(PatientStep(SECOND, patient, DltAdjudication(
                 ae_id="AE1", is_dlt=True, rule_code="neutropenia_g4", decided_on=day(15),
-                override_reason="disabling fatigue: the committee judged it dose-limiting"))
+                override_reason="disabling fatigue: the committee judged it dose-limiting")),
+                actors["pat"], datetime.now(UTC))
+            actions.perform(CoSign(SECOND, int(overridden.entries[0]["position"]), "ivan"),
+                            actors["ivan"], datetime.now(UTC))
         record("ivan", patient, CourseCompletion(course=1, completed_on=day(27),
                                                  not_evaluable_reason=None))
     ledger.close()
@@ -99,6 +110,8 @@ def _build(env: dict[str, str], tmp: Path) -> None:
                "--from", "treatment", "--reason", "prefers another treatment"))
     _ok(signed(second, "mona", "record", "off-study", "P003", "--date", yesterday,
                "--reason", "progression"))
+    _ok(signed(second, "mona", "record", "follow-up", "P003", "--date", yesterday,
+               "--status", "alive"))
     _ok(signed(second, "pat", "trial", "close", "--reason", "database lock"))
     demo = {**env, "TRIALCTL_TRIAL": DEMO_TRIAL}
     _ok(signed(demo, "mona", "query", "reopen", "Q1", "--text", "Please attach the report"))
