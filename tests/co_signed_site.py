@@ -41,11 +41,11 @@ def listed_reasons_protocol() -> Protocol:
     return load_protocol(LISTED_REASONS)
 
 
-def _staffed(url: str, protocol: Protocol) -> tuple[TrialLedger, _Story]:
+def staffed(url: str, protocol: Protocol) -> tuple[TrialLedger, _Story]:
     """A new ledger with the site's users and the protocol registered, and a story on it
     whose dates start 120 days ago."""
     app = TrialLedger(resolve_ledger(url), create=True)
-    app.initialise("protocol variant test", "alice", "Alice Adams", PASSWORDS["alice"])
+    app.initialise("co-signature test", "alice", "Alice Adams", PASSWORDS["alice"])
     alice = app.unlock("alice", PASSWORDS["alice"])
     for user, name, role in (*INVESTIGATORS, MONITOR):
         app.register_user(alice, user, name, [role], PASSWORDS[user])
@@ -59,7 +59,7 @@ def _staffed(url: str, protocol: Protocol) -> tuple[TrialLedger, _Story]:
 def enrolled_under_listed_reasons(url: str) -> date:
     """P001 enrolled and given course 1 under the variant listing off-study reasons; the
     story's day 0."""
-    app, story = _staffed(url, listed_reasons_protocol())
+    app, story = staffed(url, listed_reasons_protocol())
     try:
         story.dose_course(story.new_patient(0), 1, 1, 6)
         return story.start
@@ -71,7 +71,7 @@ def pending_adjudication(url: str) -> tuple[int, dict[str, UnlockedUser]]:
     """Under the variant protocol, cohort 1 treated in-process (the CLI is not the subject
     here): P001 and P002 without DLT, P003 with one adjudicated by pat. The adjudication's
     ledger position, and the unlocked users (pat, ivan, mona)."""
-    app, story = _staffed(url, co_signed_protocol())
+    app, story = staffed(url, co_signed_protocol())
     actors = story.actors
     try:
         for offset in (0, 2):

@@ -15,6 +15,7 @@ import pytest
 
 from tests.co_signed_site import co_signed_protocol, pending_adjudication
 from tests.conftest import assert_one_line_error
+from tests.ledgers import stored_entries
 from tests.signed_site import SignedSite
 from tests.trial_helpers import (
     NOW,
@@ -28,7 +29,6 @@ from trialctl.domain.facts import DltAdjudication
 from trialctl.domain.patient import WAITING
 from trialctl.domain.rules import TrialRuleError
 from trialctl.domain.trial import Trial
-from trialctl.ledger.application import open_ledger
 from trialctl.ledger.verify_decisions import _Adjudications, _Decision
 
 
@@ -110,14 +110,6 @@ def test_an_adjudication_under_the_shipped_protocol_needs_no_co_signature() -> N
 
 # -- the ledger and the CLI -----------------------------------------------------------------
 
-def _entries(url: str) -> int:
-    app = open_ledger(url)
-    try:
-        return app.signed_recorder.tree_size()
-    finally:
-        app.close()
-
-
 def test_record_cosign_confirms_an_adjudication_and_refuses_the_rest(
     ledger_url: str, home: Path,
 ) -> None:
@@ -136,13 +128,13 @@ def test_record_cosign_confirms_an_adjudication_and_refuses_the_rest(
                          check=False)
     assert_one_line_error(decide, "awaits co-signature by the investigator")
 
-    before = _entries(ledger_url)
+    before = stored_entries(ledger_url)
     for user, expected in (("pat", "nobody co-signs their own entry"),
                            ("mona", "does not hold")):
         refused = site.record("cosign", str(position), user=user, check=False)
         assert refused.returncode == 1
         assert_one_line_error(refused, expected)
-    assert _entries(ledger_url) == before
+    assert stored_entries(ledger_url) == before
 
     signed = json.loads(site.record("cosign", str(position), user="ivan").stdout)
     entry = signed["entries"][0]

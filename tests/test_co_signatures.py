@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
+from tests.co_signed_site import staffed
 from tests.conftest import assert_one_line_error
-from tests.signed_site import INVESTIGATORS, MONITOR, PASSWORDS, SignedSite
+from tests.ledgers import stored_entries
+from tests.signed_site import SignedSite
 from tests.trial_helpers import (
     NOW,
     ROOT,
@@ -31,11 +33,8 @@ from trialctl.domain.facts import Consent, Enrolment, Screening
 from trialctl.domain.protocol_file import ProtocolError, load_protocol
 from trialctl.domain.rules import TrialRuleError
 from trialctl.domain.trial import Trial
-from trialctl.ledger.application import TrialLedger, open_ledger
-from trialctl.ledger.demo import _Story, screening_values
-from trialctl.ledger.location import resolve_ledger
-from trialctl.ledger.requests import CohortDecision, Registration
-from trialctl.ledger.trials import TrialActions
+from trialctl.ledger.demo import screening_values
+from trialctl.ledger.requests import CohortDecision
 from trialctl.ledger.verify_decisions import _co_signature_problems, _Decision
 
 NCT_TEXT = (ROOT / "protocols" / "NCT00084513.toml").read_text(encoding="utf-8")
@@ -157,17 +156,9 @@ def test_verify_finds_a_co_signature_that_cites_wrongly_or_by_its_author() -> No
 def _pending_decision(url: str) -> tuple[int, str]:
     """Cohort 1 of NCT00084513 treated and decided in-process (the CLI is not the subject
     here), and one more patient screened: the decision's position, and that patient."""
-    app = TrialLedger(resolve_ledger(url), create=True)
+    app, story = staffed(url, nct_protocol())
     try:
-        app.initialise("co-signature test", "alice", "Alice Adams", PASSWORDS["alice"])
-        alice = app.unlock("alice", PASSWORDS["alice"])
-        for user, name, role in (*INVESTIGATORS, MONITOR):
-            app.register_user(alice, user, name, [role], PASSWORDS[user])
-        actors = {u: app.unlock(u, PASSWORDS[u]) for u in ("pat", "ivan", "mona")}
-        records = TrialActions(app)
-        records.perform(Registration(nct_protocol()), actors["pat"], datetime.now(UTC))
-        start = date.today() - timedelta(days=120)
-        story = _Story(records, actors, nct_protocol(), start, lambda _: None)
+        records, actors, start = story.records, story.actors, story.start
         for offset in (0, 2, 4):
             patient = story.new_patient(offset)
             story.treat(patient, 1, offset + 6, dlt=False)
@@ -182,14 +173,6 @@ def _pending_decision(url: str) -> tuple[int, str]:
         story.record("mona", waiting, Screening(
             values=screening_values(start + timedelta(days=62)), screened_on=story.day(62)))
         return int(decided.entries[0]["position"]), waiting
-    finally:
-        app.close()
-
-
-def _entries(url: str) -> int:
-    app = open_ledger(url)
-    try:
-        return app.signed_recorder.tree_size()
     finally:
         app.close()
 
@@ -211,7 +194,7 @@ def test_record_cosign_opens_the_next_cohort_and_refuses_the_rest(
     enrol = site.record("enroll", waiting, "--date", date.today().isoformat(), check=False)
     assert_one_line_error(enrol, "awaits co-signature by the monitor")
 
-    before = _entries(ledger_url)
+    before = stored_entries(ledger_url)
     for user, cited, expected in (("pat", position, "nobody co-signs their own entry"),
                                   ("ivan", position, "does not hold"),
                                   ("mona", 0, "is not a cohort decision")):
@@ -221,7 +204,7 @@ def test_record_cosign_opens_the_next_cohort_and_refuses_the_rest(
     usage = site.record("cosign", str(position), "--meaning", "recorded", user="mona",
                         check=False)
     assert usage.returncode == 2
-    assert _entries(ledger_url) == before
+    assert stored_entries(ledger_url) == before
 
     signed = json.loads(site.record("cosign", str(position), user="mona").stdout)
     entry = signed["entries"][0]
