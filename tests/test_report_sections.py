@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -31,6 +31,9 @@ from trialctl.ledger.trials import TrialActions
 from trialctl.ledger.verify_since_corrected import decisions_since_corrected
 
 SECOND_DECISION = 80  # the demo's cohort 2 decision: a checkpoint of 80 entries ends before it
+# The dates below are the demo's when its first consent fell on this day. The demo dates its
+# story from the day it is built, so each of them moves by as many days.
+DATES_DAY_ZERO = date(2026, 1, 6)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -44,6 +47,14 @@ def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     yield ledger, home, url
     ledger.close()
     databases.close()  # drops a PostgreSQL database
+
+
+@pytest.fixture(scope="module")
+def on_demo(demo: tuple[TrialLedger, Path, str]) -> Callable[[str], str]:
+    """A date written below, moved to the demo as built today."""
+    records = TrialActions(demo[0])
+    first = date.fromisoformat(records.patient(records.trial(None), "P001").consent_date)
+    return lambda written: (date.fromisoformat(written) + (first - DATES_DAY_ZERO)).isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +89,7 @@ def _checkpoint(ledger: TrialLedger, size: int, root: bytes | None = None) -> Si
 
 
 def test_labs_are_listed_graded_with_the_worst_grade_per_test(
-    data: ReportData, html: str
+    data: ReportData, html: str, on_demo: Callable[[str], str]
 ) -> None:
     labs = [(p["patient_id"], lab) for p in data.patients for lab in p.get("labs", [])]
     assert len(labs) == 5  # the demo's P007 neutrophil series and P010's visit ANC
@@ -88,17 +99,20 @@ def test_labs_are_listed_graded_with_the_worst_grade_per_test(
          "" if lab["grade"] is None else str(lab["grade"]))
         for pid, lab in sorted(labs, key=lambda x: x[1]["collected_on"])]
     assert [r[6] for r in rows] == ["2", "4", "4", "2", ""]  # a normal ANC has no grade
-    assert _rows(_section(html, "worst-labs")) == [["anc", "P007", "4", "4", "2026-03-03"],
+    assert _rows(_section(html, "worst-labs")) == [["anc", "P007", "4", "4", on_demo("2026-03-03")],
                                                    ["anc", "P010", "1", "", ""]]  # no grade
 
 
-def test_dose_modifications_and_serious_events_with_their_report_state(html: str) -> None:
+def test_dose_modifications_and_serious_events_with_their_report_state(
+    html: str, on_demo: Callable[[str], str]
+) -> None:
     assert _rows(_section(html, "dose-modifications")) == [
-        ["P009", "2", "reduce", "1", "2026-04-28", "toxicity", "grade 3 diarrhoea, hospitalised"]]
-    # Due 2026-05-11 and never sent: overdue on the report's date (the last entry's).
+        ["P009", "2", "reduce", "1", on_demo("2026-04-28"), "toxicity",
+         "grade 3 diarrhoea, hospitalised"]]
+    # Due 15 days after onset and never sent: overdue on the report's date (the last entry's).
     assert _rows(_section(html, "saes")) == [
-        ["P009", "AE2", "Diarrhea", "3", "hospitalisation", "2026-04-26", "2026-05-11", "",
-         "overdue"]]
+        ["P009", "AE2", "Diarrhea", "3", "hospitalisation", on_demo("2026-04-26"),
+         on_demo("2026-05-11"), "", "overdue"]]
 
 
 def test_deviations_recorded_and_detected(data: ReportData, html: str) -> None:
