@@ -85,14 +85,8 @@ def replay_trial(
     if not isinstance(trial, Trial):
         raise LedgerError(f"trial {current.protocol_id} was not registered yet at that point")
     patients: dict[str, Patient] = {}
-    notifications = records.ledger.signed_recorder.select_notifications(
-        start=None, limit=1_000_000, topics=[Patient.ConsentSigned.TOPIC]
-    )
-    for notification in notifications:
-        payload = parse_entry(notification.state).statement["payload"]
-        if payload.get("trial_id") != str(trial.id):
-            continue
-        patient, patient_last = _replay(records, UUID(str(notification.originator_id)), included)
+    for patient_record in records.trial_patient_ids(trial):
+        patient, patient_last = _replay(records, patient_record, included)
         if isinstance(patient, Patient):
             patients[patient.patient_id] = patient
             last = max(last, patient_last)

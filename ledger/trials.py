@@ -154,23 +154,24 @@ class TrialActions:
             start=None, limit=1_000_000, topics=[Patient.QueryRaised.TOPIC]
         )
         holders: dict[str, Patient] = {}
-        ours = self.trial_patient_ids(trial)  # other trials' records are not replayed
+        ours = set(self.trial_patient_ids(trial))  # other trials' records are not replayed
         for originator in dict.fromkeys(UUID(str(n.originator_id)) for n in notifications):
             if originator in ours:
                 patient: Patient = self.ledger.repository.get(originator)
                 holders.update({query_id: patient for query_id in patient.queries})
         return holders
 
-    def trial_patient_ids(self, trial: Trial) -> set[UUID]:
-        """The record ids of the trial's patients: each opening consent names its trial,
-        so only this trial's records are replayed."""
+    def trial_patient_ids(self, trial: Trial) -> list[UUID]:
+        """The record ids of the trial's patients, in the order they consented: each opening
+        consent names its trial, so only this trial's records are replayed."""
         notifications = self.ledger.signed_recorder.select_notifications(
             start=None, limit=1_000_000, topics=[Patient.ConsentSigned.TOPIC]
         )
         consents = (self.ledger.mapper.to_domain_event(n) for n in notifications)
-        return {c.originator_id for c in consents
-                if isinstance(c, Patient.ConsentSigned)
-                and vars(c).get("trial_id") == str(trial.id)}  # fields declared by Consent
+        return list(dict.fromkeys(
+            c.originator_id for c in consents
+            if isinstance(c, Patient.ConsentSigned)
+            and vars(c).get("trial_id") == str(trial.id)))  # fields declared by Consent
 
 
     def decisions_since_corrected(self, trial: Trial, patient_id: str) -> list[dict[str, Any]]:

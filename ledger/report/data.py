@@ -22,7 +22,6 @@ from uuid import UUID
 from trialctl.domain.patient import Patient
 from trialctl.domain.protocol import Protocol
 from trialctl.domain.queries import query_number
-from trialctl.domain.trial import Trial
 from trialctl.ledger.checkpoint import SignedCheckpoint
 from trialctl.ledger.entry import parse_entry
 from trialctl.ledger.errors import LedgerError
@@ -66,14 +65,6 @@ def protocol_summary(protocol: Protocol) -> dict[str, Any]:
         "levels": [{"level": lv.level, "dose": str(lv.dose), "unit": lv.unit,
                     "text": lv.describe()} for lv in protocol.dose_levels],
     }
-
-
-def _patient_ids(records: TrialActions, trial: Trial) -> list[UUID]:
-    notifications = records.ledger.signed_recorder.select_notifications(
-        start=None, limit=1_000_000, topics=[Patient.ConsentSigned.TOPIC]
-    )
-    return [UUID(str(n.originator_id)) for n in notifications
-            if parse_entry(n.state).statement["payload"].get("trial_id") == str(trial.id)]
 
 
 def _patient_then(records: TrialActions, aggregate_id: UUID, included: Cutoff) -> Any:
@@ -166,13 +157,13 @@ def gather(records: TrialActions, trial_ref: str | None, as_of: datetime | None,
     step("reading the trial")
     if as_of is None and size is None:
         status = records.status(trial_ref)
-        aggregates = [records.ledger.repository.get(i) for i in _patient_ids(records, trial)]
+        aggregates = [records.ledger.repository.get(i) for i in records.trial_patient_ids(trial)]
     else:
         upto = None if size is None else size - 1
         status = replay_trial(records, trial_ref, upto, as_of)["status"]
         included = cutoff(upto, as_of)
         aggregates = [then for then in (_patient_then(records, i, included)
-                                        for i in _patient_ids(records, trial))
+                                        for i in records.trial_patient_ids(trial))
                       if isinstance(then, Patient)]
     aggregates.sort(key=lambda p: str(p.patient_id))
     generated = _last_recorded_at(records, as_of, size)
