@@ -19,6 +19,7 @@ from pathlib import Path
 
 from benchmarks.batch_entry import BatchEntryResult
 from benchmarks.concurrency import ConcurrencyConfig, ConcurrencyResult
+from benchmarks.figures import Figure
 from benchmarks.profile import Profile
 from benchmarks.workload import DoseLog, Save, drive
 from trialctl.ledger.application import TrialLedger
@@ -468,4 +469,7 @@ class Report:
     backends: list[BackendResult]
     imports: ImportResult
     concurrency: ConcurrencyResult | None = None  # measured only with a PostgreSQL server
+    # The other parts' rows for the summary table, and their sections of results.md.
+    figures: list[Figure] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)
 

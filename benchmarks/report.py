@@ -6,11 +6,14 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
+from benchmarks.concurrency import ConcurrencyResult
 from benchmarks.concurrency import lines as concurrency_lines
+from benchmarks.figures import Figure, at_least, summary_lines
 from benchmarks.measure import (
     DATABASE_STACK,
     REPORTED_MODULES,
     BackendResult,
+    ImportResult,
     Report,
     Variant,
     VerifyResult,
@@ -21,6 +24,53 @@ from trialctl.ledger.keys import crypto_sign_open
 
 APPEND_TARGET = 0.6
 VERIFY_TARGET = 0.7
+
+# -- the summary's rows -------------------------------------------------------------------------
+
+
+def backend_figures(result: BackendResult) -> list[Figure]:
+    """Figure 1 (verify against raw Ed25519 x cores) and figure 3 (batch entry against the
+    bare application) for one backend."""
+    verify = result.verify
+    figures = [Figure(
+        1, f"verify, {verify.entries:,} entries, {verify.workers} workers ({result.name})",
+        _rate(verify.rate, "entries"),
+        f"{_rate(verify.raw_limit, 'signatures')} (raw Ed25519 x {verify.workers} cores)",
+        verify.ratio, f">= {VERIFY_TARGET}x", at_least(verify.ratio, VERIFY_TARGET))]
+    batch = result.batch_entry
+    if batch is not None:
+        figures.append(Figure(
+            3, f"`record --from`, {batch.lines}-line files ({result.name})",
+            _rate(statistics.median(batch.ledger), "entries"),
+            f"{_rate(statistics.median(batch.bare), 'events')} (bare eventsourcing)",
+            batch.ratio, f">= {APPEND_TARGET}x", at_least(batch.ratio, APPEND_TARGET)))
+    return figures
+
+
+def import_figure(imports: ImportResult) -> Figure:
+    return Figure(
+        6, f"`{imports.command}`, whole process", f"{imports.help_seconds * 1000:.0f} ms",
+        f"{imports.python_seconds * 1000:.0f} ms (`python -c pass`)",
+        imports.help_seconds / imports.python_seconds, "imports no database stack",
+        not imports.loads_database_stack)
+
+
+def concurrency_figures(result: ConcurrencyResult) -> list[Figure]:
+    single = result.rounds[0].rate if result.rounds else 0.0
+    return [Figure(
+        7, f"{r.writers} concurrent writer(s), {result.batch} per save ({result.backend})",
+        f"{r.rate:,.0f} entries/s", f"{single:,.0f} entries/s (1 writer)",
+        r.rate / single if single else None, "nothing lost (counted)", r.lost == 0)
+        for r in result.rounds]
+
+
+def report_figures(report: Report) -> list[Figure]:
+    figures = [f for result in report.backends for f in backend_figures(result)]
+    figures.append(import_figure(report.imports))
+    if report.concurrency is not None:
+        figures += concurrency_figures(report.concurrency)
+    return figures + list(report.figures)
+
 
 # -- rendering ---------------------------------------------------------------------------------
 
@@ -370,6 +420,7 @@ def render(report: Report) -> str:
         "the same amount. Verify runs on a separate ledger built from the same events.",
         "",
     ]
+    lines += [*summary_lines(report_figures(report)), ""]
     header = ["figure", "value", "baseline", "ratio", "target", "met?"]
     for result in report.backends:
         lines += [f"## {result.name} ({result.server_version})", ""]
@@ -455,6 +506,8 @@ def render(report: Report) -> str:
         lines += [f"### {result.name}", ""]
         for profile in result.profiles:
             lines += profile_lines(profile)
+    for section in report.sections:
+        lines += [section.rstrip("\n"), ""]
     lines += ["## Analysis", "", *analysis(report), "",
               "### What was changed, and what I would change next", "",
               *suggestions(report), "", "## Machine", ""]

@@ -17,8 +17,15 @@ shared, so only ratios from the same run mean anything):
 4. cProfile of the append loop and of verify's sequential part;
 5. with PostgreSQL, signed entries per second with 1, 4 and 8 concurrent writer processes,
    counted afterwards so that nothing is lost (`concurrency`, also runnable alone).
-6. with --exports, `benchmarks.exports`: report (HTML, PDF), ODM and SDTM export time and
+6. `benchmarks.scale`: scale-flat reads, projection rebuild and verify's peak memory on two
+   generated ledgers (`--scale-small`, `--scale-large`), and `benchmarks.session_latency`:
+   `record dose` as a whole process with and without a signed-in session;
+7. with --exports, `benchmarks.exports`: report (HTML, PDF), ODM and SDTM export time and
    peak memory on two generated ledger sizes, beside reading their events.
+
+`--quick` runs every part at a smoke-test size (CI runs it; its figures mean nothing).
+The figures are gathered into one table at the top of results.md, numbered as in the
+performance issue.
 
 Run it from the repository root. SQLite always runs (temporary files); PostgreSQL runs when
 a URL is given or TRIALCTL_TEST_DATABASE_URL is set, in a fresh database that is dropped
@@ -40,11 +47,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks import exports, scale, session_latency
 from benchmarks.batch_entry import bench_batch_entry, open_site, profile_batch_entry
 from benchmarks.concurrency import ConcurrencyConfig, ConcurrencyResult, bench_concurrency
+from benchmarks.exports import ExportConfig, run_exports
+from benchmarks.exports import render_section as render_exports
+from benchmarks.generator import Size
 from benchmarks.measure import (
     BackendResult,
     Config,
@@ -53,6 +65,7 @@ from benchmarks.measure import (
     bench_import,
     bench_verify,
 )
+from benchmarks.parts import latency_figures, latency_section, measure_scale
 from benchmarks.profile import profile_append, profile_verify
 from benchmarks.report import render
 from benchmarks.workload import (
@@ -145,7 +158,40 @@ def temporary_home() -> Iterator[Path]:
                 os.environ["TRIALCTL_HOME"] = before
 
 
-def run_benchmarks(config: Config, log: Callable[[str], None] = lambda _: None) -> Report:
+@dataclass(frozen=True)
+class Parts:
+    """The parts measured beyond the per-backend figures (None: not measured)."""
+
+    scale: scale.ScaleConfig | None = None
+    doses: int | None = None  # record-dose latency: doses timed in each mode
+    exports: ExportConfig | None = None  # reports and exports (not one of the seven figures)
+
+
+QUICK = Config(events=20, batch=5, rounds=1, verify_entries=40, verify_repeats=1, raw_count=20,
+               profile_events=10, import_repeats=1, batch_lines=8,
+               concurrency=ConcurrencyConfig((1, 2), 5))
+QUICK_PARTS = Parts(scale=scale.QUICK, doses=1)
+QUICK_EXPORTS = exports.QUICK
+
+
+def run_parts(parts: Parts, report: Report, log: Callable[[str], None]) -> None:
+    if parts.scale is not None:
+        log("scale …")
+        figures, section = measure_scale(parts.scale, log)
+        report.figures += figures
+        report.sections.append(section)
+    if parts.doses is not None:
+        log("record-dose latency …")
+        latency = session_latency.measure(parts.doses)
+        report.figures += latency_figures(latency)
+        report.sections.append(latency_section(latency))
+    if parts.exports is not None:
+        log("reports and exports …")
+        report.sections.append(render_exports(run_exports(parts.exports, log)))
+
+
+def run_benchmarks(config: Config, log: Callable[[str], None] = lambda _: None,
+                   parts: Parts = Parts()) -> Report:
     started = datetime.now(UTC)
     clock = time.perf_counter()
     machine = machine_facts()
@@ -166,17 +212,19 @@ def run_benchmarks(config: Config, log: Callable[[str], None] = lambda _: None) 
                                                 config.concurrency)
     log("import cost …")
     imports = bench_import(config.import_repeats)
+    report = Report(config, started, 0.0, machine, results, imports, concurrency)
+    run_parts(parts, report, log)
     machine["load average (1, 5, 15 min) at end"] = " ".join(
         f"{x:.2f}" for x in os.getloadavg()
     )
-    return Report(config, started, time.perf_counter() - clock, machine, results, imports,
-                  concurrency)
+    report.seconds = time.perf_counter() - clock
+    return report
 
 
 # -- the command -------------------------------------------------------------------------------
 
 
-def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path]:
+def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path, Parts]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     defaults = Config()
     parser.add_argument("--events", type=int, default=defaults.events,
@@ -200,9 +248,25 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path]:
     parser.add_argument("--exports", action="store_true",
                         help="also measure reports and exports on generated ledgers "
                         "(benchmarks.exports, default sizes)")
+    parser.add_argument("--scale-small", type=int, default=scale.SMALL.entries,
+                        help="entries in the scale figures' small ledger (default %(default)s)")
+    parser.add_argument("--scale-large", type=int, default=scale.LARGE.entries,
+                        help="entries in the scale figures' large ledger (default %(default)s)")
+    parser.add_argument("--scale-cache", type=Path, default=scale.CACHE,
+                        help="where generated ledgers are kept between runs "
+                        "(default %(default)s)")
+    parser.add_argument("--doses", type=int, default=7,
+                        help="record-dose latency: doses timed in each mode (default %(default)s)")
+    parser.add_argument("--quick", action="store_true",
+                        help="every part at a smoke-test size (CI's run; the figures mean nothing)")
     parser.add_argument("--output", type=Path, default=RESULTS_FILE,
                         help="where to write the results (default benchmarks/results.md)")
     args = parser.parse_args(argv)
+    if args.quick:
+        quick = replace(QUICK, postgres_url=args.postgres_url or None, exports=args.exports)
+        quick_exports = replace(QUICK_EXPORTS, cache=args.scale_cache) if args.exports else None
+        return quick, args.output, replace(QUICK_PARTS, scale=replace(
+            scale.QUICK, cache=args.scale_cache), exports=quick_exports)
     config = Config(
         events=args.events,
         batch=args.batch,
@@ -214,19 +278,16 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path]:
         concurrency=ConcurrencyConfig(tuple(args.writers), args.writer_entries),
         exports=args.exports,
     )
-    return config, args.output
+    scale_config = scale.ScaleConfig(Size(args.scale_small), Size(args.scale_large),
+                                     cache=args.scale_cache)
+    export_config = ExportConfig(cache=args.scale_cache) if args.exports else None
+    return config, args.output, Parts(scale=scale_config, doses=args.doses, exports=export_config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config, output = parse_args(argv)
-    report = run_benchmarks(config, log=lambda text: print(text, file=sys.stderr, flush=True))
-    text = render(report)
-    if config.exports:
-        from benchmarks.exports import ExportConfig, render_section, run_exports
-
-        say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
-        text = text.rstrip("\n") + "\n\n" + render_section(run_exports(ExportConfig(), say))
-    output.write_text(text, encoding="utf-8")
+    config, output, parts = parse_args(argv)
+    report = run_benchmarks(config, lambda text: print(text, file=sys.stderr, flush=True), parts)
+    output.write_text(render(report), encoding="utf-8")
     print(f"wrote {output} in {report.seconds:.0f} s", file=sys.stderr)
     return 0
 

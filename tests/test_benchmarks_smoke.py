@@ -7,6 +7,7 @@ Nothing here checks a speed: the figures only mean something from a full run of
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,22 +15,14 @@ import pytest
 from benchmarks import measure, run
 
 
-def test_benchmark_runs_and_writes_results(tmp_path: Path) -> None:
+def test_quick_run_measures_every_part_and_writes_one_table_of_figures(
+    tmp_path: Path, quick_cache: Path,
+) -> None:
     home_before = os.environ.get("TRIALCTL_HOME")
-    config = run.Config(
-        events=20,
-        batch=5,
-        rounds=1,
-        verify_entries=40,
-        verify_repeats=1,
-        raw_count=20,
-        profile_events=10,
-        import_repeats=1,
-        postgres_url=None,
-        batch_lines=8,
-    )
+    config, _, parts = run.parse_args(["--quick", "--scale-cache", str(quick_cache)])
+    config = replace(config, postgres_url=None)  # the server's figures have their own test
 
-    report = run.run_benchmarks(config)
+    report = run.run_benchmarks(config, parts=parts)
 
     assert [backend.name for backend in report.backends] == ["SQLite"]
     sqlite = report.backends[0]
@@ -50,25 +43,33 @@ def test_benchmark_runs_and_writes_results(tmp_path: Path) -> None:
     output = tmp_path / "results.md"
     output.write_text(run.render(report), encoding="utf-8")
     text = output.read_text(encoding="utf-8")
-    for heading in ("## SQLite", "## Start-up", "## What the profile shows", "## Analysis",
-                    "## Machine"):
-        assert heading in text
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings[0] == "## The figures"
+    for heading in ("## SQLite", "## Start-up", "## Scale", "## Interactive latency",
+                    "## What the profile shows", "## Analysis", "## Machine"):
+        assert any(h.startswith(heading) for h in headings), heading
     assert "batch entry (`record --from`)" in text
     assert "## PostgreSQL" not in text
+    # Every figure measured without a server has its row, with a ratio or a verdict.
+    table = text.split("## The figures", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and
+            line[2].isdigit()]
+    assert {int(row[0].strip("| ")) for row in rows} >= {1, 3, 4, 5, 6}
+    assert all(row[-1].strip(" |") in {"yes", "**no**", "measured"} for row in rows)
 
 
 def test_command_line_defaults_to_the_postgres_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(run.POSTGRES_URL_VARIABLE, "postgresql://bench@localhost/db")
-    config, output = run.parse_args(["--events", "30"])
+    config, output, _ = run.parse_args(["--events", "30"])
     assert config.events == 30
     assert config.profile_events == 30
     assert config.postgres_url == "postgresql://bench@localhost/db"
     assert output == run.RESULTS_FILE
 
     monkeypatch.delenv(run.POSTGRES_URL_VARIABLE)
-    config, _ = run.parse_args([])
+    config, _, _ = run.parse_args([])
     assert config.postgres_url is None
 
 

@@ -1,0 +1,81 @@
+"""The parts of a run beyond the per-backend figures, as summary rows and results.md
+sections: scale (figures 4 and 5, and verify's memory for figure 1) and interactive latency
+(figure 6)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.figures import Figure, at_least, at_most
+from benchmarks.scale import ScaleConfig, ScaleReport, render_section, run_scale
+
+READ_TARGET = 1.2  # large ledger over small, as whole processes
+REBUILD_TARGET = 0.5  # rebuild over reading and decoding alone
+VERIFY_MEMORY_MB = 500
+
+
+def scale_figures(report: ScaleReport) -> list[Figure]:
+    small, large = report.small, report.large
+    pair = f"{large.entries:,} vs {small.entries:,} entries"
+    figures = [
+        Figure(5, f"`trialctl {name}`, whole process, {pair}", f"{large.reads[name]:.2f} s",
+               f"{small.reads[name]:.2f} s", large.reads[name] / small.reads[name],
+               f"<= {READ_TARGET}x", at_most(large.reads[name] / small.reads[name], READ_TARGET))
+        for name in small.reads
+    ]
+    figures.append(Figure(
+        1, f"`trialctl verify` peak memory, {pair}", f"{large.verify_peak_mb:.0f} MB",
+        f"{small.verify_peak_mb:.0f} MB", large.verify_peak_mb / small.verify_peak_mb,
+        f"<= {VERIFY_MEMORY_MB} MB and flat",
+        large.verify_peak_mb <= VERIFY_MEMORY_MB
+        and at_most(large.verify_peak_mb / small.verify_peak_mb, READ_TARGET)))
+    for label, figures_of in (("small", small), ("large", large)):
+        ratio = figures_of.rebuild_rate / figures_of.decode_rate
+        figures.append(Figure(
+            4, f"`projections rebuild`, {figures_of.entries:,} entries ({label})",
+            f"{figures_of.rebuild_rate:,.0f} entries/s",
+            f"{figures_of.decode_rate:,.0f} entries/s (read and decode alone)", ratio,
+            f">= {REBUILD_TARGET}x", at_least(ratio, REBUILD_TARGET)))
+    return figures
+
+
+def measure_scale(config: ScaleConfig,
+                  say: Callable[[str], None]) -> tuple[list[Figure], str]:
+    report = run_scale(config, say)
+    return scale_figures(report), render_section(report)
+
+
+SESSION_TARGET_S = 0.150
+COLD_TARGET_S = 1.0
+
+
+def latency_figures(figures: dict[str, Any]) -> list[Figure]:
+    cold = figures["without_session_minus_kdf_s"]
+    session = figures["session_median_s"]
+    kdf = figures["kdf_s"]
+    return [
+        Figure(6, "`trialctl record dose`, cold whole process, without the key derivation",
+               f"{cold:.2f} s", f"{kdf:.2f} s (the key derivation alone, reported apart)", None,
+               f"<= {COLD_TARGET_S:.1f} s", cold <= COLD_TARGET_S),
+        Figure(6, "`trialctl record dose` within a signed-in session", f"{session * 1000:.0f} ms",
+               f"{figures['without_session_median_s']:.2f} s (the same without a session)",
+               session / figures["without_session_median_s"],
+               f"<= {SESSION_TARGET_S * 1000:.0f} ms", session <= SESSION_TARGET_S),
+    ]
+
+
+def latency_section(figures: dict[str, Any]) -> str:
+    return "\n".join([
+        "## Interactive latency (`benchmarks.session_latency`)",
+        "",
+        f"`trialctl record dose` on a fresh demo, {figures['doses_each']} doses in each mode, "
+        "as whole processes with a warm bytecode cache (median):",
+        "",
+        f"- without a session: {figures['without_session_median_s']:.2f} s, of which the "
+        f"key derivation (scrypt, timed alone) {figures['kdf_s']:.2f} s, so "
+        f"{figures['without_session_minus_kdf_s']:.2f} s without it;",
+        f"- within a signed-in session: {figures['session_median_s'] * 1000:.0f} ms "
+        f"(fastest {figures['session_min_s'] * 1000:.0f} ms, slowest "
+        f"{figures['session_max_s'] * 1000:.0f} ms).",
+    ]) + "\n"
