@@ -50,6 +50,7 @@ def start(
     \b
     Example: trialctl session start --idle 10m --max 8h -u mona
     """
+    from trialctl.cli import session_argv
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.session_agent import SessionLimits, start_session
 
@@ -61,7 +62,7 @@ def start(
         opened = open_ledger(ledger)
         password = source.read(f"Password for {signer}")
         chosen = source.read_new(f"Session PIN for {signer}") if pin else None
-        started = start_session(opened, signer, password, chosen, limits)
+        started = start_session(opened, signer, password, chosen, limits, session_argv)
     if json_output:
         print_json(vars(started))
         return

@@ -3,6 +3,8 @@ record, render."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +14,30 @@ from trialctl.cli.io import PasswordSource, fail, ledger_errors, need_user, prin
 
 if TYPE_CHECKING:
     from trialctl.ledger.trials import Recorded, TrialActions
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a record command would sign, as its session line, caught before any signing
+    (`session_argv`: a session agent parsing a command handed over as its arguments)."""
+
+    signer: str
+    ledger: str | None
+    password_stdin: bool
+    json_output: bool
+    line: dict[str, Any]
+    trial: str
+
+
+class PreparedCommand(Exception):  # it carries a result, not an error
+    def __init__(self, prepared: Prepared | None) -> None:
+        super().__init__("prepared")
+        self.prepared = prepared
+
+
+# Set while a session agent parses a handed-over command: `run_signed` then stops with
+# the command's line instead of signing.
+PREPARING: ContextVar[bool] = ContextVar("PREPARING", default=False)
 
 
 def run_signed(
@@ -26,6 +52,10 @@ def run_signed(
     from trialctl.ledger.trials import TrialActions
 
     signer = need_user(user)
+    if PREPARING.get():
+        line = session_line(request) if actions_type is None else None
+        raise PreparedCommand(None if line is None else Prepared(
+            signer, ledger, password_stdin, json_output, line, request.trial))
     if actions_type is None and _signed_in_session(ledger, signer, password_stdin, json_output,
                                                    request):
         return

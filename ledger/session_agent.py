@@ -26,10 +26,11 @@ import struct
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from trialctl.domain.rules import TrialRuleError
 from trialctl.ledger.application import TrialLedger, UnlockedUser
@@ -121,11 +122,28 @@ class _Digest:
         return hmac.compare_digest(given, self.digest)
 
 
+class HandedCommands(Protocol):
+    """How the agent reads a `record` command handed over as its arguments, and shows what
+    it signed: given by the command line (`cli/session_argv.py`), which owns both."""
+
+    def prepare(self, argv: list[str], cwd: str,
+                env: Mapping[str, str]) -> dict[str, Any] | None: ...
+
+    def rendered(self, recorded: Mapping[str, Any], json_output: bool) -> str: ...
+
+
+# The answer that sends a handed-over command back to run the ordinary way.
+RUN_IT_YOURSELF = {"ok": False, "kind": "run-it-yourself",
+                   "error": "the session cannot take this command as given"}
+
+
 class SessionAgent:
     """The agent's state and its answers to each request."""
 
     def __init__(self, ledger: TrialLedger, actor: UnlockedUser, component: str,
-                 component_kind: str, limits: SessionLimits, session_id: str) -> None:
+                 component_kind: str, limits: SessionLimits, session_id: str,
+                 commands: HandedCommands | None = None) -> None:
+        self.commands = commands
         self.ledger = ledger
         self.actor = actor
         self.user_id = actor.user.user_id
@@ -174,6 +192,8 @@ class SessionAgent:
         if op == "stop":
             self.end(STOP)
             return {"ok": True, "ended": STOP, "signings": self.signings}
+        if op == "argv":
+            return self._handed_over(request)
         if op in ("check", "record"):
             if request.get("ledger") != ledger_tag(self.ledger.location.url):
                 return {"ok": False, "kind": "other-ledger",
@@ -183,6 +203,26 @@ class SessionAgent:
                         "error": f"the session is {self.user_id}'s"}
             return self._sign(request, op == "record")
         return {"ok": False, "kind": "usage", "error": f"unknown request {op!r}"}
+
+    def _handed_over(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A `record` command's arguments: its line, checked as `check` checks one, or
+        RUN_IT_YOURSELF for anything but a command this session can sign as given."""
+        argv, cwd, env = request.get("argv"), request.get("cwd"), request.get("env")
+        if self.commands is None or not isinstance(argv, list) or not all(
+                isinstance(a, str) for a in argv) or not isinstance(cwd, str) or not (
+                isinstance(env, dict) and all(isinstance(v, str) for v in env.values())):
+            return RUN_IT_YOURSELF
+        prepared = self.commands.prepare(argv, cwd, env)
+        if prepared is None:
+            return RUN_IT_YOURSELF
+        checked = self.answer({"op": "check", **prepared})
+        if not checked["ok"]:
+            # Another ledger or user: the command is signed the ordinary way, without this
+            # session. A refusal or an ended session is said as the session says it.
+            if checked.get("kind") in ("other-ledger", "other-user"):
+                return RUN_IT_YOURSELF
+            return checked
+        return {**prepared, "ok": True, "component": checked["component"]}
 
     def status(self) -> dict[str, Any]:
         left, reason = self.remaining()
@@ -220,7 +260,12 @@ class SessionAgent:
             return {"ok": False, "kind": "ledger", "error": first_line(e)}
         self.signings += 1
         self.last_signing = time.monotonic()
-        return {"ok": True, "recorded": asdict(recorded)}
+        shown = asdict(recorded)
+        render = request.get("render")
+        if isinstance(render, bool) and self.commands is not None:
+            return {"ok": True, "recorded": shown,
+                    "output": self.commands.rendered(shown, render)}
+        return {"ok": True, "recorded": shown}
 
     def _wrong_component(self) -> dict[str, Any]:
         """A wrong password or PIN counts towards the lock-out as a wrong sign-in would."""
@@ -295,7 +340,7 @@ class Started:
 
 
 def start_session(ledger: TrialLedger, user_id: str, password: str, pin: str | None,
-                  limits: SessionLimits) -> Started:
+                  limits: SessionLimits, commands: HandedCommands | None = None) -> Started:
     """Unlock the user's key (KDF and lock-out as for any sign-in), sign the session's
     start, and leave an agent process holding the key; returns once it listens."""
     limits.check()
@@ -323,7 +368,7 @@ def start_session(ledger: TrialLedger, user_id: str, password: str, pin: str | N
         os.umask(old_mask)
     listener.listen(16)
     agent = SessionAgent(ledger, actor, password if pin is None else pin, kind, limits,
-                         session_id)
+                         session_id, commands)
     # A database connection must not cross a fork: SQLite's locks stay with the process
     # that took them, so a child using its parent's connection reads stale pages and
     # writes unguarded. The parent lets go of every connection; the agent opens its own.

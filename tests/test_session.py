@@ -158,6 +158,7 @@ def test_idle_and_absolute_time_outs_end_the_session_and_are_signed(
     # The signing resets the idle clock past the absolute end, so --max ends it.
     longest = sessions.start("ivan", "--idle", "20s", "--max", "21s", pin=PIN)
     assert longest["component"] == "pin"
+    time.sleep(2)  # so that idling from the signing below would end after --max
     # The password is not the session's component: refused as a wrong PIN, and counted.
     refused = sessions.record("ivan", PASSWORDS["ivan"], *_consent("P001"))
     assert_one_line_error(refused, "wrong pin for ivan", "1 of 5")
@@ -210,3 +211,46 @@ def test_the_socket_refuses_another_users_process(sessions: Sessions, tmp_path: 
     stopped = trialctl("session", "stop", "-u", "mona", "--json")
     assert json.loads(stopped.stdout)["ended"] == "stop"
     sessions.wait_ended(started["pid"])
+
+
+def _imported(result: Result) -> set[str]:
+    """The modules a process imported, from its PYTHONPROFILEIMPORTTIME lines."""
+    return {line.split("|")[-1].strip() for line in result.stderr.splitlines()
+            if line.startswith("import time:")}
+
+
+def test_a_record_in_a_session_is_handed_over_before_anything_heavy_loads(
+        sessions: Sessions) -> None:
+    sessions.start("mona", "--idle", "10m", "--max", "20m")
+    timed = {"PYTHONPROFILEIMPORTTIME": "1"}
+    shown = trialctl("record", *_consent("P001"), "--ledger", sessions.site.url, "-u", "mona",
+                     "--password-stdin", stdin=PASSWORDS["mona"] + "\n", env=timed)
+    assert shown.returncode == 0, shown
+    # The same lines the command prints without a session.
+    assert shown.stdout.startswith("recorded #") and "Patient.ConsentSigned (recorded by " \
+        "mona as " in shown.stdout
+    loaded = _imported(shown)
+    assert "trialctl.cli.session_client" in loaded
+    assert not loaded & {"typer", "sqlalchemy", "eventsourcing", "trialctl.domain.patient"}
+
+    # Anything but the plain case runs the ordinary way, which says what it always says
+    # (and then still signs through the session).
+    usage = trialctl("record", "consent", "P002", "--ledger", sessions.site.url, "-u", "mona",
+                     "--password-stdin", stdin=PASSWORDS["mona"] + "\n", env=timed)
+    assert usage.returncode == 2 and "typer" in _imported(usage)
+    assert "Missing option '--consent-version'" in usage.stderr
+    refused = sessions.record("mona", PASSWORDS["mona"], *_consent("P001"))
+    assert_one_line_error(refused, "refused")
+    no_password = trialctl("record", *_consent("P002"), "--ledger", sessions.site.url,
+                           "-u", "mona", "--password-stdin")
+    assert_one_line_error(no_password, "standard input ended before the password for mona")
+    # The agent read the client's own ledger and user: another ledger is not its own.
+    elsewhere = trialctl("record", *_consent("P002"), "-u", "mona", "--password-stdin",
+                         stdin=PASSWORDS["mona"] + "\n", unset=("TRIALCTL_LEDGER",),
+                         env={"TRIALCTL_LEDGER": sessions.site.url + "-not-this-one"
+                              if "://" in sessions.site.url else
+                              str(Path(sessions.site.url).with_name("other.sqlite"))})
+    assert elsewhere.returncode != 0 and "Traceback" not in elsewhere.stderr
+    json_shown = sessions.record("mona", PASSWORDS["mona"], *_consent("P002"))
+    assert json_shown.returncode == 0, json_shown
+    assert [e["actor"]["user_id"] for e in json.loads(json_shown.stdout)["entries"]] == ["mona"]
