@@ -329,7 +329,7 @@ def trialctl_command() -> list[str]:
     script = Path(sys.executable).with_name("trialctl")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from trialctl.cli.main import run; run()"]
+    return [sys.executable, "-c", "from trialctl.cli.entry import run; run()"]
 
 
 def warm_bytecode_env(cache: Path) -> dict[str, str]:

@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from benchmarks.measure import trialctl_command, warm_bytecode_env
@@ -27,9 +28,14 @@ COURSE = 2
 
 
 def _dose(day: int) -> list[str]:
+    # Day N of the course falls N - 1 days after its first dose, which is a month ago: the
+    # demo dates its story from the day it is built, so only dates relative to today are
+    # sure to fall after the patient's consent and not in the future.
+    first = datetime.now(UTC).replace(hour=9, minute=30, second=0, microsecond=0)
+    at = first - timedelta(days=30) + timedelta(days=day - 1)
     return ["record", "dose", PATIENT, "--agent", "imatinib mesylate", "--dose", "400",
             "--unit", "mg/day", "--course", str(COURSE), "--day", str(day),
-            "--at", f"2026-10-{day:02d}T09:30:00+00:00", "-u", SIGNER, "--password-stdin"]
+            "--at", at.isoformat(), "-u", SIGNER, "--password-stdin"]
 
 
 def _timed(args: list[str], env: dict[str, str]) -> float:
