@@ -326,9 +326,11 @@ class progress:
     def __enter__(self) -> Callable[[int, int], None] | None:
         if not self.enabled:
             return None
+        from rich.console import Console
         from rich.progress import Progress
 
-        self.bar = Progress(transient=True)
+        # On standard error, the terminal that enabled it: standard output stays the answer.
+        self.bar = Progress(console=Console(stderr=True), transient=True)
         self.bar.start()
         self.task = self.bar.add_task(self.label, total=None)
         return self.update
