@@ -140,7 +140,7 @@ class TrialLedger(Application[UUID]):
         # Handed to the recorder with each save, so the recorder never calls back up here.
         self.authority = BatchAuthority(self.users, self.mapper)
         # Patient records as they stood at a signed entry, so a load need not replay it all.
-        self.patient_snapshots = Snapshots(self)
+        self.patient_snapshots = Snapshots(self.signed_recorder, self.users, self.mapper)
         # Security events nobody could sign yet: failed sign-ins and unsignable refusals.
         engine = self.signed_recorder.datastore.engine
         assert isinstance(engine, sqlalchemy.engine.Engine)

@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.persistence import IntegrityError, Mapper, PersistenceError
 from sqlalchemy.exc import SQLAlchemyError
 
 from trialctl.domain.patient import Patient
@@ -39,7 +39,9 @@ from trialctl.ledger.entry import MalformedEntryError, entry_hash, parse_entry
 from trialctl.ledger.errors import LedgerError
 from trialctl.ledger.history import advanced
 from trialctl.ledger.keys import KeyPair, load_public_key, signature_is_valid
+from trialctl.ledger.recorder import SignedRecorder
 from trialctl.ledger.users import user_aggregate_id
+from trialctl.ledger.verified_users import VerifiedUsers
 
 SNAPSHOTS_TABLE = "trialctl_snapshots"
 SNAPSHOTS_DDL = (
@@ -181,9 +183,13 @@ def statement(aggregate_id: UUID, version: int, covered_hash: str, data: bytes) 
 class Snapshots:
     """The ledger's snapshot table: written after a record's entries commit, read on load."""
 
-    def __init__(self, ledger: Any) -> None:
-        self.ledger = ledger  # a TrialLedger (not imported: it imports this module's users)
-        self.recorder = ledger.signed_recorder
+    def __init__(self, recorder: SignedRecorder, users: VerifiedUsers,
+                 mapper: Mapper[UUID]) -> None:
+        # The ledger's parts, not the ledger: a cycle back to it would keep its database
+        # connections open until a garbage collection, which may never come before exit.
+        self.recorder = recorder
+        self.users = users
+        self.mapper = mapper
         self.interval = INTERVAL
         self._ready = False
         self._covered: dict[UUID, int] = {}  # the version of each record's newest snapshot
@@ -230,7 +236,7 @@ class Snapshots:
             return None
         self._covered[aggregate_id] = patient.version
         later = self.recorder.select_events(aggregate_id, gt=patient.version)
-        result: Patient = advanced(patient, later, self.ledger.mapper)
+        result: Patient = advanced(patient, later, self.mapper)
         return result
 
     def _trusted(self, aggregate_id: UUID, version: int, covered_hash: str, key_id: str,
@@ -240,11 +246,12 @@ class Snapshots:
             return None
         try:
             entry = parse_entry(covered[0].state)
-            user = self.ledger.users.current(user_aggregate_id(entry.actor["user_id"]))
+            user = self.users.current(user_aggregate_id(entry.actor["user_id"]))
+            if user is None or key_id in user.revoked_keys:
+                return None
             signed_by = {s.key_id for s in entry.signatures}
-            public = None if user is None else user.public_key_for(key_id)
-            if (public is None or key_id not in signed_by or key_id in user.revoked_keys
-                    or entry.actor.get("key_id") != key_id):
+            public = user.public_key_for(key_id)
+            if public is None or key_id not in signed_by or entry.actor.get("key_id") != key_id:
                 return None
             raw = base64.b64decode(signature, validate=True)
             if not signature_is_valid(load_public_key(public), raw,
