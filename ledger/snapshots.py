@@ -90,29 +90,32 @@ def encode(value: Any) -> Any:
     raise Unkeepable(f"cannot keep a {type(value).__name__} in a snapshot")
 
 
-def decode(value: Any) -> Any:
-    if value is None or type(value) in (bool, str, int):
-        return value
-    if type(value) is not dict or len(value) != 1:
+_SEQUENCES: dict[str, Any] = {"T": tuple, "S": set, "F": frozenset}
+_TEXTS: dict[str, Any] = {"dt": datetime.fromisoformat, "da": date.fromisoformat, "u": UUID,
+                          "de": Decimal}
+
+
+def _tagged(obj: dict[str, Any]) -> Any:
+    """One tagged JSON object, its contents decoded already (the parser calls this from
+    the innermost object out, so a long record decodes at the parser's speed)."""
+    if len(obj) != 1:
         raise Unkeepable("not a snapshot value")
-    ((tag, inner),) = value.items()
-    match tag:
-        case "L" | "T" | "S" | "F" if type(inner) is list:
-            items = [decode(v) for v in inner]
-            return {"L": list, "T": tuple, "S": set, "F": frozenset}[tag](items)
-        case "D" if type(inner) is list:
-            if not all(type(p) is list and len(p) == 2 for p in inner):
-                raise Unkeepable("not a snapshot mapping")
-            return {decode(k): decode(v) for k, v in inner}
-        case "dt" if type(inner) is str:
-            return datetime.fromisoformat(inner)
-        case "da" if type(inner) is str:
-            return date.fromisoformat(inner)
-        case "u" if type(inner) is str:
-            return UUID(inner)
-        case "de" if type(inner) is str:
-            return Decimal(inner)
+    ((tag, inner),) = obj.items()
+    if tag == "L" and type(inner) is list:
+        return inner
+    if tag == "D" and type(inner) is list:
+        if not all(type(p) is list and len(p) == 2 for p in inner):
+            raise Unkeepable("not a snapshot mapping")
+        return dict(inner)
+    if tag in _SEQUENCES and type(inner) is list:
+        return _SEQUENCES[tag](inner)
+    if tag in _TEXTS and type(inner) is str:
+        return _TEXTS[tag](inner)
     raise Unkeepable(f"unknown snapshot tag {tag!r}")
+
+
+def decode(data: bytes | str) -> Any:
+    return json.loads(data, object_hook=_tagged)
 
 
 def same(a: Any, b: Any) -> bool:
@@ -152,14 +155,14 @@ def state_bytes(patient: Patient) -> bytes:
     state = kept_state(patient)
     with _no_collection():
         encoded = json.dumps(encode(state), ensure_ascii=False, separators=(",", ":"))
-        if not same(decode(json.loads(encoded)), state):
+        if not same(decode(encoded), state):
             raise Unkeepable("the encoded state does not decode to the record")
     return encoded.encode("utf-8")
 
 
 def restored(data: bytes) -> Patient:
     with _no_collection():
-        state = decode(json.loads(data))
+        state = decode(data)
     if type(state) is not dict or not all(type(k) is str for k in state):
         raise Unkeepable("a snapshot state is a mapping of attribute names")
     patient: Patient = object.__new__(Patient)
