@@ -17,6 +17,7 @@ record when they are applied. This module holds the rules that read the whole re
 
 from __future__ import annotations
 
+import bisect
 import copy
 import re
 from collections.abc import Iterable
@@ -202,11 +203,26 @@ class Patient(Aggregate):
 
     def kept(self, fact: type[Fact]) -> list[dict[str, Any]]:
         """Every fact of one kind on the record, corrections applied, with its version."""
-        return [
-            {"version": v, **f["values"]}
-            for v, f in sorted(self.facts.items())
-            if f["kind"] == fact.KIND
-        ]
+        facts = self.facts
+        return [{"version": v, **facts[v]["values"]} for v in self._versions_of(fact.KIND)]
+
+    def _versions_of(self, kind: str) -> list[int]:
+        """The versions holding facts of one kind, in order. A line's checks read several
+        kinds and the record only grows, so an index by kind is kept and extended with the
+        facts added since it was built, instead of sorting the whole record per lookup.
+        Facts are only ever added (a correction changes values, never a kind or version);
+        a copy with its own facts dict (`_without`) gets its own index."""
+        facts = self.facts
+        index = self.__dict__.get("_kind_index")
+        if index is None or index[0] is not facts or index[1] > len(facts):
+            index = (facts, 0, {})
+        by_kind: dict[str, list[int]] = index[2]
+        if index[1] < len(facts):
+            for version in list(facts)[index[1]:]:
+                bisect.insort(by_kind.setdefault(facts[version]["kind"], []), version)
+            index = (facts, len(facts), by_kind)
+            self.__dict__["_kind_index"] = index
+        return by_kind.get(kind, [])
 
     @property
     def screening_values(self) -> dict[str, Any]:

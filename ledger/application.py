@@ -71,6 +71,7 @@ from trialctl.ledger.recorder import (
     Signer,
 )
 from trialctl.ledger.roles import Meaning, Role
+from trialctl.ledger.snapshots import Snapshots
 from trialctl.ledger.users import (
     LEDGER_AGGREGATE_ID,
     LedgerRecord,
@@ -138,6 +139,8 @@ class TrialLedger(Application[UUID]):
         self.users = VerifiedUsers(self.signed_recorder, self.mapper)
         # Handed to the recorder with each save, so the recorder never calls back up here.
         self.authority = BatchAuthority(self.users, self.mapper)
+        # Patient records as they stood at a signed entry, so a load need not replay it all.
+        self.patient_snapshots = Snapshots(self.signed_recorder, self.users, self.mapper)
         # Security events nobody could sign yet: failed sign-ins and unsignable refusals.
         engine = self.signed_recorder.datastore.engine
         assert isinstance(engine, sqlalchemy.engine.Engine)

@@ -18,6 +18,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, CanInitAggregate
 
+from trialctl.domain.patient import Patient
 from trialctl.domain.rules import TrialRuleError
 from trialctl.ledger.application import TrialLedger, UnlockedUser, pending_actions
 from trialctl.ledger.batch_lines import Line, LineError, line_request
@@ -139,10 +140,10 @@ class _BatchActions(TrialActions):
 
 def check_lines(
     ledger: TrialLedger, lines: Sequence[Line], trial: str | None, signer: str, now: datetime,
-    progress: Callable[[], None] | None = None,
+    progress: Callable[[], None] | None = None, actions: _BatchActions | None = None,
 ) -> tuple[list[Checked], list[Refused]]:
     """Every line checked in order, before anyone is asked for a password."""
-    actions = _BatchActions(ledger)
+    actions = actions or _BatchActions(ledger)
     checked: list[Checked] = []
     refused: list[Refused] = []
     for line in lines:
@@ -231,12 +232,19 @@ def record_batch(
     """The whole batch, as `trialctl record --from` runs it: check every line; all or
     nothing unless `each`; `unlock` is asked only when something is to be written."""
     outcome = Outcome(each, len(lines))
+    actions = _BatchActions(ledger)
     with progress("checking", len(lines)) as step:
-        checked, outcome.refused = check_lines(ledger, lines, trial, signer, now, step)
+        checked, outcome.refused = check_lines(ledger, lines, trial, signer, now, step, actions)
     if (outcome.refused and not each) or not checked:
         return outcome
     actor = unlock()
     with progress("recording", len(checked) if each else 0) as step:
         outcome.accepted, failed = write_lines(ledger, actor, checked, each, step)
     outcome.refused = sorted([*outcome.refused, *failed], key=lambda r: r.line)
+    if not failed:
+        # Every accepted line is written, so the held records are as committed: the ones
+        # this batch wrote to (its signer signed their newest entries) may be snapshotted.
+        ledger.patient_snapshots.keep(actor.keys, [
+            patient for aggregate_id in actions.accepted
+            if isinstance(patient := actions.held[aggregate_id], Patient)])
     return outcome

@@ -42,13 +42,16 @@ from trialctl.ledger.recorder import (
     LEAVES_TABLE,
     SCHEMA_TABLE,
 )
+from trialctl.ledger.snapshots import SNAPSHOTS_TABLE
 from trialctl.ledger.views import TRACKING_TABLE, VIEW_TABLES
 
 # The evidence: written once, never changed, owned by the owner role.
 # The claimed ids (a trial's query numbers) guard new entries, so they are kept with them.
 EVIDENCE_TABLES: Final = (ENTRIES_TABLE, LEAVES_TABLE, SCHEMA_TABLE, CLAIMS_TABLE)
 # Rebuilt or emptied in the ordinary course of work: owned by the writer.
-DERIVED_TABLES: Final = (*(table.name for table in VIEW_TABLES), TRACKING_TABLE, QUEUE_TABLE)
+# Patient snapshots are derived too (never evidence: ledger/snapshots.py), made by the writer.
+DERIVED_TABLES: Final = (*(table.name for table in VIEW_TABLES), TRACKING_TABLE, QUEUE_TABLE,
+                         SNAPSHOTS_TABLE)
 # Role names become SQL identifiers; keep them plain so they need no quoting.
 PREFIX_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 

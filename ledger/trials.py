@@ -111,7 +111,11 @@ class TrialActions:
 
     def _load(self, aggregate_id: UUID) -> Any:
         """An aggregate as stored; a batch (`ledger/batch.py`) answers with its own
-        uncommitted state instead."""
+        uncommitted state instead. A patient's record is read from its newest trustworthy
+        snapshot and the entries after it when there is one (`ledger/snapshots.py`)."""
+        snapshotted = self.ledger.patient_snapshots.load(aggregate_id)
+        if snapshotted is not None:
+            return snapshotted
         return self.ledger.repository.get(aggregate_id, projector_func=project_events)
 
     def entry_positions(self, patient: Patient) -> dict[int, int]:
@@ -198,6 +202,8 @@ class TrialActions:
             actor, *pending.aggregates, meaning=pending.meaning, evidence=pending.evidence,
             claims=pending.claims,
         )
+        self.ledger.patient_snapshots.keep(
+            actor.keys, [a for a in pending.aggregates if isinstance(a, Patient)])
         written = self.ledger.signed_recorder.entries_for(notification_ids)
         return Recorded(
             [parse_entry(state).statement for _, state in written],
