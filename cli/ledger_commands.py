@@ -344,6 +344,8 @@ def verify(
             typer.echo(f"OVERRIDE {override.describe()}")
         for warning in report.warnings:
             typer.echo(f"WARNING {warning}")
+        for note in report.notes:
+            typer.echo(f"NOTE {note}")
         for corrected in report.since_corrected:
             typer.echo(f"WARNING {corrected.describe()}")
         if report.decisions_checked:

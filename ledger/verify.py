@@ -140,8 +140,9 @@ def _verify(
     report.root_hash = root_from_leaf_hashes(auditor.leaf_hashes).hex()
     check_recorded_checkpoints(auditor, report)
     check_checkpoints(auditor, checkpoints, auditor.leaf_hashes, report)
-    # Its own pass: the whole ledger's history, whatever part was checked entry by entry.
-    check_decisions(recorder, report)
+    # Its own pass: each trial re-checked over its whole history, whatever part was checked
+    # entry by entry; after a checkpoint, only the trials touched since.
+    check_decisions(recorder, report, None if since is None else since[1].checkpoint.tree_size)
     if pins is not None:
         check_pins(recorder, auditor.leaf_hashes, pins, report)
     return report

@@ -125,11 +125,12 @@ def check_entry(state: bytes, keys: dict[str, str]) -> Checked:
 
 
 def read_rows(
-    recorder: SignedRecorder, from_position: int = 0, topics: tuple[str, ...] = ()
+    recorder: SignedRecorder, from_position: int = 0, topics: tuple[str, ...] = (),
+    aggregates: tuple[UUID, ...] = (),
 ) -> Iterator[Row]:
-    """Every row in commit order (of `topics` only, when given), read raw: whatever a
-    hostile writer stored in any column becomes a Row with its problems named, never an
-    exception from a type conversion."""
+    """Every row in commit order (of `topics` only, and of `aggregates` only, when given),
+    read raw: whatever a hostile writer stored in any column becomes a Row with its problems
+    named, never an exception from a type conversion."""
     record = recorder.events_record_cls
     leaves = recorder.leaves
     raw = NullType()
@@ -150,6 +151,8 @@ def read_rows(
         )
     if topics:
         query = query.where(record.topic.in_(topics))
+    if aggregates:
+        query = query.where(record.originator_id.in_(aggregates))
     binary_ids = recorder.dialect != "postgresql"
     with recorder.transaction(commit=False) as session:
         result = session.execute(query.execution_options(yield_per=BATCH_SIZE))
