@@ -247,9 +247,10 @@ def _touched_trials(
             for row in read_rows(recorder, 0, TOPICS, ids[start:start + _IDS_PER_QUERY])]
     untouched = len(_registered_trials(recorder) - touched)
     report.decision_trials = {"rechecked": len(touched), "untouched": untouched}
-    report.notes.append(
-        f"decisions: {len(touched)} trials touched since the checkpoint re-checked; "
-        f"{untouched} untouched trials were not — a full verify checks them")
+    if touched or untouched:
+        report.notes.append(
+            f"decisions: {len(touched)} trials touched since the checkpoint re-checked; "
+            f"{untouched} untouched trials were not — a full verify checks them")
     return _in_position_order(rows)
 
 
