@@ -221,7 +221,8 @@ def verify(
     since_checkpoint: Annotated[
         Path | None,
         typer.Option("--since-checkpoint", help="Check in full only what was appended after "
-                     "this checkpoint (verified before), and prove the rest unchanged."),
+                     "this checkpoint (verified before), and prove the rest unchanged; "
+                     "cohort decisions of the trials touched since it are recomputed."),
     ] = None,
     projections: Annotated[bool, typer.Option(
         "--projections", help="Also check that the read models equal a replay of the entries.")
