@@ -78,10 +78,28 @@ def check_decisions(
     """Recompute every cohort decision; findings and overrides go into `report`. With
     `since_size` (a verified checkpoint's tree size), only the decisions of the trials
     touched at or after that position."""
-    if since_size is None:
-        entries = _in_position_order(read_rows(recorder, 0, TOPICS))
-    else:
-        entries = _touched_trials(recorder, since_size, report)
+    if since_size is not None:
+        _replay(_touched_trials(recorder, since_size, report), report)
+        return
+    # Entries are stored in position order unless the store was tampered with: stream them
+    # then, so memory does not grow with the ledger. Rows found out of order send the pass
+    # back to the start, to sort every entry by position first (the findings it made are
+    # dropped, to be made again in order).
+    findings, overrides = len(report.findings), len(report.overrides)
+    checked = report.decisions_checked
+    try:
+        _replay(_streamed_in_order(read_rows(recorder, 0, TOPICS)), report)
+    except _OutOfOrder:
+        del report.findings[findings:], report.overrides[overrides:]
+        report.decisions_checked = checked
+        _replay(_in_position_order(read_rows(recorder, 0, TOPICS)), report)
+
+
+class _OutOfOrder(Exception):
+    """A row's signed position is not after the one read before it."""
+
+
+def _replay(entries: Iterable[tuple[Row, dict[str, Any]]], report: VerificationReport) -> None:
     mapper = EntryMapper(transcoder=None)  # type: ignore[arg-type]
     trials: dict[str, _TrialState] = {}
     patients: dict[str, tuple[str, str]] = {}  # patient aggregate id -> (trial id, patient)
@@ -208,19 +226,33 @@ class _Adjudications:
             yield f"the co-signature of #{position} is refused by the rules: {e}"
 
 
-def _in_position_order(rows: Iterable[Row]) -> list[tuple[Row, dict[str, Any]]]:
-    """The readable entries among `rows`, by signed position. An unreadable one is the
-    entry checks' finding; here it is left out, as the ledger's history cannot hold it."""
-    readable = []
+def _readable(rows: Iterable[Row]) -> Iterator[tuple[Row, dict[str, Any]]]:
+    """The readable entries among `rows`. An unreadable one is the entry checks' finding;
+    here it is left out, as the ledger's history cannot hold it."""
     for row in rows:
         if not isinstance(row.state, bytes) or row.column_problems:
             continue
         try:
-            readable.append((row, parse_entry(row.state).statement))
+            yield row, parse_entry(row.state).statement
         except MalformedEntryError:
             continue
-    readable.sort(key=lambda pair: int(pair[1]["position"]))
-    return readable
+
+
+def _in_position_order(rows: Iterable[Row]) -> list[tuple[Row, dict[str, Any]]]:
+    """The readable entries among `rows`, by signed position."""
+    return sorted(_readable(rows), key=lambda pair: int(pair[1]["position"]))
+
+
+def _streamed_in_order(rows: Iterable[Row]) -> Iterator[tuple[Row, dict[str, Any]]]:
+    """The readable entries as read, raising _OutOfOrder at the first whose position is
+    not after the one before it."""
+    last = -1
+    for row, statement in _readable(rows):
+        position = int(statement["position"])
+        if position <= last:
+            raise _OutOfOrder
+        last = position
+        yield row, statement
 
 
 def _touched_trials(
