@@ -221,7 +221,8 @@ def verify(
     since_checkpoint: Annotated[
         Path | None,
         typer.Option("--since-checkpoint", help="Check in full only what was appended after "
-                     "this checkpoint (verified before), and prove the rest unchanged."),
+                     "this checkpoint (verified before), and prove the rest unchanged; "
+                     "cohort decisions of the trials touched since it are recomputed."),
     ] = None,
     projections: Annotated[bool, typer.Option(
         "--projections", help="Also check that the read models equal a replay of the entries.")
@@ -344,6 +345,8 @@ def verify(
             typer.echo(f"OVERRIDE {override.describe()}")
         for warning in report.warnings:
             typer.echo(f"WARNING {warning}")
+        for note in report.notes:
+            typer.echo(f"NOTE {note}")
         for corrected in report.since_corrected:
             typer.echo(f"WARNING {corrected.describe()}")
         if report.decisions_checked:

@@ -59,7 +59,7 @@ from trialctl.ledger.keys import KeyPair, open_key_file, seal_key_file
 from trialctl.ledger.location import LedgerLocation, check_user_id, keys_dir
 from trialctl.ledger.lockout import SIGN_IN, SecurityQueue, lockout_after
 from trialctl.ledger.mapper import EntryMapper, format_time
-from trialctl.ledger.merkle import root_from_leaf_hashes
+from trialctl.ledger.merkle_frontier import frontier_of
 from trialctl.ledger.recorder import (
     ENTRIES_TABLE,
     LEAVES_TABLE,
@@ -519,7 +519,10 @@ class TrialLedger(Application[UUID]):
     def checkpoint(self, actor: UnlockedUser, now: datetime) -> SignedCheckpoint:
         """Record a signed tree head over every entry so far, and return it as a note."""
         leaf_hashes = self.signed_recorder.leaf_hashes()
-        root = root_from_leaf_hashes(leaf_hashes)
+        frontier = frontier_of(leaf_hashes)
+        root = frontier.root()
+        # Kept so that `verify --since-checkpoint` need not read every leaf it covers.
+        self.signed_recorder.store_frontier(frontier.size, frontier.to_bytes())
         record = self.ledger_record()
         record.record_checkpoint(tree_size=len(leaf_hashes), root_hash=root.hex())
         # A checkpoint is itself the note its command writes (to -o FILE or --dir): the

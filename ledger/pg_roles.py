@@ -39,6 +39,7 @@ from trialctl.ledger.recorder import (
     CLAIMS_DDL,
     CLAIMS_TABLE,
     ENTRIES_TABLE,
+    FRONTIERS_TABLE,
     LEAVES_TABLE,
     SCHEMA_TABLE,
 )
@@ -49,9 +50,10 @@ from trialctl.ledger.views import TRACKING_TABLE, VIEW_TABLES
 # The claimed ids (a trial's query numbers) guard new entries, so they are kept with them.
 EVIDENCE_TABLES: Final = (ENTRIES_TABLE, LEAVES_TABLE, SCHEMA_TABLE, CLAIMS_TABLE)
 # Rebuilt or emptied in the ordinary course of work: owned by the writer.
-# Patient snapshots are derived too (never evidence: ledger/snapshots.py), made by the writer.
+# Patient snapshots are derived too (never evidence: ledger/snapshots.py), made by the writer;
+# so are the checkpoints' frontiers, each checked against a signed root before it is trusted.
 DERIVED_TABLES: Final = (*(table.name for table in VIEW_TABLES), TRACKING_TABLE, QUEUE_TABLE,
-                         SNAPSHOTS_TABLE)
+                         SNAPSHOTS_TABLE, FRONTIERS_TABLE)
 # Role names become SQL identifiers; keep them plain so they need no quoting.
 PREFIX_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     func,
+    inspect,
     select,
     text,
 )
@@ -60,6 +61,19 @@ CLAIMS_DDL = (
     f"CREATE TABLE IF NOT EXISTS {CLAIMS_TABLE} "
     "(scope TEXT NOT NULL, claimed_id TEXT NOT NULL, PRIMARY KEY (scope, claimed_id))"
 )
+# Each checkpoint's frontier (ledger/merkle_frontier.py): the O(log n) subtree roots of the
+# tree it signed, so `verify --since-checkpoint` need not read every older leaf. Derived and
+# unsigned: trusted only once it reproduces a signed root. Made on first use, like the
+# claims table, so older ledgers need no migration (they simply have no frontier yet).
+FRONTIERS_TABLE = "trialctl_frontiers"
+
+
+def frontiers_ddl(dialect: str) -> str:
+    binary = "BYTEA" if dialect == "postgresql" else "BLOB"
+    return (f"CREATE TABLE IF NOT EXISTS {FRONTIERS_TABLE} "
+            f"(tree_size BIGINT PRIMARY KEY, hashes {binary} NOT NULL)")
+
+
 # The PostgreSQL advisory lock every appender holds until it commits: any fixed number will
 # do, as long as every trialctl uses the same one (it reads "trialctl" in ASCII).
 WRITER_LOCK_KEY = 0x747269616C63746C
@@ -188,6 +202,7 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
                 for table in (self.events_table_name, LEAVES_TABLE):
                     statements += _append_only_sqlite(table)
             statements.append(CLAIMS_DDL)
+            statements.append(frontiers_ddl(self.dialect))
             # Finding a trial's patients, users or checkpoints reads by event type.
             statements.append(
                 f"CREATE INDEX IF NOT EXISTS {self.events_table_name}_topic_idx "
@@ -350,6 +365,30 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
         except IntegrityError:
             pass  # made at the same moment by another writer (PostgreSQL's catalog race)
         self._claims_ready = True
+
+    def store_frontier(self, tree_size: int, hashes: bytes) -> None:
+        """Keep a checkpoint's frontier; one already kept for that size stays (any row is
+        checked against the signed root before it is used)."""
+        with self.transaction(commit=True) as session:
+            self._driver_sql(session, frontiers_ddl(self.dialect))
+            self._driver_sql(
+                session, f"INSERT INTO {FRONTIERS_TABLE} (tree_size, hashes) VALUES (?, ?) "
+                "ON CONFLICT (tree_size) DO NOTHING", (tree_size, hashes))
+
+    def stored_frontiers(self, tree_size: int | None = None) -> list[tuple[object, object]]:
+        """The frontier rows as stored, raw (a hostile writer may have put anything there):
+        every row, or those claiming `tree_size`; none when the ledger has no such table."""
+        assert self.datastore.engine is not None
+        if not inspect(self.datastore.engine).has_table(FRONTIERS_TABLE):
+            return []
+        query = f"SELECT tree_size, hashes FROM {FRONTIERS_TABLE}"
+        parameters: tuple[object, ...] = ()
+        if tree_size is not None:
+            query += " WHERE tree_size = ?"
+            parameters = (tree_size,)
+        with self.transaction(commit=False) as session:
+            return [(row[0], row[1]) for row in
+                    self._driver_sql(session, query + " ORDER BY tree_size", parameters)]
 
     def _claim(self, session: Session, claims: Claims) -> None:
         if claims:

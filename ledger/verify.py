@@ -23,14 +23,18 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from trialctl.ledger.checkpoint import SignedCheckpoint
 from trialctl.ledger.errors import VerificationIncompleteError, first_line
-from trialctl.ledger.merkle import root_from_leaf_hashes
 from trialctl.ledger.recorder import SignedRecorder
 from trialctl.ledger.trust import TrustRoots, check_pins
 from trialctl.ledger.verify_checkpoints import (
     check_checkpoints,
     check_extends,
     check_recorded_checkpoints,
+    check_stored_frontiers,
+    frontier_sizes,
+    read_old_leaves,
     start_after_checkpoint,
+    tree_roots,
+    tree_sizes_needed,
 )
 from trialctl.ledger.verify_decisions import check_decisions
 from trialctl.ledger.verify_entries import (
@@ -134,17 +138,33 @@ def _verify(
     if since is None:
         auditor.finish()
     check_orphan_leaves(recorder, leaf_positions, report, first_position)
+    if since is not None and auditor.base.size and (
+            checkpoints or pins or _below(auditor, auditor.base.size)):
+        # A tree smaller than the trusted frontier's, or the consistency of other
+        # checkpoints, needs the old leaves themselves.
+        read_old_leaves(recorder, auditor, since)
     if since is not None:
-        check_extends(since, auditor.leaf_hashes, report)
-    report.tree_size = len(auditor.leaf_hashes)
-    report.root_hash = root_from_leaf_hashes(auditor.leaf_hashes).hex()
-    check_recorded_checkpoints(auditor, report)
-    check_checkpoints(auditor, checkpoints, auditor.leaf_hashes, report)
-    # Its own pass: the whole ledger's history, whatever part was checked entry by entry.
-    check_decisions(recorder, report)
+        check_extends(since, auditor, report)
+    # A full verify holds every stored frontier to the leaves; it never relies on one.
+    stored = recorder.stored_frontiers() if since is None else []
+    trees = tree_roots(auditor, tree_sizes_needed(auditor, checkpoints, frontier_sizes(stored)))
+    report.tree_size = auditor.tree_size
+    report.root_hash = trees[auditor.tree_size].root().hex()
+    check_recorded_checkpoints(auditor, trees, report)
+    check_stored_frontiers(stored, trees, auditor.tree_size, report)
+    check_checkpoints(auditor, checkpoints, auditor.leaf_hashes, trees, report)
+    # Its own pass: each trial re-checked over its whole history, whatever part was checked
+    # entry by entry; after a checkpoint, only the trials touched since.
+    check_decisions(recorder, report, None if since is None else since[1].checkpoint.tree_size)
     if pins is not None:
         check_pins(recorder, auditor.leaf_hashes, pins, report)
     return report
+
+
+def _below(auditor: Auditor, size: int) -> bool:
+    """Whether a recorded checkpoint or stated tree head names a tree smaller than `size`."""
+    return any(s < size for _, _, s, _ in auditor.recorded_checkpoints) or \
+        any(s < size for _, _, s, _, _ in auditor.stated_heads)
 
 
 def _with_next(items: Iterable[T]) -> Iterator[tuple[T, T | None]]:

@@ -5,7 +5,7 @@ the ordered checks to a verified checkpoint's tree size without re-checking olde
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from uuid import UUID
 
 from trialctl.ledger.aggregate_kinds import opening_problem
@@ -18,6 +18,7 @@ from trialctl.ledger.merkle import (
     root_from_leaf_hashes,
     verify_consistency,
 )
+from trialctl.ledger.merkle_frontier import Frontier, FrontierError, frontiers_at
 from trialctl.ledger.recorder import SignedRecorder
 from trialctl.ledger.users import LedgerRecord
 from trialctl.ledger.verify_entries import USER_TOPICS, read_rows
@@ -44,14 +45,13 @@ def start_after_checkpoint(
     problem = checkpoint_signer_ok(auditor, signed)
     if problem is not None:
         auditor.report.findings.append(Finding("checkpoint", f"{source}: {problem}"))
-    try:
-        auditor.leaf_hashes = recorder.leaf_hashes(upto=size)
-    except LedgerError as e:
-        auditor.report.findings.append(Finding("leaf", f"{e} (before {source})"))
-    if len(auditor.leaf_hashes) < size:
-        auditor.report.findings.append(Finding(
-            "checkpoint", f"{source}: ledger truncated: the checkpoint covers {size} entries, "
-            f"the ledger holds {len(auditor.leaf_hashes)}"))
+    base, why_not = trusted_frontier(recorder, signed)
+    if base is not None:
+        auditor.base = base
+    else:
+        auditor.report.notes.append(
+            f"{source}: {why_not}: every leaf before tree size {size} was read instead")
+        read_old_leaves(recorder, auditor, since)
 
     def previous_entry(aggregate_id: str, version: int) -> Head | None:
         """The aggregate's entry before `version`, with its kind read from its version 1."""
@@ -72,12 +72,60 @@ def start_after_checkpoint(
     return size
 
 
+def trusted_frontier(
+    recorder: SignedRecorder, signed: SignedCheckpoint
+) -> tuple[Frontier | None, str]:
+    """The frontier stored for the checkpoint's tree size, if it reproduces the root the
+    checkpoint signed (else None, and why not). Only then may the leaves it stands for go
+    unread: the signed root commits to those hashes, whoever stored them."""
+    size = signed.checkpoint.tree_size
+    rows = recorder.stored_frontiers(size)
+    if not rows:
+        return None, f"no frontier is stored for tree size {size}"
+    try:
+        frontier = Frontier.from_bytes(*rows[0])
+    except FrontierError as e:
+        return None, f"the frontier stored for tree size {size} is malformed ({e})"
+    if frontier.root() != signed.checkpoint.root_hash:
+        return None, (f"the frontier stored for tree size {size} does not reproduce the "
+                      "signed root")
+    if recorder.tree_size() < size:
+        return None, f"the ledger holds fewer leaves than the checkpoint's {size}"
+    return frontier, ""
+
+
+def read_old_leaves(
+    recorder: SignedRecorder, auditor: Auditor, since: tuple[str, SignedCheckpoint]
+) -> None:
+    """Every leaf before the checkpoint after all: a check needs a tree smaller than the
+    checkpoint's, or no stored frontier could be trusted. The consistency proof then holds
+    those leaves to the signed root."""
+    source, signed = since
+    size = signed.checkpoint.tree_size
+    old: list[bytes] = []
+    try:
+        old = recorder.leaf_hashes(upto=size)
+    except LedgerError as e:
+        auditor.report.findings.append(Finding("leaf", f"{e} (before {source})"))
+    if len(old) < size:
+        auditor.report.findings.append(Finding(
+            "checkpoint", f"{source}: ledger truncated: the checkpoint covers {size} entries, "
+            f"the ledger holds {len(old)}"))
+    auditor.leaf_hashes = [*old, *auditor.leaf_hashes]
+    auditor.base = Frontier()
+
+
 def check_extends(
-    since: tuple[str, SignedCheckpoint], leaf_hashes: Sequence[bytes],
-    report: VerificationReport,
+    since: tuple[str, SignedCheckpoint], auditor: Auditor, report: VerificationReport,
 ) -> None:
     source, signed = since
     old_size = signed.checkpoint.tree_size
+    if auditor.base.size:
+        # Today's tree was built on the trusted frontier of the signed one: it extends it.
+        report.checkpoints.append(CheckpointResult(source, old_size, signed.checkpoint.signer,
+                                                   "ok"))
+        return
+    leaf_hashes = auditor.leaf_hashes
     if len(leaf_hashes) < old_size or not old_size:
         return
     try:
@@ -94,13 +142,37 @@ def check_extends(
 
 
 
-def check_recorded_checkpoints(auditor: Auditor, report: VerificationReport) -> None:
+def tree_sizes_needed(
+    auditor: Auditor, checkpoints: Sequence[tuple[str, SignedCheckpoint]],
+    extra: Sequence[int] = (),
+) -> set[int]:
+    """Every tree size whose root a check compares: today's, each recorded checkpoint's and
+    stated tree head's (as much of it as the ledger holds), each checkpoint given."""
+    size = auditor.tree_size
+    stated = [s for _, _, s, _ in auditor.recorded_checkpoints] + \
+        [s for _, _, s, _, _ in auditor.stated_heads]
+    return {size, *(min(s, size) for s in stated if s >= 0),
+            *(c.checkpoint.tree_size for _, c in checkpoints if c.checkpoint.tree_size <= size),
+            *(s for s in extra if 0 <= s <= size)}
+
+
+def tree_roots(auditor: Auditor, sizes: set[int]) -> dict[int, Frontier]:
+    """The tree at each size, in one pass over the leaves the auditor holds."""
+    return frontiers_at(auditor.base, auditor.leaf_hashes, sizes)
+
+
+def check_recorded_checkpoints(
+    auditor: Auditor, trees: Mapping[int, Frontier], report: VerificationReport
+) -> None:
+    def root_at(size: int) -> str:
+        return trees[min(size, auditor.tree_size)].root().hex()
+
     for row, position, size, root in auditor.recorded_checkpoints:
         if not 0 <= size <= position:
             # A recorded checkpoint covers entries all earlier than itself (FORMAT.md 11).
             auditor.fail(row, "checkpoint", f"recorded checkpoint of size {size} covers "
                          "entries that are not all earlier than it", position)
-        elif root_from_leaf_hashes(auditor.leaf_hashes[:size]).hex() != root:
+        elif root_at(size) != root:
             auditor.fail(row, "checkpoint", f"recorded checkpoint root for size {size} does "
                          "not match the entries", position)
     for row, position, size, root, what in auditor.stated_heads:
@@ -108,7 +180,7 @@ def check_recorded_checkpoints(auditor: Auditor, report: VerificationReport) -> 
             auditor.fail(row, "tree-head", f"{what} states tree size {size}, which does not "
                          "end before its own entry", position)
             continue
-        actual = root_from_leaf_hashes(auditor.leaf_hashes[:size]).hex()
+        actual = root_at(size)
         if actual != root:
             auditor.fail(row, "tree-head", f"{what} states root {root[:16]}… for tree size "
                          f"{size}; the ledger's first {size} entries hash to {actual[:16]}…",
@@ -128,10 +200,40 @@ def checkpoint_signer_ok(auditor: Auditor, signed: SignedCheckpoint) -> str | No
     return "signature does not verify with any key of its signer"
 
 
+def check_stored_frontiers(
+    rows: Sequence[tuple[object, object]], trees: Mapping[int, Frontier], tree_size: int,
+    report: VerificationReport,
+) -> None:
+    """A full verify trusts no stored frontier, yet holds each to the leaves: one that
+    disagrees with them (or cannot be a frontier at all) is a finding."""
+    for size, packed in rows:
+        try:
+            stored = Frontier.from_bytes(size, packed)
+        except FrontierError as e:
+            report.findings.append(Finding("frontier", f"stored frontier row for tree size "
+                                           f"{size!r} is malformed: {e}"))
+            continue
+        if stored.size > tree_size:
+            report.findings.append(Finding(
+                "frontier", f"a frontier is stored for tree size {stored.size}; the ledger "
+                f"holds {tree_size} entries"))
+        elif stored.hashes != trees[stored.size].hashes:
+            report.findings.append(Finding(
+                "frontier", f"the frontier stored for tree size {stored.size} disagrees with "
+                f"the ledger's first {stored.size} leaves (root "
+                f"{stored.root().hex()[:16]}…, the leaves hash to "
+                f"{trees[stored.size].root().hex()[:16]}…)"))
+
+
+def frontier_sizes(rows: Sequence[tuple[object, object]]) -> list[int]:
+    return [size for size, _ in rows if isinstance(size, int) and not isinstance(size, bool)]
+
+
 def check_checkpoints(
     auditor: Auditor,
     checkpoints: Sequence[tuple[str, SignedCheckpoint]],
     leaf_hashes: Sequence[bytes],
+    trees: Mapping[int, Frontier],
     report: VerificationReport,
 ) -> None:
     verified: list[tuple[str, SignedCheckpoint]] = []
@@ -146,7 +248,7 @@ def check_checkpoints(
                 f"the ledger holds {len(leaf_hashes)}"
             )
         if problem is None:
-            root = root_from_leaf_hashes(leaf_hashes[: checkpoint.tree_size])
+            root = trees[checkpoint.tree_size].root()
             if root != checkpoint.root_hash:
                 problem = (
                     f"history rewritten: the first {checkpoint.tree_size} entries hash to "

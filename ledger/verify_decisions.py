@@ -6,14 +6,19 @@ its own entries through the replay machinery (`history.advanced`); each patient'
 entries (`decisions.is_counted`) are gathered as they come. At a decision entry the trial
 is exactly as it stood just before it, so `decisions.evidence_for` gives what the decision
 should have signed, which is compared with what it did sign. Overrides are listed in the
-report with their reasons and signers. The pass reads the whole ledger whatever other
-checks were asked for (with `--since-checkpoint` too): a decision rests on entries from
-any time before it.
+report with their reasons and signers.
+
+A full verify reads every trial. With `--since-checkpoint` the pass re-checks only the
+trials touched since the checkpoint: those with at least one entry of their own, or of one
+of their patients, after it. Each of those is still replayed over its whole history, as a
+decision rests on entries from any time before it. A trial untouched since the checkpoint
+is not re-checked (nothing of it was added, and its entries are covered by the checkpoint's
+signed root); the report says how many trials were left out, and a full verify checks them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -67,14 +72,40 @@ class _TrialState:
     unbuildable: set[str] = field(default_factory=set)
 
 
-def check_decisions(recorder: SignedRecorder, report: VerificationReport) -> None:
-    """Recompute every cohort decision; findings and overrides go into `report`."""
+def check_decisions(
+    recorder: SignedRecorder, report: VerificationReport, since_size: int | None = None
+) -> None:
+    """Recompute every cohort decision; findings and overrides go into `report`. With
+    `since_size` (a verified checkpoint's tree size), only the decisions of the trials
+    touched at or after that position."""
+    if since_size is not None:
+        _replay(_touched_trials(recorder, since_size, report), report)
+        return
+    # Entries are stored in position order unless the store was tampered with: stream them
+    # then, so memory does not grow with the ledger. Rows found out of order send the pass
+    # back to the start, to sort every entry by position first (the findings it made are
+    # dropped, to be made again in order).
+    findings, overrides = len(report.findings), len(report.overrides)
+    checked = report.decisions_checked
+    try:
+        _replay(_streamed_in_order(read_rows(recorder, 0, TOPICS)), report)
+    except _OutOfOrder:
+        del report.findings[findings:], report.overrides[overrides:]
+        report.decisions_checked = checked
+        _replay(_in_position_order(read_rows(recorder, 0, TOPICS)), report)
+
+
+class _OutOfOrder(Exception):
+    """A row's signed position is not after the one read before it."""
+
+
+def _replay(entries: Iterable[tuple[Row, dict[str, Any]]], report: VerificationReport) -> None:
     mapper = EntryMapper(transcoder=None)  # type: ignore[arg-type]
     trials: dict[str, _TrialState] = {}
     patients: dict[str, tuple[str, str]] = {}  # patient aggregate id -> (trial id, patient)
     decisions: dict[int, _Decision] = {}  # decision entries by position, for co-signatures
     adjudications = _Adjudications()
-    for row, statement in _in_position_order(recorder):
+    for row, statement in entries:
         if statement["type"] in _PATIENT_TYPES:
             for problem in adjudications.see(row, statement, patients, trials):
                 report.findings.append(_finding(row, statement, problem))
@@ -195,19 +226,91 @@ class _Adjudications:
             yield f"the co-signature of #{position} is refused by the rules: {e}"
 
 
-def _in_position_order(recorder: SignedRecorder) -> Iterator[tuple[Row, dict[str, Any]]]:
-    """Readable trial and patient entries, by signed position. An unreadable one is the
-    entry checks' finding; here it is left out, as the ledger's history cannot hold it."""
-    readable = []
-    for row in read_rows(recorder, 0, TOPICS):
+def _readable(rows: Iterable[Row]) -> Iterator[tuple[Row, dict[str, Any]]]:
+    """The readable entries among `rows`. An unreadable one is the entry checks' finding;
+    here it is left out, as the ledger's history cannot hold it."""
+    for row in rows:
         if not isinstance(row.state, bytes) or row.column_problems:
             continue
         try:
-            readable.append((row, parse_entry(row.state).statement))
+            yield row, parse_entry(row.state).statement
         except MalformedEntryError:
             continue
-    readable.sort(key=lambda pair: int(pair[1]["position"]))
-    yield from readable
+
+
+def _in_position_order(rows: Iterable[Row]) -> list[tuple[Row, dict[str, Any]]]:
+    """The readable entries among `rows`, by signed position."""
+    return sorted(_readable(rows), key=lambda pair: int(pair[1]["position"]))
+
+
+def _streamed_in_order(rows: Iterable[Row]) -> Iterator[tuple[Row, dict[str, Any]]]:
+    """The readable entries as read, raising _OutOfOrder at the first whose position is
+    not after the one before it."""
+    last = -1
+    for row, statement in _readable(rows):
+        position = int(statement["position"])
+        if position <= last:
+            raise _OutOfOrder
+        last = position
+        yield row, statement
+
+
+def _touched_trials(
+    recorder: SignedRecorder, since_size: int, report: VerificationReport
+) -> list[tuple[Row, dict[str, Any]]]:
+    """Every trial and patient entry of the trials with an entry at or after `since_size`,
+    by position; the report notes how many trials were touched and how many left out.
+
+    A patient record names its trial only in its opening consent, so the consents are
+    read (one row per patient) to map the new patient entries, and to find every patient
+    record of a touched trial; then only those trials' records are read."""
+    owners = _patient_trials(recorder)
+    touched: set[str] = set()
+    for _, statement in _in_position_order(read_rows(recorder, since_size, TOPICS)):
+        if statement["type"] in _PATIENT_TYPES:
+            trial_id = owners.get(str(statement["aggregate_id"]))
+            if trial_id is not None:
+                touched.add(trial_id)
+        else:
+            touched.add(str(statement["aggregate_id"]))
+    aggregates = [*touched, *(p for p, trial_id in owners.items() if trial_id in touched)]
+    ids = tuple(dict.fromkeys(_uuids(aggregates)))
+    rows = [row for start in range(0, len(ids), _IDS_PER_QUERY)
+            for row in read_rows(recorder, 0, TOPICS, ids[start:start + _IDS_PER_QUERY])]
+    untouched = len(_registered_trials(recorder) - touched)
+    report.decision_trials = {"rechecked": len(touched), "untouched": untouched}
+    if touched or untouched:
+        report.notes.append(
+            f"decisions: {len(touched)} trials touched since the checkpoint re-checked; "
+            f"{untouched} untouched trials were not — a full verify checks them")
+    return _in_position_order(rows)
+
+
+# Aggregate ids per `IN (...)` list: well inside every backend's limit on parameters.
+_IDS_PER_QUERY = 500
+
+
+def _patient_trials(recorder: SignedRecorder) -> dict[str, str]:
+    """Patient record id -> the trial its first opening consent names (as the full pass
+    maps them: the first consent of a record by position decides)."""
+    owners: dict[str, str] = {}
+    for _, statement in _in_position_order(read_rows(recorder, 0, (_PATIENT.opening,))):
+        trial_id = statement["payload"].get("trial_id")
+        if isinstance(trial_id, str) and isinstance(statement["payload"].get("patient_id"), str):
+            owners.setdefault(str(statement["aggregate_id"]), trial_id)
+    return owners
+
+
+def _registered_trials(recorder: SignedRecorder) -> set[str]:
+    return {row.originator_id for row in read_rows(recorder, 0, (_TRIAL.opening,))}
+
+
+def _uuids(values: Iterable[str]) -> Iterator[UUID]:
+    for value in values:
+        try:
+            yield UUID(value)
+        except ValueError:
+            continue  # a hostile aggregate id: the entry checks report it
 
 
 def _see_patient_entry(

@@ -8,6 +8,7 @@ ordered checks (`verify_order`). Leaves that no entry owns are found here too.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -15,7 +16,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import String, func, or_, select, type_coerce
+from sqlalchemy import String, func, select, type_coerce
+from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
 from trialctl.domain.patient import Patient
@@ -125,11 +127,12 @@ def check_entry(state: bytes, keys: dict[str, str]) -> Checked:
 
 
 def read_rows(
-    recorder: SignedRecorder, from_position: int = 0, topics: tuple[str, ...] = ()
+    recorder: SignedRecorder, from_position: int = 0, topics: tuple[str, ...] = (),
+    aggregates: tuple[UUID, ...] = (),
 ) -> Iterator[Row]:
-    """Every row in commit order (of `topics` only, when given), read raw: whatever a
-    hostile writer stored in any column becomes a Row with its problems named, never an
-    exception from a type conversion."""
+    """Every row in commit order (of `topics` only, and of `aggregates` only, when given),
+    read raw: whatever a hostile writer stored in any column becomes a Row with its problems
+    named, never an exception from a type conversion."""
     record = recorder.events_record_cls
     leaves = recorder.leaves
     raw = NullType()
@@ -143,18 +146,42 @@ def read_rows(
         .outerjoin(leaves, leaves.c.notification_id == record.id)
         .order_by(record.id)
     )
-    if from_position:
-        # Rows without a leaf are included: an inserted row must not hide from the check.
-        query = query.where(
-            or_(leaves.c.position >= from_position, leaves.c.position.is_(None))
-        )
     if topics:
         query = query.where(record.topic.in_(topics))
+    if aggregates:
+        query = query.where(record.originator_id.in_(aggregates))
     binary_ids = recorder.dialect != "postgresql"
     with recorder.transaction(commit=False) as session:
-        result = session.execute(query.execution_options(yield_per=BATCH_SIZE))
-        for values in result:
-            yield row_from_columns(tuple(values), binary_ids)
+        if not from_position:
+            result = session.execute(query.execution_options(yield_per=BATCH_SIZE))
+            for values in result:
+                yield row_from_columns(tuple(values), binary_ids)
+            return
+        # From a position on: the rows whose leaves are there, from the first of their ids
+        # (so the store reads those rows only, not the ledger before them), and any row
+        # without a leaf, an inserted row that must not hide from the check. Those are
+        # looked for when the entries outnumber the leaves, as they then must.
+        first_id = min(session.execute(
+            select(leaves.c.notification_id).where(leaves.c.position >= from_position)
+        ).scalars(), default=None)
+        found: Iterator[Row] = iter(())
+        if first_id is not None:
+            leafed = session.execute(
+                query.where(leaves.c.position >= from_position, record.id >= first_id)
+                .execution_options(yield_per=BATCH_SIZE))
+            found = (row_from_columns(tuple(values), binary_ids) for values in leafed)
+        if _entries_outnumber_leaves(recorder, session):
+            leafless = session.execute(query.where(leaves.c.position.is_(None))).all()
+            found = heapq.merge(found, (row_from_columns(tuple(v), binary_ids)
+                                        for v in leafless),
+                                key=lambda row: row.notification_id)
+        yield from found
+
+
+def _entries_outnumber_leaves(recorder: SignedRecorder, session: Session) -> bool:
+    entries = session.execute(select(func.count(recorder.events_record_cls.id))).scalar()
+    leaves = session.execute(select(func.count()).select_from(recorder.leaves)).scalar()
+    return int(entries or 0) > int(leaves or 0)
 
 
 def row_from_columns(values: tuple[object, ...], binary_ids: bool) -> Row:

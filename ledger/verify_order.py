@@ -17,6 +17,7 @@ from trialctl.ledger.authority import check_bootstrap, check_signature_authority
 from trialctl.ledger.entry import HEX_DIGEST
 from trialctl.ledger.history import advanced
 from trialctl.ledger.mapper import EntryMapper
+from trialctl.ledger.merkle_frontier import Frontier
 from trialctl.ledger.user_rules import security_log_problem, user_event_problem
 from trialctl.ledger.users import (
     SECURITY_LOG_PREFIX,
@@ -57,6 +58,9 @@ class Auditor:
         # an aggregate is read from the store (it is committed to by the checkpoint's root).
         self.previous_entry: Callable[[str, int], Head | None] | None = None
         self.users: dict[str, User] = {}
+        # The leaves checked, after `base`: the trusted frontier of a checkpoint's tree when
+        # `--since-checkpoint` need not read the older leaves, else the empty tree.
+        self.base = Frontier()
         self.leaf_hashes: list[bytes] = []
         self.opening: tuple[Row, dict[str, Any]] | None = None
         self.mapper = EntryMapper(transcoder=None)  # type: ignore[arg-type]
@@ -69,6 +73,10 @@ class Auditor:
         # Findings about an earlier entry, learnt from a later one: added once the later
         # entry's own fate is decided, so they do not count against it.
         self.deferred: list[Finding] = []
+
+    @property
+    def tree_size(self) -> int:
+        return self.base.size + len(self.leaf_hashes)
 
     @property
     def expected_position(self) -> int:

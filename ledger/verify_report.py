@@ -107,6 +107,11 @@ class VerificationReport:
     warnings: list[str] = field(default_factory=list)
     # Listed, yet not findings: `ok` does not read them (verify --projections).
     since_corrected: list[SinceCorrected] = field(default_factory=list)
+    # How far a check reached when it was narrowed (`--since-checkpoint`): neither a finding
+    # nor a warning, said so the reader knows what a full verify would add.
+    notes: list[str] = field(default_factory=list)
+    # With `--since-checkpoint`: trials whose decisions were re-checked, and those left out.
+    decision_trials: dict[str, int] | None = None
 
     @property
     def ok(self) -> bool:
@@ -126,4 +131,6 @@ class VerificationReport:
             "overrides": [asdict(o) for o in self.overrides],
             "warnings": list(self.warnings),
             "since_corrected": [asdict(w) for w in self.since_corrected],
+            "notes": list(self.notes),
+            "decision_trials": self.decision_trials,
         }

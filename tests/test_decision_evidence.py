@@ -14,7 +14,14 @@ import pytest
 
 from tests.conftest import trialctl
 from tests.demo_ledgers import demo_ledger
-from tests.ledgers import drop_append_only_triggers, engine_for, rows, seal_unchecked, sql
+from tests.ledgers import (
+    drop_append_only_triggers,
+    engine_for,
+    rows,
+    seal_unchecked,
+    sql,
+    swap_rows,
+)
 from tests.signed_site import staff_ledger
 from tests.test_record_cli import SECOND_PROTOCOL, Site, enroll, treat
 from trialctl.domain.trial import Trial
@@ -326,3 +333,28 @@ def test_a_malformed_evidence_member_is_refused_naming_it(
     with pytest.raises(MalformedEntryError, match=message.replace("[", r"\[")
                        .replace("]", r"\]").replace("(", r"\(")):
         parse_entry(_entry(statement))
+
+
+def test_decisions_are_recomputed_in_position_order_when_rows_are_stored_out_of_order(
+    ledger_url: str, home: Path, tmp_path: Path
+) -> None:
+    demo_ledger(ledger_url, tmp_path)
+    row_id, decision = _last_decision(ledger_url)
+    engine = engine_for(ledger_url)
+    try:
+        drop_append_only_triggers(engine)
+        ids = [int(r[0]) for r in rows(engine)]
+        index = ids.index(row_id)
+        # The decision stored before the entry just ahead of it, one of the entries it
+        # counted: read in stored order, the decision would miss it.
+        swap_rows(engine, index - 1, index)
+    finally:
+        engine.dispose()
+
+    report = verified(ledger_url)
+    # The swap itself is found (positions and leaves); the decisions, replayed by position,
+    # hold.
+    assert {f.check for f in report.findings} == {"sequence", "leaf"}
+    assert report.decisions_checked == 4
+    counted = [e["position"] for e in decision["evidence"]["entries"]]
+    assert decision["position"] - 1 in counted

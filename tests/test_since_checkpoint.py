@@ -86,8 +86,14 @@ def test_a_rewritten_old_entry_breaks_consistency(
         p=position,
     )
 
+    # The checkpoint's frontier stands for its leaves: with it removed, every old leaf is
+    # read, and the rewritten one breaks the proof that today's tree extends the signed one.
+    sql(engine, "DELETE FROM trialctl_frontiers")
+
     code, report = since(staff, note)
 
     assert code == 1
     checks = [f["check"] for f in report["findings"]]  # type: ignore[union-attr]
     assert "consistency" in checks
+    assert report["notes"] == [f"{note}: no frontier is stored for tree size 4: every leaf "
+                               "before tree size 4 was read instead"]

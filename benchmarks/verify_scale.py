@@ -1,0 +1,303 @@
+"""Figures 1 and 2 of the speed issue, on generated ledgers (benchmarks/generator.py):
+
+1. `trialctl verify` in entries/s against the raw Ed25519 verify rate of the machine
+   (PyNaCl/libsodium and `cryptography`, the faster one) times its cores; with the peak
+   memory of the whole verify process on a small and a larger ledger.
+2. `trialctl verify --since-checkpoint` after about 1,000 new entries on a larger ledger
+   against the same on a small one (target <= 1.2x: the cost follows the new entries).
+
+    .venv/bin/python -m benchmarks.verify_scale [--quick] [--small 10000] [--large 100000]
+
+Generated ledgers are kept under /tmp/trialctl-scale/verify (made once, reused); each
+measurement works on a copy, so the kept ledger never changes. Every time is a whole
+`trialctl` process, start to exit, the median of `repeats` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from benchmarks.generator import (
+    USERS,
+    Size,
+    _Block,
+    _Writer,
+    generate,
+    password,
+)
+from benchmarks.measure import raw_verify_seconds
+from trialctl.ledger.application import TrialLedger
+from trialctl.ledger.checkpoint import read_checkpoint_file
+from trialctl.ledger.demo import shipped_protocol
+from trialctl.ledger.entry import parse_entry
+from trialctl.ledger.location import resolve_ledger
+from trialctl.ledger.verify import verify_ledger
+
+CACHE = Path("/tmp/trialctl-scale/verify")
+TRIALCTL = Path(sys.executable).with_name("trialctl")
+SMALL, LARGE = Size(10_000), Size(100_000)
+
+
+@dataclass(frozen=True)
+class VerifyScaleConfig:
+    small: Size = SMALL
+    large: Size = LARGE
+    new_entries: int = 1_000
+    repeats: int = 3
+    raw_count: int = 3_000
+    cache: Path = CACHE
+
+
+QUICK = VerifyScaleConfig(Size(300, courses=1, block_trials=2, rotations=1),
+                          Size(900, courses=1, block_trials=2, rotations=1),
+                          new_entries=100, repeats=1, raw_count=500)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure beside its same-run baseline; `ratio` is value / baseline."""
+
+    name: str
+    value: float
+    baseline: float
+    ratio: float
+    target: str
+    unit: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def met(self) -> bool:
+        bound = float(self.target.split()[-1].rstrip("x"))
+        return self.ratio >= bound if self.target.startswith(">=") else self.ratio <= bound
+
+
+def cached_ledger(size: Size, cache: Path, say: Callable[[str], None]) -> tuple[Path, Path]:
+    """A generated SQLite ledger of `size` and its key files, made once under `cache`."""
+    name = f"ledger-{size.entries}-c{size.courses}-b{size.block_trials}-s{size.seed}"
+    path, keys, done = cache / f"{name}.sqlite", cache / f"{name}-keys", cache / f"{name}.done"
+    if not done.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        shutil.rmtree(keys, ignore_errors=True)
+        made = generate(str(path), size, keys, say)
+        done.write_text(f"{made.entries} {len(made.trials)} {made.seconds:.0f}\n",
+                        encoding="utf-8")
+    return path, keys
+
+
+def _copy(ledger: Path, keys: Path, work: Path) -> tuple[Path, Path]:
+    work.mkdir(parents=True, exist_ok=True)
+    copied, copied_keys = work / ledger.name, work / keys.name
+    shutil.copyfile(ledger, copied)
+    shutil.copytree(keys, copied_keys)
+    return copied, copied_keys
+
+
+def _trialctl(args: Sequence[str], ledger: Path, keys: Path) -> tuple[float, int, float]:
+    """One whole `trialctl` process: (seconds, exit status, peak RSS in MB)."""
+    probe = (
+        "import resource, subprocess, sys, time\n"
+        "start = time.perf_counter()\n"
+        "code = subprocess.run(sys.argv[1:], capture_output=True).returncode\n"
+        "seconds = time.perf_counter() - start\n"
+        "print(seconds, code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    env = {**os.environ, "TRIALCTL_LEDGER": str(ledger), "TRIALCTL_HOME": str(keys.parent)}
+    done = subprocess.run([sys.executable, "-c", probe, str(TRIALCTL), *args], env=env,
+                          capture_output=True, text=True, check=True)
+    seconds, code, peak = done.stdout.split()
+    return float(seconds), int(code), int(peak) / 1024
+
+
+def checkpoint_and_extend(ledger: Path, keys: Path, new_entries: int, seed: int) -> Path:
+    """Sign a checkpoint note of the ledger as it stands, then append about `new_entries`
+    entries (new trials run by the generator's own steps); returns the note."""
+    app = TrialLedger(resolve_ledger(str(ledger)), keys_home=keys)
+    try:
+        actors = {user: app.unlock(user, password(user)) for user in USERS}
+        note = ledger.with_suffix(".checkpoint.txt")
+        note.write_text(app.checkpoint(actors["alice"], datetime.now(UTC)).to_text(),
+                        encoding="utf-8")
+        target = app.signed_recorder.tree_size() + new_entries
+        writer = _Writer(app, actors)
+        base = shipped_protocol()
+        protocols = [replace(base, id=f"NCT8{seed:03d}{k:04d}", co_signatures=())
+                     for k in range(2)]
+        _Block(app, writer, protocols, random.Random(seed), date(2024, 1, 1), 6).run(
+            lambda: app.signed_recorder.tree_size() < target)
+        writer.flush()
+        return note
+    finally:
+        app.close()
+
+
+@dataclass(frozen=True)
+class _Incremental:
+    entries: int  # after the new ones
+    new: int
+    seconds: float
+    peak_mb: float
+    in_process: float  # seconds of verify_ledger alone (no interpreter start, no imports)
+
+
+def _incremental(size: Size, config: VerifyScaleConfig, work: Path,
+                 say: Callable[[str], None]) -> _Incremental:
+    ledger, keys = _copy(*cached_ledger(size, config.cache, say), work)
+    before = _entries(ledger) + 1  # the checkpoint's own entry is new too
+    note = checkpoint_and_extend(ledger, keys, config.new_entries, size.entries % 997)
+    runs = []
+    for _ in range(config.repeats):
+        seconds, code, peak = _trialctl(["verify", "--since-checkpoint", str(note)],
+                                        ledger, keys)
+        if code != 0:
+            raise RuntimeError(f"verify --since-checkpoint found problems in {ledger}")
+        runs.append((seconds, peak))
+    say(f"{size.entries} entries: verify --since-checkpoint {[round(s, 2) for s, _ in runs]} s")
+    after = _entries(ledger)
+    inside = statistics.median(_verify_in_process(ledger, note) for _ in range(config.repeats))
+    return _Incremental(after, after - before, statistics.median(s for s, _ in runs),
+                        max(p for _, p in runs), inside)
+
+
+def _verify_in_process(ledger: Path, note: Path) -> float:
+    app = TrialLedger(resolve_ledger(str(ledger)))
+    try:
+        since = (str(note), read_checkpoint_file(note))
+        start = time.perf_counter()
+        report = verify_ledger(app.signed_recorder, str(ledger), since=since)
+        seconds = time.perf_counter() - start
+    finally:
+        app.close()
+    if not report.ok:
+        raise RuntimeError(f"verify --since-checkpoint found problems in {ledger}")
+    return seconds
+
+
+def _entries(ledger: Path) -> int:
+    app = TrialLedger(resolve_ledger(str(ledger)))
+    try:
+        return app.signed_recorder.tree_size()
+    finally:
+        app.close()
+
+
+def measure_figure_2(config: VerifyScaleConfig = VerifyScaleConfig(),
+                     say: Callable[[str], None] = lambda _: None) -> Figure:
+    """`verify --since-checkpoint` for about `new_entries` new entries: the larger ledger's
+    seconds (value) against the small one's (baseline)."""
+    with tempfile.TemporaryDirectory(prefix="trialctl-verify-scale-") as work:
+        small = _incremental(config.small, config, Path(work) / "small", say)
+        large = _incremental(config.large, config, Path(work) / "large", say)
+    return Figure(
+        f"verify --since-checkpoint, {large.new:,} new entries on {large.entries:,} vs "
+        f"{small.new:,} on {small.entries:,}",
+        large.seconds, small.seconds, large.seconds / small.seconds, "<= 1.2x", "s",
+        (f"verify_ledger alone (no process start): {large.in_process:.2f} s vs "
+         f"{small.in_process:.2f} s = {large.in_process / small.in_process:.2f}x",
+         f"peak memory {large.peak_mb:.0f} MB vs {small.peak_mb:.0f} MB",))
+
+
+def _raw_rates(message: bytes, count: int) -> dict[str, float]:
+    """Raw Ed25519 verifications per second on one core, per library."""
+    rates = {}
+    for library, name in (("verify's", "PyNaCl"), ("cryptography", "cryptography")):
+        start, end = raw_verify_seconds(message, count, library)
+        rates[name] = count / (end - start)
+    return rates
+
+
+def _typical_statement(ledger: Path) -> bytes:
+    app = TrialLedger(resolve_ledger(str(ledger)))
+    try:
+        found = app.signed_recorder.entry_at(app.signed_recorder.tree_size() // 2)
+        assert found is not None
+        return parse_entry(found[1].state).statement_bytes
+    finally:
+        app.close()
+
+
+def measure_figure_1(config: VerifyScaleConfig = VerifyScaleConfig(),
+                     say: Callable[[str], None] = lambda _: None) -> Figure:
+    """Full `trialctl verify` in entries/s on the larger ledger (value) against the faster
+    raw Ed25519 rate times the cores (baseline), measured alongside; peak memory of the
+    whole process on both ledgers in the notes."""
+    cores = os.cpu_count() or 1
+    rows: dict[int, tuple[float, float]] = {}
+    raws: list[dict[str, float]] = []
+    for size in (config.small, config.large):
+        ledger, keys = cached_ledger(size, config.cache, say)
+        message = _typical_statement(ledger)
+        entries = _entries(ledger)
+        runs = []
+        for _ in range(config.repeats):
+            raws.append(_raw_rates(message, config.raw_count))
+            seconds, code, peak = _trialctl(["verify"], ledger, keys)
+            if code != 0:
+                raise RuntimeError(f"verify found problems in {ledger}")
+            runs.append((seconds, peak))
+        rows[entries] = (entries / statistics.median(s for s, _ in runs),
+                         max(p for _, p in runs))
+        say(f"{entries} entries: verify {rows[entries][0]:.0f} entries/s, "
+            f"{rows[entries][1]:.0f} MB")
+    nacl = statistics.median(r["PyNaCl"] for r in raws)
+    crypto = statistics.median(r["cryptography"] for r in raws)
+    baseline = max(nacl, crypto) * cores
+    largest = max(rows)
+    rate = rows[largest][0]
+    memory = ", ".join(f"{mb:.0f} MB at {n:,} entries" for n, (_, mb) in sorted(rows.items()))
+    return Figure(
+        f"verify, {largest:,} entries, {cores} cores", rate, baseline, rate / baseline,
+        ">= 0.7x", "entries/s",
+        (f"raw Ed25519 on one core: PyNaCl {nacl:,.0f}/s, cryptography {crypto:,.0f}/s",
+         f"peak memory of the verify process: {memory}",
+         *(f"verify at {n:,} entries: {r:,.0f} entries/s" for n, (r, _) in sorted(rows.items()))))
+
+
+def describe(figure: Figure) -> str:
+    lines = [f"{figure.name}: {figure.value:,.2f} {figure.unit} vs {figure.baseline:,.2f} "
+             f"{figure.unit} = {figure.ratio:.2f}x (target {figure.target}: "
+             f"{'met' if figure.met else 'not met'})"]
+    lines += [f"  - {note}" for note in figure.notes]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny ledgers (a smoke test)")
+    parser.add_argument("--small", type=int, help="entries of the small ledger")
+    parser.add_argument("--large", type=int, help="entries of the larger ledger")
+    parser.add_argument("--repeats", type=int)
+    parser.add_argument("--figure", type=int, choices=(1, 2), action="append")
+    args = parser.parse_args(argv)
+    config = QUICK if args.quick else VerifyScaleConfig()
+    if args.small:
+        config = replace(config, small=Size(args.small))
+    if args.large:
+        config = replace(config, large=Size(args.large))
+    if args.repeats:
+        config = replace(config, repeats=args.repeats)
+    begun = time.perf_counter()
+
+    def say(line: str) -> None:
+        print(f"[{time.perf_counter() - begun:5.0f} s] {line}", file=sys.stderr, flush=True)
+
+    for number in args.figure or (2, 1):
+        measure = measure_figure_2 if number == 2 else measure_figure_1
+        print(describe(measure(config, say)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
