@@ -34,6 +34,7 @@ from trialctl.ledger.errors import LedgerError
 from trialctl.ledger.history import advanced, advanced_by
 from trialctl.ledger.mapper import EntryMapper
 from trialctl.ledger.views import (
+    VIEW_TABLES,
     VIEWS_NAME,
     TrialViews,
     ViewRows,
@@ -42,6 +43,7 @@ from trialctl.ledger.views import (
     decisions_view,
     dumps,
     patients_view,
+    queries_view,
     trials_view,
 )
 
@@ -146,6 +148,14 @@ class TrialProjection(Projection[TrialViews]):
                 "level": patient.level, "summary": dumps(patient.state(trial.protocol)),
                 "position": position,
             })
+            for query_id, query in patient.queries.items():
+                rows.put(queries_view, {
+                    "aggregate_id": str(patient.id), "query_id": query_id,
+                    "trial_id": patient.trial_id, "patient_id": patient.patient_id,
+                    "record": query["record_position"], "state": query["state"],
+                    "raised_by": query["raised_by"], "raised_at": query["raised_at"],
+                    "closed_at": query["closed_at"], "text": query["text"],
+                })
         self._trials_changed.clear()
         self._patients_changed.clear()
 
@@ -308,7 +318,7 @@ def _sort_key(row: dict[str, Any]) -> tuple[str, ...]:
 def compare_with_replay(ledger: TrialLedger, views: TrialViews) -> str | None:
     """The first read-model row that differs from a replay of the entries, or None."""
     expected = expected_rows(ledger)
-    for table in (trials_view, cohorts_view, patients_view, audit_view, decisions_view):
+    for table in VIEW_TABLES:
         stored = sorted(views.table_rows(table), key=_sort_key)
         wanted = expected.get(table.name, [])
         for index in range(max(len(stored), len(wanted))):
