@@ -157,7 +157,12 @@ class TrialActions:
         notifications = self.ledger.signed_recorder.select_notifications(
             start=None, limit=1_000_000, topics=[Patient.ConsentSigned.TOPIC]
         )
-        consents = (self.ledger.mapper.to_domain_event(n) for n in notifications)
+        # Every consent of the trial holds its id as written (hex and hyphens, never
+        # escaped): only those rows are decoded, so a ledger of many trials costs a byte
+        # search per other trial's consent, not a decoding.
+        named = str(trial.id).encode("ascii")
+        consents = (self.ledger.mapper.to_domain_event(n) for n in notifications
+                    if named in n.state)
         return list(dict.fromkeys(
             c.originator_id for c in consents
             if isinstance(c, Patient.ConsentSigned)
