@@ -208,32 +208,39 @@ def _rebuild_figures(path: Path) -> LedgerFigures:
     return figures
 
 
-def _read_figures(path: Path, repeats: int) -> LedgerFigures:
-    """The reads of the first trial as whole processes (median seconds); the read models
-    are brought up to date first, so no run pays for a catch-up the others skip."""
+def _caught_up(path: Path) -> LedgerFigures:
+    """The ledger's entries and trials, its read models brought up to date first, so no
+    timed read pays for a catch-up the others skip."""
     app = TrialLedger(resolve_ledger(str(path)))
     try:
         from trialctl.ledger.projection import catch_up
         from trialctl.ledger.trials import TrialActions
 
         catch_up(app)
-        figures = LedgerFigures(app.signed_recorder.tree_size(),
-                                len(TrialActions(app).trial_ids()))
+        return LedgerFigures(app.signed_recorder.tree_size(),
+                             len(TrialActions(app).trial_ids()))
     finally:
         app.close()
-    for name, args in _reads(FIRST_TRIAL).items():
-        figures.reads[name] = statistics.median(
-            _seconds(args, path) for _ in range(repeats)
-        )
-    return figures
 
 
-def measure_ledger(path: Path, repeats: int, trial: str) -> LedgerFigures:
+def measure_reads(paths: Sequence[Path], repeats: int,
+                  figures: Sequence[LedgerFigures]) -> None:
+    """Each read of the first trial as whole processes, the ledgers taking turns in every
+    round (so a busy moment on a shared machine falls on both alike); medians into each
+    ledger's figures."""
+    timed: dict[tuple[int, str], list[float]] = {}
+    for _ in range(repeats):
+        for name, args in _reads(FIRST_TRIAL).items():
+            for index, path in enumerate(paths):
+                timed.setdefault((index, name), []).append(_seconds(args, path))
+    for (index, name), seconds in timed.items():
+        figures[index].reads[name] = statistics.median(seconds)
+
+
+def measure_ledger(path: Path) -> LedgerFigures:
+    """Rebuild and decode rates and verify's peak memory of one ledger (its reads are
+    timed by `measure_reads`, alternating with the other ledger's)."""
     figures = _rebuild_figures(path)
-    for name, args in _reads(trial).items():
-        figures.reads[name] = statistics.median(
-            _seconds(args, path) for _ in range(repeats)
-        )
     # Peak memory is measured in a fresh process so one ledger's peak cannot hide another's.
     figures.verify_peak_mb, figures.verify_exit = _verify_peak(path)
     return figures
@@ -271,9 +278,12 @@ def trial_extent(path: Path, protocol_id: str) -> tuple[int, int, int]:
         app.close()
 
 
-def _replay_seconds(path: Path, repeats: int, protocol_id: str) -> float:
+def _replay_seconds(paths: Sequence[Path], repeats: int, protocol_id: str) -> list[float]:
+    """Median seconds of a whole `trialctl replay` of the trial on each ledger, the ledgers
+    taking turns in every round."""
     args = ["replay", "--trial", protocol_id, "--upto", str(10**9), "--json"]
-    return statistics.median(_seconds(args, path) for _ in range(repeats))
+    timed = [[_seconds(args, path) for path in paths] for _ in range(repeats)]
+    return [statistics.median(column) for column in zip(*timed, strict=True)]
 
 
 def measure_replay(config: ScaleConfig, large: Path,
@@ -285,10 +295,9 @@ def measure_replay(config: ScaleConfig, large: Path,
                       rotations=0, block_trials=1)
     alone = cached_ledger(alone_size, config.cache, say)
     alone_entries, _, _ = trial_extent(alone, FIRST_TRIAL)
-    return ReplayFigures(
-        _replay_seconds(large, config.repeats, FIRST_TRIAL),
-        _replay_seconds(alone, config.repeats, FIRST_TRIAL),
-        trial_entries, alone_entries, ledger_entries, ledger_trials)
+    among_many, by_itself = _replay_seconds((large, alone), config.repeats, FIRST_TRIAL)
+    return ReplayFigures(among_many, by_itself, trial_entries, alone_entries, ledger_entries,
+                         ledger_trials)
 
 
 class _ScaleHome:
@@ -312,7 +321,8 @@ def run_scale(config: ScaleConfig, say: Callable[[str], None] = lambda _: None) 
     with _ScaleHome():
         paths = [cached_ledger(size, config.cache, say)
                  for size in (config.small, config.large)]
-        small, large = (measure_ledger(p, config.repeats, FIRST_TRIAL) for p in paths)
+        small, large = (measure_ledger(p) for p in paths)
+        measure_reads(paths, config.repeats, (small, large))
         replay = measure_replay(config, paths[1], say)
     return ScaleReport(small, large, time.perf_counter() - clock, replay)
 
@@ -359,7 +369,8 @@ def measure_figure_5(config: ScaleConfig,
     with _ScaleHome():
         paths = [cached_ledger(size, config.cache, say)
                  for size in (config.small, config.large)]
-        small, large = (_read_figures(p, config.repeats) for p in paths)
+        small, large = (_caught_up(p) for p in paths)
+        measure_reads(paths, config.repeats, (small, large))
         replay = measure_replay(config, paths[1], say)
     return figure_5(ScaleReport(small, large, time.perf_counter() - clock, replay))
 
