@@ -112,8 +112,13 @@ VIEW_TABLES = (
 )
 
 
+# What json.dumps(value, sort_keys=True, separators=(",", ":")) builds on every call, built
+# once: a rebuild encodes a row per entry.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 class TrialViews(SQLAlchemyTrackingRecorder):
