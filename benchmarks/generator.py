@@ -1,7 +1,8 @@
 """A reproducible generator of sponsor-sized ledgers: many trials of the shipped protocol
 (each under its own registry number), the full mix of entries (consents, screenings,
 enrolments, doses, labs, adverse events, DLT adjudications, cohort decisions, corrections,
-source-data reviews), four signing users, and key rotations along the way.
+source-data reviews, data queries raised, answered and closed), four signing users, and key
+rotations along the way.
 
     .venv/bin/python -m benchmarks.generator LEDGER --entries 1000000 [--seed 13]
 
@@ -44,7 +45,7 @@ from trialctl.ledger.application import TrialLedger, UnlockedUser
 from trialctl.ledger.demo import screening_values, shipped_protocol
 from trialctl.ledger.location import resolve_ledger
 from trialctl.ledger.requests import CohortDecision, PatientStep, Registration, Request
-from trialctl.ledger.reviews import Review, ReviewActions
+from trialctl.ledger.reviews import QueryOpen, QueryStep, Review, ReviewActions
 from trialctl.ledger.trials import TrialActions
 
 USERS = {
@@ -264,7 +265,8 @@ class _Block:
 
     def _review(self, cohorts: dict[str, list[str]]) -> None:
         """The monitor verifies one patient per cohort against source (read from the
-        stored entries, so one at a time)."""
+        stored entries, so one at a time), and queries another's first adverse event: a
+        third of the queries stay open, a third are answered, a third answered and closed."""
         reviews = ReviewActions(self.app)
         for trial, patients in cohorts.items():
             found = reviews.patient(reviews.trial(trial), patients[0])
@@ -274,6 +276,24 @@ class _Block:
                           for d in found.doses() if d["course"] == 1)
             reviews.perform(Review(trial, patients[0], cited, "mona"),
                             self.writer.actors["mona"], datetime.now(UTC))
+            self._query(reviews, trial, patients[1])
+
+    def _query(self, reviews: ReviewActions, trial: str, patient: str) -> None:
+        found = reviews.patient(reviews.trial(trial), patient)
+        ae = found.adverse_events()[0]
+        position = reviews.record_entries(found)[ae["version"]].position
+        actors = self.writer.actors
+        opened = reviews.perform(QueryOpen(trial, patient, position, "Please confirm the "
+                                           "grade against the chart", "mona"),
+                                 actors["mona"], datetime.now(UTC))
+        query_id = opened.summary["query"]
+        fate = self.rng.randrange(3)
+        if fate >= 1:
+            reviews.perform(QueryStep(trial, query_id, "answer", "Grade confirmed", "ivan"),
+                            actors["ivan"], datetime.now(UTC))
+        if fate == 2:
+            reviews.perform(QueryStep(trial, query_id, "close", None, "mona"),
+                            actors["mona"], datetime.now(UTC))
 
 
 def open_users(app: TrialLedger) -> dict[str, UnlockedUser]:

@@ -10,8 +10,13 @@ Figures (the machine may be shared, so only ratios from one run mean anything):
   processes, on the large ledger against the small one (target <= 1.2x);
 - projection rebuild: entries/s of `projections rebuild` against reading and decoding the
   notification log alone (target >= 0.5x);
+- replay among many: `trialctl replay` of that trial in the large ledger against the
+  same-sized trial generated alone in its own ledger (target <= 2x);
 - verify memory: peak resident memory of `trialctl verify`, large against small (target
   <= 500 MB and flat).
+
+`measure_figure_4(config)` and `measure_figure_5(config)` return figures 4 and 5 alone (value,
+baseline, ratio) for `benchmarks.run`.
 
 Ledgers are made by `benchmarks.generator` and kept in the cache directory (default
 /tmp/trialctl-scale), so a second run reuses them.
@@ -70,6 +75,68 @@ class ScaleReport:
     small: LedgerFigures
     large: LedgerFigures
     seconds: float
+    replay: ReplayFigures | None = None
+
+
+@dataclass(frozen=True)
+class ReplayFigures:
+    """`trialctl replay` of one trial among many against the same-sized trial alone."""
+
+    among_many: float  # median seconds, whole process
+    alone: float
+    trial_entries: int  # the trial's own entries and its patients', in the large ledger
+    alone_entries: int  # the same in the ledger holding it alone
+    ledger_entries: int  # every entry of the large ledger
+    ledger_trials: int
+
+
+REPLAY_TARGET = 2.0
+READ_TARGET = 1.2
+REBUILD_TARGET = 0.5
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """One measured value beside its baseline from the same run."""
+
+    what: str
+    value: float
+    baseline: float
+    unit: str
+    target: float
+    at_most: bool  # the target is a ceiling (else a floor)
+
+    @property
+    def ratio(self) -> float:
+        return self.value / self.baseline
+
+    @property
+    def met(self) -> bool:
+        return self.ratio <= self.target if self.at_most else self.ratio >= self.target
+
+
+@dataclass(frozen=True)
+class Figure4:
+    """Projection rebuild on the large ledger: entries/s against read-and-decode alone."""
+
+    value: float
+    baseline: float
+    ratio: float
+    entries: int
+    small: Ratio  # the same on the small ledger
+
+
+@dataclass(frozen=True)
+class Figure5:
+    """Scale-flat reads: the worst of the reads, large ledger over small (value and baseline
+    in seconds), each read apart, and the replay of one trial among many against alone."""
+
+    value: float
+    baseline: float
+    ratio: float
+    reads: dict[str, Ratio]
+    replay: Ratio
+    replay_figures: ReplayFigures
 
 
 def cached_ledger(size: Size, cache: Path, say: Callable[[str], None]) -> Path:
@@ -124,24 +191,56 @@ def _decode_rate(app: TrialLedger) -> float:
     return count / seconds
 
 
-def measure_ledger(path: Path, repeats: int, trial: str) -> LedgerFigures:
+def _rebuild_figures(path: Path) -> LedgerFigures:
+    """Entries, trials, and the rebuild and decode rates of one ledger, in this process."""
     app = TrialLedger(resolve_ledger(str(path)))
     try:
         entries = app.signed_recorder.tree_size()
         from trialctl.ledger.trials import TrialActions
 
-        trials = len(TrialActions(app).trial_ids())
-        figures = LedgerFigures(entries, trials)
+        figures = LedgerFigures(entries, len(TrialActions(app).trial_ids()))
         figures.decode_rate = _decode_rate(app)
         start = time.perf_counter()
         rebuild(app)
         figures.rebuild_rate = entries / (time.perf_counter() - start)
     finally:
         app.close()
-    for name, args in _reads(trial).items():
-        figures.reads[name] = statistics.median(
-            _seconds(args, path) for _ in range(repeats)
-        )
+    return figures
+
+
+def _caught_up(path: Path) -> LedgerFigures:
+    """The ledger's entries and trials, its read models brought up to date first, so no
+    timed read pays for a catch-up the others skip."""
+    app = TrialLedger(resolve_ledger(str(path)))
+    try:
+        from trialctl.ledger.projection import catch_up
+        from trialctl.ledger.trials import TrialActions
+
+        catch_up(app)
+        return LedgerFigures(app.signed_recorder.tree_size(),
+                             len(TrialActions(app).trial_ids()))
+    finally:
+        app.close()
+
+
+def measure_reads(paths: Sequence[Path], repeats: int,
+                  figures: Sequence[LedgerFigures]) -> None:
+    """Each read of the first trial as whole processes, the ledgers taking turns in every
+    round (so a busy moment on a shared machine falls on both alike); medians into each
+    ledger's figures."""
+    timed: dict[tuple[int, str], list[float]] = {}
+    for _ in range(repeats):
+        for name, args in _reads(FIRST_TRIAL).items():
+            for index, path in enumerate(paths):
+                timed.setdefault((index, name), []).append(_seconds(args, path))
+    for (index, name), seconds in timed.items():
+        figures[index].reads[name] = statistics.median(seconds)
+
+
+def measure_ledger(path: Path) -> LedgerFigures:
+    """Rebuild and decode rates and verify's peak memory of one ledger (its reads are
+    timed by `measure_reads`, alternating with the other ledger's)."""
+    figures = _rebuild_figures(path)
     # Peak memory is measured in a fresh process so one ledger's peak cannot hide another's.
     figures.verify_peak_mb, figures.verify_exit = _verify_peak(path)
     return figures
@@ -160,22 +259,120 @@ def _verify_peak(path: Path) -> tuple[float, int]:
     return int(peak) / 1024, int(code)
 
 
+FIRST_TRIAL = "NCT90000000"  # the first registered: only the ledger around it grows
+
+
+def trial_extent(path: Path, protocol_id: str) -> tuple[int, int, int]:
+    """The trial's own entries and its patients', the ledger's entries and its trials."""
+    from trialctl.ledger.trials import TrialActions
+
+    app = TrialLedger(resolve_ledger(str(path)))
+    try:
+        records = TrialActions(app)
+        trial = records.trial(protocol_id)
+        recorder = app.signed_recorder
+        own = sum(len(recorder.select_events(aggregate_id))
+                  for aggregate_id in (trial.id, *records.trial_patient_ids(trial)))
+        return own, recorder.tree_size(), len(records.trial_ids())
+    finally:
+        app.close()
+
+
+def _replay_seconds(paths: Sequence[Path], repeats: int, protocol_id: str) -> list[float]:
+    """Median seconds of a whole `trialctl replay` of the trial on each ledger, the ledgers
+    taking turns in every round."""
+    args = ["replay", "--trial", protocol_id, "--upto", str(10**9), "--json"]
+    timed = [[_seconds(args, path) for path in paths] for _ in range(repeats)]
+    return [statistics.median(column) for column in zip(*timed, strict=True)]
+
+
+def measure_replay(config: ScaleConfig, large: Path,
+                   say: Callable[[str], None]) -> ReplayFigures:
+    """Replay of the first trial in the large ledger, and of a trial generated alone in a
+    ledger of its own with as many entries as that trial holds."""
+    trial_entries, ledger_entries, ledger_trials = trial_extent(large, FIRST_TRIAL)
+    alone_size = Size(trial_entries, courses=config.large.courses, seed=config.large.seed,
+                      rotations=0, block_trials=1)
+    alone = cached_ledger(alone_size, config.cache, say)
+    alone_entries, _, _ = trial_extent(alone, FIRST_TRIAL)
+    among_many, by_itself = _replay_seconds((large, alone), config.repeats, FIRST_TRIAL)
+    return ReplayFigures(among_many, by_itself, trial_entries, alone_entries, ledger_entries,
+                         ledger_trials)
+
+
+class _ScaleHome:
+    """A throwaway TRIALCTL_HOME for the measured processes (none of them signs)."""
+
+    def __enter__(self) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="trialctl-scale-home-")
+        self._before = os.environ.get("TRIALCTL_HOME")
+        os.environ["TRIALCTL_HOME"] = self._dir.name
+
+    def __exit__(self, *_: object) -> None:
+        if self._before is None:
+            os.environ.pop("TRIALCTL_HOME", None)
+        else:
+            os.environ["TRIALCTL_HOME"] = self._before
+        self._dir.cleanup()
+
+
 def run_scale(config: ScaleConfig, say: Callable[[str], None] = lambda _: None) -> ScaleReport:
     clock = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="trialctl-scale-home-") as home:
-        before = os.environ.get("TRIALCTL_HOME")
-        os.environ["TRIALCTL_HOME"] = home
-        try:
-            paths = [cached_ledger(size, config.cache, say)
-                     for size in (config.small, config.large)]
-            # The same trial (the first registered) on both: only the ledger around it grows.
-            small, large = (measure_ledger(p, config.repeats, "NCT90000000") for p in paths)
-        finally:
-            if before is None:
-                os.environ.pop("TRIALCTL_HOME", None)
-            else:
-                os.environ["TRIALCTL_HOME"] = before
-    return ScaleReport(small, large, time.perf_counter() - clock)
+    with _ScaleHome():
+        paths = [cached_ledger(size, config.cache, say)
+                 for size in (config.small, config.large)]
+        small, large = (measure_ledger(p) for p in paths)
+        measure_reads(paths, config.repeats, (small, large))
+        replay = measure_replay(config, paths[1], say)
+    return ScaleReport(small, large, time.perf_counter() - clock, replay)
+
+
+def figure_4(report: ScaleReport) -> Figure4:
+    small, large = report.small, report.large
+    return Figure4(
+        large.rebuild_rate, large.decode_rate, large.rebuild_rate / large.decode_rate,
+        large.entries,
+        Ratio(f"`projections rebuild`, {small.entries:,} entries", small.rebuild_rate,
+              small.decode_rate, "entries/s", REBUILD_TARGET, at_most=False))
+
+
+def figure_5(report: ScaleReport) -> Figure5:
+    small, large = report.small, report.large
+    pair = f"{large.entries:,} vs {small.entries:,} entries"
+    reads = {name: Ratio(f"`trialctl {name}`, whole process, {pair}", large.reads[name],
+                         small.reads[name], "s", READ_TARGET, at_most=True)
+             for name in small.reads}
+    worst = max(reads.values(), key=lambda r: r.ratio)
+    replayed = report.replay
+    assert replayed is not None  # run_scale measures it
+    replay = Ratio(
+        f"`trialctl replay` of one trial ({replayed.trial_entries:,} entries) among "
+        f"{replayed.ledger_trials} ({replayed.ledger_entries:,} entries) vs alone "
+        f"({replayed.alone_entries:,} entries)",
+        replayed.among_many, replayed.alone, "s", REPLAY_TARGET, at_most=True)
+    return Figure5(worst.value, worst.baseline, worst.ratio, reads, replay, replayed)
+
+
+def measure_figure_4(config: ScaleConfig,
+                     say: Callable[[str], None] = lambda _: None) -> Figure4:
+    """Figure 4 alone: rebuild against read-and-decode, on the small and large ledgers."""
+    with _ScaleHome():
+        small, large = (cached_ledger(size, config.cache, say)
+                        for size in (config.small, config.large))
+        return figure_4(ScaleReport(_rebuild_figures(small), _rebuild_figures(large), 0.0))
+
+
+def measure_figure_5(config: ScaleConfig,
+                     say: Callable[[str], None] = lambda _: None) -> Figure5:
+    """Figure 5 alone: the reads, large ledger over small, and replay among many."""
+    clock = time.perf_counter()
+    with _ScaleHome():
+        paths = [cached_ledger(size, config.cache, say)
+                 for size in (config.small, config.large)]
+        small, large = (_caught_up(p) for p in paths)
+        measure_reads(paths, config.repeats, (small, large))
+        replay = measure_replay(config, paths[1], say)
+    return figure_5(ScaleReport(small, large, time.perf_counter() - clock, replay))
 
 
 def render_section(report: ScaleReport) -> str:
@@ -205,6 +402,16 @@ def render_section(report: ScaleReport) -> str:
     for label, f in (("small", s), ("large", large)):
         lines.append(f"| {label} | {f.rebuild_rate:.0f} | {f.decode_rate:.0f} | "
                      f"{f.rebuild_rate / f.decode_rate:.2f}x | >= 0.5x |")
+    if report.replay is not None:
+        r = report.replay
+        lines += [
+            "",
+            "| replay of one trial | among many (s) | alone (s) | ratio | target |",
+            "| --- | ---: | ---: | ---: | --- |",
+            f"| {FIRST_TRIAL}: {r.trial_entries} entries among {r.ledger_trials} trials "
+            f"({r.ledger_entries} entries), alone {r.alone_entries} | {r.among_many:.2f} | "
+            f"{r.alone:.2f} | {r.among_many / r.alone:.2f}x | <= {REPLAY_TARGET:g}x |",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -47,9 +47,11 @@ the checks below, so an author meets the refusals in the order of the file.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Mapping
+from dataclasses import replace
 
 from trialctl.domain.co_signature_file import read_co_signatures
 from trialctl.domain.conmed_file import read_conmed_rules
@@ -178,6 +180,28 @@ def load_protocol(text: str) -> Protocol:
     # from a ledger (protocol_from_dict alone) may predate forms and still reads.
     check_screening_form(protocol.forms, protocol.eligibility, required=True)
     return protocol
+
+
+# Protocols parsed from stored registrations, by their content less the id: a ledger of
+# many trials registers one protocol under many registry numbers, and parsing one is
+# costlier than rendering a trial's rows. A Protocol is frozen, so one may be shared.
+_PARSED: dict[str, Protocol] = {}
+_PARSED_MAX = 64
+
+
+def stored_protocol(data: Mapping[str, object]) -> Protocol:
+    """`protocol_from_dict` of a registration's protocol, parsed once per content."""
+    pid = data.get("id")
+    key = json.dumps({k: v for k, v in data.items() if k != "id"}, sort_keys=True,
+                     default=str)
+    parsed = _PARSED.get(key)
+    if parsed is None or not isinstance(pid, str) or not _ID_RE.match(pid):
+        parsed = protocol_from_dict(data)  # checks the id too
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = parsed
+        return parsed
+    return parsed if parsed.id == pid else replace(parsed, id=pid)
 
 
 def protocol_from_dict(data: Mapping[str, object]) -> Protocol:

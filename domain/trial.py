@@ -36,7 +36,7 @@ from trialctl.domain.escalation import (
 from trialctl.domain.ids import TRIALCTL_NAMESPACE
 from trialctl.domain.patient import EVALUABLE, REPLACED, DltOutcome, Patient, dlt_note
 from trialctl.domain.protocol import Protocol
-from trialctl.domain.protocol_file import protocol_from_dict
+from trialctl.domain.protocol_file import stored_protocol
 from trialctl.domain.rules import TrialRuleError, not_in_future, parse_day
 
 # The trial's patients by study id: at least every patient assigned to a cohort.
@@ -107,7 +107,7 @@ class Trial(Aggregate):
 
     @cached_property
     def protocol(self) -> Protocol:
-        return protocol_from_dict(self.protocol_data)
+        return stored_protocol(self.protocol_data)
 
     @property
     def design(self) -> ThreePlusThree:

@@ -118,15 +118,18 @@ def shown_status(
     status: dict[str, Any], views: TrialViews, trial_id: str, on: date | None = None
 ) -> dict[str, Any]:
     """The trial status as every command shows it: each decision's signer beside it, the
-    patients enrolled but since found ineligible, and each serious event's report as it
-    stands on `on` (today by default), from the patient read models."""
+    patients enrolled but since found ineligible, each serious event's report as it stands
+    on `on` (today by default) and the queries not closed yet, aged on `on`, from the
+    patient and query read models."""
     summaries = views.patient_summaries(trial_id)
     today = on or datetime.now(UTC).date()
     return {**with_signers(status, views.decision_signers(trial_id)),
             "eligibility_deviations": eligibility_deviations(summaries),
             "deviations": deviation_counts(summaries),
             "sae_reports": sae_report_states(summaries, today),
-            "end_of_study": ends_of_study(summaries)}
+            "end_of_study": ends_of_study(summaries),
+            # Aged on `on`, from the raised and closed dates kept in the read model.
+            "open_queries": views.open_queries(trial_id, today)}
 
 
 def with_signers(status: dict[str, Any], signers: dict[int, dict[str, Any]]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from trialctl.ledger.errors import LedgerError
 from trialctl.ledger.history import advanced, advanced_by
 from trialctl.ledger.mapper import EntryMapper
 from trialctl.ledger.views import (
+    VIEW_TABLES,
     VIEWS_NAME,
     TrialViews,
     ViewRows,
@@ -42,6 +43,7 @@ from trialctl.ledger.views import (
     decisions_view,
     dumps,
     patients_view,
+    queries_view,
     trials_view,
 )
 
@@ -146,6 +148,14 @@ class TrialProjection(Projection[TrialViews]):
                 "level": patient.level, "summary": dumps(patient.state(trial.protocol)),
                 "position": position,
             })
+            for query_id, query in patient.queries.items():
+                rows.put(queries_view, {
+                    "aggregate_id": str(patient.id), "query_id": query_id,
+                    "trial_id": patient.trial_id, "patient_id": patient.patient_id,
+                    "record": query["record_position"], "state": query["state"],
+                    "raised_by": query["raised_by"], "raised_at": query["raised_at"],
+                    "closed_at": query["closed_at"], "text": query["text"],
+                })
         self._trials_changed.clear()
         self._patients_changed.clear()
 
@@ -230,9 +240,11 @@ def _rebuilt(
 ) -> TrialViews:
     # One transaction: the batches' own transactions join it, so a rebuild cut short (a
     # crash, kill -9) leaves the read models as they were, never dropped but still tracked.
+    # Nobody sees a batch before the whole commits, so the trial and patient rows wait
+    # until the last entry: each is rendered once, not once per batch it appears in.
     with views.transaction(commit=True) as session:
         views.replace_tables(session)
-        _apply_new_entries(ledger, views, progress, stop)
+        _apply_new_entries(ledger, views, progress, stop, render_at_end=True)
     return views
 
 
@@ -255,8 +267,12 @@ def views_agree(ledger: TrialLedger, views: TrialViews) -> bool:
 
 
 def _apply_new_entries(
-    ledger: TrialLedger, views: TrialViews, progress: Progress | None, stop: int | None
+    ledger: TrialLedger, views: TrialViews, progress: Progress | None, stop: int | None,
+    render_at_end: bool = False,
 ) -> TrialViews:
+    """Fold the entries after the tracking position into the read models, a batch per
+    transaction with its tracking position. With `render_at_end` (inside one enclosing
+    transaction only) the trial and patient rows are rendered once, after the last batch."""
     projection = TrialProjection(views, ledger)
     recorder = ledger.signed_recorder
     position = views.position()
@@ -266,16 +282,23 @@ def _apply_new_entries(
             start=position, limit=BATCH, stop=stop, inclusive_of_start=position is None
         )
         if not notifications:
-            return views
+            break
         rows = ViewRows()
         for notification in notifications:
             projection.rows_for(notification, rows)
-        projection.flush(rows)
+        if not render_at_end:
+            projection.flush(rows)
         with views.transaction(commit=True) as session:
             views.write(session, rows, Tracking(VIEWS_NAME, notifications[-1].id))
         position = notifications[-1].id
         if progress is not None:
             progress(position, total)
+    if render_at_end:
+        rows = ViewRows()
+        projection.flush(rows)
+        with views.transaction(commit=True) as session:
+            views.write_rows(session, rows)
+    return views
 
 
 def expected_rows(ledger: TrialLedger) -> dict[str, list[dict[str, Any]]]:
@@ -291,8 +314,8 @@ def expected_rows(ledger: TrialLedger) -> dict[str, list[dict[str, Any]]]:
             break
         for notification in notifications:
             projection.rows_for(notification, rows)
-        projection.flush(rows)
         position = notifications[-1].id
+    projection.flush(rows)  # each trial and patient as its last entry left it
     tables: dict[str, list[dict[str, Any]]] = {}
     for table, _key, values in rows.items():
         tables.setdefault(table.name, []).append(values)
@@ -308,7 +331,7 @@ def _sort_key(row: dict[str, Any]) -> tuple[str, ...]:
 def compare_with_replay(ledger: TrialLedger, views: TrialViews) -> str | None:
     """The first read-model row that differs from a replay of the entries, or None."""
     expected = expected_rows(ledger)
-    for table in (trials_view, cohorts_view, patients_view, audit_view, decisions_view):
+    for table in VIEW_TABLES:
         stored = sorted(views.table_rows(table), key=_sort_key)
         wanted = expected.get(table.name, [])
         for index in range(max(len(stored), len(wanted))):

@@ -20,6 +20,7 @@ from trialctl.domain.trial import Trial
 from trialctl.ledger.application import UnlockedUser
 from trialctl.ledger.audit_review import INVALIDATED_REVIEWS, Scope, Section, register_section
 from trialctl.ledger.entry import entry_hash, parse_entry
+from trialctl.ledger.errors import LedgerError
 from trialctl.ledger.requests import Request
 from trialctl.ledger.roles import Meaning, Role
 from trialctl.ledger.trials import Recorded, TrialActions, _Pending
@@ -229,7 +230,16 @@ class ReviewActions(TrialActions):
     ) -> list[dict[str, Any]]:
         """Every query of the trial (or one patient's), with its state and age in days."""
         trial = self.trial(trial_ref)
-        holders = self.query_holders(trial)
+        if patient_id is not None:
+            # A query lives in the record it is about: one patient's are in their record,
+            # without looking through every query of the ledger.
+            try:
+                found = self.patient(trial, patient_id)
+            except LedgerError:
+                found = None  # no such record: no queries, as before it is recorded
+            holders = {} if found is None else dict.fromkeys(found.queries, found)
+        else:
+            holders = self.query_holders(trial)
         rows = []
         for query_id, patient in holders.items():
             if patient_id is not None and patient.patient_id != patient_id:

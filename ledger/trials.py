@@ -10,7 +10,7 @@ loads them again, runs the same step and records it.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -18,7 +18,6 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from trialctl.domain import journey
-from trialctl.domain import queries as query_rules
 from trialctl.domain.facts import Consent, Correction, Deviation, Fact, Reconsent
 from trialctl.domain.patient import Patient, patient_aggregate_id
 from trialctl.domain.protocol import Protocol
@@ -135,22 +134,13 @@ class TrialActions:
         }
 
     def status(self, trial_ref: str | None) -> dict[str, Any]:
-        """The trial status now, with each cohort decision's signer: from the read models,
-        brought up to date first, or computed from the trial when they hold no row yet.
-        With the trial's queries not closed yet and their age today (`open_queries`)."""
+        """The trial status now, with each cohort decision's signer and the trial's queries
+        not closed yet (aged today): from the read models, brought up to date first, or
+        computed from the trial when they hold no row yet."""
         trial = self.trial(trial_ref)
         views = catch_up(self.ledger)  # never a stale answer
         status = views.trial_status(trial.protocol_id) or trial.status(self.roster(trial))
-        shown = shown_status(status, views, str(trial.id))
-        return {**shown, "open_queries": self.open_queries(trial, datetime.now(UTC).date())}
-
-    def open_queries(self, trial: Trial, today: date) -> list[dict[str, Any]]:
-        """Every query of the trial not closed yet, with its age in days on `today`; only the
-        records holding a query are read."""
-        patients = {p.patient_id: p for p in self.query_holders(trial).values()}
-        return query_rules.by_number(
-            row for p in patients.values()
-            for row in query_rules.open_query_rows(p.patient_id, p.queries, today))
+        return shown_status(status, views, str(trial.id))
 
     def query_holders(self, trial: Trial) -> dict[str, Patient]:
         """Query id → the patient whose record it is about, across the trial."""
@@ -171,7 +161,12 @@ class TrialActions:
         notifications = self.ledger.signed_recorder.select_notifications(
             start=None, limit=1_000_000, topics=[Patient.ConsentSigned.TOPIC]
         )
-        consents = (self.ledger.mapper.to_domain_event(n) for n in notifications)
+        # Every consent of the trial holds its id as written (hex and hyphens, never
+        # escaped): only those rows are decoded, so a ledger of many trials costs a byte
+        # search per other trial's consent, not a decoding.
+        named = str(trial.id).encode("ascii")
+        consents = (self.ledger.mapper.to_domain_event(n) for n in notifications
+                    if named in n.state)
         return list(dict.fromkeys(
             c.originator_id for c in consents
             if isinstance(c, Patient.ConsentSigned)

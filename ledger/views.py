@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import date
 from typing import Any, ClassVar
 
 from eventsourcing.persistence import Tracking
@@ -28,6 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from trialctl.domain import queries as query_rules
 from trialctl.ledger.sqlalchemy_store import SQLAlchemyDatastore, SQLAlchemyTrackingRecorder
 
 VIEWS_NAME = "trialctl_views"  # the tracking name: one projection, one position
@@ -88,11 +90,35 @@ decisions_view = Table(
     Column("cohort_number", Integer, primary_key=True),
     Column("signed_by", Text, nullable=False),  # JSON: user, name, role, meaning, time
 )
-VIEW_TABLES = (trials_view, cohorts_view, patients_view, audit_view, decisions_view)
+# One row per data query, as its record's last entry left it: `status` lists the trial's
+# queries not closed yet from here (their age computed when read, since it depends on the
+# day), instead of replaying every record that holds one.
+queries_view = Table(
+    "trialctl_view_queries", _metadata,
+    Column("aggregate_id", Text, primary_key=True),  # the patient record it is about
+    Column("query_id", Text, primary_key=True),
+    Column("trial_id", Text, nullable=False),
+    Column("patient_id", Text, nullable=False),
+    Column("record", _position, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("raised_by", Text, nullable=False),
+    Column("raised_at", Text, nullable=False),
+    Column("closed_at", Text),
+    Column("text", Text, nullable=False),
+    Index("trialctl_view_queries_trial_idx", "trial_id", "state"),
+)
+VIEW_TABLES = (
+    trials_view, cohorts_view, patients_view, audit_view, decisions_view, queries_view,
+)
+
+
+# What json.dumps(value, sort_keys=True, separators=(",", ":")) builds on every call, built
+# once: a rebuild encodes a row per entry.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 class TrialViews(SQLAlchemyTrackingRecorder):
@@ -195,6 +221,17 @@ class TrialViews(SQLAlchemyTrackingRecorder):
             )
             return [dict(json.loads(text)) for (text,) in found]
 
+    def open_queries(self, trial_id: str, today: date) -> list[dict[str, Any]]:
+        """The trial's queries not closed yet, each aged in days on `today`, in id order."""
+        query = select(queries_view).where(
+            queries_view.c.trial_id == trial_id, queries_view.c.state != query_rules.CLOSED)
+        with self.transaction(commit=False) as session:
+            found = [dict(row._mapping) for row in session.execute(query)]
+        return query_rules.by_number(
+            shown for row in found for shown in query_rules.open_query_rows(
+                row["patient_id"], {row["query_id"]: {**row, "record_position": row["record"]}},
+                today))
+
     def audit_rows(
         self,
         user_id: str | None = None,
@@ -252,6 +289,7 @@ class ViewRows:
         patients_view.name: ("aggregate_id",),
         audit_view.name: ("position",),
         decisions_view.name: ("trial_id", "cohort_number"),
+        queries_view.name: ("aggregate_id", "query_id"),
     }
 
     def __init__(self) -> None:

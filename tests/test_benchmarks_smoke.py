@@ -91,12 +91,19 @@ def test_scale_quick_run_generates_ledgers_and_writes_its_section(quick_cache: P
         assert set(figures.reads) == {"status", "patient", "log --patient"}
         assert figures.verify_exit == 0  # a generated ledger verifies clean
         assert figures.rebuild_rate > 0 and figures.decode_rate > 0
-    # A second run reuses the cached ledgers rather than generating them again.
-    assert sorted(p.name for p in quick_cache.glob("*.done")) == [
-        "ledger-150-c1-b2-s13.done", "ledger-400-c1-b2-s13.done"]
+    # A second run reuses the cached ledgers rather than generating them again: the two
+    # sizes, and the replayed trial generated alone (one trial, named by its entries).
+    assert report.replay is not None and report.replay.trial_entries > 0
+    assert {p.name for p in quick_cache.glob("*.done")} == {
+        "ledger-150-c1-b2-s13.done", f"ledger-{report.replay.trial_entries}-c1-b1-s13.done",
+        "ledger-400-c1-b2-s13.done"}
     section = scale.render_section(report)
     assert section.startswith("## Scale\n")
     assert "| `log --patient` (s) |" in section and "decode alone" in section
+    assert "among many" in section
+    figure = scale.figure_5(report)
+    assert figure.ratio == max(r.ratio for r in figure.reads.values())
+    assert figure.replay.baseline == report.replay.alone
 
 
 def test_scale_section_replaces_its_own_place_in_results() -> None:
