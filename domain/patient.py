@@ -529,8 +529,9 @@ class Patient(Aggregate):
             "outcome": outcome.state,
             "replaced_because": outcome.reason or None,
             "course1_dose": self.course1_dose(protocol),
-            # A DLT adjudicated as such that does not count now, and why.
-            "dlt_notes": [dlt_note(d) for d in judged if d["is_dlt"] and not d["counts"]],
+            # A DLT adjudicated as such that does not count now, and why (one awaiting its
+            # co-signature is listed under awaiting_co_signature only).
+            "dlt_notes": [dlt_note(d) for d in judged if not_counted(d)],
             "awaiting_co_signature": self.awaiting_co_signature(protocol),
             "uncoded_aes": [ae["ae_id"] for ae in self.adverse_events() if not ae["coded"]],
             "serious_adverse_events": sum(1 for ae in self.adverse_events() if ae["serious"]),
@@ -1413,12 +1414,17 @@ def assessed_series(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return series
 
 
-def dlt_note(judged: dict[str, Any]) -> str:
-    """Why an adjudicated DLT does not count now: awaiting its co-signature, or the rule's
-    conditions its AE fails."""
+def not_counted(judged: dict[str, Any]) -> bool:
+    """A DLT adjudicated as such that does not count now: its AE fails the rule's
+    conditions. One awaiting its co-signature is not judged yet, so it is not among them
+    (it is listed as awaiting co-signature)."""
     co_signature = judged.get("co_signature")
-    if co_signature is not None and co_signature["state"] == "pending":
-        return f"{judged['ae_id']}: {co_signature['text']}"
+    pending = co_signature is not None and co_signature["state"] == "pending"
+    return bool(judged["is_dlt"]) and not judged["counts"] and not pending
+
+
+def dlt_note(judged: dict[str, Any]) -> str:
+    """Why an adjudicated DLT does not count now: the rule's conditions its AE fails."""
     rule = judged["rule_code"]
     return f"{judged['ae_id']}: does not meet rule {rule}: {'; '.join(judged['unmet'])}"
 
