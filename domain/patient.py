@@ -39,6 +39,7 @@ from trialctl.domain.eligibility import evaluate_eligibility
 from trialctl.domain.end_of_study import DIED
 from trialctl.domain.facts import (
     ALLOWED_AFTER_WITHDRAWAL,
+    COLLECTED_BEFORE_WITHDRAWAL,
     CORRECTABLE,
     FACTS,
     KEPT,
@@ -613,12 +614,15 @@ class Patient(Aggregate):
     # -- guards --------------------------------------------------------------------------
 
     def may_record(self, kind: str, day: date, now: datetime, what: str) -> None:
-        if self.withdrawn_on is not None and kind not in ALLOWED_AFTER_WITHDRAWAL:
+        if self.withdrawn_on is not None and kind not in ALLOWED_AFTER_WITHDRAWAL and not (
+            kind in COLLECTED_BEFORE_WITHDRAWAL
+            and day <= parse_day(self.withdrawn_on, "withdrawal date")
+        ):
             raise TrialRuleError(
                 "after-withdrawal",
                 f"consent of {self.patient_id} was withdrawn on {self.withdrawn_on}: only "
-                "safety follow-up (adverse events, DLT adjudication, corrections, death) "
-                "and going off study may be recorded",
+                "safety follow-up (adverse events, DLT adjudication, corrections, death), "
+                "going off study and assessments made by that day may be recorded",
             )
         off_treatment = self.off_treatment_on
         if off_treatment is not None and kind in TREATMENT_KINDS:
