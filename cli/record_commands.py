@@ -410,7 +410,8 @@ def withdraw(
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
     """Withdrawal of all consent (afterwards only safety data: adverse events, their
-    follow-up, death, corrections, off study), or --from treatment: no more doses, the
+    follow-up, death, corrections, off study; and responses, observations and labs made by
+    the withdrawal day, entered from source), or --from treatment: no more doses, the
     patient stays in follow-up.
 
     \b
