@@ -436,7 +436,7 @@ def off_study(
     when it lists them). Follow-up contacts come after it (`record follow-up`).
 
     \b
-    Example: trialctl record off-study P013 --date 2026-10-01 --reason "progression" -u mona
+    Example: trialctl record off-study P010 --date 2026-11-01 --reason "progression" -u mona
     """
     fact = OffStudy(off_on=date, reason=reason)
     run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
@@ -457,7 +457,7 @@ def follow_up(
     Not before the off-study date; nothing after a contact that found the patient dead.
 
     \b
-    Example: trialctl record follow-up P013 --date 2026-10-02 --status alive --text "phone call with the patient" -u mona
+    Example: trialctl record follow-up P010 --date 2026-11-02 --status alive --text "phone call with the patient" -u mona
     """
     fact = FollowUp(contacted_on=date, status=status, text=text)
     run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
