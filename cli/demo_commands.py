@@ -114,7 +114,8 @@ def _try_lines(result: DemoResult) -> list[str]:
         "trialctl patient P006",
         "trialctl log --by ivan --type Corrected",
         "trialctl verify",
-        f"echo {mona.password} | trialctl record observe P006 --kind ctc_count --value 5 "
+        "trialctl schedule --patient P010",
+        f"echo {mona.password} | trialctl record observe P010 --kind ctc_count --value 5 "
         f"--date $(date +%F) -u {mona.user_id} --password-stdin",
     ]
 

@@ -410,7 +410,8 @@ def withdraw(
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
     """Withdrawal of all consent (afterwards only safety data: adverse events, their
-    follow-up, death, corrections, off study), or --from treatment: no more doses, the
+    follow-up, death, corrections, off study; and responses, observations and labs made by
+    the withdrawal day, entered from source), or --from treatment: no more doses, the
     patient stays in follow-up.
 
     \b
@@ -435,7 +436,7 @@ def off_study(
     when it lists them). Follow-up contacts come after it (`record follow-up`).
 
     \b
-    Example: trialctl record off-study P013 --date 2026-10-01 --reason "progression" -u mona
+    Example: trialctl record off-study P010 --date 2026-11-01 --reason "progression" -u mona
     """
     fact = OffStudy(off_on=date, reason=reason)
     run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
@@ -456,7 +457,7 @@ def follow_up(
     Not before the off-study date; nothing after a contact that found the patient dead.
 
     \b
-    Example: trialctl record follow-up P013 --date 2026-10-02 --status alive --text "phone call with the patient" -u mona
+    Example: trialctl record follow-up P010 --date 2026-11-02 --status alive --text "phone call with the patient" -u mona
     """
     fact = FollowUp(contacted_on=date, status=status, text=text)
     run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))

@@ -246,6 +246,8 @@ def render_patient_notes(summary: dict[str, Any], flagged: list[dict[str, Any]])
               f"{dose['days_missed']} held, skipped or discontinued)")
     for note in summary["dlt_notes"]:
         _echo(f"DLT not counted: {note}")
+    for waiting in summary.get("awaiting_co_signature", []):  # absent from older read models
+        _echo(f"awaiting co-signature: {waiting['text']}")
     for ae_id in summary["uncoded_aes"]:
         _echo(f"{ae_id}: uncoded term")
     if summary.get("reconsent_due"):

@@ -35,7 +35,7 @@ def schedule(
     or upcoming, derived from the recorded responses, observations and labs.
 
     \b
-    Example: trialctl schedule --patient P008 --due-by 2030-01-01
+    Example: trialctl schedule --patient P010 --due-by 2030-01-01
     """
     from trialctl.ledger.application import open_ledger
     from trialctl.ledger.schedule import schedule_rows

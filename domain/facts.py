@@ -919,6 +919,10 @@ class Lab(Fact):
 FACTS = (*FACTS, Lab)
 KEPT[Lab.KIND] = Lab
 CORRECTABLE[Lab.KIND] = Lab.correctable()
+# Assessments made while the patient still consented (dated on or before the withdrawal
+# day) stay part of the trial's data and may still be entered from the source afterwards;
+# nothing dated after the withdrawal (FDA, "Data Retention When Subjects Withdraw", 2008).
+COLLECTED_BEFORE_WITHDRAWAL = frozenset({Response.KIND, Observation.KIND, Lab.KIND})
 
 
 # -- protocol deviations and concomitant medications ---------------------------------------

@@ -40,6 +40,7 @@ from trialctl.domain.eligibility import evaluate_eligibility
 from trialctl.domain.end_of_study import DIED
 from trialctl.domain.facts import (
     ALLOWED_AFTER_WITHDRAWAL,
+    COLLECTED_BEFORE_WITHDRAWAL,
     CORRECTABLE,
     FACTS,
     KEPT,
@@ -545,8 +546,9 @@ class Patient(Aggregate):
             "outcome": outcome.state,
             "replaced_because": outcome.reason or None,
             "course1_dose": self.course1_dose(protocol),
-            # A DLT adjudicated as such that does not count now, and why.
-            "dlt_notes": [dlt_note(d) for d in judged if d["is_dlt"] and not d["counts"]],
+            # A DLT adjudicated as such that does not count now, and why (one awaiting its
+            # co-signature is listed under awaiting_co_signature only).
+            "dlt_notes": [dlt_note(d) for d in judged if not_counted(d)],
             "awaiting_co_signature": self.awaiting_co_signature(protocol),
             "uncoded_aes": [ae["ae_id"] for ae in self.adverse_events() if not ae["coded"]],
             "serious_adverse_events": sum(1 for ae in self.adverse_events() if ae["serious"]),
@@ -628,12 +630,15 @@ class Patient(Aggregate):
     # -- guards --------------------------------------------------------------------------
 
     def may_record(self, kind: str, day: date, now: datetime, what: str) -> None:
-        if self.withdrawn_on is not None and kind not in ALLOWED_AFTER_WITHDRAWAL:
+        if self.withdrawn_on is not None and kind not in ALLOWED_AFTER_WITHDRAWAL and not (
+            kind in COLLECTED_BEFORE_WITHDRAWAL
+            and day <= parse_day(self.withdrawn_on, "withdrawal date")
+        ):
             raise TrialRuleError(
                 "after-withdrawal",
                 f"consent of {self.patient_id} was withdrawn on {self.withdrawn_on}: only "
-                "safety follow-up (adverse events, DLT adjudication, corrections, death) "
-                "and going off study may be recorded",
+                "safety follow-up (adverse events, DLT adjudication, corrections, death), "
+                "going off study and assessments made by that day may be recorded",
             )
         off_treatment = self.off_treatment_on
         if off_treatment is not None and kind in TREATMENT_KINDS:
@@ -1429,12 +1434,17 @@ def assessed_series(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return series
 
 
-def dlt_note(judged: dict[str, Any]) -> str:
-    """Why an adjudicated DLT does not count now: awaiting its co-signature, or the rule's
-    conditions its AE fails."""
+def not_counted(judged: dict[str, Any]) -> bool:
+    """A DLT adjudicated as such that does not count now: its AE fails the rule's
+    conditions. One awaiting its co-signature is not judged yet, so it is not among them
+    (it is listed as awaiting co-signature)."""
     co_signature = judged.get("co_signature")
-    if co_signature is not None and co_signature["state"] == "pending":
-        return f"{judged['ae_id']}: {co_signature['text']}"
+    pending = co_signature is not None and co_signature["state"] == "pending"
+    return bool(judged["is_dlt"]) and not judged["counts"] and not pending
+
+
+def dlt_note(judged: dict[str, Any]) -> str:
+    """Why an adjudicated DLT does not count now: the rule's conditions its AE fails."""
     rule = judged["rule_code"]
     return f"{judged['ae_id']}: does not meet rule {rule}: {'; '.join(judged['unmet'])}"
 

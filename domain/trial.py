@@ -34,7 +34,7 @@ from trialctl.domain.escalation import (
     ThreePlusThree,
 )
 from trialctl.domain.ids import TRIALCTL_NAMESPACE
-from trialctl.domain.patient import EVALUABLE, REPLACED, DltOutcome, Patient, dlt_note
+from trialctl.domain.patient import EVALUABLE, REPLACED, DltOutcome, Patient, dlt_note, not_counted
 from trialctl.domain.protocol import Protocol
 from trialctl.domain.protocol_file import stored_protocol
 from trialctl.domain.rules import TrialRuleError, not_in_future, parse_day
@@ -168,7 +168,7 @@ class Trial(Aggregate):
             for patient_id in cohort["patients"]:
                 patient = patients[patient_id]
                 for judged in patient.judged_dlts(protocol):
-                    if judged["is_dlt"] and not judged["counts"]:
+                    if not_counted(judged):
                         notes.append(f"{patient_id} {dlt_note(judged)}")
                     if judged["overridden"]:
                         overrides.append({

@@ -70,6 +70,9 @@ class CoSignActions(ReviewActions):
 
     def _co_sign(self, request: CoSign, now: datetime) -> _Pending:
         trial = self.trial(request.trial)
+        # After closing, only corrections, queries and reviews are signed: a second
+        # signature is a decision's or an adjudication's, refused like the first.
+        trial.check_open("a co-signature")
         position = request.position
         found = self.ledger.signed_recorder.entry_at(position) if position >= 0 else None
         if found is not None and found[1].topic in ADJUDICATION_TYPES:

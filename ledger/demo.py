@@ -10,7 +10,13 @@ CTCAE v3.0 but one recorded uncoded, a dose is corrected, responses are assessed
 and circulating tumour cells are counted. Last, source verification finds that the level 2
 DLT's neutropenia was grade 3, not 4: the correction makes that DLT stop counting (it no
 longer meets neutropenia_g4), so the decisions that counted it show as made on data since
-corrected.
+corrected. Then the monitor's work (a review voided by a correction, a query, a re-consent,
+con-meds and deviations, a visit entered as one batch file), and the site's catch-up from its
+source documents, one batch file a cohort: every assessment the protocol's schedule asks
+until each patient left the study (level 1 progressed at week 9; level 2 responded, then
+progressed at week 18; the serious diarrhoea and the level 3 DLTs ended treatment). One
+patient, P010, is still on study, and the schedule shows exactly one assessment overdue: P010's
+week 27 tumour assessment, whose visit file held the CTC count and ANC but no scan.
 """
 
 from __future__ import annotations
@@ -275,7 +281,7 @@ def consent_scene(story: _Story, patient: str, offset: int) -> None:
     same version would be refused. Then their assessment schedule, with what is overdue."""
     story.record("mona", patient, Consent(consent_version="2.2", signed_on=story.day(offset)))
     story.say(f"{patient}: re-consented to the amended consent form 2.2")
-    # The schedule is read from the facts: the week 3 circulating tumour cells never drawn.
+    # The schedule is read from the facts: the first circulating tumour cell count missing.
     rows = schedule_rows(story.records, None, patient, story.now.date())
     missed = next(r for r in rows if r["state"] == "overdue" and r["assessment"] == "ctc")
     story.say(f"{patient}: schedule shows {missed['name'].lower()} (due {missed['due_on']}) "
@@ -299,7 +305,7 @@ def deviations_scene(story: _Story, prohibited: str, allowed: str) -> None:
               f"{allowed}: mini-dose warfarin allowed, a deviation recorded on it")
 
 
-def batch_scene(story: _Story, directory: Path, patient: str) -> None:
+def batch_scene(story: _Story, directory: Path, patient: str) -> str:
     """A visit entered as a batch file in one command (`trialctl record --from FILE`): the
     latest circulating tumour cell count the schedule found overdue, drawn on its due day,
     with that day's ANC; one unlock, every line through its single command's checks."""
@@ -318,6 +324,93 @@ def batch_scene(story: _Story, directory: Path, patient: str) -> None:
     assert not outcome.refused, outcome.shown()  # the demo's own lines are valid
     story.say(f"{patient}: the visit of {visit['due_on']} entered from {path.name} in one "
               f"batch ({outcome.written} entries, one signer)")
+    return str(visit["due_on"])
+
+
+@dataclass(frozen=True)
+class Followed:
+    """What a patient's source documents hold after their first course: the day (story
+    offset) they went off study and why, or None while on study; and each tumour
+    re-assessment's target lesions (liver, lung, mm) by scheduled week."""
+
+    off_on: int | None = None
+    reason: str | None = None
+    scans: tuple[tuple[int, str, str], ...] = ()
+
+
+PROGRESSION, TOXICITY = "disease progression", "unacceptable toxicity"
+BASELINE_LESIONS = ["T1:liver:42", "T2:lung:21"]
+MARKERS = {1: "moderate", 2: "weak"}  # phosphorylation at baseline, then at week 9
+
+
+def _visit_line(story: _Story, row: dict[str, Any], week_zero: date,
+                followed: Followed) -> dict[str, Any]:
+    """The record that does one scheduled occurrence, dated its due day."""
+    patient, on, number = row["patient_id"], row["due_on"], int(row["occurrence"])
+    code = row["assessment"]
+    if code == "recist":
+        if number == 1:
+            return {"command": "response", "patient": patient, "date": on, "baseline": True,
+                    "lesion": BASELINE_LESIONS}
+        week = (date.fromisoformat(on) - week_zero).days // 7
+        liver, lung = next((lv, lg) for w, lv, lg in followed.scans if w == week)
+        return {"command": "response", "patient": patient, "date": on,
+                "lesion": [f"T1:liver:{liver}", f"T2:lung:{lung}"]}
+    if code == "labs":
+        # Haemoglobin: an ANC sample would become the lab series a neutropenia DLT's
+        # duration is read from, and these day-1 counts say nothing of the nadir.
+        return {"command": "lab", "patient": patient, "test": "haemoglobin", "value": "12.8",
+                "unit": "g/dL", "lln": "12.0", "date": on, "course": number, "day": 1}
+    assessment = next(a for a in story.protocol.schedule if a.code == code)
+    value = str(max(2, 8 - number)) if code == "ctc" else MARKERS[number]
+    return {"command": "observe", "patient": patient, "kind": assessment.observation,
+            "value": value, "date": on}
+
+
+def source_visits_scene(story: _Story, directory: Path, cohorts: list[list[str]],
+                        followed: dict[str, Followed], chased: tuple[str, str]) -> None:
+    """The site enters each cohort's visits from its source documents, one batch file a
+    cohort signed by the investigator: every assessment the protocol's schedule asks of
+    each patient until they left the study (baseline, circulating tumour cells, AKT, ERK
+    and KIT phosphorylation, labs each course, RECIST), and the day they went off study.
+    One is left out on purpose: `chased` (patient, due day), the tumour assessment of a
+    visit whose batch file held no scan, the one overdue assessment a monitor chases."""
+    today = story.now.date()
+    for number, patients in enumerate(cohorts, start=1):
+        lines: list[dict[str, Any]] = []
+        for patient in patients:
+            plan = followed.get(patient, Followed())
+            found = story.records.patient(story.records.trial(None), patient)
+            week_zero = found.first_dose_day(1)
+            assert week_zero is not None  # every cohort patient was dosed
+            last = None if plan.off_on is None else story.start + timedelta(days=plan.off_on)
+            for row in schedule_rows(story.records, None, patient, today):
+                left_out = (patient, row["due_on"]) == chased and row["assessment"] == "recist"
+                if row["state"] != "overdue" or left_out:
+                    continue
+                if last is None or date.fromisoformat(row["due_on"]) <= last:
+                    lines.append(_visit_line(story, row, week_zero, plan))
+            if plan.off_on is not None:
+                lines.append({"command": "off-study", "patient": patient,
+                              "date": story.day(plan.off_on), "reason": plan.reason})
+        path = directory / f"visits-cohort-{number}.jsonl"
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+        outcome = record_batch(story.records.ledger, read_lines(path.read_bytes(), path.name),
+                               None, "ivan", lambda: story.actors["ivan"], story.now)
+        assert not outcome.refused, outcome.shown()  # the demo's own lines are valid
+        story.say(f"cohort {number}: visits entered from source in {path.name} "
+                  f"({outcome.written} entries, one batch)")
+    overdue = [r for r in schedule_rows(story.records, None, None, today)
+               if r["state"] == "overdue"]
+    assert len(overdue) == 1, overdue  # the story's one deliberate gap
+    (gap,) = overdue
+    found = story.records.patient(story.records.trial(None), gap["patient_id"])
+    week_zero = found.first_dose_day(1)
+    assert week_zero is not None
+    week = (date.fromisoformat(gap["due_on"]) - week_zero).days // 7
+    story.say(f"{gap['patient_id']}: one assessment overdue on the schedule, the week {week} "
+              f"{gap['name']} due {gap['due_on']}: the visit entered from "
+              f"visit-{gap['patient_id']}.jsonl held no scan")
 
 
 def run_demo(
@@ -425,7 +518,24 @@ def run_demo(
     review_scene(story, second[2])
     consent_scene(story, third[1], offset=150)
     deviations_scene(story, third[2], third[1])
-    batch_scene(story, directory, third[1])
+    visit = batch_scene(story, directory, third[1])
+    # After course 1: who progressed at which scan, who stopped for toxicity, who is still
+    # on study. Level 1 progressed at week 9; level 2 responded, then progressed at week
+    # 18 (P010 responds still); the serious diarrhoea and the level 3 DLTs ended treatment.
+    source = {
+        **{p: Followed(73, PROGRESSION, ((9, "50", "27"),)) for p in cohort[1:]},
+        second[0]: Followed(172, PROGRESSION, ((18, "32", "20"),)),
+        second[1]: Followed(172, PROGRESSION, ((18, "45", "26"),)),
+        second[2]: Followed(172, PROGRESSION, ((18, "30", "15"),)),
+        third[0]: Followed(127, TOXICITY),
+        third[1]: Followed(scans=((9, "28", "14"), (18, "26", "13"))),
+        third[2]: Followed(149, PROGRESSION, ((9, "50", "27"),)),
+        fourth[0]: Followed(147, TOXICITY),
+        fourth[1]: Followed(147, TOXICITY),
+        fourth[2]: Followed(189, PROGRESSION, ((9, "50", "27"),)),
+    }
+    source_visits_scene(story, directory, [cohort, second, third, fourth], source,
+                        (third[1], visit))
     status = records.status(None)
     report = verify_ledger(app.signed_recorder, location.display())
     entries = app.signed_recorder.tree_size()

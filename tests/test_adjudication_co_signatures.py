@@ -8,6 +8,7 @@ tests run a variant of it. The CLI part runs the real `trialctl` on SQLite and P
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,9 @@ from trialctl.domain.facts import DltAdjudication
 from trialctl.domain.patient import WAITING
 from trialctl.domain.rules import TrialRuleError
 from trialctl.domain.trial import Trial
+from trialctl.ledger.application import open_ledger
+from trialctl.ledger.co_signing import CoSign, CoSignActions
+from trialctl.ledger.requests import CohortDecision, TrialClosure
 from trialctl.ledger.verify_decisions import _Adjudications, _Decision
 
 
@@ -63,8 +67,12 @@ def test_a_pending_adjudication_keeps_its_patient_waiting_and_the_cohort_undecid
     assert [(w.get("patient_id"), w["role"]) for w in status["awaiting_co_signature"]] == [
         ("P003", "investigator")]
     assert status["cohorts"][0]["dlts"] == 0
-    assert with_dlt.summary(protocol)["dlt_notes"] == [
-        "AE1: P003's adjudication of AE1 awaits co-signature by the investigator"]
+    # Pending, not "not counted": it is listed once, as awaiting its co-signature.
+    summary = with_dlt.summary(protocol)
+    assert summary["dlt_notes"] == []
+    assert [w["text"] for w in summary["awaiting_co_signature"]] == [
+        "P003's adjudication of AE1 awaits co-signature by the investigator"]
+    assert status["cohorts"][0]["dlt_notes"] == []
     # No decision may be taken as if the adjudication were final.
     message = _refused("decision-due", lambda: trial.decide(
         "escalate", 2, None, roster(trial), NOW, override_reason="the DLT is obvious"))
@@ -124,6 +132,9 @@ def test_record_cosign_confirms_an_adjudication_and_refuses_the_rest(
     assert "awaiting co-signature: P003's adjudication of AE1 awaits co-signature by the " \
         "investigator" in shown
     assert site.patient("P003")["patient"]["outcome"] == "waiting"
+    shown = site.run("patient", "P003").stdout
+    assert "awaiting co-signature: P003's adjudication of AE1 awaits" in shown
+    assert "DLT not counted" not in shown
     decide = site.record("decide", "--action", "escalate", "--next-level", "2", user="pat",
                          check=False)
     assert_one_line_error(decide, "awaits co-signature by the investigator")
@@ -172,3 +183,34 @@ def test_verify_finds_an_adjudication_co_signature_that_cites_wrongly_or_by_its_
     assert "co-sign-own-entry" in problems(40, "a" * 64, "pat", "investigator")[0]
     assert "co-sign-own-entry" in problems(40, "a" * 64, "carl", "investigator")[0]
     assert "co-signer-role" in problems(40, "a" * 64, "mona", "monitor")[0]
+
+
+def test_no_co_signature_after_the_trial_is_closed(ledger_url: str, home: Path) -> None:
+    """A pending adjudication and a pending cohort decision: once the trial is closed,
+    neither may be co-signed (only corrections, queries and reviews); verify stays clean."""
+    position, actors = pending_adjudication(ledger_url)
+    app = open_ledger(ledger_url)
+    try:
+        actions = CoSignActions(app)
+        actions.perform(CoSign(None, position, "ivan"), actors["ivan"], datetime.now(UTC))
+        trial = actions.trial(None)
+        step = trial.expected_step(actions.roster(trial))
+        assert step is not None
+        decided = actions.perform(CohortDecision(None, step.action, step.next_level,
+                                                 step.mtd_level, None), actors["pat"],
+                                  datetime.now(UTC))
+        decision = int(decided.entries[0]["position"])
+        assert actions.trial(None).awaiting_co_signature()
+        actions.perform(TrialClosure(None, date.today().isoformat(), "database lock"),
+                        actors["pat"], datetime.now(UTC))
+        with pytest.raises(TrialRuleError, match=r"a co-signature may not be recorded.*"
+                           r"\[rule: trial-closed\]"):
+            actions.check(CoSign(None, decision, "mona"), datetime.now(UTC))
+    finally:
+        app.close()
+    site = SignedSite(ledger_url)
+    before = stored_entries(ledger_url)
+    refused = site.record("cosign", str(decision), user="mona", check=False)
+    assert_one_line_error(refused, "trial-closed")
+    assert stored_entries(ledger_url) == before
+    assert json.loads(site.run("verify", "--json").stdout)["ok"] is True

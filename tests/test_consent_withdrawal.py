@@ -77,6 +77,13 @@ def test_after_withdrawal_of_all_consent_only_safety_data_then_off_study() -> No
     ):
         with pytest.raises(TrialRuleError, match=r"\[rule: (after-withdrawal|on-treatment)\]"):
             _take(trial, patient, fact)
+    # What was assessed while the patient still consented is entered from the source
+    # afterwards; the day after the withdrawal it is refused.
+    _take(trial, patient, Observation(kind="ctc_count", value="4", observed_on=day(5)))
+    _take(trial, patient, Lab(test="anc", value="1500", unit="/mm3", collected_on=day(4),
+                              course=None, day=None, uln=None, lln=None))
+    with pytest.raises(TrialRuleError, match=r"assessments made by that day.*after-withdrawal"):
+        _take(trial, patient, Observation(kind="ctc_count", value="4", observed_on=day(6)))
     death = replace(adverse_event(NEUTROPENIA, 5, day(9)), serious=["death"],
                     site_aware_on=day(9))
     _take(trial, patient, death)  # a death is safety data

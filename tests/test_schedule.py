@@ -1,6 +1,6 @@
 """The assessment schedule as protocol data: occurrences, windows and their states derived
 from the patient's facts at read time; `trialctl schedule` in every output form on the demo
-ledger, on SQLite and PostgreSQL."""
+ledger, on SQLite and PostgreSQL; the demo's one overdue assessment."""
 
 from __future__ import annotations
 
@@ -89,10 +89,12 @@ def _run(url: str, home: Path, *args: str) -> Result:
 def test_schedule_on_the_demo_in_every_form(ledger_url: str, tmp_path: Path) -> None:
     home = demo_ledger(ledger_url, tmp_path) / "home"
     rows = json.loads(_run(ledger_url, home, "schedule", "--patient", "P008", "--json").stdout)
+    # P008 went off study at the week 18 scan: every occurrence until then is done, none
+    # after it is listed.
     ctc = [(r["occurrence"], r["state"]) for r in rows if r["assessment"] == "ctc"]
-    assert ctc[:2] == [(1, "done"), (2, "overdue")]  # the demo drew CTCs at baseline only
+    assert ctc == [(n, "done") for n in range(1, 6)]  # weeks 0, 3, 6, 9 and 18
     recist = [r["state"] for r in rows if r["assessment"] == "recist"]
-    assert recist[:2] == ["done", "done"]  # baseline and week 9
+    assert recist == ["done", "done", "done"]  # baseline, weeks 9 and 18
     # A done occurrence names the record that did it, and that record carries its visit.
     done = next(r for r in rows if r["assessment"] == "ctc" and r["state"] == "done")
     shown = json.loads(_run(ledger_url, home, "patient", "P008", "--json").stdout)["patient"]
@@ -101,7 +103,7 @@ def test_schedule_on_the_demo_in_every_form(ledger_url: str, tmp_path: Path) -> 
     assert all(r["visit"] is None or r["visit"].startswith("recist ")
                for r in shown["responses"])
     table = _run(ledger_url, home, "schedule", "--patient", "P010").stdout
-    assert "Circulating tumour cells" in table and "overdue" in table
+    assert "Tumour assessment (RECIST)" in table and "overdue" in table
     parsed = list(csv.DictReader(io.StringIO(
         _run(ledger_url, home, "schedule", "--csv").stdout)))
     assert {r["patient_id"] for r in parsed} >= {"P002", "P010"}
@@ -112,6 +114,27 @@ def test_schedule_on_the_demo_in_every_form(ledger_url: str, tmp_path: Path) -> 
     assert any(r["state"] == "upcoming" for r in ahead)
     assert_one_line_error(_run(ledger_url, home, "schedule", "--due-by", "soon"), "--due-by")
     assert_one_line_error(_run(ledger_url, home, "schedule", "--patient", "P404"), "P404")
+
+
+def test_the_demo_schedule_has_one_overdue_assessment(tmp_path: Path) -> None:
+    """The demo's one deliberate gap, as its narrative names it: P010's week 27 tumour
+    assessment, the visit entered from visit-P010.jsonl having held no scan. Every other
+    occurrence is done or not yet due, and the ledger verifies clean."""
+    url = str(tmp_path / "ledger.sqlite")
+    home = demo_ledger(url, tmp_path) / "home"
+    rows = json.loads(_run(url, home, "schedule", "--json").stdout)
+    overdue = [r for r in rows if r["state"] == "overdue"]
+    app = open_ledger(url)
+    try:
+        actions = TrialActions(app)
+        week_zero = actions.patient(actions.trial(None), "P010").first_dose_day(1)
+    finally:
+        app.close()
+    assert week_zero is not None
+    assert [(r["patient_id"], r["assessment"], r["due_on"]) for r in overdue] == [
+        ("P010", "recist", (week_zero + timedelta(weeks=27)).isoformat())]
+    assert {r["state"] for r in rows} - {"overdue"} <= {"done", "due", "upcoming"}
+    assert _run(url, home, "verify").returncode == 0
 
 
 def test_a_closed_trial_is_read_as_of_its_closing_day(tmp_path: Path, home: Path) -> None:
