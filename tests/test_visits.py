@@ -23,6 +23,7 @@ from trialctl.domain.rules import TrialRuleError
 from trialctl.domain.schedule import patient_schedule
 from trialctl.domain.trial import Trial
 from trialctl.domain.visits import check_visit
+from trialctl.ledger.export_sdtm import _lab_visit
 from trialctl.ledger.mapper import EntryMapper
 
 SCHEDULE = nct_protocol().schedule
@@ -252,3 +253,10 @@ def _what(run: Any, version: int) -> str:
         if entry["aggregate_version"] == version:
             return str(entry["what"])
     raise AssertionError(f"no ObservationRecorded at version {version}")
+
+
+def test_sdtm_lb_names_the_visit_a_lab_states_else_its_course() -> None:
+    assert _lab_visit({"course": 1, "visit": "course 2"}) == {"VISITNUM": 2, "VISIT": "COURSE 2"}
+    assert _lab_visit({"course": 3, "visit": "week 9"}) == {"VISITNUM": 3, "VISIT": "WEEK 9"}
+    assert _lab_visit({"course": 1, "visit": None}) == {"VISITNUM": 1, "VISIT": "COURSE 1"}
+    assert _lab_visit({"course": None, "visit": None}) == {"VISITNUM": "", "VISIT": ""}
