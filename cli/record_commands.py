@@ -60,6 +60,13 @@ def parse_assignments(pairs: list[str], option: str) -> dict[str, Any]:
         fail(f"{option} {e}", EXIT_USAGE)
 
 
+# The schedule's visit a response, observation or lab belongs to (domain/visits.py).
+VisitOption = Annotated[str | None, typer.Option(
+    "--visit", metavar="NAME",
+    help="The schedule's visit it belongs to, e.g. 'week 9' or 'course 2' [default: "
+         "placed by its date].")]
+
+
 @app.command("consent")
 def consent(
     patient: PatientArgument,
@@ -283,6 +290,7 @@ def response(
     baseline: Annotated[bool, typer.Option("--baseline", help="This is the baseline.")] = False,
     new_lesions: Annotated[bool, typer.Option("--new-lesions")] = False,
     non_target_progression: Annotated[bool, typer.Option("--non-target-progression")] = False,
+    visit: VisitOption = None,
     trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
@@ -295,7 +303,8 @@ def response(
     """
     fact = Response(assessed_on=date, baseline=baseline,
                     lesions=tuple(parse_lesion(text) for text in lesions),
-                    new_lesions=new_lesions, non_target_progression=non_target_progression)
+                    new_lesions=new_lesions, non_target_progression=non_target_progression,
+                    visit=visit)
     run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
@@ -305,15 +314,20 @@ def observe(
     kind: Annotated[str, typer.Option("--kind", help="Observation code from the protocol.")],
     value: Annotated[str, typer.Option("--value")],
     date: DateOption,
+    visit: VisitOption = None,
     trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
     """A secondary observation (e.g. circulating tumour cells, phosphorylation).
 
     \b
+    The visit it belongs to may be stated (--visit "week 6"): checked against the
+    protocol's schedule, and a date outside that visit's window is shown as a deviation.
+
+    \b
     Example: trialctl record observe P006 --kind ctc_count --value 12 --date 2026-10-01 -u mona
     """
-    fact = Observation(kind=kind, value=value, observed_on=date)
+    fact = Observation(kind=kind, value=value, observed_on=date, visit=visit)
     run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 
@@ -332,6 +346,7 @@ def lab(
         "--uln", help="Upper limit of normal, in --unit [default: screening's].")] = None,
     lln: Annotated[str | None, typer.Option(
         "--lln", help="Lower limit of normal, in --unit [default: screening's].")] = None,
+    visit: VisitOption = None,
     trial: TrialOption = None, ledger: LedgerOption = None, user: UserOption = None,
     password_stdin: PasswordStdinOption = False, json_output: JsonOption = False,
 ) -> None:
@@ -341,7 +356,7 @@ def lab(
     Example: trialctl record lab P006 --test anc --value 800 --unit /mm3 --date 2026-10-01 --course 2 --day 8 -u mona
     """
     fact = Lab(test=test, value=value, unit=unit, collected_on=date, course=course, day=day,
-               uln=uln, lln=lln)
+               uln=uln, lln=lln, visit=visit)
     run_signed(ledger, user, password_stdin, json_output, PatientStep(trial, patient, fact))
 
 

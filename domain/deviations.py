@@ -7,7 +7,9 @@ never stored, so a correction that removes its cause removes it too:
 - dosing: a dose on a date its course and day do not name (day N of a course is N - 1
   days after the course's first day-1 dose), or on a day the agent is not given;
 - schedule: a response re-assessment outside the `[response]` window of the visit it
-  stands for (`ResponseSchedule.place`, read against the current baseline date);
+  stands for (`ResponseSchedule.place`, read against the current baseline date); a
+  response, observation or lab done early or late for the visit it states
+  (`domain/schedule.py` `outside_window`);
 - prohibited-medication: a con-med the protocol prohibits taken while on study
   (`domain/conmeds.py`).
 
@@ -25,6 +27,7 @@ from trialctl.domain.conmeds import prohibited_uses
 from trialctl.domain.dose_modifications import course_day_one, dose_date
 from trialctl.domain.protocol import Protocol
 from trialctl.domain.rules import parse_day
+from trialctl.domain.schedule import outside_window
 
 if TYPE_CHECKING:
     from trialctl.domain.patient import Patient
@@ -46,7 +49,11 @@ def detected(patient: Patient, protocol: Protocol) -> list[dict[str, Any]]:
         found.append(_found("eligibility", "major", eligibility["text"],
                             int(eligibility["corrected_version"])))
     found += off_schedule_doses(patient.doses(), protocol)
-    found += late_assessments(patient.responses(), protocol)
+    # A response stating its visit is read against that visit's window instead.
+    found += late_assessments([r for r in patient.responses() if r.get("visit") is None
+                               or r["baseline"]], protocol)
+    found += [_found("schedule", "minor", text, version)
+              for version, text in outside_window(patient, protocol)]
     start = None if patient.enrolled_on is None else parse_day(patient.enrolled_on, "enrolled")
     for use in prohibited_uses(patient.conmeds(), protocol.concomitant_medications, start,
                                patient.left_on):

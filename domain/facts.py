@@ -34,6 +34,7 @@ from trialctl.domain.rules import (
     parse_day,
     parse_moment,
 )
+from trialctl.domain.visits import check_visit
 
 _ABOUT = "trialctl.fact"
 
@@ -124,6 +125,14 @@ class Record(Protocol):
     def doses(self) -> list[dict[str, Any]]: ...
 
     def dose_changes(self) -> list[dict[str, Any]]: ...
+
+
+def visit_field() -> Any:
+    """The optional visit a scheduled assessment's record states it belongs to."""
+    return given("text or null",
+                 "the schedule's visit it belongs to (`week 9`, `course 2`), checked against "
+                 "the protocol's schedule; null: placed by its date",
+                 correctable=True, default=None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -631,6 +640,10 @@ class Response(Fact):
     lesions: tuple[TargetLesion, ...] = given("list", "target lesions", correctable=True)
     new_lesions: bool = given("boolean", correctable=True)
     non_target_progression: bool = given("boolean", correctable=True)
+    visit: str | None = visit_field()
+
+    def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
+        return replace(self, visit=check_visit(protocol.schedule, "response", None, self.visit))
 
     @classmethod
     def from_record(cls, values: dict[str, Any]) -> Self:
@@ -654,6 +667,7 @@ class Observation(Fact):
     kind: str = given("text", "the protocol's observation code")
     value: str = given("text", correctable=True)
     observed_on: str = given("date", correctable=True)
+    visit: str | None = visit_field()
 
     def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
         day = parse_day(self.observed_on, "observation date")
@@ -662,7 +676,8 @@ class Observation(Fact):
             value = protocol.observation(self.kind).parse_value(self.value)
         except (KeyError, ValueError) as e:
             raise TrialRuleError("protocol-observation", str(e).strip("'\"")) from e
-        return replace(self, value=str(value))
+        visit = check_visit(protocol.schedule, "observation", self.kind, self.visit)
+        return replace(self, value=str(value), visit=visit)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -875,6 +890,7 @@ class Lab(Fact):
                             correctable=True)
     lln: str | None = given("decimal or null", "lower limit of normal, in `unit`",
                             correctable=True)
+    visit: str | None = visit_field()
 
     def check(self, record: Record, protocol: TrialProtocol, now: datetime) -> Self:
         grading = lab_grading(self.test)
@@ -899,7 +915,8 @@ class Lab(Fact):
         uln = None if self.uln is None else decimal_text(self.uln, "ULN")
         lln = None if self.lln is None else decimal_text(self.lln, "LLN")
         unit = grading.conversion(self.unit).unit
-        return replace(self, value=value, unit=unit, uln=uln, lln=lln)
+        visit = check_visit(protocol.schedule, "lab", None, self.visit)
+        return replace(self, value=value, unit=unit, uln=uln, lln=lln, visit=visit)
 
     def derive(self, screening: dict[str, Any]) -> dict[str, Any]:
         """The grade and canonical value of checked values; the limit of normal is the

@@ -80,7 +80,7 @@ from trialctl.domain.recist import (
 )
 from trialctl.domain.review import RecordEntry, check_review, citation, review_states
 from trialctl.domain.rules import TrialRuleError, not_before, not_in_future, parse_day, parse_moment
-from trialctl.domain.schedule import visits
+from trialctl.domain.schedule import placed_visits
 
 PATIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
@@ -613,11 +613,15 @@ class Patient(Aggregate):
         listed[Lab.LISTED_AS] = self.labs()
         listed[AdverseEvent.LISTED_AS] = self.reported_adverse_events(protocol)
         listed[Response.LISTED_AS] = self.scheduled_responses(protocol)
-        # Each assessment record with the scheduled visit its date assigns it (or None).
-        visit_of = visits(self, protocol)
+        # Each assessment record with its visit: the one it states ("recorded"), else the
+        # scheduled occurrence its date assigns it ("derived"), else none.
+        visit_of = placed_visits(self, protocol)
         for kind in (Response, Observation, Lab):
-            listed[kind.LISTED_AS] = [{**r, "visit": visit_of.get(int(r["version"]))}
-                                      for r in listed[kind.LISTED_AS]]
+            listed[kind.LISTED_AS] = [
+                {**r, "recorded_visit": r.get("visit"),
+                 "visit": visit_of.get(int(r["version"]), (None, None))[0],
+                 "visit_source": visit_of.get(int(r["version"]), (None, None))[1]}
+                for r in listed[kind.LISTED_AS]]
         return {
             **self.summary(protocol),
             "eligibility": self.eligibility,
@@ -854,7 +858,7 @@ class Patient(Aggregate):
         TOPIC = "trialctl.Patient.ResponseAssessed"
         FACT = Response
         __annotations__ = Response.event_fields()
-        class_version = 2
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -863,6 +867,11 @@ class Patient(Aggregate):
             state["scheduled_week"] = None
             state["off_schedule"] = False
             state["next_due"] = None
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            # Before recorded visits: the visit is placed by the assessment's date.
+            state["visit"] = None
 
     def assess_response(
         self, assessment: Response, protocol: Protocol, now: datetime
@@ -874,6 +883,7 @@ class Patient(Aggregate):
         lesions = list(assessment.lesions)
         day = parse_day(assessment.assessed_on, "assessment date")
         self.may_record(Response.KIND, day, now, "assessment date")
+        assessment = assessment.check(self, protocol, now)
         previous = self.responses()
         sum_mm = str(sum_of_diameters(lesions, rules))
         if assessment.baseline:
@@ -932,6 +942,12 @@ class Patient(Aggregate):
         TOPIC = "trialctl.Patient.ObservationRecorded"
         FACT = Observation
         __annotations__ = Observation.event_fields()
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Before recorded visits: the visit is placed by the observation's date.
+            state["visit"] = None
 
     def observe(self, observation: Observation, protocol: Protocol, now: datetime) -> None:
         self._record(self.ObservationRecorded, observation.check(self, protocol, now), now)
@@ -1338,6 +1354,12 @@ class Patient(Aggregate):
         TOPIC = "trialctl.Patient.LabRecorded"
         FACT = Lab
         __annotations__ = Lab.event_fields()
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Before recorded visits: the visit is placed by the collection date.
+            state["visit"] = None
 
     def labs(self) -> list[dict[str, Any]]:
         """Each lab graded now: its current values against the current limits of normal

@@ -42,8 +42,8 @@ if TYPE_CHECKING:  # the patient and protocol read protocol files, which import 
     from trialctl.domain.patient import Patient
     from trialctl.domain.protocol import Protocol
 
-__all__ = ["RECORDS", "ScheduledAssessment", "as_of", "occurrences", "patient_schedule",
-           "read_schedule", "visits"]
+__all__ = ["RECORDS", "ScheduledAssessment", "as_of", "occurrences", "outside_window",
+           "patient_schedule", "placed_visits", "read_schedule", "visits"]
 
 RECORDS = ("response", "observation", "lab")
 _KEYS = ("code", "name", "records", "observation", "weeks", "every_weeks", "each_course",
@@ -91,22 +91,40 @@ def occurrences(
     done_on: Sequence[date],
     today: date,
     versions: Sequence[int] | None = None,
+    *,
+    due_visits: Sequence[str] | None = None,
+    stated: Sequence[str | None] | None = None,
 ) -> list[dict[str, Any]]:
     """Each occurrence with its window and state: done (a record inside its window),
     overdue (the window closed without one), due (the window is open) or upcoming. With
     the records' `versions` (beside `done_on`), a done occurrence names the record that
-    did it (`done_record`): the visit that record belongs to."""
+    did it (`done_record`): the visit that record belongs to.
+
+    With each occurrence's visit name (`due_visits`) and the visit each record states
+    (`stated`, beside `done_on`), a record stating a visit does that visit's occurrence
+    whatever its date (`visit_source` "recorded", `in_window` false when outside), and
+    only the records stating none are placed by their dates ("derived")."""
     window = timedelta(days=assessment.window_days)
     given: Sequence[int | None] = versions if versions is not None else [None] * len(done_on)
-    numbered = list(zip(done_on, given, strict=True))
-    left = sorted(numbered, key=lambda d: (d[0], d[1] or 0))
+    visits_of: Sequence[str | None] = stated if stated is not None else [None] * len(done_on)
+    numbered = list(zip(done_on, given, visits_of, strict=True))
+    left = sorted((d for d in numbered if d[2] is None), key=lambda d: (d[0], d[1] or 0))
+    claimed: dict[str | None, tuple[date, int | None, str | None]] = {}
+    for record in sorted((d for d in numbered if d[2] is not None), key=lambda d: d[1] or 0):
+        claimed.setdefault(record[2], record)  # the first record stating a visit does it
     rows = []
     for number, due in enumerate(due_days):
         opens, closes = due - window, due + window
-        found = next((d for d in left if opens <= d[0] <= closes), None)
+        name = None if due_visits is None else due_visits[number]
+        found = claimed.get(name) if name is not None else None
+        source = "recorded" if found is not None else None
+        if found is None:
+            found = next((d for d in left if opens <= d[0] <= closes), None)
+            if found is not None:
+                left.remove(found)
+                source = "derived"
         match = None if found is None else found[0]
         if found is not None:
-            left.remove(found)
             state = "done"
         elif closes < today:
             state = "overdue"
@@ -119,6 +137,8 @@ def occurrences(
             "due_on": due.isoformat(), "window": f"{opens.isoformat()}..{closes.isoformat()}",
             "state": state, "done_on": None if match is None else match.isoformat(),
             "done_record": None if found is None else found[1],
+            "visit": name, "visit_source": source,
+            "in_window": None if match is None else opens <= match <= closes,
         })
     return rows
 
@@ -176,9 +196,7 @@ def patient_schedule(patient: Patient, protocol: Protocol, today: date,
                      due_by: date | None = None) -> list[dict[str, Any]]:
     """Every occurrence of the protocol's schedule for one patient whose window opens by
     `due_by` (default: today), with its state on `today`. Nothing before enrollment."""
-    start = patient.first_dose_day(1)
-    if start is None and patient.enrolled_on is not None:
-        start = date.fromisoformat(patient.enrolled_on)
+    start = _week_zero(patient)
     if start is None:
         return []
     horizon = due_by or today
@@ -188,42 +206,86 @@ def patient_schedule(patient: Patient, protocol: Protocol, today: date,
         window = timedelta(days=assessment.window_days)
         if assessment.each_course:
             courses = sorted({d["course"] for d in patient.doses()})
-            days = [day for c in courses if (day := patient.first_dose_day(c)) is not None]
+            named = [(day, f"course {c}") for c in courses
+                     if (day := patient.first_dose_day(c)) is not None]
         else:
-            days = assessment.due_days(start, horizon + window)
-        days = [d for d in days if d - window <= horizon and (end is None or d <= end)]
+            named = [(day, f"week {(day - start).days // 7}")
+                     for day in assessment.due_days(start, horizon + window)]
+        named = [(d, n) for d, n in named if d - window <= horizon and (end is None or d <= end)]
         done = _done(patient, assessment)
-        found = occurrences(assessment, days, [d for d, _ in done], today,
-                            [v for _, v in done])
+        found = occurrences(assessment, [d for d, _ in named], [d for d, _, _ in done], today,
+                            [v for _, v, _ in done], due_visits=[n for _, n in named],
+                            stated=[s for _, _, s in done])
         rows += [{"patient_id": patient.patient_id, **row} for row in found]
     return rows
 
 
-def visits(patient: Patient, protocol: Protocol) -> dict[int, str]:
+def placed_visits(patient: Patient, protocol: Protocol) -> dict[int, tuple[str, str]]:
     """The visit each of the patient's responses, observations and labs belongs to, by
-    record version: the scheduled occurrence its date and the protocol's windows assign it
-    ("ctc 2, week 3 (due 2026-02-01)"). A record no occurrence claims has none."""
-    days = [date.fromisoformat(d) for _, d in _records(patient)]
-    if not days:
+    record version, and where it comes from: the visit the record states ("recorded"), or
+    the scheduled occurrence its date and the protocol's windows assign it ("derived").
+    A record stating a visit the schedule has not reached yet keeps its stated name."""
+    records = _records(patient)
+    if not records:
         return {}
-    rows = patient_schedule(patient, protocol, max(days))
-    start = patient.first_dose_day(1) or (
-        None if patient.enrolled_on is None else date.fromisoformat(patient.enrolled_on))
-    out = {}
+    rows = patient_schedule(patient, protocol, _read_through(records))
+    start = _week_zero(patient)
+    out: dict[int, tuple[str, str]] = {
+        version: (stated, "recorded") for version, _, stated in records if stated is not None}
     for row in rows:
         if row["done_record"] is None or start is None:
             continue
         week = (date.fromisoformat(row["due_on"]) - start).days // 7
-        out[int(row["done_record"])] = (f"{row['assessment']} {row['occurrence']}, week "
-                                        f"{week} (due {row['due_on']})")
+        out[int(row["done_record"])] = (
+            f"{row['assessment']} {row['occurrence']}, week {week} (due {row['due_on']})",
+            str(row["visit_source"]))
     return out
 
 
-def _records(patient: Patient) -> list[tuple[int, str]]:
-    """Every response, observation and lab of the patient: (version, date)."""
-    return ([(r["version"], r["assessed_on"]) for r in patient.kept(Response)]
-            + [(o["version"], o["observed_on"]) for o in patient.observations()]
-            + [(lab["version"], lab["collected_on"]) for lab in patient.labs()])
+def outside_window(patient: Patient, protocol: Protocol) -> list[tuple[int, str]]:
+    """Records whose stated visit's window their date misses: (version, what and when).
+    Read from the current dates each time; the record itself stays as entered."""
+    records = _records(patient)
+    if not any(stated is not None for _, _, stated in records):
+        return []
+    rows = patient_schedule(patient, protocol, _read_through(records))
+    found = []
+    for row in rows:
+        if row["visit_source"] != "recorded" or row["in_window"]:
+            continue
+        done, due = date.fromisoformat(row["done_on"]), date.fromisoformat(row["due_on"])
+        when = "early" if done < due else "late"
+        found.append((int(row["done_record"]), (
+            f"{row['name']} done on {done}, {abs((done - due).days)} days {when} for its "
+            f"recorded visit {row['visit']} (due {due}, window {row['window']})")))
+    return found
+
+
+def _read_through(records: list[tuple[int, str, str | None]]) -> date:
+    """The day the schedule is read through to place records: a year past the last one,
+    so a visit stated ahead of its window (an early assessment) is on it too."""
+    return max(date.fromisoformat(d) for _, d, _ in records) + timedelta(days=366)
+
+
+def _week_zero(patient: Patient) -> date | None:
+    start = patient.first_dose_day(1)
+    if start is None and patient.enrolled_on is not None:
+        start = date.fromisoformat(patient.enrolled_on)
+    return start
+
+
+def visits(patient: Patient, protocol: Protocol) -> dict[int, str]:
+    """The visit each of the patient's responses, observations and labs belongs to, by
+    record version ("ctc 2, week 3 (due 2026-02-01)"); a record no occurrence claims and
+    stating none has none."""
+    return {version: text for version, (text, _) in placed_visits(patient, protocol).items()}
+
+
+def _records(patient: Patient) -> list[tuple[int, str, str | None]]:
+    """Every response, observation and lab of the patient: (version, date, stated visit)."""
+    return ([(r["version"], r["assessed_on"], r.get("visit")) for r in patient.kept(Response)]
+            + [(o["version"], o["observed_on"], o.get("visit")) for o in patient.observations()]
+            + [(lab["version"], lab["collected_on"], lab.get("visit")) for lab in patient.labs()])
 
 
 def _followed_until(patient: Patient) -> date | None:
@@ -234,14 +296,18 @@ def _followed_until(patient: Patient) -> date | None:
     return min(days) if days else None
 
 
-def _done(patient: Patient, assessment: ScheduledAssessment) -> list[tuple[date, int]]:
-    """The records that may do this assessment: (date, record version)."""
+def _done(
+    patient: Patient, assessment: ScheduledAssessment
+) -> list[tuple[date, int, str | None]]:
+    """The records that may do this assessment: (date, record version, stated visit)."""
     match assessment.records:
         case "response":
-            found = [(r["assessed_on"], r["version"]) for r in patient.kept(Response)]
+            found = [(r["assessed_on"], r["version"], r.get("visit"))
+                     for r in patient.kept(Response)]
         case "observation":
-            found = [(o["observed_on"], o["version"]) for o in patient.observations()
-                     if o["kind"] == assessment.observation]
+            found = [(o["observed_on"], o["version"], o.get("visit"))
+                     for o in patient.observations() if o["kind"] == assessment.observation]
         case _:
-            found = [(lab["collected_on"], lab["version"]) for lab in patient.labs()]
-    return [(date.fromisoformat(t), int(v)) for t, v in found]
+            found = [(lab["collected_on"], lab["version"], lab.get("visit"))
+                     for lab in patient.labs()]
+    return [(date.fromisoformat(t), int(v), visit) for t, v, visit in found]

@@ -215,6 +215,7 @@ def _kinds(*kinds: LineKind) -> dict[str, LineKind]:
 
 
 DATE = text("date")
+VISIT = text("visit", required=False)  # the schedule's visit a record states it belongs to
 
 LINE_KINDS: dict[str, LineKind] = _kinds(
     LineKind("consent", (text("consent-version"), DATE), lambda v: Consent(
@@ -247,16 +248,18 @@ LINE_KINDS: dict[str, LineKind] = _kinds(
              lambda v: CourseCompletion(
         course=v["course"], completed_on=v["date"], not_evaluable_reason=v["not-evaluable"])),
     LineKind("response", (DATE, Field("lesion", _lesions), flag("baseline"), flag("new-lesions"),
-                          flag("non-target-progression")), lambda v: Response(
+                          flag("non-target-progression"), VISIT), lambda v: Response(
         assessed_on=v["date"], baseline=v["baseline"], lesions=v["lesion"],
-        new_lesions=v["new-lesions"], non_target_progression=v["non-target-progression"])),
-    LineKind("observe", (text("kind"), text("value"), DATE), lambda v: Observation(
-        kind=v["kind"], value=v["value"], observed_on=v["date"])),
+        new_lesions=v["new-lesions"], non_target_progression=v["non-target-progression"],
+        visit=v["visit"])),
+    LineKind("observe", (text("kind"), text("value"), DATE, VISIT), lambda v: Observation(
+        kind=v["kind"], value=v["value"], observed_on=v["date"], visit=v["visit"])),
     LineKind("lab", (text("test"), text("value"), text("unit"), DATE,
                      count("course", required=False), count("day", required=False),
-                     text("uln", required=False), text("lln", required=False)), lambda v: Lab(
+                     text("uln", required=False), text("lln", required=False), VISIT),
+             lambda v: Lab(
         test=v["test"], value=v["value"], unit=v["unit"], collected_on=v["date"],
-        course=v["course"], day=v["day"], uln=v["uln"], lln=v["lln"])),
+        course=v["course"], day=v["day"], uln=v["uln"], lln=v["lln"], visit=v["visit"])),
     LineKind("withdraw", (DATE, text("reason", required=False, default=""),
                           Field("from", _withdrawal_scope, False, "consent")),
              lambda v: (Withdrawal if v["from"] == "consent" else TreatmentWithdrawal)(

@@ -178,9 +178,21 @@ def _lb(s: Subject) -> Iterator[Row]:
                "LBORNRHI": "" if lab.get("uln") is None else lab["uln"],
                "LBTOXGR": "" if lab.get("grade") is None else lab["grade"],
                "LBDTC": lab["collected_on"],
-               "VISITNUM": "" if lab.get("course") is None else lab["course"],
-               "VISIT": "" if lab.get("course") is None else f"COURSE {lab['course']}",
+               **_lab_visit(lab),
                "LBTPT": "" if lab.get("day") is None else f"DAY {lab['day']}"}
+
+
+def _lab_visit(lab: dict[str, Any]) -> Row:
+    """VISITNUM and VISIT of a lab: the visit it states when it states one (`course 2`,
+    `week 9`), else its course."""
+    course = lab.get("course")
+    stated = lab.get("visit")
+    if stated is None:
+        return {"VISITNUM": "" if course is None else course,
+                "VISIT": "" if course is None else f"COURSE {course}"}
+    unit, number = str(stated).split()
+    return {"VISITNUM": int(number) if unit == "course" else ("" if course is None else course),
+            "VISIT": str(stated).upper()}
 
 
 def _ds(s: Subject) -> Iterator[Row]:

@@ -42,9 +42,10 @@ STORED: dict[str, set[str]] = {
     # class_version 2 added recist_version and the schedule fields; v1 rows are upcast.
     "trialctl.Patient.ResponseAssessed": {
         "assessed_on", "baseline", "lesions", "new_lesions", "non_target_progression",
-        "category", "recist_version", "sum_mm", "scheduled_week", "off_schedule", "next_due",
-        "details"},
-    "trialctl.Patient.ObservationRecorded": {"kind", "value", "observed_on"},
+        "visit", "category", "recist_version", "sum_mm", "scheduled_week", "off_schedule",
+        "next_due", "details"},
+    # class_version 2 (response: 3) added the visit a record states; older rows: none.
+    "trialctl.Patient.ObservationRecorded": {"kind", "value", "observed_on", "visit"},
     "trialctl.Patient.ConsentWithdrawn": {"withdrawn_on", "reason"},
     # A re-consent to an amended form version, and withdrawal from treatment only.
     "trialctl.Patient.Reconsented": {"consent_version", "signed_on"},
@@ -55,7 +56,7 @@ STORED: dict[str, set[str]] = {
     "trialctl.Patient.Corrected": {
         "target_version", "kind", "old_values", "new_values", "reason", "query"},
     "trialctl.Patient.LabRecorded": {
-        "test", "value", "unit", "collected_on", "course", "day", "uln", "lln",
+        "test", "value", "unit", "collected_on", "course", "day", "uln", "lln", "visit",
         "grade", "grading", "canonical_value", "canonical_unit"},
     "trialctl.Patient.DeviationRecorded": {
         "category", "severity", "text", "record", "record_version"},
@@ -88,13 +89,14 @@ def test_the_correctable_fields_are_those_declared() -> None:
                           "serious", "site_aware_on", "reported_on"},
         "dlt-adjudication": {"is_dlt", "rule_code", "decided_on"},
         "course": {"completed_on", "not_evaluable_reason"},
-        "response": {"assessed_on", "lesions", "new_lesions", "non_target_progression"},
-        "observation": {"value", "observed_on"},
+        "response": {"assessed_on", "lesions", "new_lesions", "non_target_progression",
+                     "visit"},
+        "observation": {"value", "observed_on", "visit"},
         "withdrawal": {"withdrawn_on", "reason"},
         "treatment-withdrawal": {"withdrawn_on", "reason"},
         "off-study": {"off_on", "reason"},
         "follow-up": {"contacted_on", "status", "text"},
-        "lab": {"value", "unit", "collected_on", "uln", "lln"},
+        "lab": {"value", "unit", "collected_on", "uln", "lln", "visit"},
         "deviation": {"category", "severity", "text"},
         "conmed": {"drug", "start", "stop", "dose", "unit", "route", "indication"},
     } == CORRECTABLE

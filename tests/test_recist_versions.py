@@ -216,7 +216,7 @@ def test_a_visit_is_placed_on_the_nearest_scheduled_assessment(
 
 
 def test_a_stored_v1_response_reads_as_recist_1_1_without_a_schedule() -> None:
-    assert Patient.ResponseAssessed.class_version == 2
+    assert Patient.ResponseAssessed.class_version == 3
     state = {"assessed_on": "2026-03-01", "category": "SD", "sum_mm": "40"}
     Patient.ResponseAssessed.upcast_v1_v2(state)
     assert state == {"assessed_on": "2026-03-01", "category": "SD", "sum_mm": "40",
