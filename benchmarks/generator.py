@@ -100,7 +100,7 @@ class _HeldActions(TrialActions):
 
 
 @dataclass
-class _Writer:
+class Writer:
     """Groups of collected events per signer, written in order: a change of signer (or a
     full batch) flushes what is queued, so every aggregate's versions stay in order."""
 
@@ -123,10 +123,10 @@ class _Writer:
         self.queued = []
 
 
-class _Block:
+class Block:
     """A few trials run side by side: each step is taken for every trial in turn."""
 
-    def __init__(self, app: TrialLedger, writer: _Writer, protocols: Sequence[Protocol],
+    def __init__(self, app: TrialLedger, writer: Writer, protocols: Sequence[Protocol],
                  rng: random.Random, start: date, courses: int) -> None:
         self.app = app
         self.writer = writer
@@ -314,7 +314,7 @@ def generate(url: str, size: Size, keys_home: Path,
     app = TrialLedger(resolve_ledger(url), create=True, keys_home=keys_home)
     try:
         actors = open_users(app)
-        writer = _Writer(app, actors)
+        writer = Writer(app, actors)
         base = shipped_protocol()
         trials: list[str] = []
         rotate_at = [size.entries * (k + 1) // (size.rotations + 1)
@@ -333,7 +333,7 @@ def generate(url: str, size: Size, keys_home: Path,
             protocols = [replace(base, id=f"NCT9{len(trials) + k:07d}", co_signatures=())
                          for k in range(size.block_trials)]
             trials += [p.id for p in protocols]
-            _Block(app, writer, protocols, rng, start, size.courses).run(budget)
+            Block(app, writer, protocols, rng, start, size.courses).run(budget)
             writer.flush()
             while rotate_at and entries() >= rotate_at[0]:
                 rotate_at.pop(0)

@@ -1,5 +1,6 @@
 """The parts of a run beyond the per-backend figures, as summary rows and results.md
-sections: scale (figures 4 and 5, and verify's memory for figure 1) and interactive latency
+sections: scale (figures 4 and 5, and verify's memory for figure 1), verify at scale
+(figures 1 and 2 as whole processes on generated ledgers) and interactive latency
 (figure 6)."""
 
 from __future__ import annotations
@@ -7,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks import verify_scale
 from benchmarks.figures import Figure, at_least, at_most
-from benchmarks.scale import ScaleConfig, ScaleReport, render_section, run_scale
+from benchmarks.scale import REPLAY_TARGET, ScaleConfig, ScaleReport, render_section, run_scale
+from benchmarks.verify_scale import VerifyScaleConfig
 
 READ_TARGET = 1.2  # large ledger over small, as whole processes
 REBUILD_TARGET = 0.5  # rebuild over reading and decoding alone
@@ -24,6 +27,15 @@ def scale_figures(report: ScaleReport) -> list[Figure]:
                f"<= {READ_TARGET}x", at_most(large.reads[name] / small.reads[name], READ_TARGET))
         for name in small.reads
     ]
+    replay = report.replay
+    if replay is not None:
+        ratio = replay.among_many / replay.alone
+        figures.append(Figure(
+            5, f"`trialctl replay` of one trial ({replay.trial_entries:,} entries) among "
+            f"{replay.ledger_trials} trials ({replay.ledger_entries:,} entries)",
+            f"{replay.among_many:.2f} s",
+            f"{replay.alone:.2f} s (the trial alone, {replay.alone_entries:,} entries)", ratio,
+            f"<= {REPLAY_TARGET:g}x", at_most(ratio, REPLAY_TARGET)))
     figures.append(Figure(
         1, f"`trialctl verify` peak memory, {pair}", f"{large.verify_peak_mb:.0f} MB",
         f"{small.verify_peak_mb:.0f} MB", large.verify_peak_mb / small.verify_peak_mb,
@@ -44,6 +56,37 @@ def measure_scale(config: ScaleConfig,
                   say: Callable[[str], None]) -> tuple[list[Figure], str]:
     report = run_scale(config, say)
     return scale_figures(report), render_section(report)
+
+
+def _summary_row(number: int, measured: verify_scale.Figure, value: str,
+                 baseline: str) -> Figure:
+    return Figure(number, f"`trialctl {measured.name}` (whole process)", value, baseline,
+                  measured.ratio, measured.target, measured.met)
+
+
+def measure_verify_scale(config: VerifyScaleConfig,
+                         say: Callable[[str], None]) -> tuple[list[Figure], str]:
+    """Figure 2 (incremental verify, larger ledger over small) and figure 1 as a whole
+    `trialctl verify` on the larger generated ledger, with its section of results.md."""
+    incremental = verify_scale.measure_figure_2(config, say)
+    full = verify_scale.measure_figure_1(config, say)
+    figures = [
+        _summary_row(2, incremental, f"{incremental.value:.2f} s",
+                     f"{incremental.baseline:.2f} s (the same on the small ledger)"),
+        _summary_row(1, full, f"{full.value:,.0f} entries/s",
+                     f"{full.baseline:,.0f} signatures/s (raw Ed25519 x cores)"),
+    ]
+    lines = [
+        "## Verify at scale (`benchmarks.verify_scale`)",
+        "",
+        f"Generated ledgers of {config.small.entries:,} and {config.large.entries:,} entries "
+        f"(about {config.new_entries:,} new entries after the checkpoint); whole `trialctl` "
+        f"processes, the median of {config.repeats} runs.",
+        "",
+        *(f"- {line}" for figure in (incremental, full)
+          for line in verify_scale.describe(figure).replace("\n  - ", "\n").splitlines()),
+    ]
+    return figures, "\n".join(lines) + "\n"
 
 
 SESSION_TARGET_S = 0.150

@@ -17,8 +17,10 @@ shared, so only ratios from the same run mean anything):
 4. cProfile of the append loop and of verify's sequential part;
 5. with PostgreSQL, signed entries per second with 1, 4 and 8 concurrent writer processes,
    counted afterwards so that nothing is lost (`concurrency`, also runnable alone).
-6. `benchmarks.scale`: scale-flat reads, projection rebuild and verify's peak memory on two
-   generated ledgers (`--scale-small`, `--scale-large`), and `benchmarks.session_latency`:
+6. `benchmarks.scale`: scale-flat reads, replay of one trial among many, projection rebuild
+   and verify's peak memory on two generated ledgers (`--scale-small`, `--scale-large`);
+   `benchmarks.verify_scale`: whole `trialctl verify` and `verify --since-checkpoint` on
+   generated ledgers of the same two sizes; and `benchmarks.session_latency`:
    `record dose` as a whole process with and without a signed-in session;
 7. with --exports, `benchmarks.exports`: report (HTML, PDF), ODM and SDTM export time and
    peak memory on two generated ledger sizes, beside reading their events.
@@ -51,7 +53,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import exports, scale, session_latency
+from benchmarks import exports, scale, session_latency, verify_scale
 from benchmarks.batch_entry import bench_batch_entry, open_site, profile_batch_entry
 from benchmarks.concurrency import ConcurrencyConfig, ConcurrencyResult, bench_concurrency
 from benchmarks.exports import ExportConfig, run_exports
@@ -65,7 +67,12 @@ from benchmarks.measure import (
     bench_import,
     bench_verify,
 )
-from benchmarks.parts import latency_figures, latency_section, measure_scale
+from benchmarks.parts import (
+    latency_figures,
+    latency_section,
+    measure_scale,
+    measure_verify_scale,
+)
 from benchmarks.profile import profile_append, profile_verify
 from benchmarks.report import render
 from benchmarks.workload import (
@@ -163,6 +170,7 @@ class Parts:
     """The parts measured beyond the per-backend figures (None: not measured)."""
 
     scale: scale.ScaleConfig | None = None
+    verify: verify_scale.VerifyScaleConfig | None = None  # figures 1 and 2 at scale
     doses: int | None = None  # record-dose latency: doses timed in each mode
     exports: ExportConfig | None = None  # reports and exports (not one of the seven figures)
 
@@ -170,7 +178,10 @@ class Parts:
 QUICK = Config(events=20, batch=5, rounds=1, verify_entries=40, verify_repeats=1, raw_count=20,
                profile_events=10, import_repeats=1, batch_lines=8,
                concurrency=ConcurrencyConfig((1, 2), 5))
-QUICK_PARTS = Parts(scale=scale.QUICK, doses=1)
+# The quick verify ledgers are the quick scale sizes (a smoke test: generation dominates).
+QUICK_VERIFY = replace(verify_scale.QUICK, small=scale.QUICK.small, large=scale.QUICK.large,
+                       new_entries=50, raw_count=200)
+QUICK_PARTS = Parts(scale=scale.QUICK, verify=QUICK_VERIFY, doses=1)
 QUICK_EXPORTS = exports.QUICK
 
 
@@ -178,6 +189,11 @@ def run_parts(parts: Parts, report: Report, log: Callable[[str], None]) -> None:
     if parts.scale is not None:
         log("scale …")
         figures, section = measure_scale(parts.scale, log)
+        report.figures += figures
+        report.sections.append(section)
+    if parts.verify is not None:
+        log("verify at scale …")
+        figures, section = measure_verify_scale(parts.verify, log)
         report.figures += figures
         report.sections.append(section)
     if parts.doses is not None:
@@ -265,8 +281,10 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path, Parts]:
     if args.quick:
         quick = replace(QUICK, postgres_url=args.postgres_url or None, exports=args.exports)
         quick_exports = replace(QUICK_EXPORTS, cache=args.scale_cache) if args.exports else None
-        return quick, args.output, replace(QUICK_PARTS, scale=replace(
-            scale.QUICK, cache=args.scale_cache), exports=quick_exports)
+        return quick, args.output, replace(
+            QUICK_PARTS, scale=replace(scale.QUICK, cache=args.scale_cache),
+            verify=replace(QUICK_VERIFY, cache=args.scale_cache / "verify"),
+            exports=quick_exports)
     config = Config(
         events=args.events,
         batch=args.batch,
@@ -280,8 +298,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path, Parts]:
     )
     scale_config = scale.ScaleConfig(Size(args.scale_small), Size(args.scale_large),
                                      cache=args.scale_cache)
+    verify_config = verify_scale.VerifyScaleConfig(
+        Size(args.scale_small), Size(args.scale_large), cache=args.scale_cache / "verify")
     export_config = ExportConfig(cache=args.scale_cache) if args.exports else None
-    return config, args.output, Parts(scale=scale_config, doses=args.doses, exports=export_config)
+    return config, args.output, Parts(scale=scale_config, verify=verify_config,
+                                      doses=args.doses, exports=export_config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

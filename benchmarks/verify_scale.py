@@ -31,9 +31,9 @@ from pathlib import Path
 
 from benchmarks.generator import (
     USERS,
+    Block,
     Size,
-    _Block,
-    _Writer,
+    Writer,
     generate,
     password,
 )
@@ -131,11 +131,11 @@ def checkpoint_and_extend(ledger: Path, keys: Path, new_entries: int, seed: int)
         note.write_text(app.checkpoint(actors["alice"], datetime.now(UTC)).to_text(),
                         encoding="utf-8")
         target = app.signed_recorder.tree_size() + new_entries
-        writer = _Writer(app, actors)
+        writer = Writer(app, actors)
         base = shipped_protocol()
         protocols = [replace(base, id=f"NCT8{seed:03d}{k:04d}", co_signatures=())
                      for k in range(2)]
-        _Block(app, writer, protocols, random.Random(seed), date(2024, 1, 1), 6).run(
+        Block(app, writer, protocols, random.Random(seed), date(2024, 1, 1), 6).run(
             lambda: app.signed_recorder.tree_size() < target)
         writer.flush()
         return note

@@ -45,7 +45,8 @@ def test_quick_run_measures_every_part_and_writes_one_table_of_figures(
     text = output.read_text(encoding="utf-8")
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     assert headings[0] == "## The figures"
-    for heading in ("## SQLite", "## Start-up", "## Scale", "## Interactive latency",
+    for heading in ("## SQLite", "## Start-up", "## Scale", "## Verify at scale",
+                    "## Interactive latency",
                     "## What the profile shows", "## Analysis", "## Machine"):
         assert any(h.startswith(heading) for h in headings), heading
     assert "batch entry (`record --from`)" in text
@@ -54,7 +55,9 @@ def test_quick_run_measures_every_part_and_writes_one_table_of_figures(
     table = text.split("## The figures", 1)[1].split("\n## ", 1)[0]
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and
             line[2].isdigit()]
-    assert {int(row[0].strip("| ")) for row in rows} >= {1, 3, 4, 5, 6}
+    assert {int(row[0].strip("| ")) for row in rows} >= {1, 2, 3, 4, 5, 6}
+    assert any("verify --since-checkpoint" in row[1] for row in rows)
+    assert any("`trialctl replay` of one trial" in row[1] for row in rows)
     assert all(row[-1].strip(" |") in {"yes", "**no**", "measured"} for row in rows)
 
 
