@@ -10,11 +10,17 @@ from typing import Any
 
 from benchmarks import verify_scale
 from benchmarks.figures import Figure, at_least, at_most
-from benchmarks.scale import REPLAY_TARGET, ScaleConfig, ScaleReport, render_section, run_scale
+from benchmarks.scale import (
+    READ_TARGET,
+    REBUILD_TARGET,
+    REPLAY_TARGET,
+    ScaleConfig,
+    ScaleReport,
+    render_section,
+    run_scale,
+)
 from benchmarks.verify_scale import VerifyScaleConfig
 
-READ_TARGET = 1.2  # large ledger over small, as whole processes
-REBUILD_TARGET = 0.5  # rebuild over reading and decoding alone
 VERIFY_MEMORY_MB = 500
 
 

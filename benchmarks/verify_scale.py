@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from benchmarks import scale
 from benchmarks.generator import (
     USERS,
     Block,
@@ -45,15 +46,13 @@ from trialctl.ledger.entry import parse_entry
 from trialctl.ledger.location import resolve_ledger
 from trialctl.ledger.verify import verify_ledger
 
-CACHE = Path("/tmp/trialctl-scale/verify")
-TRIALCTL = Path(sys.executable).with_name("trialctl")
-SMALL, LARGE = Size(10_000), Size(100_000)
+CACHE = scale.CACHE / "verify"  # beside the scale figures' ledgers, with their key files
 
 
 @dataclass(frozen=True)
 class VerifyScaleConfig:
-    small: Size = SMALL
-    large: Size = LARGE
+    small: Size = scale.SMALL
+    large: Size = scale.LARGE
     new_entries: int = 1_000
     repeats: int = 3
     raw_count: int = 3_000
@@ -115,7 +114,7 @@ def _trialctl(args: Sequence[str], ledger: Path, keys: Path) -> tuple[float, int
         "print(seconds, code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
     )
     env = {**os.environ, "TRIALCTL_LEDGER": str(ledger), "TRIALCTL_HOME": str(keys.parent)}
-    done = subprocess.run([sys.executable, "-c", probe, str(TRIALCTL), *args], env=env,
+    done = subprocess.run([sys.executable, "-c", probe, str(scale.TRIALCTL), *args], env=env,
                           capture_output=True, text=True, check=True)
     seconds, code, peak = done.stdout.split()
     return float(seconds), int(code), int(peak) / 1024

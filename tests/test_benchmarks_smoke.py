@@ -84,6 +84,7 @@ def quick_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_scale_quick_run_generates_ledgers_and_writes_its_section(quick_cache: Path) -> None:
     from benchmarks import scale
+    from benchmarks.parts import scale_figures
 
     config = scale.ScaleConfig(scale.QUICK.small, scale.QUICK.large, 1, quick_cache)
     report = scale.run_scale(config)
@@ -104,9 +105,11 @@ def test_scale_quick_run_generates_ledgers_and_writes_its_section(quick_cache: P
     assert section.startswith("## Scale\n")
     assert "| `log --patient` (s) |" in section and "decode alone" in section
     assert "among many" in section
-    figure = scale.figure_5(report)
-    assert figure.ratio == max(r.ratio for r in figure.reads.values())
-    assert figure.replay.baseline == report.replay.alone
+    rows = scale_figures(report)
+    assert [row.number for row in rows] == [5, 5, 5, 5, 1, 4, 4]  # reads, replay, memory, rebuilds
+    replay = rows[3]
+    assert replay.ratio == report.replay.among_many / report.replay.alone
+    assert replay.baseline.startswith(f"{report.replay.alone:.2f} s")
 
 
 def test_scale_section_replaces_its_own_place_in_results() -> None:
