@@ -318,12 +318,9 @@ def batch_scene(story: _Story, directory: Path, patient: str) -> str:
          "unit": "/mm3", "date": visit["due_on"]},
     ]
     path = directory / f"visit-{patient}.jsonl"
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-    outcome = record_batch(story.records.ledger, read_lines(path.read_bytes(), path.name),
-                           None, "mona", lambda: story.actors["mona"], story.now)
-    assert not outcome.refused, outcome.shown()  # the demo's own lines are valid
+    written = _enter_batch_file(story, path, lines, "mona")
     story.say(f"{patient}: the visit of {visit['due_on']} entered from {path.name} in one "
-              f"batch ({outcome.written} entries, one signer)")
+              f"batch ({written} entries, one signer)")
     return str(visit["due_on"])
 
 
@@ -341,6 +338,17 @@ class Followed:
 PROGRESSION, TOXICITY = "disease progression", "unacceptable toxicity"
 BASELINE_LESIONS = ["T1:liver:42", "T2:lung:21"]
 MARKERS = {1: "moderate", 2: "weak"}  # phosphorylation at baseline, then at week 9
+
+
+def _enter_batch_file(story: _Story, path: Path, lines: list[dict[str, Any]],
+                      user: str) -> int:
+    """Write `lines` as a JSON-lines batch file and enter it as `record --from` does, signed
+    by `user`; the number of entries written."""
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    outcome = record_batch(story.records.ledger, read_lines(path.read_bytes(), path.name),
+                           None, user, lambda: story.actors[user], story.now)
+    assert not outcome.refused, outcome.shown()  # the demo's own lines are valid
+    return outcome.written
 
 
 def _visit_line(story: _Story, row: dict[str, Any], week_zero: date,
@@ -394,12 +402,9 @@ def source_visits_scene(story: _Story, directory: Path, cohorts: list[list[str]]
                 lines.append({"command": "off-study", "patient": patient,
                               "date": story.day(plan.off_on), "reason": plan.reason})
         path = directory / f"visits-cohort-{number}.jsonl"
-        path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-        outcome = record_batch(story.records.ledger, read_lines(path.read_bytes(), path.name),
-                               None, "ivan", lambda: story.actors["ivan"], story.now)
-        assert not outcome.refused, outcome.shown()  # the demo's own lines are valid
+        written = _enter_batch_file(story, path, lines, "ivan")
         story.say(f"cohort {number}: visits entered from source in {path.name} "
-                  f"({outcome.written} entries, one batch)")
+                  f"({written} entries, one batch)")
     overdue = [r for r in schedule_rows(story.records, None, None, today)
                if r["state"] == "overdue"]
     assert len(overdue) == 1, overdue  # the story's one deliberate gap
