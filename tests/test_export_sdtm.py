@@ -127,13 +127,19 @@ def test_every_lab_appears_once_in_lb_with_its_canonical_value_and_grade(
     found = Counter((r["USUBJID"], r["LBSEQ"], r["LBTESTCD"], r["LBORRES"], r["LBORRESU"],
                      r["LBSTRESN"], r["LBSTRESU"], r["LBTOXGR"], r["LBDTC"]) for r in rows)
     assert found == expected
-    # The demo's P007 ANC series, then P010's visit ANC, normal and so ungraded.
-    assert max(expected.values()) == 1 and len(rows) == 5
-    assert [r["LBTOXGR"] for r in rows] == ["2", "4", "4", "2", ""]
-    assert {r["LBTEST"] for r in rows} == {"absolute neutrophil count"}
+    # The demo's P007 ANC series, then P010's visit ANC, normal and so ungraded; and a
+    # haemoglobin at each course's lab visit, normal (grade 0).
+    assert max(expected.values()) == 1 and len(rows) == 19
+    anc = [r for r in rows if r["LBTESTCD"] == "ANC"]
+    assert [r["LBTOXGR"] for r in anc] == ["2", "4", "4", "2", ""]
+    assert {r["LBTEST"] for r in anc} == {"absolute neutrophil count"}
+    assert {r["LBTOXGR"] for r in rows if r["LBTESTCD"] == "HAEMOGLOBIN"} == {"0"}
     lb = json.loads((tables["json"] / "lb.json").read_text(encoding="utf-8"))
-    grades = [row[[c["name"] for c in lb["columns"]].index("LBTOXGR")] for row in lb["rows"]]
+    names = [c["name"] for c in lb["columns"]]
+    grades = [row[names.index("LBTOXGR")] for row in lb["rows"]
+              if row[names.index("LBTESTCD")] == "ANC"]
     assert grades == [2, 4, 4, 2, None]  # integers (or null) in Dataset-JSON
+    assert {row[names.index("LBTOXGR")] for row in lb["rows"]} == {0, 2, 4, None}
 
 
 def test_dm_and_ds_hold_every_patient_and_their_disposition(

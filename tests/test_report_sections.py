@@ -92,15 +92,23 @@ def test_labs_are_listed_graded_with_the_worst_grade_per_test(
     data: ReportData, html: str, on_demo: Callable[[str], str]
 ) -> None:
     labs = [(p["patient_id"], lab) for p in data.patients for lab in p.get("labs", [])]
-    assert len(labs) == 5  # the demo's P007 neutrophil series and P010's visit ANC
+    # The demo's P007 neutrophil series, P010's visit ANC, and a haemoglobin at each course's
+    # lab visit (normal: grade 0) of the patients dosed.
+    assert len(labs) == 19
     rows = _rows(_section(html, "labs"))
     assert [(r[0], r[1], r[2], r[4], r[6]) for r in rows] == [
         (pid, lab["test"], lab["collected_on"], f"{lab['value']} {lab['unit']}",
          "" if lab["grade"] is None else str(lab["grade"]))
-        for pid, lab in sorted(labs, key=lambda x: x[1]["collected_on"])]
-    assert [r[6] for r in rows] == ["2", "4", "4", "2", ""]  # a normal ANC has no grade
-    assert _rows(_section(html, "worst-labs")) == [["anc", "P007", "4", "4", on_demo("2026-03-03")],
+        for pid, lab in sorted(labs, key=lambda x: (x[0], x[1]["test"], x[1]["collected_on"]))]
+    # A normal ANC has no grade.
+    assert [r[6] for r in rows if r[1] == "anc"] == ["2", "4", "4", "2", ""]
+    assert {r[6] for r in rows if r[1] == "haemoglobin"} == {"0"}
+    worst = _rows(_section(html, "worst-labs"))
+    assert [r for r in worst if r[0] == "anc"] == [["anc", "P007", "4", "4", on_demo("2026-03-03")],
                                                    ["anc", "P010", "1", "", ""]]  # no grade
+    haemoglobin = [r for r in worst if r[0] == "haemoglobin"]
+    assert {r[1] for r in haemoglobin} == {pid for pid, lab in labs if lab["test"] == "haemoglobin"}
+    assert {r[3] for r in haemoglobin} == {"0"}
 
 
 def test_dose_modifications_and_serious_events_with_their_report_state(
