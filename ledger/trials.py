@@ -9,6 +9,7 @@ loads them again, runs the same step and records it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -127,11 +128,12 @@ class TrialActions:
     def roster(self, trial: Trial) -> dict[str, Patient]:
         """Every patient assigned to one of the trial's cohorts, as they stand now: the
         trial's counts are derived from their facts."""
-        return {
-            patient_id: self.patient(trial, patient_id)
-            for cohort in trial.cohorts
-            for patient_id in cohort["patients"]
-        }
+        return {patient_id: self.patient(trial, patient_id)
+                for patient_id in self._roster_ids(trial)}
+
+    @staticmethod
+    def _roster_ids(trial: Trial) -> list[str]:
+        return [patient_id for cohort in trial.cohorts for patient_id in cohort["patients"]]
 
     def status(self, trial_ref: str | None) -> dict[str, Any]:
         """The trial status now, with each cohort decision's signer and the trial's queries
@@ -221,7 +223,8 @@ class TrialActions:
             case PatientStep():
                 trial = self.trial(request.trial)
                 patient = self.patient(trial, request.patient)
-                roster: Roster = {**self.roster(trial), patient.patient_id: patient}
+                roster: Roster = _ReadOnDemand(self._roster_ids(trial), patient,
+                                               lambda patient_id: self.patient(trial, patient_id))
                 fact = self._cited(patient, request.fact)
                 concluded = journey.take(trial, patient, fact, roster, now)
                 meaning = Meaning.CORRECTED if isinstance(request.fact, Correction) else None
@@ -286,3 +289,28 @@ class TrialActions:
         if citing:
             summary["packet"] = request.packet_sha256
         return _Pending(trial, None, (trial, *citing), summary, evidence=evidence)
+
+
+class _ReadOnDemand(Mapping[str, Patient]):
+    """The trial's roster for one patient's step, with that patient as the step holds them:
+    each other record is read only when a rule reads it. Only enrollment reads the roster,
+    so a dose, a lab or an adverse event reads no other patient's record."""
+
+    def __init__(self, roster_ids: list[str], subject: Patient,
+                 read: Callable[[str], Patient]) -> None:
+        self._ids = list(dict.fromkeys([*roster_ids, subject.patient_id]))
+        self._read = read
+        self._records: dict[str, Patient] = {subject.patient_id: subject}
+
+    def __getitem__(self, patient_id: str) -> Patient:
+        if patient_id not in self._records:
+            if patient_id not in self._ids:
+                raise KeyError(patient_id)
+            self._records[patient_id] = self._read(patient_id)
+        return self._records[patient_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.batch_entry import Site, as_file, open_site, run_file
+from benchmarks.batch_entry import PATIENTS, Site, as_file, open_site, run_file
 from benchmarks.workload import open_bench_ledger
 from trialctl.domain.patient import Patient
 from trialctl.ledger.application import TrialLedger
@@ -97,3 +97,21 @@ def test_positions_follow_on_across_files(site: tuple[TrialLedger, Site]) -> Non
     positions = [p for o in (first, second) for a in o.accepted for p in a["positions"]]
     assert positions == list(range(positions[0], positions[0] + 6))
     assert positions[-1] == app.signed_recorder.tree_size() - 1
+
+
+def test_a_patient_step_reads_no_other_patients_record_unless_a_rule_does(
+    site: tuple[TrialLedger, Site], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only enrollment reads the trial's roster (for the open places): a lab or an adverse
+    # event reads its own patient's record and nobody else's.
+    from trialctl.ledger.trials import TrialActions
+
+    app, bench = site
+    lines = bench.follow_up.lines(6)
+    assert len(PATIENTS) > 1  # enrolled: a roster to read, were it read
+    read = _counting(monkeypatch, TrialActions, "patient")
+
+    outcome = run_file(app, bench.signer, as_file(lines))
+
+    assert outcome.written == 6 and not outcome.refused
+    assert len(read) == len(lines)
