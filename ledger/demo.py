@@ -351,6 +351,18 @@ def _enter_batch_file(story: _Story, path: Path, lines: list[dict[str, Any]],
     return outcome.written
 
 
+def _week_zero(story: _Story, patient: str) -> date:
+    """The patient's first dose day, from which the schedule counts its weeks."""
+    found = story.records.patient(story.records.trial(None), patient)
+    first = found.first_dose_day(1)
+    assert first is not None  # every cohort patient was dosed
+    return first
+
+
+def _week_of(on: str, week_zero: date) -> int:
+    return (date.fromisoformat(on) - week_zero).days // 7
+
+
 def _visit_line(story: _Story, row: dict[str, Any], week_zero: date,
                 followed: Followed) -> dict[str, Any]:
     """The record that does one scheduled occurrence, dated its due day."""
@@ -360,7 +372,7 @@ def _visit_line(story: _Story, row: dict[str, Any], week_zero: date,
         if number == 1:
             return {"command": "response", "patient": patient, "date": on, "baseline": True,
                     "lesion": BASELINE_LESIONS}
-        week = (date.fromisoformat(on) - week_zero).days // 7
+        week = _week_of(on, week_zero)
         liver, lung = next((lv, lg) for w, lv, lg in followed.scans if w == week)
         return {"command": "response", "patient": patient, "date": on,
                 "lesion": [f"T1:liver:{liver}", f"T2:lung:{lung}"]}
@@ -388,9 +400,7 @@ def source_visits_scene(story: _Story, directory: Path, cohorts: list[list[str]]
         lines: list[dict[str, Any]] = []
         for patient in patients:
             plan = followed.get(patient, Followed())
-            found = story.records.patient(story.records.trial(None), patient)
-            week_zero = found.first_dose_day(1)
-            assert week_zero is not None  # every cohort patient was dosed
+            week_zero = _week_zero(story, patient)
             last = None if plan.off_on is None else story.start + timedelta(days=plan.off_on)
             for row in schedule_rows(story.records, None, patient, today):
                 left_out = (patient, row["due_on"]) == chased and row["assessment"] == "recist"
@@ -409,10 +419,7 @@ def source_visits_scene(story: _Story, directory: Path, cohorts: list[list[str]]
                if r["state"] == "overdue"]
     assert len(overdue) == 1, overdue  # the story's one deliberate gap
     (gap,) = overdue
-    found = story.records.patient(story.records.trial(None), gap["patient_id"])
-    week_zero = found.first_dose_day(1)
-    assert week_zero is not None
-    week = (date.fromisoformat(gap["due_on"]) - week_zero).days // 7
+    week = _week_of(gap["due_on"], _week_zero(story, gap["patient_id"]))
     story.say(f"{gap['patient_id']}: one assessment overdue on the schedule, the week {week} "
               f"{gap['name']} due {gap['due_on']}: the visit entered from "
               f"visit-{gap['patient_id']}.jsonl held no scan")
