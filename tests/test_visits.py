@@ -25,6 +25,7 @@ from trialctl.domain.trial import Trial
 from trialctl.domain.visits import check_visit
 from trialctl.ledger.export_sdtm import _lab_visit
 from trialctl.ledger.mapper import EntryMapper
+from trialctl.ledger.report.sections import lab_visit
 
 SCHEDULE = nct_protocol().schedule
 WEEK_ZERO = 3  # the first course 1 dose of the in-process patient: day 3
@@ -260,3 +261,12 @@ def test_sdtm_lb_names_the_visit_a_lab_states_else_its_course() -> None:
     assert _lab_visit({"course": 3, "visit": "week 9"}) == {"VISITNUM": 3, "VISIT": "WEEK 9"}
     assert _lab_visit({"course": 1, "visit": None}) == {"VISITNUM": 1, "VISIT": "COURSE 1"}
     assert _lab_visit({"course": None, "visit": None}) == {"VISITNUM": "", "VISIT": ""}
+
+
+def test_the_report_names_the_visit_a_lab_states_beside_its_course_and_day() -> None:
+    assert lab_visit({"course": 3, "day": 1, "recorded_visit": "week 9"}) == (
+        "week 9 (course 3 day 1)")
+    assert lab_visit({"course": 2, "day": 1, "recorded_visit": "course 2"}) == "course 2 day 1"
+    assert lab_visit({"course": 2, "day": 8, "recorded_visit": None}) == "course 2 day 8"
+    assert lab_visit({"course": None, "day": None, "recorded_visit": "week 9"}) == "week 9"
+    assert lab_visit({"course": None, "day": None, "recorded_visit": None}) == ""

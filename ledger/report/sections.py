@@ -135,14 +135,25 @@ def lab_rows(data: ReportData) -> list[dict[str, Any]]:
             rows.append({
                 "patient": patient["patient_id"], "test": lab["test"],
                 "collected_on": lab["collected_on"],
-                "visit": f"course {lab['course']} day {lab['day']}"
-                         if lab.get("course") is not None else "",
+                "visit": lab_visit(lab),
                 "value": f"{lab['value']} {lab['unit']}",
                 "canonical": f"{lab['canonical_value']} {lab['canonical_unit']}",
                 "grade": "" if lab.get("grade") is None else lab["grade"],
                 "grading": lab.get("grading") or "",
             })
     return sorted(rows, key=lambda r: (r["patient"], r["test"], r["collected_on"]))
+
+
+def lab_visit(lab: dict[str, Any]) -> str:
+    """The visit a lab belongs to as the report shows it: the visit the record states
+    (`week 9`), as SDTM LB's VISIT names it, with its course and day beside it; else its
+    course and day."""
+    course_day = (f"course {lab['course']} day {lab['day']}"
+                  if lab.get("course") is not None else "")
+    stated = lab.get("recorded_visit")
+    if stated is None or stated == f"course {lab.get('course')}":
+        return course_day or ("" if stated is None else str(stated))
+    return f"{stated} ({course_day})" if course_day else str(stated)
 
 
 def worst_lab_rows(data: ReportData) -> list[dict[str, Any]]:
