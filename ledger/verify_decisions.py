@@ -2,7 +2,7 @@
 at that decision's position.
 
 One pass over the trial and patient entries in position order. Each trial is moved on by
-its own entries through the replay machinery (`history.advanced`); each patient's counted
+its own entries through the replay machinery (`history.advanced_by`); each patient's counted
 entries (`decisions.is_counted`) are gathered as they come. At a decision entry the trial
 is exactly as it stood just before it, so `decisions.evidence_for` gives what the decision
 should have signed, which is compared with what it did sign. Overrides are listed in the
@@ -38,8 +38,13 @@ from trialctl.ledger.decisions import (
     evidence_for,
     is_counted,
 )
-from trialctl.ledger.entry import MalformedEntryError, entry_hash, parse_entry
-from trialctl.ledger.history import advanced
+from trialctl.ledger.entry import (
+    MalformedEntryError,
+    entry_hash,
+    parse_canonical_entry,
+    parse_entry,
+)
+from trialctl.ledger.history import advanced_by
 from trialctl.ledger.mapper import EntryMapper
 from trialctl.ledger.recorder import SignedRecorder
 from trialctl.ledger.verify_entries import Row, read_rows
@@ -128,7 +133,7 @@ def _replay(entries: Iterable[tuple[Row, dict[str, Any]]], report: VerificationR
                     f"{state.trial.current_cohort['number']}"))
         if state.broken is None:
             try:
-                state.trial = advanced(state.trial, [_stored(row)], mapper)
+                state.trial = advanced_by(state.trial, [_event(row, statement, mapper)])
             except _REPLAY_ERRORS as e:
                 state.broken = (f"the trial cannot be rebuilt past position "
                                 f"{statement['position']} ({e!r})")
@@ -233,9 +238,10 @@ def _readable(rows: Iterable[Row]) -> Iterator[tuple[Row, dict[str, Any]]]:
         if not isinstance(row.state, bytes) or row.column_problems:
             continue
         try:
-            yield row, parse_entry(row.state).statement
+            entry = parse_canonical_entry(row.state) or parse_entry(row.state)
         except MalformedEntryError:
             continue
+        yield row, entry.statement
 
 
 def _in_position_order(rows: Iterable[Row]) -> list[tuple[Row, dict[str, Any]]]:
@@ -327,18 +333,19 @@ def _see_patient_entry(
         return
     trial_id, patient_id = patients[aggregate]
     state = trials.setdefault(trial_id, _TrialState())
-    _advance_patient(state, patient_id, row, mapper)
+    _advance_patient(state, patient_id, row, statement, mapper)
     if is_counted(statement):
         state.counted.setdefault(patient_id, []).append(
             counted_entry(statement, row.state, patient_id)
         )
 
 
-def _advance_patient(state: _TrialState, patient_id: str, row: Row, mapper: EntryMapper) -> None:
+def _advance_patient(state: _TrialState, patient_id: str, row: Row, statement: dict[str, Any],
+                     mapper: EntryMapper) -> None:
     if patient_id in state.unbuildable:
         return
     try:
-        rebuilt = advanced(state.patients.get(patient_id), [_stored(row)], mapper)
+        rebuilt = advanced_by(state.patients.get(patient_id), [_event(row, statement, mapper)])
     except _REPLAY_ERRORS:
         state.patients.pop(patient_id, None)
         state.unbuildable.add(patient_id)
@@ -453,8 +460,11 @@ def _override(statement: dict[str, Any]) -> Override:
     )
 
 
-def _stored(row: Row) -> StoredEvent:
-    return StoredEvent(UUID(row.originator_id), row.originator_version, row.topic, row.state)
+def _event(row: Row, statement: dict[str, Any], mapper: EntryMapper) -> Any:
+    """The row's domain event from the statement already parsed (each entry is decoded
+    once in this pass, not again by the mapper)."""
+    stored = StoredEvent(UUID(row.originator_id), row.originator_version, row.topic, row.state)
+    return mapper.event_of_statement(stored, statement)
 
 
 def _finding(row: Row, statement: Mapping[str, Any], detail: str) -> Finding:
