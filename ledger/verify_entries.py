@@ -42,8 +42,11 @@ USER_TOPICS = (
     User.KeyRotated.TOPIC, User.KeyRevoked.TOPIC, User.Unlocked.TOPIC,
 )
 PARALLEL_THRESHOLD = 2000
-BATCH_SIZE = 2000
+# Entries per worker batch: measured on 21,760 entries with 2 workers, 500 to 2,000 cost the
+# same CPU per entry, and 500 holds a quarter of the rows in flight (peak 79 MB, not 91).
+BATCH_SIZE = 500
 MIN_BATCH = 250
+READ_BATCH = 2000  # rows fetched from the store at a time
 
 
 @dataclass(frozen=True)
@@ -202,7 +205,7 @@ def read_rows(
     binary_ids = recorder.dialect != "postgresql"
     with recorder.transaction(commit=False) as session:
         if not from_position:
-            result = session.execute(query.execution_options(yield_per=BATCH_SIZE))
+            result = session.execute(query.execution_options(yield_per=READ_BATCH))
             for values in result:
                 yield row_from_columns(tuple(values), binary_ids)
             return
@@ -217,7 +220,7 @@ def read_rows(
         if first_id is not None:
             leafed = session.execute(
                 query.where(leaves.c.position >= from_position, record.id >= first_id)
-                .execution_options(yield_per=BATCH_SIZE))
+                .execution_options(yield_per=READ_BATCH))
             found = (row_from_columns(tuple(values), binary_ids) for values in leafed)
         if _entries_outnumber_leaves(recorder, session):
             leafless = session.execute(query.where(leaves.c.position.is_(None))).all()
