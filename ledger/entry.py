@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from trialctl.domain.trial import Trial
-from trialctl.ledger.canonical import MAX_SAFE_INTEGER, canonical_bytes
+from trialctl.ledger.canonical import MAX_SAFE_INTEGER, canonical_bytes, is_canonical
 from trialctl.ledger.keys import KeyPair
 
 STATEMENT_FORMAT = "trialctl-event/v1"
@@ -134,6 +136,35 @@ def parse_entry(entry_bytes: bytes) -> Entry:
     except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError too
         raise MalformedEntryError(f"statement is not JSON: {e}") from e
     _check_statement_shape(statement)
+    return Entry(statement_bytes, statement, _signatures(rest))
+
+
+def parse_canonical_entry(entry_bytes: bytes) -> Entry | None:
+    """`parse_entry`'s Entry for an entry whose statement is RFC 8785 canonical, decoded by
+    orjson at C speed; None when the fast decoding does not apply, so the caller falls
+    back to `parse_entry` and `is_canonical`, which name what is wrong.
+
+    Why the two agree: the statement bytes are exactly the canonical encoding of the value
+    orjson decoded, and that value holds no float and no integer beyond +/-(2**53 - 1)
+    (the canonicaliser refuses both), so `json.loads` reads the same value from them and
+    none of `parse_entry`'s refusals of the JSON itself applies. What follows (the shape,
+    then the signature block) is `parse_entry`'s own code, raising as it would.
+    """
+    statement_bytes, newline, rest = entry_bytes.partition(b"\n")
+    if not newline:
+        return None
+    try:
+        statement = orjson.loads(statement_bytes)
+        if not is_canonical(statement, statement_bytes):
+            return None
+    except (ValueError, RecursionError):  # not JSON to orjson, or nested deeper than Python
+        return None
+    _check_statement_shape(statement)
+    return Entry(statement_bytes, statement, _signatures(rest))
+
+
+def _signatures(rest: bytes) -> tuple[Signature, ...]:
+    """The signature block after the statement's line feed."""
     signatures = []
     lines = rest.split(b"\n")
     if lines[-1] != b"":
@@ -153,7 +184,7 @@ def parse_entry(entry_bytes: bytes) -> Entry:
         signatures.append(Signature(key_id_text, signature))
     if not signatures:
         raise MalformedEntryError("entry carries no signature")
-    return Entry(statement_bytes, statement, tuple(signatures))
+    return tuple(signatures)
 
 
 def _check_statement_shape(statement: Any) -> None:

@@ -2,7 +2,7 @@
 at that decision's position.
 
 One pass over the trial and patient entries in position order. Each trial is moved on by
-its own entries through the replay machinery (`history.advanced`); each patient's counted
+its own entries through the replay machinery (`history.advanced_by`); each patient's counted
 entries (`decisions.is_counted`) are gathered as they come. At a decision entry the trial
 is exactly as it stood just before it, so `decisions.evidence_for` gives what the decision
 should have signed, which is compared with what it did sign. Overrides are listed in the
@@ -18,12 +18,16 @@ signed root); the report says how many trials were left out, and a full verify c
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import OriginatorIDError, OriginatorVersionError
 from eventsourcing.persistence import StoredEvent
+from sqlalchemy import func, select, type_coerce
+from sqlalchemy.types import NullType
 
 from trialctl.domain.co_signatures import ADJUDICATION_TYPES, check_co_signer
 from trialctl.domain.patient import Patient
@@ -38,8 +42,13 @@ from trialctl.ledger.decisions import (
     evidence_for,
     is_counted,
 )
-from trialctl.ledger.entry import MalformedEntryError, entry_hash, parse_entry
-from trialctl.ledger.history import advanced
+from trialctl.ledger.entry import (
+    MalformedEntryError,
+    entry_hash,
+    parse_canonical_entry,
+    parse_entry,
+)
+from trialctl.ledger.history import advanced_by
 from trialctl.ledger.mapper import EntryMapper
 from trialctl.ledger.recorder import SignedRecorder
 from trialctl.ledger.verify_entries import Row, read_rows
@@ -54,8 +63,10 @@ TOPICS = tuple(sorted({_TRIAL.opening, *_TRIAL.later, *_PATIENT_TYPES}))
 _OPENING_TYPES = frozenset({Trial.PatientAssigned.TOPIC, *DECISION_TYPES})
 # What replaying a hostile (yet signed) trial entry can raise; the trial is then reported
 # and left, never guessed at.
+# A row its columns misfile under another aggregate (or version) raises the library's
+# OriginatorIDError (OriginatorVersionError) on replay.
 _REPLAY_ERRORS = (KeyError, TypeError, ValueError, AttributeError, AssertionError,
-                  IndexError, TrialRuleError)
+                  IndexError, TrialRuleError, OriginatorIDError, OriginatorVersionError)
 
 
 @dataclass
@@ -85,11 +96,14 @@ def check_decisions(
     # then, so memory does not grow with the ledger. Rows found out of order send the pass
     # back to the start, to sort every entry by position first (the findings it made are
     # dropped, to be made again in order).
+    # A trial is let go once the stream passes the last row of it and its patients, so
+    # memory follows the trials in progress, not the ledger (`_Ends`).
     findings, overrides = len(report.findings), len(report.overrides)
     checked = report.decisions_checked
     try:
-        _replay(_streamed_in_order(read_rows(recorder, 0, TOPICS)), report)
-    except _OutOfOrder:
+        _replay(_streamed_in_order(read_rows(recorder, 0, TOPICS)), report,
+                _Ends.of(recorder))
+    except (_OutOfOrder, _LetGo):
         del report.findings[findings:], report.overrides[overrides:]
         report.decisions_checked = checked
         _replay(_in_position_order(read_rows(recorder, 0, TOPICS)), report)
@@ -99,23 +113,93 @@ class _OutOfOrder(Exception):
     """A row's signed position is not after the one read before it."""
 
 
-def _replay(entries: Iterable[tuple[Row, dict[str, Any]]], report: VerificationReport) -> None:
+class _LetGo(Exception):
+    """A row belongs, by what it signed, to a trial already let go: its stored columns
+    misfiled it (a finding of the entry checks), so the pass starts again holding every
+    trial."""
+
+
+@dataclass
+class _Ends:
+    """Where each trial's rows end: the highest row id among the trial's own rows and its
+    patients' (a patient belongs to the trial its first consent names, as in the pass).
+    Read from the rows' columns; a row whose signed aggregate differs is caught by
+    `_LetGo`."""
+
+    heap: list[tuple[int, str]]
+    let_go: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, recorder: SignedRecorder) -> _Ends:
+        owners = _patient_trials(recorder)
+        ends: dict[str, int] = {}
+        for aggregate, last in _last_rows(recorder):
+            family = owners.get(aggregate, aggregate)
+            ends[family] = max(ends.get(family, last), last)
+        heap = [(last, family) for family, last in ends.items()]
+        heapq.heapify(heap)
+        return cls(heap)
+
+    def passed(self, notification_id: int) -> Iterator[str]:
+        """The trials whose rows all come before `notification_id`."""
+        while self.heap and self.heap[0][0] < notification_id:
+            yield heapq.heappop(self.heap)[1]
+
+
+def _last_rows(recorder: SignedRecorder) -> Iterator[tuple[str, int]]:
+    """Each aggregate's last row id among the decision pass's topics."""
+    record = recorder.events_record_cls
+    query = (select(type_coerce(record.originator_id, NullType()), func.max(record.id))
+             .where(record.topic.in_(TOPICS)).group_by(record.originator_id))
+    binary_ids = recorder.dialect != "postgresql"
+    with recorder.transaction(commit=False) as session:
+        for originator_id, last in session.execute(query):
+            try:
+                if binary_ids and isinstance(originator_id, (bytes, memoryview)):
+                    yield str(UUID(bytes=bytes(originator_id))), int(last)
+                else:
+                    yield str(UUID(str(originator_id))), int(last)
+            except ValueError:
+                continue  # a hostile id: its rows are left out of the pass
+
+
+def _replay(entries: Iterable[tuple[Row, dict[str, Any]]], report: VerificationReport,
+            ends: _Ends | None = None) -> None:
     mapper = EntryMapper(transcoder=None)  # type: ignore[arg-type]
     trials: dict[str, _TrialState] = {}
     patients: dict[str, tuple[str, str]] = {}  # patient aggregate id -> (trial id, patient)
     decisions: dict[int, _Decision] = {}  # decision entries by position, for co-signatures
     adjudications = _Adjudications()
+    # What to forget of a trial let go: its decisions' positions and its patients' records.
+    held: dict[str, tuple[list[int], list[str]]] = {}
     for row, statement in entries:
+        if ends is not None:
+            for trial_id in ends.passed(row.notification_id):
+                ends.let_go.add(trial_id)
+                trials.pop(trial_id, None)
+                positions, records = held.pop(trial_id, ([], []))
+                for position in positions:
+                    decisions.pop(position, None)
+                adjudications.forget(records)
+            if _trial_of(statement, patients) in ends.let_go:
+                raise _LetGo
         if statement["type"] in _PATIENT_TYPES:
             for problem in adjudications.see(row, statement, patients, trials):
                 report.findings.append(_finding(row, statement, problem))
+            mapped = statement["aggregate_id"] in patients
             _see_patient_entry(row, statement, patients, trials, mapper)
+            if ends is not None and not mapped and statement["aggregate_id"] in patients:
+                owner = patients[statement["aggregate_id"]][0]
+                held.setdefault(owner, ([], []))[1].append(statement["aggregate_id"])
             continue
         state = trials.setdefault(statement["aggregate_id"], _TrialState())
         if statement["type"] in DECISION_TYPES:
             report.decisions_checked += 1
             _check_decision(row, statement, state, report)
             decisions[int(statement["position"])] = _Decision(statement, entry_hash(row.state))
+            if ends is not None:
+                held.setdefault(statement["aggregate_id"], ([], []))[0].append(
+                    int(statement["position"]))
         elif statement["type"] == Trial.DecisionCoSigned.TOPIC and state.trial is not None:
             for problem in _co_signature_problems(statement, state.trial, decisions):
                 report.findings.append(_finding(row, statement, problem))
@@ -128,10 +212,22 @@ def _replay(entries: Iterable[tuple[Row, dict[str, Any]]], report: VerificationR
                     f"{state.trial.current_cohort['number']}"))
         if state.broken is None:
             try:
-                state.trial = advanced(state.trial, [_stored(row)], mapper)
+                state.trial = advanced_by(state.trial, [_event(row, statement, mapper)])
             except _REPLAY_ERRORS as e:
                 state.broken = (f"the trial cannot be rebuilt past position "
                                 f"{statement['position']} ({e!r})")
+
+
+def _trial_of(statement: Mapping[str, Any], patients: Mapping[str, tuple[str, str]]) -> Any:
+    """The trial a row acts on by what it signed: its own, its patient's, or the one a
+    first consent names."""
+    aggregate = statement["aggregate_id"]
+    if statement["type"] not in _PATIENT_TYPES:
+        return aggregate
+    if aggregate in patients:
+        return patients[aggregate][0]
+    return statement["payload"].get("trial_id") if statement["type"] == _PATIENT.opening \
+        else None
 
 
 @dataclass(frozen=True)
@@ -176,6 +272,16 @@ class _Adjudications:
 
     entries: dict[int, _Decision] = field(default_factory=dict)
     signers: dict[tuple[str, int], set[str]] = field(default_factory=dict)
+    # Per patient record, the keys above it added (to forget them with its trial).
+    keys_of: dict[str, tuple[list[int], list[tuple[str, int]]]] = field(default_factory=dict)
+
+    def forget(self, records: Iterable[str]) -> None:
+        for record in records:
+            positions, signed = self.keys_of.pop(record, ([], []))
+            for position in positions:
+                self.entries.pop(position, None)
+            for key in signed:
+                self.signers.pop(key, None)
 
     def see(self, row: Row, statement: dict[str, Any], patients: Mapping[str, tuple[str, str]],
             trials: Mapping[str, _TrialState]) -> Iterator[str]:
@@ -183,14 +289,18 @@ class _Adjudications:
         the patient as it stood just before)."""
         aggregate, signer = statement["aggregate_id"], str(statement["actor"]["user_id"])
         payload = statement["payload"]
+        positions, signed = self.keys_of.setdefault(aggregate, ([], []))
         if statement["type"] in ADJUDICATION_TYPES:
             self.entries[int(statement["position"])] = _Decision(statement, entry_hash(row.state))
+            positions.append(int(statement["position"]))
         if statement["type"] == Patient.Corrected.TOPIC and \
                 isinstance(payload.get("target_version"), int):
-            self.signers.setdefault((aggregate, payload["target_version"]), set()).add(signer)
+            key = (aggregate, payload["target_version"])
         else:
-            version = int(statement["aggregate_version"])
-            self.signers.setdefault((aggregate, version), set()).add(signer)
+            key = (aggregate, int(statement["aggregate_version"]))
+        if key not in self.signers:
+            signed.append(key)
+        self.signers.setdefault(key, set()).add(signer)
         if statement["type"] != Patient.AdjudicationCoSigned.TOPIC or aggregate not in patients:
             return
         trial_id, patient_id = patients[aggregate]
@@ -233,9 +343,10 @@ def _readable(rows: Iterable[Row]) -> Iterator[tuple[Row, dict[str, Any]]]:
         if not isinstance(row.state, bytes) or row.column_problems:
             continue
         try:
-            yield row, parse_entry(row.state).statement
+            entry = parse_canonical_entry(row.state) or parse_entry(row.state)
         except MalformedEntryError:
             continue
+        yield row, entry.statement
 
 
 def _in_position_order(rows: Iterable[Row]) -> list[tuple[Row, dict[str, Any]]]:
@@ -327,18 +438,19 @@ def _see_patient_entry(
         return
     trial_id, patient_id = patients[aggregate]
     state = trials.setdefault(trial_id, _TrialState())
-    _advance_patient(state, patient_id, row, mapper)
+    _advance_patient(state, patient_id, row, statement, mapper)
     if is_counted(statement):
         state.counted.setdefault(patient_id, []).append(
             counted_entry(statement, row.state, patient_id)
         )
 
 
-def _advance_patient(state: _TrialState, patient_id: str, row: Row, mapper: EntryMapper) -> None:
+def _advance_patient(state: _TrialState, patient_id: str, row: Row, statement: dict[str, Any],
+                     mapper: EntryMapper) -> None:
     if patient_id in state.unbuildable:
         return
     try:
-        rebuilt = advanced(state.patients.get(patient_id), [_stored(row)], mapper)
+        rebuilt = advanced_by(state.patients.get(patient_id), [_event(row, statement, mapper)])
     except _REPLAY_ERRORS:
         state.patients.pop(patient_id, None)
         state.unbuildable.add(patient_id)
@@ -453,8 +565,11 @@ def _override(statement: dict[str, Any]) -> Override:
     )
 
 
-def _stored(row: Row) -> StoredEvent:
-    return StoredEvent(UUID(row.originator_id), row.originator_version, row.topic, row.state)
+def _event(row: Row, statement: dict[str, Any], mapper: EntryMapper) -> Any:
+    """The row's domain event from the statement already parsed (each entry is decoded
+    once in this pass, not again by the mapper)."""
+    stored = StoredEvent(UUID(row.originator_id), row.originator_version, row.topic, row.state)
+    return mapper.event_of_statement(stored, statement)
 
 
 def _finding(row: Row, statement: Mapping[str, Any], detail: str) -> Finding:
