@@ -40,13 +40,14 @@ from trialctl.domain.facts import (
     Lab,
     Screening,
 )
+from trialctl.domain.patient import Patient
 from trialctl.domain.protocol import Protocol
+from trialctl.domain.trial import Trial
 from trialctl.ledger.application import TrialLedger, UnlockedUser
 from trialctl.ledger.demo import screening_values, shipped_protocol
 from trialctl.ledger.location import resolve_ledger
 from trialctl.ledger.requests import CohortDecision, PatientStep, Registration, Request
 from trialctl.ledger.reviews import QueryOpen, QueryStep, Review, ReviewActions
-from trialctl.ledger.trials import TrialActions
 
 USERS = {
     "alice": ("Alice Adams (admin)", ["admin"]),
@@ -81,9 +82,13 @@ class Generated:
     rotations: int
 
 
-class _HeldActions(TrialActions):
-    """`TrialActions` on held, uncommitted aggregates (the batch-entry way), so thousands
-    of steps are signed and written together."""
+class _HeldActions(ReviewActions):
+    """`TrialActions` (and the review actions) on held aggregates (the batch-entry way), so
+    thousands of steps are signed and written together and no record is read back from the
+    store while its trial's block runs. A signed-alone action (a decision, a review, a
+    query) records the held aggregate itself, so the copy stays the stored state."""
+
+    summarises = False  # a step's summary grades the whole record again; nobody reads it
 
     def __init__(self, ledger: TrialLedger) -> None:
         super().__init__(ledger)
@@ -97,6 +102,13 @@ class _HeldActions(TrialActions):
     def trial_ids(self) -> list[str]:
         # The generator names each trial it registers; no scan of the ledger needed.
         return []
+
+    def query_holders(self, trial: Trial) -> dict[str, Patient]:
+        # Every patient of the block's trials is held from consent on, so the held records
+        # answer what a scan of the ledger's queries (growing with the ledger) would.
+        return {query_id: held for held in self.held.values()
+                if isinstance(held, Patient) and held.trial_id == str(trial.id)
+                for query_id in held.queries}
 
 
 @dataclass
@@ -174,7 +186,6 @@ class Block:
             self.writer.flush()  # a decision cites its evidence by stored position
             self._decide(cohorts)
             self._review(cohorts)
-            self.actions.held.clear()
             offset += 7 * (3 * self.courses + 2)
 
     def _patient_id(self, trial: str) -> str:
@@ -267,7 +278,7 @@ class Block:
         """The monitor verifies one patient per cohort against source (read from the
         stored entries, so one at a time), and queries another's first adverse event: a
         third of the queries stay open, a third are answered, a third answered and closed."""
-        reviews = ReviewActions(self.app)
+        reviews = self.actions
         for trial, patients in cohorts.items():
             found = reviews.patient(reviews.trial(trial), patients[0])
             entries = reviews.record_entries(found)
