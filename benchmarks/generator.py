@@ -16,6 +16,7 @@ signatures, keys and times differ between runs, the content does not.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import sys
 import time
@@ -47,7 +48,8 @@ from trialctl.ledger.application import TrialLedger, UnlockedUser
 from trialctl.ledger.demo import screening_values, shipped_protocol
 from trialctl.ledger.location import resolve_ledger
 from trialctl.ledger.requests import CohortDecision, PatientStep, Registration, Request
-from trialctl.ledger.reviews import QueryOpen, QueryStep, Review, ReviewActions
+from trialctl.ledger.reviews import QueryOpen, QueryStep, Review, ReviewActions, ReviewRequest
+from trialctl.ledger.trials import Recorded
 
 USERS = {
     "alice": ("Alice Adams (admin)", ["admin"]),
@@ -111,6 +113,10 @@ class _HeldActions(ReviewActions):
                 for query_id in held.queries}
 
 
+class Full(Exception):
+    """The next step would take the ledger past its block's limit of entries."""
+
+
 @dataclass
 class Writer:
     """Groups of collected events per signer, written in order: a change of signer (or a
@@ -128,6 +134,9 @@ class Writer:
             self.signer = signer
         self.queued.append((events, meaning))
 
+    def queued_entries(self) -> int:
+        return sum(len(events) for events, _ in self.queued)
+
     def flush(self) -> None:
         if self.queued and self.signer is not None:
             written = self.app.record_groups(self.actors[self.signer], self.queued)
@@ -136,10 +145,16 @@ class Writer:
 
 
 class Block:
-    """A few trials run side by side: each step is taken for every trial in turn."""
+    """A few trials run side by side: each step is taken for every trial in turn.
+
+    With a `limit` (the ledger's size in entries that the block may reach), a step that
+    would pass it raises `Full` instead of being written, and `top_up` then fills the
+    ledger to the limit exactly: a block can add an exact number of entries."""
 
     def __init__(self, app: TrialLedger, writer: Writer, protocols: Sequence[Protocol],
-                 rng: random.Random, start: date, courses: int) -> None:
+                 rng: random.Random, start: date, courses: int,
+                 limit: int | None = None) -> None:
+        self.limit = limit
         self.app = app
         self.writer = writer
         self.protocols = protocols
@@ -158,7 +173,36 @@ class Block:
             self.actions.held[aggregate.id] = aggregate
             events += aggregate.collect_events()
         if events:
+            self._make_room(len(events))
             self.writer.add(signer, events, pending.meaning)
+
+    def _make_room(self, entries: int) -> None:
+        if self.limit is not None and (self.app.signed_recorder.tree_size()
+                                       + self.writer.queued_entries() + entries > self.limit):
+            raise Full
+
+    def _perform(self, request: Request | ReviewRequest, signer: str) -> Recorded:
+        """A step signed alone (one entry, in its own transaction)."""
+        self._make_room(1)
+        return self.actions.perform(request, self.writer.actors[signer], datetime.now(UTC))
+
+    def fill(self) -> None:
+        """Run the block's trials until the ledger holds exactly `limit` entries."""
+        with contextlib.suppress(Full):
+            self.run(lambda: True)
+        self.top_up()
+
+    def top_up(self) -> None:
+        """After `Full`: the monitor queries the block's first patient's first record until
+        the ledger holds exactly `limit` entries (each query is one entry)."""
+        assert self.limit is not None
+        self.writer.flush()
+        trial = self.protocols[0].id
+        found = self.actions.patient(self.actions.trial(trial), "P0001")
+        first = min(self.actions.record_entries(found).values(), key=lambda r: r.position)
+        while self.app.signed_recorder.tree_size() < self.limit:
+            self._perform(QueryOpen(trial, "P0001", first.position, "Please confirm "
+                                    "against the source document", "mona"), "mona")
 
     def step(self, signer: str, trial: str, patient: str, fact: Fact) -> None:
         self.take(signer, PatientStep(trial, patient, fact))
@@ -266,9 +310,8 @@ class Block:
                 self.done.add(trial)
                 continue
             # Signed alone: its statement carries the evidence it was taken on.
-            self.actions.perform(CohortDecision(trial, step.action, step.next_level,
-                                                step.mtd_level, None),
-                                 self.writer.actors["pat"], datetime.now(UTC))
+            self._perform(CohortDecision(trial, step.action, step.next_level,
+                                         step.mtd_level, None), "pat")
             if step.next_level is not None:
                 self.levels[trial] = step.next_level
             if step.mtd_level is not None or step.action == "stop":
@@ -285,26 +328,22 @@ class Block:
             # Course 1's doses, signed by the investigator (nobody reviews their own entry).
             cited = tuple(entries[d["version"]].position
                           for d in found.doses() if d["course"] == 1)
-            reviews.perform(Review(trial, patients[0], cited, "mona"),
-                            self.writer.actors["mona"], datetime.now(UTC))
+            self._perform(Review(trial, patients[0], cited, "mona"), "mona")
             self._query(reviews, trial, patients[1])
 
     def _query(self, reviews: ReviewActions, trial: str, patient: str) -> None:
         found = reviews.patient(reviews.trial(trial), patient)
         ae = found.adverse_events()[0]
         position = reviews.record_entries(found)[ae["version"]].position
-        actors = self.writer.actors
-        opened = reviews.perform(QueryOpen(trial, patient, position, "Please confirm the "
-                                           "grade against the chart", "mona"),
-                                 actors["mona"], datetime.now(UTC))
+        opened = self._perform(QueryOpen(trial, patient, position, "Please confirm the "
+                                         "grade against the chart", "mona"), "mona")
         query_id = opened.summary["query"]
         fate = self.rng.randrange(3)
         if fate >= 1:
-            reviews.perform(QueryStep(trial, query_id, "answer", "Grade confirmed", "ivan"),
-                            actors["ivan"], datetime.now(UTC))
+            self._perform(QueryStep(trial, query_id, "answer", "Grade confirmed", "ivan"),
+                          "ivan")
         if fate == 2:
-            reviews.perform(QueryStep(trial, query_id, "close", None, "mona"),
-                            actors["mona"], datetime.now(UTC))
+            self._perform(QueryStep(trial, query_id, "close", None, "mona"), "mona")
 
 
 def open_users(app: TrialLedger) -> dict[str, UnlockedUser]:
