@@ -43,6 +43,7 @@ from trialctl.domain.facts import (
 )
 from trialctl.domain.patient import Patient
 from trialctl.domain.protocol import Protocol
+from trialctl.domain.review import RecordEntry
 from trialctl.domain.trial import Trial
 from trialctl.ledger.application import TrialLedger, UnlockedUser
 from trialctl.ledger.demo import screening_values, shipped_protocol
@@ -95,6 +96,7 @@ class _HeldActions(ReviewActions):
     def __init__(self, ledger: TrialLedger) -> None:
         super().__init__(ledger)
         self.held: dict[UUID, Aggregate] = {}
+        self._entries_of: tuple[tuple[UUID, int], dict[int, RecordEntry]] | None = None
 
     def _load(self, aggregate_id: UUID) -> Any:
         if aggregate_id not in self.held:
@@ -104,6 +106,14 @@ class _HeldActions(ReviewActions):
     def trial_ids(self) -> list[str]:
         # The generator names each trial it registers; no scan of the ledger needed.
         return []
+
+    def record_entries(self, patient: Patient) -> dict[int, RecordEntry]:
+        # A review or query reads the record's entries to cite one, and its rule reads them
+        # again: the same stored entries, as long as the record has not moved on.
+        key = (patient.id, patient.version)
+        if self._entries_of is None or self._entries_of[0] != key:
+            self._entries_of = key, super().record_entries(patient)
+        return self._entries_of[1]
 
     def query_holders(self, trial: Trial) -> dict[str, Patient]:
         # Every patient of the block's trials is held from consent on, so the held records
@@ -168,16 +178,21 @@ class Block:
 
     def take(self, signer: str, request: Request) -> None:
         pending = self.actions._take(request, datetime.now(UTC))
+        try:
+            self._make_room(sum(len(a.pending_events) for a in pending.aggregates))
+        except Full:
+            for aggregate in pending.aggregates:  # changed by a step never written
+                self.actions.held.pop(aggregate.id, None)
+            raise
         events: list[Any] = []
         for aggregate in pending.aggregates:
             self.actions.held[aggregate.id] = aggregate
             events += aggregate.collect_events()
         if events:
-            self._make_room(len(events))
             self.writer.add(signer, events, pending.meaning)
 
     def _make_room(self, entries: int) -> None:
-        if self.limit is not None and (self.app.signed_recorder.tree_size()
+        if entries and self.limit is not None and (self.app.signed_recorder.tree_size()
                                        + self.writer.queued_entries() + entries > self.limit):
             raise Full
 

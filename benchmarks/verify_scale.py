@@ -280,6 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--full-repeats", type=int, help="whole verifies per ledger, figure 1")
     parser.add_argument("--repeats", type=int)
     parser.add_argument("--figure", type=int, choices=(1, 2), action="append")
+    parser.add_argument("--cache", type=Path, help=f"generated ledgers (default {CACHE})")
     args = parser.parse_args(argv)
     config = QUICK if args.quick else VerifyScaleConfig()
     if args.small:
@@ -292,6 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = replace(config, repeats=args.repeats)
     if args.full_repeats:
         config = replace(config, full_repeats=args.full_repeats)
+    if args.cache:
+        config = replace(config, cache=args.cache)
     begun = time.perf_counter()
 
     def say(line: str) -> None:

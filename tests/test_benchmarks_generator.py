@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from benchmarks.generator import Size, generate
 from benchmarks.verify_scale import checkpoint_and_extend
 from trialctl.ledger.application import TrialLedger
@@ -39,18 +41,20 @@ def test_generated_ledger_verifies_clean_and_holds_the_entries_asked(tmp_path: P
         app.close()
 
 
+# The limit falls within the first cohort's enrolment (6) or within its treatment (97).
+@pytest.mark.parametrize("new_entries", [6, 97])
 def test_an_extension_adds_exactly_the_entries_asked_and_verifies_since_its_checkpoint(
-    tmp_path: Path,
+    tmp_path: Path, new_entries: int,
 ) -> None:
     ledger, keys = tmp_path / "g.sqlite", tmp_path / "keys"
     made = generate(str(ledger), TINY, keys)
 
-    note = checkpoint_and_extend(ledger, keys, 97, seed=5)
+    note = checkpoint_and_extend(ledger, keys, new_entries, seed=5)
 
     app = TrialLedger(resolve_ledger(str(ledger)))
     try:
-        # The checkpoint's own entry, then exactly the 97 asked for.
-        assert app.signed_recorder.tree_size() == made.entries + 1 + 97
+        # The checkpoint's own entry, then exactly the entries asked for.
+        assert app.signed_recorder.tree_size() == made.entries + 1 + new_entries
         since = (str(note), read_checkpoint_file(note))
         assert verify_ledger(app.signed_recorder, str(ledger), since=since).ok
         assert verify_ledger(app.signed_recorder, str(ledger)).ok
