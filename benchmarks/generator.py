@@ -16,6 +16,7 @@ signatures, keys and times differ between runs, the content does not.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import sys
 import time
@@ -40,13 +41,16 @@ from trialctl.domain.facts import (
     Lab,
     Screening,
 )
+from trialctl.domain.patient import Patient
 from trialctl.domain.protocol import Protocol
+from trialctl.domain.review import RecordEntry
+from trialctl.domain.trial import Trial
 from trialctl.ledger.application import TrialLedger, UnlockedUser
 from trialctl.ledger.demo import screening_values, shipped_protocol
 from trialctl.ledger.location import resolve_ledger
 from trialctl.ledger.requests import CohortDecision, PatientStep, Registration, Request
-from trialctl.ledger.reviews import QueryOpen, QueryStep, Review, ReviewActions
-from trialctl.ledger.trials import TrialActions
+from trialctl.ledger.reviews import QueryOpen, QueryStep, Review, ReviewActions, ReviewRequest
+from trialctl.ledger.trials import Recorded
 
 USERS = {
     "alice": ("Alice Adams (admin)", ["admin"]),
@@ -81,13 +85,18 @@ class Generated:
     rotations: int
 
 
-class _HeldActions(TrialActions):
-    """`TrialActions` on held, uncommitted aggregates (the batch-entry way), so thousands
-    of steps are signed and written together."""
+class _HeldActions(ReviewActions):
+    """`TrialActions` (and the review actions) on held aggregates (the batch-entry way), so
+    thousands of steps are signed and written together and no record is read back from the
+    store while its trial's block runs. A signed-alone action (a decision, a review, a
+    query) records the held aggregate itself, so the copy stays the stored state."""
+
+    summarises = False  # a step's summary grades the whole record again; nobody reads it
 
     def __init__(self, ledger: TrialLedger) -> None:
         super().__init__(ledger)
         self.held: dict[UUID, Aggregate] = {}
+        self._entries_of: tuple[tuple[UUID, int], dict[int, RecordEntry]] | None = None
 
     def _load(self, aggregate_id: UUID) -> Any:
         if aggregate_id not in self.held:
@@ -97,6 +106,25 @@ class _HeldActions(TrialActions):
     def trial_ids(self) -> list[str]:
         # The generator names each trial it registers; no scan of the ledger needed.
         return []
+
+    def record_entries(self, patient: Patient) -> dict[int, RecordEntry]:
+        # A review or query reads the record's entries to cite one, and its rule reads them
+        # again: the same stored entries, as long as the record has not moved on.
+        key = (patient.id, patient.version)
+        if self._entries_of is None or self._entries_of[0] != key:
+            self._entries_of = key, super().record_entries(patient)
+        return self._entries_of[1]
+
+    def query_holders(self, trial: Trial) -> dict[str, Patient]:
+        # Every patient of the block's trials is held from consent on, so the held records
+        # answer what a scan of the ledger's queries (growing with the ledger) would.
+        return {query_id: held for held in self.held.values()
+                if isinstance(held, Patient) and held.trial_id == str(trial.id)
+                for query_id in held.queries}
+
+
+class Full(Exception):
+    """The next step would take the ledger past its block's limit of entries."""
 
 
 @dataclass
@@ -116,6 +144,9 @@ class Writer:
             self.signer = signer
         self.queued.append((events, meaning))
 
+    def queued_entries(self) -> int:
+        return sum(len(events) for events, _ in self.queued)
+
     def flush(self) -> None:
         if self.queued and self.signer is not None:
             written = self.app.record_groups(self.actors[self.signer], self.queued)
@@ -124,10 +155,16 @@ class Writer:
 
 
 class Block:
-    """A few trials run side by side: each step is taken for every trial in turn."""
+    """A few trials run side by side: each step is taken for every trial in turn.
+
+    With a `limit` (the ledger's size in entries that the block may reach), a step that
+    would pass it raises `Full` instead of being written, and `top_up` then fills the
+    ledger to the limit exactly: a block can add an exact number of entries."""
 
     def __init__(self, app: TrialLedger, writer: Writer, protocols: Sequence[Protocol],
-                 rng: random.Random, start: date, courses: int) -> None:
+                 rng: random.Random, start: date, courses: int,
+                 limit: int | None = None) -> None:
+        self.limit = limit
         self.app = app
         self.writer = writer
         self.protocols = protocols
@@ -141,12 +178,46 @@ class Block:
 
     def take(self, signer: str, request: Request) -> None:
         pending = self.actions._take(request, datetime.now(UTC))
+        try:
+            self._make_room(sum(len(a.pending_events) for a in pending.aggregates))
+        except Full:
+            for aggregate in pending.aggregates:  # changed by a step never written
+                self.actions.held.pop(aggregate.id, None)
+            raise
         events: list[Any] = []
         for aggregate in pending.aggregates:
             self.actions.held[aggregate.id] = aggregate
             events += aggregate.collect_events()
         if events:
             self.writer.add(signer, events, pending.meaning)
+
+    def _make_room(self, entries: int) -> None:
+        if entries and self.limit is not None and (self.app.signed_recorder.tree_size()
+                                       + self.writer.queued_entries() + entries > self.limit):
+            raise Full
+
+    def _perform(self, request: Request | ReviewRequest, signer: str) -> Recorded:
+        """A step signed alone (one entry, in its own transaction)."""
+        self._make_room(1)
+        return self.actions.perform(request, self.writer.actors[signer], datetime.now(UTC))
+
+    def fill(self) -> None:
+        """Run the block's trials until the ledger holds exactly `limit` entries."""
+        with contextlib.suppress(Full):
+            self.run(lambda: True)
+        self.top_up()
+
+    def top_up(self) -> None:
+        """After `Full`: the monitor queries the block's first patient's first record until
+        the ledger holds exactly `limit` entries (each query is one entry)."""
+        assert self.limit is not None
+        self.writer.flush()
+        trial = self.protocols[0].id
+        found = self.actions.patient(self.actions.trial(trial), "P0001")
+        first = min(self.actions.record_entries(found).values(), key=lambda r: r.position)
+        while self.app.signed_recorder.tree_size() < self.limit:
+            self._perform(QueryOpen(trial, "P0001", first.position, "Please confirm "
+                                    "against the source document", "mona"), "mona")
 
     def step(self, signer: str, trial: str, patient: str, fact: Fact) -> None:
         self.take(signer, PatientStep(trial, patient, fact))
@@ -174,7 +245,6 @@ class Block:
             self.writer.flush()  # a decision cites its evidence by stored position
             self._decide(cohorts)
             self._review(cohorts)
-            self.actions.held.clear()
             offset += 7 * (3 * self.courses + 2)
 
     def _patient_id(self, trial: str) -> str:
@@ -255,9 +325,8 @@ class Block:
                 self.done.add(trial)
                 continue
             # Signed alone: its statement carries the evidence it was taken on.
-            self.actions.perform(CohortDecision(trial, step.action, step.next_level,
-                                                step.mtd_level, None),
-                                 self.writer.actors["pat"], datetime.now(UTC))
+            self._perform(CohortDecision(trial, step.action, step.next_level,
+                                         step.mtd_level, None), "pat")
             if step.next_level is not None:
                 self.levels[trial] = step.next_level
             if step.mtd_level is not None or step.action == "stop":
@@ -267,33 +336,29 @@ class Block:
         """The monitor verifies one patient per cohort against source (read from the
         stored entries, so one at a time), and queries another's first adverse event: a
         third of the queries stay open, a third are answered, a third answered and closed."""
-        reviews = ReviewActions(self.app)
+        reviews = self.actions
         for trial, patients in cohorts.items():
             found = reviews.patient(reviews.trial(trial), patients[0])
             entries = reviews.record_entries(found)
             # Course 1's doses, signed by the investigator (nobody reviews their own entry).
             cited = tuple(entries[d["version"]].position
                           for d in found.doses() if d["course"] == 1)
-            reviews.perform(Review(trial, patients[0], cited, "mona"),
-                            self.writer.actors["mona"], datetime.now(UTC))
+            self._perform(Review(trial, patients[0], cited, "mona"), "mona")
             self._query(reviews, trial, patients[1])
 
     def _query(self, reviews: ReviewActions, trial: str, patient: str) -> None:
         found = reviews.patient(reviews.trial(trial), patient)
         ae = found.adverse_events()[0]
         position = reviews.record_entries(found)[ae["version"]].position
-        actors = self.writer.actors
-        opened = reviews.perform(QueryOpen(trial, patient, position, "Please confirm the "
-                                           "grade against the chart", "mona"),
-                                 actors["mona"], datetime.now(UTC))
+        opened = self._perform(QueryOpen(trial, patient, position, "Please confirm the "
+                                         "grade against the chart", "mona"), "mona")
         query_id = opened.summary["query"]
         fate = self.rng.randrange(3)
         if fate >= 1:
-            reviews.perform(QueryStep(trial, query_id, "answer", "Grade confirmed", "ivan"),
-                            actors["ivan"], datetime.now(UTC))
+            self._perform(QueryStep(trial, query_id, "answer", "Grade confirmed", "ivan"),
+                          "ivan")
         if fate == 2:
-            reviews.perform(QueryStep(trial, query_id, "close", None, "mona"),
-                            actors["mona"], datetime.now(UTC))
+            self._perform(QueryStep(trial, query_id, "close", None, "mona"), "mona")
 
 
 def open_users(app: TrialLedger) -> dict[str, UnlockedUser]:

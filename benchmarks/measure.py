@@ -472,4 +472,5 @@ class Report:
     # The other parts' rows for the summary table, and their sections of results.md.
     figures: list[Figure] = field(default_factory=list)
     sections: list[str] = field(default_factory=list)
+    scale_sizes: tuple[int, ...] = ()  # entries of the generated ledgers, smallest first
 

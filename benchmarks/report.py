@@ -420,6 +420,11 @@ def render(report: Report) -> str:
         "the same amount. Verify runs on a separate ledger built from the same events.",
         "",
     ]
+    if report.scale_sizes:
+        sizes = [f"{n:,}" for n in report.scale_sizes]
+        listed = sizes[0] if len(sizes) == 1 else ", ".join(sizes[:-1]) + " and " + sizes[-1]
+        lines += [f"Scale ledgers (`benchmarks.generator`, figures 1, 2, 4 and 5): {listed} "
+                  "entries.", ""]
     lines += [*summary_lines(report_figures(report)), ""]
     header = ["figure", "value", "baseline", "ratio", "target", "met?"]
     for result in report.backends:

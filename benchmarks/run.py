@@ -20,8 +20,10 @@ shared, so only ratios from the same run mean anything):
 6. `benchmarks.scale`: scale-flat reads, replay of one trial among many, projection rebuild
    and verify's peak memory on two generated ledgers (`--scale-small`, `--scale-large`);
    `benchmarks.verify_scale`: whole `trialctl verify` and `verify --since-checkpoint` on
-   generated ledgers of the same two sizes; and `benchmarks.session_latency`:
-   `record dose` as a whole process with and without a signed-in session;
+   generated ledgers of the same two sizes (figure 1 on `--scale-middle` and the large one
+   when a middle size is given: 10,000 / 100,000 / 1,000,000 for the issue's figures); and
+   `benchmarks.session_latency`: `record dose` as a whole process with and without a
+   signed-in session;
 7. with --exports, `benchmarks.exports`: report (HTML, PDF), ODM and SDTM export time and
    peak memory on two generated ledger sizes, beside reading their events.
 
@@ -185,6 +187,13 @@ QUICK_PARTS = Parts(scale=scale.QUICK, verify=QUICK_VERIFY, doses=1)
 QUICK_EXPORTS = exports.QUICK
 
 
+def scale_sizes(parts: Parts) -> tuple[int, ...]:
+    """The generated ledgers' sizes the scale and verify parts ask for, smallest first."""
+    sizes = [size.entries for config in (parts.scale, parts.verify) if config is not None
+             for size in (config.small, config.middle, config.large) if size is not None]
+    return tuple(sorted(set(sizes)))
+
+
 def run_parts(parts: Parts, report: Report, log: Callable[[str], None]) -> None:
     if parts.scale is not None:
         log("scale …")
@@ -228,7 +237,8 @@ def run_benchmarks(config: Config, log: Callable[[str], None] = lambda _: None,
                                                 config.concurrency)
     log("import cost …")
     imports = bench_import(config.import_repeats)
-    report = Report(config, started, 0.0, machine, results, imports, concurrency)
+    report = Report(config, started, 0.0, machine, results, imports, concurrency,
+                    scale_sizes=scale_sizes(parts))
     run_parts(parts, report, log)
     machine["load average (1, 5, 15 min) at end"] = " ".join(
         f"{x:.2f}" for x in os.getloadavg()
@@ -268,6 +278,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path, Parts]:
                         help="entries in the scale figures' small ledger (default %(default)s)")
     parser.add_argument("--scale-large", type=int, default=scale.LARGE.entries,
                         help="entries in the scale figures' large ledger (default %(default)s)")
+    parser.add_argument("--scale-middle", type=int,
+                        help="figure 1's smaller ledger: verify's rate and peak memory at this "
+                        "size beside the large one (default: the small one)")
+    parser.add_argument("--scale-verify-repeats", type=int, default=3,
+                        help="whole `trialctl verify` runs per ledger in figure 1 (default "
+                        "%(default)s; 1 is enough at 1,000,000 entries, minutes each)")
     parser.add_argument("--scale-cache", type=Path, default=scale.CACHE,
                         help="where generated ledgers are kept between runs "
                         "(default %(default)s)")
@@ -283,7 +299,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path, Parts]:
         quick_exports = replace(QUICK_EXPORTS, cache=args.scale_cache) if args.exports else None
         return quick, args.output, replace(
             QUICK_PARTS, scale=replace(scale.QUICK, cache=args.scale_cache),
-            verify=replace(QUICK_VERIFY, cache=args.scale_cache / "verify"),
+            verify=replace(QUICK_VERIFY, cache=args.scale_cache),
             exports=quick_exports)
     config = Config(
         events=args.events,
@@ -296,10 +312,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path, Parts]:
         concurrency=ConcurrencyConfig(tuple(args.writers), args.writer_entries),
         exports=args.exports,
     )
+    middle = None if args.scale_middle is None else Size(args.scale_middle)
     scale_config = scale.ScaleConfig(Size(args.scale_small), Size(args.scale_large),
-                                     cache=args.scale_cache)
+                                     cache=args.scale_cache, middle=middle)
     verify_config = verify_scale.VerifyScaleConfig(
-        Size(args.scale_small), Size(args.scale_large), cache=args.scale_cache / "verify")
+        Size(args.scale_small), Size(args.scale_large), cache=args.scale_cache, middle=middle,
+        full_repeats=args.scale_verify_repeats)
     export_config = ExportConfig(cache=args.scale_cache) if args.exports else None
     return config, args.output, Parts(scale=scale_config, verify=verify_config,
                                       doses=args.doses, exports=export_config)

@@ -1,7 +1,7 @@
 """Speed at a sponsor's scale: the same reads on a small and a large generated ledger, each
 figure beside its baseline from the same run.
 
-    .venv/bin/python -m benchmarks.scale [--small 10000] [--large 100000] [--cache DIR]
+    .venv/bin/python -m benchmarks.scale [--small 10000] [--large 100000] [--middle N] [--cache DIR]
     .venv/bin/python -m benchmarks.scale --quick      # tiny sizes: the CI smoke run
 
 Figures (the machine may be shared, so only ratios from one run mean anything):
@@ -12,7 +12,8 @@ Figures (the machine may be shared, so only ratios from one run mean anything):
   notification log alone (target >= 0.5x);
 - replay among many: `trialctl replay` of that trial in the large ledger against the
   same-sized trial generated alone in its own ledger (target <= 2x);
-- verify memory: peak resident memory of `trialctl verify`, large against small (target
+- verify memory: peak resident memory of `trialctl verify`, large against small, or against
+  the middle ledger when one is given (`--middle`: 100,000 beside 1,000,000; target
   <= 500 MB and flat).
 
 `measure_figure_4(config)` and `measure_figure_5(config)` return figures 4 and 5 alone (value,
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -53,6 +55,9 @@ class ScaleConfig:
     large: Size = LARGE
     repeats: int = 3
     cache: Path = CACHE
+    # Verify's peak memory is compared at this size and the large one (None: the small one),
+    # so a 1,000,000-entry figure can stand beside 100,000 while the reads compare to 10,000.
+    middle: Size | None = None
 
 
 QUICK = ScaleConfig(Size(150, courses=1, block_trials=2, rotations=1),
@@ -76,6 +81,12 @@ class ScaleReport:
     large: LedgerFigures
     seconds: float
     replay: ReplayFigures | None = None
+    middle: LedgerFigures | None = None  # its entries, trials and verify's peak memory only
+
+    @property
+    def memory_baseline(self) -> LedgerFigures:
+        """The ledger verify's peak memory on the large one is compared with."""
+        return self.middle or self.small
 
 
 @dataclass(frozen=True)
@@ -96,16 +107,24 @@ REBUILD_TARGET = 0.5  # rebuild over reading and decoding alone
 
 
 def cached_ledger(size: Size, cache: Path, say: Callable[[str], None]) -> Path:
-    """A generated SQLite ledger of `size`, made once and kept under `cache`."""
+    """A generated SQLite ledger of `size`, made once and kept under `cache` with its key
+    files (`ledger_keys`); the verify figures use the same files."""
     name = f"ledger-{size.entries}-c{size.courses}-b{size.block_trials}-s{size.seed}"
     path = cache / f"{name}.sqlite"
     done = cache / f"{name}.done"
     if not done.exists():
         cache.mkdir(parents=True, exist_ok=True)
         path.unlink(missing_ok=True)
-        made = generate(str(path), size, cache / f"{name}-keys", say)
-        done.write_text(f"{made.entries} {len(made.trials)}\n", encoding="utf-8")
+        shutil.rmtree(ledger_keys(path), ignore_errors=True)
+        made = generate(str(path), size, ledger_keys(path), say)
+        done.write_text(f"{made.entries} {len(made.trials)} {made.seconds:.0f}\n",
+                        encoding="utf-8")
     return path
+
+
+def ledger_keys(ledger: Path) -> Path:
+    """Where a cached ledger's key files are (its users' passwords are `password`)."""
+    return ledger.with_name(f"{ledger.stem}-keys")
 
 
 def _seconds(args: Sequence[str], ledger: Path) -> float:
@@ -193,11 +212,26 @@ def measure_reads(paths: Sequence[Path], repeats: int,
         figures[index].reads[name] = statistics.median(seconds)
 
 
-def measure_ledger(path: Path) -> LedgerFigures:
-    """Rebuild and decode rates and verify's peak memory of one ledger (its reads are
-    timed by `measure_reads`, alternating with the other ledger's)."""
+def measure_ledger(path: Path, verify_peak: bool = True) -> LedgerFigures:
+    """Rebuild and decode rates and (unless told not to) verify's peak memory of one ledger
+    (its reads are timed by `measure_reads`, alternating with the other ledger's)."""
     figures = _rebuild_figures(path)
-    # Peak memory is measured in a fresh process so one ledger's peak cannot hide another's.
+    if verify_peak:
+        # Measured in a fresh process so one ledger's peak cannot hide another's.
+        figures.verify_peak_mb, figures.verify_exit = _verify_peak(path)
+    return figures
+
+
+def measure_memory(path: Path) -> LedgerFigures:
+    """The entries and trials of a ledger and verify's peak memory on it, nothing else."""
+    app = TrialLedger(resolve_ledger(str(path)))
+    try:
+        from trialctl.ledger.trials import TrialActions
+
+        figures = LedgerFigures(app.signed_recorder.tree_size(),
+                                len(TrialActions(app).trial_ids()))
+    finally:
+        app.close()
     figures.verify_peak_mb, figures.verify_exit = _verify_peak(path)
     return figures
 
@@ -277,21 +311,28 @@ def run_scale(config: ScaleConfig, say: Callable[[str], None] = lambda _: None) 
     with _ScaleHome():
         paths = [cached_ledger(size, config.cache, say)
                  for size in (config.small, config.large)]
-        small, large = (measure_ledger(p) for p in paths)
+        middle = None
+        if config.middle is not None:
+            middle = measure_memory(cached_ledger(config.middle, config.cache, say))
+        small = measure_ledger(paths[0], verify_peak=middle is None)
+        large = measure_ledger(paths[1])
         measure_reads(paths, config.repeats, (small, large))
         replay = measure_replay(config, paths[1], say)
-    return ScaleReport(small, large, time.perf_counter() - clock, replay)
+    return ScaleReport(small, large, time.perf_counter() - clock, replay, middle)
 
 
 def render_section(report: ScaleReport) -> str:
     """The `## Scale` section of benchmarks/results.md."""
-    s, large = report.small, report.large
+    s, large, memory = report.small, report.large, report.memory_baseline
+    middle = "" if report.middle is None else (
+        f"; verify's peak memory against {memory.entries} entries in {memory.trials} trials")
     lines = [
         "## Scale",
         "",
         f"Generated ledgers (`benchmarks.generator`): {s.entries} entries in {s.trials} "
-        f"trials against {large.entries} entries in {large.trials} trials; reads of the "
-        f"same trial as whole `trialctl` processes (median), run in {report.seconds:.0f} s.",
+        f"trials against {large.entries} entries in {large.trials} trials{middle}; reads "
+        f"of the same trial as whole `trialctl` processes (median), run in "
+        f"{report.seconds:.0f} s.",
         "",
         "| figure | small | large | ratio | target |",
         "| --- | ---: | ---: | ---: | --- |",
@@ -300,8 +341,9 @@ def render_section(report: ScaleReport) -> str:
         lines.append(f"| `{name}` (s) | {s.reads[name]:.2f} | {large.reads[name]:.2f} | "
                      f"{large.reads[name] / s.reads[name]:.2f}x | <= {READ_TARGET:g}x |")
     lines += [
-        f"| `verify` peak memory (MB) | {s.verify_peak_mb:.0f} | {large.verify_peak_mb:.0f} | "
-        f"{large.verify_peak_mb / s.verify_peak_mb:.2f}x | <= 500 MB, flat |",
+        f"| `verify` peak memory (MB), {memory.entries} against {large.entries} entries | "
+        f"{memory.verify_peak_mb:.0f} | {large.verify_peak_mb:.0f} | "
+        f"{large.verify_peak_mb / memory.verify_peak_mb:.2f}x | <= 500 MB, flat |",
         "",
         "| projection rebuild | rebuild (entries/s) | decode alone (entries/s) | ratio | "
         "target |",
@@ -342,14 +384,19 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ScaleConfig, Path | N
     parser.add_argument("--quick", action="store_true", help="tiny ledgers: a smoke run")
     parser.add_argument("--small", type=int, default=SMALL.entries)
     parser.add_argument("--large", type=int, default=LARGE.entries)
+    parser.add_argument("--middle", type=int,
+                        help="compare verify's peak memory at this size and the large one")
     parser.add_argument("--repeats", type=int, default=ScaleConfig.repeats)
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--output", type=Path,
                         help="place the section in this results file (benchmarks/results.md)")
     args = parser.parse_args(argv)
+    middle = None if args.middle is None else Size(args.middle)
     if args.quick:
-        return ScaleConfig(QUICK.small, QUICK.large, QUICK.repeats, args.cache), args.output
-    return ScaleConfig(Size(args.small), Size(args.large), args.repeats, args.cache), args.output
+        return ScaleConfig(QUICK.small, QUICK.large, QUICK.repeats, args.cache,
+                           middle), args.output
+    return ScaleConfig(Size(args.small), Size(args.large), args.repeats, args.cache,
+                       middle), args.output
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,13 +3,16 @@
 1. `trialctl verify` in entries/s against the raw Ed25519 verify rate of the machine
    (PyNaCl/libsodium and `cryptography`, the faster one) times its cores; with the peak
    memory of the whole verify process on a small and a larger ledger.
-2. `trialctl verify --since-checkpoint` after about 1,000 new entries on a larger ledger
+2. `trialctl verify --since-checkpoint` after exactly 1,000 new entries on a larger ledger
    against the same on a small one (target <= 1.2x: the cost follows the new entries).
 
     .venv/bin/python -m benchmarks.verify_scale [--quick] [--small 10000] [--large 100000]
+                                                [--middle 100000]
 
-Generated ledgers are kept under /tmp/trialctl-scale/verify (made once, reused); each
-measurement works on a copy, so the kept ledger never changes. Every time is a whole
+Figure 1 runs on the middle ledger (the small one if none is given) and the large one;
+figure 2 on the small and the large. Generated ledgers are kept in /tmp/trialctl-scale,
+the same files as `benchmarks.scale` (made once, reused); each measurement works on a copy,
+so the kept ledger never changes. Every time is a whole
 `trialctl` process, start to exit, the median of `repeats` runs.
 """
 
@@ -35,7 +38,6 @@ from benchmarks.generator import (
     Block,
     Size,
     Writer,
-    generate,
     password,
 )
 from benchmarks.measure import raw_verify_seconds
@@ -46,7 +48,7 @@ from trialctl.ledger.entry import parse_entry
 from trialctl.ledger.location import resolve_ledger
 from trialctl.ledger.verify import verify_ledger
 
-CACHE = scale.CACHE / "verify"  # beside the scale figures' ledgers, with their key files
+CACHE = scale.CACHE  # the scale figures' ledgers, with their key files
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,13 @@ class VerifyScaleConfig:
     repeats: int = 3
     raw_count: int = 3_000
     cache: Path = CACHE
+    middle: Size | None = None  # figure 1's smaller ledger (None: the small one)
+    full_repeats: int = 3  # whole verifies per ledger in figure 1 (minutes each at 1,000,000)
 
 
 QUICK = VerifyScaleConfig(Size(300, courses=1, block_trials=2, rotations=1),
                           Size(900, courses=1, block_trials=2, rotations=1),
-                          new_entries=100, repeats=1, raw_count=500)
+                          new_entries=100, repeats=1, raw_count=500, full_repeats=1)
 
 
 @dataclass(frozen=True)
@@ -83,17 +87,10 @@ class Figure:
 
 
 def cached_ledger(size: Size, cache: Path, say: Callable[[str], None]) -> tuple[Path, Path]:
-    """A generated SQLite ledger of `size` and its key files, made once under `cache`."""
-    name = f"ledger-{size.entries}-c{size.courses}-b{size.block_trials}-s{size.seed}"
-    path, keys, done = cache / f"{name}.sqlite", cache / f"{name}-keys", cache / f"{name}.done"
-    if not done.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        path.unlink(missing_ok=True)
-        shutil.rmtree(keys, ignore_errors=True)
-        made = generate(str(path), size, keys, say)
-        done.write_text(f"{made.entries} {len(made.trials)} {made.seconds:.0f}\n",
-                        encoding="utf-8")
-    return path, keys
+    """A generated SQLite ledger of `size` and its key files, made once under `cache` (the
+    scale figures' own, so one 1,000,000-entry ledger serves them all)."""
+    path = scale.cached_ledger(size, cache, say)
+    return path, scale.ledger_keys(path)
 
 
 def _copy(ledger: Path, keys: Path, work: Path) -> tuple[Path, Path]:
@@ -121,7 +118,7 @@ def _trialctl(args: Sequence[str], ledger: Path, keys: Path) -> tuple[float, int
 
 
 def checkpoint_and_extend(ledger: Path, keys: Path, new_entries: int, seed: int) -> Path:
-    """Sign a checkpoint note of the ledger as it stands, then append about `new_entries`
+    """Sign a checkpoint note of the ledger as it stands, then append exactly `new_entries`
     entries (new trials run by the generator's own steps); returns the note."""
     app = TrialLedger(resolve_ledger(str(ledger)), keys_home=keys)
     try:
@@ -134,9 +131,11 @@ def checkpoint_and_extend(ledger: Path, keys: Path, new_entries: int, seed: int)
         base = shipped_protocol()
         protocols = [replace(base, id=f"NCT8{seed:03d}{k:04d}", co_signatures=())
                      for k in range(2)]
-        Block(app, writer, protocols, random.Random(seed), date(2024, 1, 1), 6).run(
-            lambda: app.signed_recorder.tree_size() < target)
-        writer.flush()
+        block = Block(app, writer, protocols, random.Random(seed), date(2024, 1, 1), 6,
+                      limit=target)
+        block.fill()
+        if app.signed_recorder.tree_size() != target:
+            raise RuntimeError(f"{ledger}: {new_entries} new entries were not added exactly")
         return note
     finally:
         app.close()
@@ -235,12 +234,12 @@ def measure_figure_1(config: VerifyScaleConfig = VerifyScaleConfig(),
     cores = os.cpu_count() or 1
     rows: dict[int, tuple[float, float]] = {}
     raws: list[dict[str, float]] = []
-    for size in (config.small, config.large):
+    for size in (config.middle or config.small, config.large):
         ledger, keys = cached_ledger(size, config.cache, say)
         message = _typical_statement(ledger)
         entries = _entries(ledger)
         runs = []
-        for _ in range(config.repeats):
+        for _ in range(config.full_repeats):
             raws.append(_raw_rates(message, config.raw_count))
             seconds, code, peak = _trialctl(["verify"], ledger, keys)
             if code != 0:
@@ -277,16 +276,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny ledgers (a smoke test)")
     parser.add_argument("--small", type=int, help="entries of the small ledger")
     parser.add_argument("--large", type=int, help="entries of the larger ledger")
+    parser.add_argument("--middle", type=int, help="figure 1's smaller ledger (default small)")
+    parser.add_argument("--full-repeats", type=int, help="whole verifies per ledger, figure 1")
     parser.add_argument("--repeats", type=int)
     parser.add_argument("--figure", type=int, choices=(1, 2), action="append")
+    parser.add_argument("--cache", type=Path, help=f"generated ledgers (default {CACHE})")
     args = parser.parse_args(argv)
     config = QUICK if args.quick else VerifyScaleConfig()
     if args.small:
         config = replace(config, small=Size(args.small))
     if args.large:
         config = replace(config, large=Size(args.large))
+    if args.middle:
+        config = replace(config, middle=Size(args.middle))
     if args.repeats:
         config = replace(config, repeats=args.repeats)
+    if args.full_repeats:
+        config = replace(config, full_repeats=args.full_repeats)
+    if args.cache:
+        config = replace(config, cache=args.cache)
     begun = time.perf_counter()
 
     def say(line: str) -> None:

@@ -50,6 +50,8 @@ def test_quick_run_measures_every_part_and_writes_one_table_of_figures(
                     "## What the profile shows", "## Analysis", "## Machine"):
         assert any(h.startswith(heading) for h in headings), heading
     assert "batch entry (`record --from`)" in text
+    assert "Scale ledgers (`benchmarks.generator`, figures 1, 2, 4 and 5): 150 and 400 " \
+        "entries." in text
     assert "## PostgreSQL" not in text
     # Every figure measured without a server has its row, with a ratio or a verdict.
     table = text.split("## The figures", 1)[1].split("\n## ", 1)[0]
@@ -143,3 +145,22 @@ def test_exports_quick_run_measures_each_command_on_both_sizes(quick_cache: Path
 def test_run_takes_the_exports_switch() -> None:
     assert run.parse_args(["--exports"])[0].exports is True
     assert run.parse_args([])[0].exports is False
+
+
+def test_run_takes_the_three_scale_sizes_of_the_issue(tmp_path: Path) -> None:
+    """10,000 / 100,000 / 1,000,000: reads and figure 2 on the small and the large ledger,
+    figure 1 on the middle and the large one, all kept in one cache."""
+    _, _, parts = run.parse_args([
+        "--scale-small", "10000", "--scale-middle", "100000", "--scale-large", "1000000",
+        "--scale-verify-repeats", "1", "--scale-cache", str(tmp_path)])
+    assert parts.scale is not None and parts.verify is not None
+    assert (parts.scale.small.entries, parts.scale.large.entries) == (10_000, 1_000_000)
+    assert parts.scale.middle is not None and parts.scale.middle.entries == 100_000
+    assert parts.verify.middle == parts.scale.middle
+    assert parts.verify.full_repeats == 1
+    assert parts.verify.new_entries == 1_000
+    assert parts.scale.cache == parts.verify.cache == tmp_path
+    assert run.scale_sizes(parts) == (10_000, 100_000, 1_000_000)
+    _, _, defaults = run.parse_args([])
+    assert defaults.verify is not None and defaults.verify.middle is None
+    assert run.scale_sizes(defaults) == (10_000, 100_000)
