@@ -24,6 +24,11 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
+from sqlalchemy import Boolean, LargeBinary, literal, or_, select, type_coerce
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.sqltypes import NullType
 
 from trialctl.domain.co_signatures import ADJUDICATION_TYPES, check_co_signer
 from trialctl.domain.patient import Patient
@@ -261,22 +266,27 @@ def _touched_trials(
     """Every trial and patient entry of the trials with an entry at or after `since_size`,
     by position; the report notes how many trials were touched and how many left out.
 
-    A patient record names its trial only in its opening consent, so the consents are
-    read (one row per patient) to map the new patient entries, and to find every patient
-    record of a touched trial; then only those trials' records are read."""
-    owners = _patient_trials(recorder)
+    A patient record names its trial only in its opening consent. The new patient entries'
+    trials come from their records' consents, read by aggregate; a touched trial's patient
+    records from the consents that name it, which the store finds by their bytes (see
+    `_consents_naming`), so neither reads every consent of the ledger. Then only the
+    touched trials' records are read."""
+    new = _in_position_order(read_rows(recorder, since_size, TOPICS))
+    new_patients = {str(s["aggregate_id"]) for _, s in new if s["type"] in _PATIENT_TYPES}
+    owners = _first_consents(_consent_rows(recorder, new_patients), new)
     touched: set[str] = set()
-    for _, statement in _in_position_order(read_rows(recorder, since_size, TOPICS)):
+    for _, statement in new:
         if statement["type"] in _PATIENT_TYPES:
             trial_id = owners.get(str(statement["aggregate_id"]))
             if trial_id is not None:
                 touched.add(trial_id)
         else:
             touched.add(str(statement["aggregate_id"]))
+    named = _consents_naming(recorder, touched)
+    candidates = {str(s["aggregate_id"]) for _, s in named}
+    owners = _first_consents(_consent_rows(recorder, candidates), named)
     aggregates = [*touched, *(p for p, trial_id in owners.items() if trial_id in touched)]
-    ids = tuple(dict.fromkeys(_uuids(aggregates)))
-    rows = [row for start in range(0, len(ids), _IDS_PER_QUERY)
-            for row in read_rows(recorder, 0, TOPICS, ids[start:start + _IDS_PER_QUERY])]
+    rows = _rows_of(recorder, TOPICS, aggregates)
     untouched = len(_registered_trials(recorder) - touched)
     report.decision_trials = {"rechecked": len(touched), "untouched": untouched}
     if touched or untouched:
@@ -288,17 +298,87 @@ def _touched_trials(
 
 # Aggregate ids per `IN (...)` list: well inside every backend's limit on parameters.
 _IDS_PER_QUERY = 500
+# Trials looked for at once in the consents' bytes (one substring test each per consent).
+_NEEDLES_PER_QUERY = 50
 
 
-def _patient_trials(recorder: SignedRecorder) -> dict[str, str]:
+def _rows_of(recorder: SignedRecorder, topics: tuple[str, ...],
+             aggregates: Iterable[str]) -> list[Row]:
+    ids = tuple(dict.fromkeys(_uuids(aggregates)))
+    return [row for start in range(0, len(ids), _IDS_PER_QUERY)
+            for row in read_rows(recorder, 0, topics, ids[start:start + _IDS_PER_QUERY])]
+
+
+def _consent_rows(recorder: SignedRecorder,
+                  aggregates: Iterable[str]) -> list[tuple[Row, dict[str, Any]]]:
+    """The readable consents stored under these aggregate ids."""
+    return list(_readable(_rows_of(recorder, (_PATIENT.opening,), aggregates)))
+
+
+def _first_consents(*found: Iterable[tuple[Row, dict[str, Any]]]) -> dict[str, str]:
     """Patient record id -> the trial its first opening consent names (as the full pass
     maps them: the first consent of a record by position decides)."""
+    by_row = {row.notification_id: (row, statement) for rows in found
+              for row, statement in rows if statement["type"] == _PATIENT.opening}
     owners: dict[str, str] = {}
-    for _, statement in _in_position_order(read_rows(recorder, 0, (_PATIENT.opening,))):
+    for _, statement in sorted(by_row.values(), key=lambda pair: int(pair[1]["position"])):
         trial_id = statement["payload"].get("trial_id")
         if isinstance(trial_id, str) and isinstance(statement["payload"].get("patient_id"), str):
             owners.setdefault(str(statement["aggregate_id"]), trial_id)
     return owners
+
+
+def _consents_naming(recorder: SignedRecorder,
+                     trial_ids: Iterable[str]) -> list[tuple[Row, dict[str, Any]]]:
+    """Every readable consent whose payload names one of `trial_ids` (and a few more).
+
+    The store picks the consents whose bytes hold a trial id's text, or hold a backslash:
+    JSON can spell a string otherwise only with an escape, so no consent naming the trial
+    is missed, whatever its form. Parsing the few picked settles which name it."""
+    wanted = sorted(set(trial_ids))
+    record = recorder.events_record_cls
+    found: list[tuple[Row, dict[str, Any]]] = []
+    for start in range(0, len(wanted), _NEEDLES_PER_QUERY):
+        chunk = wanted[start:start + _NEEDLES_PER_QUERY]
+        needles = [b"\\", *(t.encode("utf-8", "surrogatepass") for t in chunk)]
+        query = select(type_coerce(record.originator_id, NullType())).where(
+            record.topic == _PATIENT.opening,
+            or_(*(_Holds(record.state, literal(n, LargeBinary())) for n in needles)))
+        with recorder.transaction(commit=False) as session:
+            stored = {_stored_id(value) for value in session.execute(query).scalars()}
+        rows = _consent_rows(recorder, (str(i) for i in stored if i is not None))
+        found += [(row, s) for row, s in rows if s["payload"].get("trial_id") in chunk]
+    return found
+
+
+def _stored_id(value: object) -> UUID | None:
+    """An aggregate id as the store holds it (SQLite: 16 bytes; PostgreSQL: a uuid)."""
+    try:
+        if isinstance(value, (bytes, memoryview)):
+            return UUID(bytes=bytes(value))
+        return UUID(str(value))
+    except ValueError:
+        return None  # not a readable row: the entry checks report it
+
+
+class _Holds(FunctionElement[bool]):
+    """`haystack` holds the bytes `needle` somewhere (a test on bytes, never text)."""
+
+    type = Boolean()
+    name = "holds"
+    inherit_cache = True
+
+
+@compiles(_Holds)
+def _holds_sqlite(element: _Holds, compiler: SQLCompiler, **kw: Any) -> str:
+    haystack, needle = (compiler.process(c, **kw) for c in element.clauses)
+    return f"instr({haystack}, {needle}) > 0"  # on two BLOBs, SQLite compares bytes
+
+
+@compiles(_Holds, "postgresql")
+def _holds_postgresql(element: _Holds, compiler: SQLCompiler, **kw: Any) -> str:
+    haystack, needle = (compiler.process(c, **kw) for c in element.clauses)
+    return f"position({needle} in {haystack}) > 0"  # bytea's own substring search
 
 
 def _registered_trials(recorder: SignedRecorder) -> set[str]:
