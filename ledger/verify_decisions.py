@@ -24,14 +24,9 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from sqlalchemy import Boolean, LargeBinary, literal, or_, select, type_coerce
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.sql.sqltypes import NullType
 
 from trialctl.domain.co_signatures import ADJUDICATION_TYPES, check_co_signer
-from trialctl.domain.patient import Patient
+from trialctl.domain.patient import Patient, patient_aggregate_id
 from trialctl.domain.rules import TrialRuleError
 from trialctl.domain.trial import Trial
 from trialctl.ledger.aggregate_kinds import KIND_OPENED_BY
@@ -266,11 +261,12 @@ def _touched_trials(
     """Every trial and patient entry of the trials with an entry at or after `since_size`,
     by position; the report notes how many trials were touched and how many left out.
 
-    A patient record names its trial only in its opening consent. The new patient entries'
-    trials come from their records' consents, read by aggregate; a touched trial's patient
-    records from the consents that name it, which the store finds by their bytes (see
-    `_consents_naming`), so neither reads every consent of the ledger. Then only the
-    touched trials' records are read."""
+    A patient record names its trial only in its opening consent, so a new patient entry's
+    trial is read from its record's consents. A touched trial's patient records are those
+    of the patients its own entries assign, at the ids they derive (as recording finds a
+    cohort's records, `decisions.stored_evidence`), and those with new entries; each still
+    belongs to the trial its first consent names. So the pass reads the touched trials'
+    records only, never every consent of the ledger."""
     new = _in_position_order(read_rows(recorder, since_size, TOPICS))
     new_patients = {str(s["aggregate_id"]) for _, s in new if s["type"] in _PATIENT_TYPES}
     owners = _first_consents(_consent_rows(recorder, new_patients), new)
@@ -282,24 +278,40 @@ def _touched_trials(
                 touched.add(trial_id)
         else:
             touched.add(str(statement["aggregate_id"]))
-    named = _consents_naming(recorder, touched)
-    candidates = {str(s["aggregate_id"]) for _, s in named}
-    owners = _first_consents(_consent_rows(recorder, candidates), named)
-    aggregates = [*touched, *(p for p, trial_id in owners.items() if trial_id in touched)]
-    rows = _rows_of(recorder, TOPICS, aggregates)
+    trial_rows = _rows_of(recorder, TOPICS, touched)
+    candidates = {*_assigned_records(_readable(trial_rows), touched),
+                  *(p for p in new_patients if owners.get(p) in touched)}
+    patient_rows = _rows_of(recorder, TOPICS, candidates)
+    owners = _first_consents(_readable(patient_rows), new)
+    kept = {str(i) for i in _uuids(p for p, trial_id in owners.items() if trial_id in touched)}
+    rows = {row.notification_id: row for row in trial_rows}
+    rows.update((row.notification_id, row) for row in patient_rows if row.originator_id in kept)
     untouched = len(_registered_trials(recorder) - touched)
     report.decision_trials = {"rechecked": len(touched), "untouched": untouched}
     if touched or untouched:
         report.notes.append(
             f"decisions: {len(touched)} trials touched since the checkpoint re-checked; "
             f"{untouched} untouched trials were not — a full verify checks them")
-    return _in_position_order(rows)
+    return _in_position_order(rows.values())
+
+
+def _assigned_records(entries: Iterable[tuple[Row, dict[str, Any]]],
+                      trial_ids: set[str]) -> Iterator[str]:
+    """The record id of each patient a trial of `trial_ids` assigns."""
+    for _, statement in entries:
+        patient_id = statement["payload"].get("patient_id")
+        trial_id = str(statement["aggregate_id"])
+        if statement["type"] != Trial.PatientAssigned.TOPIC or trial_id not in trial_ids or \
+                not isinstance(patient_id, str):
+            continue
+        try:
+            yield str(patient_aggregate_id(UUID(trial_id), patient_id))
+        except ValueError:
+            continue  # a hostile trial id: the entry checks report it
 
 
 # Aggregate ids per `IN (...)` list: well inside every backend's limit on parameters.
 _IDS_PER_QUERY = 500
-# Trials looked for at once in the consents' bytes (one substring test each per consent).
-_NEEDLES_PER_QUERY = 50
 
 
 def _rows_of(recorder: SignedRecorder, topics: tuple[str, ...],
@@ -326,59 +338,6 @@ def _first_consents(*found: Iterable[tuple[Row, dict[str, Any]]]) -> dict[str, s
         if isinstance(trial_id, str) and isinstance(statement["payload"].get("patient_id"), str):
             owners.setdefault(str(statement["aggregate_id"]), trial_id)
     return owners
-
-
-def _consents_naming(recorder: SignedRecorder,
-                     trial_ids: Iterable[str]) -> list[tuple[Row, dict[str, Any]]]:
-    """Every readable consent whose payload names one of `trial_ids` (and a few more).
-
-    The store picks the consents whose bytes hold a trial id's text, or hold a backslash:
-    JSON can spell a string otherwise only with an escape, so no consent naming the trial
-    is missed, whatever its form. Parsing the few picked settles which name it."""
-    wanted = sorted(set(trial_ids))
-    record = recorder.events_record_cls
-    found: list[tuple[Row, dict[str, Any]]] = []
-    for start in range(0, len(wanted), _NEEDLES_PER_QUERY):
-        chunk = wanted[start:start + _NEEDLES_PER_QUERY]
-        needles = [b"\\", *(t.encode("utf-8", "surrogatepass") for t in chunk)]
-        query = select(type_coerce(record.originator_id, NullType())).where(
-            record.topic == _PATIENT.opening,
-            or_(*(_Holds(record.state, literal(n, LargeBinary())) for n in needles)))
-        with recorder.transaction(commit=False) as session:
-            stored = {_stored_id(value) for value in session.execute(query).scalars()}
-        rows = _consent_rows(recorder, (str(i) for i in stored if i is not None))
-        found += [(row, s) for row, s in rows if s["payload"].get("trial_id") in chunk]
-    return found
-
-
-def _stored_id(value: object) -> UUID | None:
-    """An aggregate id as the store holds it (SQLite: 16 bytes; PostgreSQL: a uuid)."""
-    try:
-        if isinstance(value, (bytes, memoryview)):
-            return UUID(bytes=bytes(value))
-        return UUID(str(value))
-    except ValueError:
-        return None  # not a readable row: the entry checks report it
-
-
-class _Holds(FunctionElement[bool]):
-    """`haystack` holds the bytes `needle` somewhere (a test on bytes, never text)."""
-
-    type = Boolean()
-    name = "holds"
-    inherit_cache = True
-
-
-@compiles(_Holds)
-def _holds_sqlite(element: _Holds, compiler: SQLCompiler, **kw: Any) -> str:
-    haystack, needle = (compiler.process(c, **kw) for c in element.clauses)
-    return f"instr({haystack}, {needle}) > 0"  # on two BLOBs, SQLite compares bytes
-
-
-@compiles(_Holds, "postgresql")
-def _holds_postgresql(element: _Holds, compiler: SQLCompiler, **kw: Any) -> str:
-    haystack, needle = (compiler.process(c, **kw) for c in element.clauses)
-    return f"position({needle} in {haystack}) > 0"  # bytea's own substring search
 
 
 def _registered_trials(recorder: SignedRecorder) -> set[str]:

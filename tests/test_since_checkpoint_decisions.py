@@ -111,12 +111,13 @@ def replace_entry(url: str, row_id: int, entry: bytes) -> None:
         engine.dispose()
 
 
-def test_a_patient_whose_consent_escapes_its_trial_id_is_still_counted(
+def test_an_assigned_patient_is_counted_whatever_its_consent_bytes(
     ledger_url: str, home: Path, tmp_path: Path
 ) -> None:
-    """The store finds a touched trial's consents by the trial id's bytes; a consent that
-    spells the id with a JSON escape names the trial all the same (the full pass reads it
-    so), and its patient's entries still count in the re-checked decisions."""
+    """A touched trial's patient records are found at the ids its assignments derive, not
+    by the bytes of their consents: a consent spelling the trial id with a JSON escape names
+    the trial all the same (the full pass reads it so), and its patient's entries still
+    count in the re-checked decisions."""
     keys_home = demo_ledger(ledger_url, tmp_path) / "home" / "keys"
     row_id, consent, stored = next(
         e for e in statements(ledger_url) if e[1]["type"] == "trialctl.Patient.ConsentSigned"
