@@ -24,6 +24,8 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
+from sqlalchemy import select, type_coerce
+from sqlalchemy.sql.sqltypes import NullType
 
 from trialctl.domain.co_signatures import ADJUDICATION_TYPES, check_co_signer
 from trialctl.domain.patient import Patient, patient_aggregate_id
@@ -341,7 +343,24 @@ def _first_consents(*found: Iterable[tuple[Row, dict[str, Any]]]) -> dict[str, s
 
 
 def _registered_trials(recorder: SignedRecorder) -> set[str]:
-    return {row.originator_id for row in read_rows(recorder, 0, (_TRIAL.opening,))}
+    """The ids trials are registered at, read from the id column alone: one small value
+    per trial, not its registration's bytes."""
+    record = recorder.events_record_cls
+    query = select(type_coerce(record.originator_id, NullType())).where(
+        record.topic == _TRIAL.opening)
+    with recorder.transaction(commit=False) as session:
+        return {_id_text(value) for value in session.execute(query).scalars()}
+
+
+def _id_text(value: object) -> str:
+    """An id column's value as `read_rows` names it (SQLite: 16 bytes; PostgreSQL: a uuid;
+    anything else by its repr)."""
+    try:
+        if isinstance(value, (bytes, memoryview)):
+            return str(UUID(bytes=bytes(value)))
+        return str(UUID(str(value)))
+    except ValueError:
+        return repr(value)
 
 
 def _uuids(values: Iterable[str]) -> Iterator[UUID]:
