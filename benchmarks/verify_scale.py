@@ -3,8 +3,9 @@
 1. `trialctl verify` in entries/s against the raw Ed25519 verify rate of the machine
    (PyNaCl/libsodium and `cryptography`, the faster one) times its cores; with the peak
    memory of the whole verify process on a small and a larger ledger.
-2. `trialctl verify --since-checkpoint` after exactly 1,000 new entries on a larger ledger
-   against the same on a small one (target <= 1.2x: the cost follows the new entries).
+2. `trialctl verify --since-checkpoint` for exactly 1,000 new entries (the same events on
+   both) on a larger ledger against the same on a small one (target <= 1.2x: the cost
+   follows the new entries), whole process and `verify_ledger` alone.
 
     .venv/bin/python -m benchmarks.verify_scale [--quick] [--small 10000] [--large 100000]
                                                 [--middle 100000]
@@ -42,10 +43,12 @@ from benchmarks.generator import (
 )
 from benchmarks.measure import raw_verify_seconds
 from trialctl.ledger.application import TrialLedger
-from trialctl.ledger.checkpoint import read_checkpoint_file
+from trialctl.ledger.checkpoint import Checkpoint, read_checkpoint_file, sign_checkpoint
 from trialctl.ledger.demo import shipped_protocol
 from trialctl.ledger.entry import parse_entry
 from trialctl.ledger.location import resolve_ledger
+from trialctl.ledger.mapper import format_time
+from trialctl.ledger.merkle_frontier import frontier_of
 from trialctl.ledger.verify import verify_ledger
 
 CACHE = scale.CACHE  # the scale figures' ledgers, with their key files
@@ -117,25 +120,40 @@ def _trialctl(args: Sequence[str], ledger: Path, keys: Path) -> tuple[float, int
     return float(seconds), int(code), int(peak) / 1024
 
 
-def checkpoint_and_extend(ledger: Path, keys: Path, new_entries: int, seed: int) -> Path:
-    """Sign a checkpoint note of the ledger as it stands, then append exactly `new_entries`
-    entries (new trials run by the generator's own steps); returns the note."""
+# The new trials' seed and protocol ids: the same on every ledger, so each figure-2 ledger
+# gets the same new events.
+EXTEND_SEED = 13
+
+
+def checkpoint_and_extend(ledger: Path, keys: Path, new_entries: int,
+                          seed: int = EXTEND_SEED) -> Path:
+    """Append exactly `new_entries` entries (new trials run by the generator's own steps,
+    the same on any ledger), then sign a checkpoint note of the ledger as it stood exactly
+    `new_entries` entries before its end, storing that tree's frontier as `trialctl
+    checkpoint` does; returns the note. So `verify --since-checkpoint` checks exactly
+    `new_entries` entries, the same ones on every ledger."""
     app = TrialLedger(resolve_ledger(str(ledger)), keys_home=keys)
     try:
         actors = {user: app.unlock(user, password(user)) for user in USERS}
-        note = ledger.with_suffix(".checkpoint.txt")
-        note.write_text(app.checkpoint(actors["alice"], datetime.now(UTC)).to_text(),
-                        encoding="utf-8")
-        target = app.signed_recorder.tree_size() + new_entries
+        recorder = app.signed_recorder
+        target = recorder.tree_size() + new_entries
         writer = Writer(app, actors)
         base = shipped_protocol()
         protocols = [replace(base, id=f"NCT8{seed:03d}{k:04d}", co_signatures=())
                      for k in range(2)]
-        block = Block(app, writer, protocols, random.Random(seed), date(2024, 1, 1), 6,
-                      limit=target)
-        block.fill()
-        if app.signed_recorder.tree_size() != target:
+        Block(app, writer, protocols, random.Random(seed), date(2024, 1, 1), 6,
+              limit=target).fill()
+        if recorder.tree_size() != target:
             raise RuntimeError(f"{ledger}: {new_entries} new entries were not added exactly")
+        size = target - new_entries
+        frontier = frontier_of(recorder.leaf_hashes(upto=size))
+        recorder.store_frontier(size, frontier.to_bytes())
+        alice = actors["alice"]
+        signed = sign_checkpoint(Checkpoint(
+            ledger_id=app.ledger_record().ledger_id, tree_size=size, root_hash=frontier.root(),
+            time=format_time(datetime.now(UTC)), signer=alice.user.user_id), alice.keys)
+        note = ledger.with_suffix(".checkpoint.txt")
+        note.write_text(signed.to_text(), encoding="utf-8")
         return note
     finally:
         app.close()
@@ -153,8 +171,7 @@ class _Incremental:
 def _incremental(size: Size, config: VerifyScaleConfig, work: Path,
                  say: Callable[[str], None]) -> _Incremental:
     ledger, keys = _copy(*cached_ledger(size, config.cache, say), work)
-    before = _entries(ledger) + 1  # the checkpoint's own entry is new too
-    note = checkpoint_and_extend(ledger, keys, config.new_entries, size.entries % 997)
+    note = checkpoint_and_extend(ledger, keys, config.new_entries)
     runs = []
     for _ in range(config.repeats):
         seconds, code, peak = _trialctl(["verify", "--since-checkpoint", str(note)],
@@ -165,7 +182,8 @@ def _incremental(size: Size, config: VerifyScaleConfig, work: Path,
     say(f"{size.entries} entries: verify --since-checkpoint {[round(s, 2) for s, _ in runs]} s")
     after = _entries(ledger)
     inside = statistics.median(_verify_in_process(ledger, note) for _ in range(config.repeats))
-    return _Incremental(after, after - before, statistics.median(s for s, _ in runs),
+    new = after - read_checkpoint_file(note).checkpoint.tree_size
+    return _Incremental(after, new, statistics.median(s for s, _ in runs),
                         max(p for _, p in runs), inside)
 
 
@@ -193,7 +211,7 @@ def _entries(ledger: Path) -> int:
 
 def measure_figure_2(config: VerifyScaleConfig = VerifyScaleConfig(),
                      say: Callable[[str], None] = lambda _: None) -> Figure:
-    """`verify --since-checkpoint` for about `new_entries` new entries: the larger ledger's
+    """`verify --since-checkpoint` for exactly `new_entries` new entries: the larger ledger's
     seconds (value) against the small one's (baseline)."""
     with tempfile.TemporaryDirectory(prefix="trialctl-verify-scale-") as work:
         small = _incremental(config.small, config, Path(work) / "small", say)

@@ -27,10 +27,10 @@ from uuid import UUID
 from eventsourcing.domain import OriginatorIDError, OriginatorVersionError
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import func, select, type_coerce
-from sqlalchemy.types import NullType
+from sqlalchemy.sql.sqltypes import NullType
 
 from trialctl.domain.co_signatures import ADJUDICATION_TYPES, check_co_signer
-from trialctl.domain.patient import Patient
+from trialctl.domain.patient import Patient, patient_aggregate_id
 from trialctl.domain.rules import TrialRuleError
 from trialctl.domain.trial import Trial
 from trialctl.ledger.aggregate_kinds import KIND_OPENED_BY
@@ -372,48 +372,110 @@ def _touched_trials(
     """Every trial and patient entry of the trials with an entry at or after `since_size`,
     by position; the report notes how many trials were touched and how many left out.
 
-    A patient record names its trial only in its opening consent, so the consents are
-    read (one row per patient) to map the new patient entries, and to find every patient
-    record of a touched trial; then only those trials' records are read."""
-    owners = _patient_trials(recorder)
+    A patient record names its trial only in its opening consent, so a new patient entry's
+    trial is read from its record's consents. A touched trial's patient records are those
+    of the patients its own entries assign, at the ids they derive (as recording finds a
+    cohort's records, `decisions.stored_evidence`), and those with new entries; each still
+    belongs to the trial its first consent names. So the pass reads the touched trials'
+    records only, never every consent of the ledger."""
+    new = _in_position_order(read_rows(recorder, since_size, TOPICS))
+    new_patients = {str(s["aggregate_id"]) for _, s in new if s["type"] in _PATIENT_TYPES}
+    owners = _first_consents(_consent_rows(recorder, new_patients), new)
     touched: set[str] = set()
-    for _, statement in _in_position_order(read_rows(recorder, since_size, TOPICS)):
+    for _, statement in new:
         if statement["type"] in _PATIENT_TYPES:
             trial_id = owners.get(str(statement["aggregate_id"]))
             if trial_id is not None:
                 touched.add(trial_id)
         else:
             touched.add(str(statement["aggregate_id"]))
-    aggregates = [*touched, *(p for p, trial_id in owners.items() if trial_id in touched)]
-    ids = tuple(dict.fromkeys(_uuids(aggregates)))
-    rows = [row for start in range(0, len(ids), _IDS_PER_QUERY)
-            for row in read_rows(recorder, 0, TOPICS, ids[start:start + _IDS_PER_QUERY])]
+    trial_rows = _rows_of(recorder, TOPICS, touched)
+    candidates = {*_assigned_records(_readable(trial_rows), touched),
+                  *(p for p in new_patients if owners.get(p) in touched)}
+    patient_rows = _rows_of(recorder, TOPICS, candidates)
+    owners = _first_consents(_readable(patient_rows), new)
+    kept = {str(i) for i in _uuids(p for p, trial_id in owners.items() if trial_id in touched)}
+    rows = {row.notification_id: row for row in trial_rows}
+    rows.update((row.notification_id, row) for row in patient_rows if row.originator_id in kept)
     untouched = len(_registered_trials(recorder) - touched)
     report.decision_trials = {"rechecked": len(touched), "untouched": untouched}
     if touched or untouched:
         report.notes.append(
             f"decisions: {len(touched)} trials touched since the checkpoint re-checked; "
             f"{untouched} untouched trials were not — a full verify checks them")
-    return _in_position_order(rows)
+    return _in_position_order(rows.values())
+
+
+def _assigned_records(entries: Iterable[tuple[Row, dict[str, Any]]],
+                      trial_ids: set[str]) -> Iterator[str]:
+    """The record id of each patient a trial of `trial_ids` assigns."""
+    for _, statement in entries:
+        patient_id = statement["payload"].get("patient_id")
+        trial_id = str(statement["aggregate_id"])
+        if statement["type"] != Trial.PatientAssigned.TOPIC or trial_id not in trial_ids or \
+                not isinstance(patient_id, str):
+            continue
+        try:
+            yield str(patient_aggregate_id(UUID(trial_id), patient_id))
+        except ValueError:
+            continue  # a hostile trial id: the entry checks report it
 
 
 # Aggregate ids per `IN (...)` list: well inside every backend's limit on parameters.
 _IDS_PER_QUERY = 500
 
 
-def _patient_trials(recorder: SignedRecorder) -> dict[str, str]:
+def _rows_of(recorder: SignedRecorder, topics: tuple[str, ...],
+             aggregates: Iterable[str]) -> list[Row]:
+    ids = tuple(dict.fromkeys(_uuids(aggregates)))
+    return [row for start in range(0, len(ids), _IDS_PER_QUERY)
+            for row in read_rows(recorder, 0, topics, ids[start:start + _IDS_PER_QUERY])]
+
+
+def _consent_rows(recorder: SignedRecorder,
+                  aggregates: Iterable[str]) -> list[tuple[Row, dict[str, Any]]]:
+    """The readable consents stored under these aggregate ids."""
+    return list(_readable(_rows_of(recorder, (_PATIENT.opening,), aggregates)))
+
+
+def _first_consents(*found: Iterable[tuple[Row, dict[str, Any]]]) -> dict[str, str]:
     """Patient record id -> the trial its first opening consent names (as the full pass
     maps them: the first consent of a record by position decides)."""
+    by_row = {row.notification_id: (row, statement) for rows in found
+              for row, statement in rows if statement["type"] == _PATIENT.opening}
     owners: dict[str, str] = {}
-    for _, statement in _in_position_order(read_rows(recorder, 0, (_PATIENT.opening,))):
+    for _, statement in sorted(by_row.values(), key=lambda pair: int(pair[1]["position"])):
         trial_id = statement["payload"].get("trial_id")
         if isinstance(trial_id, str) and isinstance(statement["payload"].get("patient_id"), str):
             owners.setdefault(str(statement["aggregate_id"]), trial_id)
     return owners
 
 
+def _patient_trials(recorder: SignedRecorder) -> dict[str, str]:
+    """Patient record id -> the trial its first opening consent names, for every patient
+    record of the ledger (the full pass)."""
+    return _first_consents(_readable(read_rows(recorder, 0, (_PATIENT.opening,))))
+
+
 def _registered_trials(recorder: SignedRecorder) -> set[str]:
-    return {row.originator_id for row in read_rows(recorder, 0, (_TRIAL.opening,))}
+    """The ids trials are registered at, read from the id column alone: one small value
+    per trial, not its registration's bytes."""
+    record = recorder.events_record_cls
+    query = select(type_coerce(record.originator_id, NullType())).where(
+        record.topic == _TRIAL.opening)
+    with recorder.transaction(commit=False) as session:
+        return {_id_text(value) for value in session.execute(query).scalars()}
+
+
+def _id_text(value: object) -> str:
+    """An id column's value as `read_rows` names it (SQLite: 16 bytes; PostgreSQL: a uuid;
+    anything else by its repr)."""
+    try:
+        if isinstance(value, (bytes, memoryview)):
+            return str(UUID(bytes=bytes(value)))
+        return str(UUID(str(value)))
+    except ValueError:
+        return repr(value)
 
 
 def _uuids(values: Iterable[str]) -> Iterator[UUID]:

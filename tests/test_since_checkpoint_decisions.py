@@ -4,6 +4,7 @@ full verify; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from tests.conftest import trialctl
 from tests.demo_ledgers import demo_ledger
-from tests.ledgers import write_file
+from tests.ledgers import drop_append_only_triggers, engine_for, sql, write_file
 from tests.test_decision_evidence import DECISIONS, pat_keys, resign, statements
 from tests.trial_helpers import second_protocol
 from trialctl.domain.facts import AdverseEvent
@@ -19,6 +20,7 @@ from trialctl.ledger.application import TrialLedger, open_ledger
 from trialctl.ledger.checkpoint import SignedCheckpoint
 from trialctl.ledger.demo import DEMO_PROTOCOL, demo_password, shipped_protocol
 from trialctl.ledger.location import resolve_ledger
+from trialctl.ledger.merkle import hash_leaf
 from trialctl.ledger.requests import PatientStep, Registration
 from trialctl.ledger.trials import TrialActions
 from trialctl.ledger.verify import VerificationReport, verify_ledger
@@ -95,3 +97,49 @@ def test_only_touched_trials_are_rechecked_each_over_its_whole_history(
     assert ("decision", statement["position"], "signed dlts 1; recomputed 2") in \
         decision_findings
 
+
+
+def replace_entry(url: str, row_id: int, entry: bytes) -> None:
+    """Store `entry` in place of a row's bytes, its leaf hash with it."""
+    engine = engine_for(url)
+    try:
+        drop_append_only_triggers(engine)
+        sql(engine, "UPDATE trialctl_events SET state = :s WHERE id = :i", s=entry, i=row_id)
+        sql(engine, "UPDATE trialctl_leaves SET leaf_hash = :h WHERE notification_id = :i",
+            h=hash_leaf(entry), i=row_id)
+    finally:
+        engine.dispose()
+
+
+def test_an_assigned_patient_is_counted_whatever_its_consent_bytes(
+    ledger_url: str, home: Path, tmp_path: Path
+) -> None:
+    """A touched trial's patient records are found at the ids its assignments derive, not
+    by the bytes of their consents: a consent spelling the trial id with a JSON escape names
+    the trial all the same (the full pass reads it so), and its patient's entries still
+    count in the re-checked decisions."""
+    keys_home = demo_ledger(ledger_url, tmp_path) / "home" / "keys"
+    row_id, consent, stored = next(
+        e for e in statements(ledger_url) if e[1]["type"] == "trialctl.Patient.ConsentSigned"
+        and e[1]["payload"]["patient_id"] == "P007")
+    trial_id = consent["payload"]["trial_id"]
+    statement_bytes = stored.partition(b"\n")[0]
+    escaped = statement_bytes.replace(
+        f'"trial_id":"{trial_id}"'.encode(),
+        f'"trial_id":"\\u{ord(trial_id[0]):04x}{trial_id[1:]}"'.encode())
+    assert escaped != statement_bytes and trial_id.encode() not in escaped
+    assert json.loads(escaped)["payload"]["trial_id"] == trial_id
+    keys = pat_keys(keys_home, ledger_url)
+    signature = base64.b64encode(keys.sign(escaped)).decode("ascii")
+    replace_entry(ledger_url, row_id, escaped + f"\n{keys.key_id} {signature}\n".encode())
+    app = TrialLedger(resolve_ledger(ledger_url), keys_home=keys_home)
+    try:
+        since = _checkpoint(app)
+        _adverse_event(app)
+    finally:
+        app.close()
+    report = _verify(ledger_url, since)
+    # Left out, P007 and its DLT would be missing from cohort 2's evidence.
+    assert [f for f in report.findings if f.check == "decision"] == []
+    assert (report.decisions_checked, report.decision_trials) == (
+        4, {"rechecked": 1, "untouched": 0})
