@@ -260,6 +260,7 @@ def _rebuilt(
     with views.transaction(commit=True) as session:
         views.replace_tables(session)
         _apply_new_entries(ledger, views, progress, stop, render_at_end=True)
+        views.create_indexes(session)
     return views
 
 
