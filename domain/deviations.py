@@ -67,6 +67,7 @@ def off_schedule_doses(
     """Doses given on a date or day the protocol's dosing schedule does not allow."""
     agents = {a.name: a for a in protocol.agents}
     found = []
+    first_days: dict[int, date | None] = {}
     for dose in doses:
         agent, course, day, on = agents.get(dose["agent"]), dose["course"], dose["day"], \
             dose_date(dose)
@@ -75,7 +76,9 @@ def off_schedule_doses(
                                 f"{dose['agent']} given on day {day} of course {course}, "
                                 "not a dosing day of the protocol", int(dose["version"])))
             continue
-        first = course_day_one(doses, course)
+        if course not in first_days:  # each course's day 1 found once, not per dose
+            first_days[course] = course_day_one(doses, course)
+        first = first_days[course]
         expected = None if first is None else first.toordinal() + day - 1
         if expected is not None and on.toordinal() != expected:
             found.append(_found(

@@ -147,8 +147,9 @@ class Fact:
     DERIVED: ClassVar[tuple[Derived, ...]] = ()
 
     @classmethod
-    def _given(cls) -> list[tuple[str, About]]:
-        return [(f.name, f.metadata[_ABOUT]) for f in dataclasses.fields(cls)]
+    @functools.cache  # fixed per class, and read for each fact a patient's state grades
+    def _given(cls) -> tuple[tuple[str, About], ...]:
+        return tuple((f.name, f.metadata[_ABOUT]) for f in dataclasses.fields(cls))
 
     @classmethod
     @functools.cache  # fixed per class, and read each time an event is applied

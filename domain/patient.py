@@ -131,10 +131,11 @@ class FactEvent(Aggregate.Event):
 
     def apply(self, aggregate: Any) -> None:
         if self.FACT.ON_RECORD:
-            values = self.payload()
+            # Only the kept fields, read straight off the event: applied for every entry
+            # of a replay, the whole payload built first cost more than the rest of it.
             aggregate.facts[self.originator_version] = {
                 "kind": self.FACT.KIND,
-                "values": {name: values[name] for name in self.FACT.kept()},
+                "values": {name: getattr(self, name) for name in self.FACT.kept()},
             }
 
 
@@ -342,9 +343,31 @@ class Patient(Aggregate):
         first = self.first_dose_day(1)
         return None if first is None else dlt_window(first, protocol)
 
+    def _derived(self, protocol: Protocol) -> dict[str, Any]:
+        """This version's derived reads under `protocol`. One `status` or read-model
+        render asks a patient's outcome and judged DLTs many times (each cohort count, each
+        decision review, the summary); they change only with an entry (a new version), a
+        copy's own facts (`_without`) or another protocol, so they are kept per all three."""
+        kept = self.__dict__.get("_derived_reads")
+        if kept is None or kept[0] != self.version or kept[1] is not self.facts \
+                or kept[2] is not protocol:
+            kept = (self.version, self.facts, protocol, {})
+            self.__dict__["_derived_reads"] = kept
+        derived: dict[str, Any] = kept[3]
+        return derived
+
     def judged_dlts(self, protocol: Protocol) -> list[dict[str, Any]]:
         """Each adjudication as it stands, with what is derived from the current facts:
         `unmet` (the rule's conditions the AE fails now), `overridden` and `counts`."""
+        derived = self._derived(protocol)
+        judged = derived.get("judged_dlts")
+        if judged is None:
+            judged = derived["judged_dlts"] = self._judge_dlts(protocol)
+        return [{**d, "unmet": list(d["unmet"]),
+                 "co_signature": None if d["co_signature"] is None else dict(d["co_signature"])}
+                for d in judged]
+
+    def _judge_dlts(self, protocol: Protocol) -> list[dict[str, Any]]:
         window = self.dlt_window(protocol)
         terms = terms_for(protocol.dlt.ctcae_version)
         labs = self.labs()
@@ -462,6 +485,14 @@ class Patient(Aggregate):
 
     def outcome(self, protocol: Protocol) -> DltOutcome:
         """The course 1 outcome the cohort counts, from the current facts."""
+        derived = self._derived(protocol)
+        outcome = derived.get("outcome")
+        if outcome is None:
+            outcome = derived["outcome"] = self._course1_outcome(protocol)
+        assert isinstance(outcome, DltOutcome)
+        return outcome
+
+    def _course1_outcome(self, protocol: Protocol) -> DltOutcome:
         judged = self.judged_dlts(protocol)
         pending = [d for d in judged
                    if d["co_signature"] is not None and d["co_signature"]["state"] == "pending"]
@@ -509,12 +540,18 @@ class Patient(Aggregate):
         }
 
     def first_dose_day(self, course: int = 1) -> date | None:
-        days = [
-            parse_moment(d["given_at"], "given_at").date()
-            for d in self.doses()
-            if d["course"] == course
-        ]
-        return min(days) if days else None
+        # Every DLT window, dose fraction and schedule read asks this; kept per version and
+        # facts dict, as `labs` is.
+        kept = self.__dict__.get("_first_dose_days")
+        if kept is None or kept[0] != self.version or kept[1] is not self.facts:
+            first_days: dict[int, date] = {}
+            for dose in self.doses():
+                day = parse_moment(dose["given_at"], "given_at").date()
+                if dose["course"] not in first_days or day < first_days[dose["course"]]:
+                    first_days[dose["course"]] = day
+            kept = (self.version, self.facts, first_days)
+            self.__dict__["_first_dose_days"] = kept
+        return kept[2].get(course)
 
     @property
     def is_enrolled(self) -> bool:

@@ -27,7 +27,7 @@ def describe(statement: dict[str, Any]) -> str:
         shown["failed"] = payload["eligibility"].get("failed")
         if payload["eligibility"].get("not_assessed"):  # an incomplete screening
             shown["not_assessed"] = payload["eligibility"]["not_assessed"]
-    text = ", ".join(f"{k}={v}" for k, v in shown.items())
+    text = ", ".join([f"{k}={v}" for k, v in shown.items()])
     return f"{kind} {text}".strip()
 
 

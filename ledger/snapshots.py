@@ -56,7 +56,9 @@ SNAPSHOT_FORMAT = "trialctl-snapshot/1"
 # a load then replays at most this many entries on top of one snapshot.
 INTERVAL = 50
 # Attributes never kept: events not yet saved, and the aggregate's caches of derived reads.
-_NOT_KEPT = frozenset({"_pending_events", "_graded_labs", "_kind_index"})
+_NOT_KEPT = frozenset({
+    "_pending_events", "_graded_labs", "_kind_index", "_derived_reads", "_first_dose_days",
+})
 
 
 class Unkeepable(ValueError):
@@ -133,10 +135,10 @@ def same(a: Any, b: Any) -> bool:
 
 
 @contextmanager
-def _no_collection() -> Iterator[None]:
+def no_collection() -> Iterator[None]:
     """The cyclic garbage collector paused: encoding a long record makes many small
     containers, none of them cyclic, and collections they set off took more than the
-    encoding itself."""
+    encoding itself (a read-model rebuild, which keeps every record, likewise)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -153,7 +155,7 @@ def kept_state(patient: Patient) -> dict[str, Any]:
 def state_bytes(patient: Patient) -> bytes:
     """The record's state, encoded; raises Unkeepable unless decoding gives it back."""
     state = kept_state(patient)
-    with _no_collection():
+    with no_collection():
         encoded = json.dumps(encode(state), ensure_ascii=False, separators=(",", ":"))
         if not same(decode(encoded), state):
             raise Unkeepable("the encoded state does not decode to the record")
@@ -161,7 +163,7 @@ def state_bytes(patient: Patient) -> bytes:
 
 
 def restored(data: bytes) -> Patient:
-    with _no_collection():
+    with no_collection():
         state = decode(data)
     if type(state) is not dict or not all(type(k) is str for k in state):
         raise Unkeepable("a snapshot state is a mapping of attribute names")

@@ -136,3 +136,37 @@ def test_a_catch_up_started_midway_equals_rendering_after_every_entry(
         _assert_status_equals_replay(app, views)
     finally:
         app.close()
+
+
+@pytest.mark.parametrize("name", ["demo", "generated"])
+def test_a_rebuild_equals_the_read_models_kept_up_entry_by_entry(
+    built: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
+) -> None:
+    """The read models as commands keep them (a catch-up after every few entries, in one
+    process, so the records kept in memory move on between renders) and as a rebuild
+    makes them: the same rows, and the same tables and indexes."""
+    monkeypatch.setattr(projection, "BATCH", 5)
+    app = _copy(built, name, tmp_path)
+    try:
+        views = TrialViews(app.signed_recorder.datastore)
+        views.drop()
+        last = app.signed_recorder.max_notification_id()
+        assert last is not None
+        for stop in range(3, last + 3, 3):
+            catch_up(app, views, stop=min(stop, last))
+        kept_up, kept_schema = _stored(views), _schema(app)
+        rebuild(app)
+        assert _stored(views) == kept_up
+        assert _schema(app) == kept_schema
+    finally:
+        app.close()
+
+
+def _schema(app: TrialLedger) -> list[tuple[str, ...]]:
+    """The read models' tables and indexes as the database declares them."""
+    engine = app.signed_recorder.datastore.engine
+    with engine.connect() as connection:
+        found = connection.exec_driver_sql(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master "
+            "WHERE name LIKE 'trialctl_view%' ORDER BY name").all()
+    return [tuple(row) for row in found]

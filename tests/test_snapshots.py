@@ -241,3 +241,27 @@ def test_every_patient_event_type_leaves_a_state_its_snapshot_gives_back(
             assert same(kept_state(back), kept_state(at))
             rest = project_events(back, record[upto:])
             assert same(kept_state(rest), kept_state(whole)), type(record[upto - 1]).TOPIC
+
+
+def test_a_record_whose_state_was_read_snapshots_as_one_never_read(
+    every_patient_event: TrialLedger,
+) -> None:
+    """A render keeps a patient's derived reads (outcome, judged DLTs, first dose days, lab
+    grades) on the record; a snapshot never holds them, so it is the same bytes whether or
+    not the record was read first."""
+    records = TrialActions(every_patient_event)
+    protocols = {str(trial.id): trial.protocol
+                 for trial in (records.trial(p) for p in records.trial_ids())}
+    events: dict[UUID, list[Any]] = {}
+    for notification in every_patient_event.signed_recorder.select_notifications(
+            start=None, limit=1_000_000):
+        event = every_patient_event.mapper.to_domain_event(notification)
+        if type(event).TOPIC.startswith(PATIENT_EVENTS):
+            events.setdefault(event.originator_id, []).append(event)
+    assert events
+    for record in events.values():
+        unread = project_events(None, list(record))
+        read = project_events(None, list(record))
+        read.state(protocols[read.trial_id])
+        read.outcome(protocols[read.trial_id])
+        assert state_bytes(read) == state_bytes(unread)
