@@ -53,9 +53,10 @@ def test_an_extension_adds_exactly_the_entries_asked_and_verifies_since_its_chec
 
     app = TrialLedger(resolve_ledger(str(ledger)))
     try:
-        # The checkpoint's own entry, then exactly the entries asked for.
-        assert app.signed_recorder.tree_size() == made.entries + 1 + new_entries
+        # Exactly the entries asked for, after the tree the note signs.
+        assert app.signed_recorder.tree_size() == made.entries + new_entries
         since = (str(note), read_checkpoint_file(note))
+        assert since[1].checkpoint.tree_size == made.entries
         assert verify_ledger(app.signed_recorder, str(ledger), since=since).ok
         assert verify_ledger(app.signed_recorder, str(ledger)).ok
     finally:
