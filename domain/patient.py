@@ -808,7 +808,11 @@ class Patient(Aggregate):
     def report_adverse_event(
         self, adverse_event: AdverseEvent, protocol: Protocol, now: datetime
     ) -> None:
-        if any(ae["ae_id"] == adverse_event.ae_id for ae in self.adverse_events()):
+        # Read in place: copying every adverse event of a long record for one id cost
+        # each new event more the longer the record grew.
+        facts = self.facts
+        if any(facts[v]["values"]["ae_id"] == adverse_event.ae_id
+               for v in self._versions_of(AdverseEvent.KIND)):
             raise TrialRuleError(
                 "unique-adverse-event",
                 f"adverse event {adverse_event.ae_id!r} is already recorded; correct it instead",

@@ -330,15 +330,21 @@ class TrialLedger(Application[UUID]):
         signed as `record` would sign it alone, all in one transaction (batch entry).
         Returns each group's notification ids."""
         signed: list[tuple[list[StoredEvent], Signer]] = []
+        # One actor signs every group, and a file's lines are of a few kinds: the signer
+        # of each kind of group (its event types and meaning) is chosen once.
+        signers: dict[tuple[tuple[str, ...], str | None], Signer] = {}
         for events, meaning in groups:
             event_types = [action_of(get_topic(type(e)), vars(e)) for e in events]
-            role = choose_role(actor.user, event_types)
-            if role is None:
-                reason = _no_role(actor.user, event_types)
-                self._record_refusal(actor, ", ".join(dict.fromkeys(event_types)), reason)
-                raise AuthorityError(f"refused: {reason}")
-            signer = Signer(actor.user.user_id, actor.user.name, role,
-                            meaning or choose_meaning(event_types), actor.keys)
+            signer = signers.get((tuple(event_types), meaning))
+            if signer is None:
+                role = choose_role(actor.user, event_types)
+                if role is None:
+                    reason = _no_role(actor.user, event_types)
+                    self._record_refusal(actor, ", ".join(dict.fromkeys(event_types)), reason)
+                    raise AuthorityError(f"refused: {reason}")
+                signer = Signer(actor.user.user_id, actor.user.name, role,
+                                meaning or choose_meaning(event_types), actor.keys)
+                signers[(tuple(event_types), meaning)] = signer
             signed.append(([self.mapper.to_stored_event(e) for e in events], signer))
         try:
             with _write_errors():

@@ -22,7 +22,6 @@ from trialctl.domain.patient import Patient
 from trialctl.domain.rules import TrialRuleError
 from trialctl.ledger.application import TrialLedger, UnlockedUser, pending_actions
 from trialctl.ledger.batch_lines import Line, LineError, line_request
-from trialctl.ledger.entry import parse_entry
 from trialctl.ledger.errors import AuthorityError, LedgerError, first_line
 from trialctl.ledger.trials import TrialActions
 
@@ -197,21 +196,21 @@ READ_BACK = 1000  # entries read back per query: well within every backend's par
 
 def _accepted(ledger: TrialLedger, lines: Sequence[Checked],
               written: Sequence[Sequence[int]]) -> list[dict[str, Any]]:
-    """Each written line with its entries' positions and types, as the stored entries say.
-    The entries are read back in a few queries for the whole file, not one per line."""
+    """Each written line with its entries' positions and types, as the stored rows say.
+    They are read back in a few queries for the whole file, not one per line, and from
+    the leaf and type columns: parsing every entry just written cost more than the read."""
     every_id = [i for ids in written for i in ids]
-    statements: list[dict[str, Any]] = []
+    rows: list[tuple[int, str]] = []
     for start in range(0, len(every_id), READ_BACK):
-        chunk = ledger.signed_recorder.entries_for(every_id[start:start + READ_BACK])
-        statements += [parse_entry(state).statement for _, state in chunk]
-    if len(statements) != len(every_id):
-        raise LedgerError(f"{len(every_id)} entries written but {len(statements)} read back")
+        rows += ledger.signed_recorder.positions_for(every_id[start:start + READ_BACK])
+    if len(rows) != len(every_id):
+        raise LedgerError(f"{len(every_id)} entries written but {len(rows)} read back")
     shown: list[dict[str, Any]] = []
     for line, ids in zip(lines, written, strict=True):
-        mine, statements = statements[:len(ids)], statements[len(ids):]
+        mine, rows = rows[:len(ids)], rows[len(ids):]
         shown.append({"line": line.line, "command": line.command, "patient": line.patient,
-                      "positions": [s["position"] for s in mine],
-                      "types": [s["type"].removeprefix("trialctl.") for s in mine]})
+                      "positions": [position for position, _ in mine],
+                      "types": [topic.removeprefix("trialctl.") for _, topic in mine]})
     return shown
 
 

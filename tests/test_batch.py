@@ -178,3 +178,14 @@ def test_every_record_command_has_a_batch_line_kind() -> None:
         flags = {opt.lstrip("-") for p in group.commands[name].params for opt in p.opts}
         assert {f.name for f in kind.fields} <= flags | {"dlt"}, name
     assert csv_columns()[:3] == ("command", "patient", "trial")
+
+
+def test_an_adverse_event_id_already_on_the_record_is_refused_by_its_line(site: Site) -> None:
+    ae = {"command": "ae", "patient": "P001", "id": "AE1", "term": "Nausea", "grade": 1,
+          "attribution": "possible", "onset": day(3)}
+    result, report = batch(site, write(site, [*visit(), ae, {**ae, "grade": 2}]))
+    assert result.returncode == 1
+    assert report["refused"] == [{
+        "line": 7, "command": "ae", "kind": "rule", "rule": "unique-adverse-event",
+        "message": "adverse event 'AE1' is already recorded; correct it instead"}]
+    assert report["entries_written"] == 0
