@@ -27,14 +27,10 @@ from trialctl.ledger.entry import MalformedEntryError, entry_hash, parse_entry
 from trialctl.ledger.keys import SignatureCheck, key_id_of, signature_check
 from trialctl.ledger.merkle import hash_leaf
 from trialctl.ledger.recorder import SignedRecorder
-from trialctl.ledger.users import USER_EVENT_PREFIX, LedgerRecord, User
+from trialctl.ledger.users import USER_EVENT_PREFIX, USER_TOPICS, LedgerRecord, User
 from trialctl.ledger.verify_report import Finding, VerificationReport
 
 KEY_EVENT_TYPES = (User.Registered.TOPIC, User.KeyRotated.TOPIC)
-USER_TOPICS = (
-    User.Registered.TOPIC, User.RoleGranted.TOPIC, User.RoleRevoked.TOPIC,
-    User.KeyRotated.TOPIC, User.KeyRevoked.TOPIC, User.Unlocked.TOPIC,
-)
 PARALLEL_THRESHOLD = 2000
 BATCH_SIZE = 2000
 MIN_BATCH = 250
