@@ -66,8 +66,12 @@ def ledger_errors() -> Iterator[None]:
     from eventsourcing.persistence import PersistenceError
     from sqlalchemy.exc import SQLAlchemyError
 
-    from trialctl.ledger.checkpoint import CheckpointError
-    from trialctl.ledger.errors import LedgerError, VerificationIncompleteError, first_line
+    from trialctl.ledger.errors import (
+        CheckpointError,
+        LedgerError,
+        VerificationIncompleteError,
+        first_line,
+    )
 
     try:
         yield

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import sqlalchemy
@@ -32,7 +32,6 @@ from eventsourcing.utils import get_topic
 
 from trialctl.ledger.authority import action_of, choose_meaning, choose_role
 from trialctl.ledger.batch_authority import BatchAuthority
-from trialctl.ledger.checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
 from trialctl.ledger.checkpoint_dir import (
     CheckpointPolicy,
     configured_policy,
@@ -59,7 +58,6 @@ from trialctl.ledger.keys import KeyPair, open_key_file, seal_key_file
 from trialctl.ledger.location import LedgerLocation, check_user_id, keys_dir
 from trialctl.ledger.lockout import SIGN_IN, SecurityQueue, lockout_after
 from trialctl.ledger.mapper import EntryMapper, format_time
-from trialctl.ledger.merkle_frontier import frontier_of
 from trialctl.ledger.recorder import (
     ENTRIES_TABLE,
     LEAVES_TABLE,
@@ -81,6 +79,9 @@ from trialctl.ledger.users import (
     user_aggregate_id,
 )
 from trialctl.ledger.verified_users import VerifiedUsers
+
+if TYPE_CHECKING:
+    from trialctl.ledger.checkpoint import SignedCheckpoint
 
 
 @dataclass(frozen=True)
@@ -524,6 +525,10 @@ class TrialLedger(Application[UUID]):
 
     def checkpoint(self, actor: UnlockedUser, now: datetime) -> SignedCheckpoint:
         """Record a signed tree head over every entry so far, and return it as a note."""
+        # Loaded here, not with the ledger: most commands that open one sign no checkpoint.
+        from trialctl.ledger.checkpoint import Checkpoint, sign_checkpoint
+        from trialctl.ledger.merkle_frontier import frontier_of
+
         leaf_hashes = self.signed_recorder.leaf_hashes()
         frontier = frontier_of(leaf_hashes)
         root = frontier.root()

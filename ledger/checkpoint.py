@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from trialctl.ledger.entry import is_recorded_at
+from trialctl.ledger.errors import CheckpointError as CheckpointError  # re-exported: its old home
 from trialctl.ledger.keys import KeyPair, key_id_of
 from trialctl.ledger.signed_note import (
     ED25519,
@@ -50,10 +51,6 @@ LEGACY_ORIGIN_PREFIX: Final = "trialctl ledger "
 SIGNATURE_DASH: Final = "\u2014"
 
 Form = Literal["c2sp", "legacy"]
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that is malformed, or whose signature does not hold."""
 
 
 @dataclass(frozen=True)

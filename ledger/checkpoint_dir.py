@@ -18,10 +18,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from trialctl.ledger.checkpoint import SignedCheckpoint, read_checkpoint_file
 from trialctl.ledger.errors import ConfigurationError, RecordingError
+
+if TYPE_CHECKING:
+    from trialctl.ledger.checkpoint import SignedCheckpoint
 
 DIR_VARIABLE: Final = "TRIALCTL_CHECKPOINT_DIR"
 EVERY_VARIABLE: Final = "TRIALCTL_CHECKPOINT_EVERY"
@@ -48,6 +50,9 @@ def newest_note(directory: Path, ledger_id: str) -> Path | None:
 
 
 def read_newest(directory: Path, ledger_id: str) -> tuple[Path, SignedCheckpoint] | None:
+    # The note parser loads when a note is read: a ledger opened to sign reads none.
+    from trialctl.ledger.checkpoint import read_checkpoint_file
+
     path = newest_note(directory, ledger_id)
     return None if path is None else (path, read_checkpoint_file(path))
 

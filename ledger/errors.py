@@ -13,6 +13,13 @@ class LedgerError(Exception):
     """Base for every failure the ledger reports to a user."""
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file that is malformed, or whose signature does not hold.
+
+    (Kept here, with `trialctl.ledger.checkpoint` re-exporting it, so the CLI's error
+    boundary can catch it without loading the note parser into every command.)"""
+
+
 class ConfigurationError(LedgerError):
     """A location, URL or environment setting is unusable."""
 

@@ -12,16 +12,40 @@ nothing else. The shells are then removed, so a later `import sqlalchemy_utils` 
 the real package, which reuses the very same `UUIDType` module. No third-party file or
 attribute is changed; if sqlalchemy-utils is already imported, or its layout differs from the
 one expected, the ordinary import runs instead.
+
+`UUIDType`'s module also imports the PostgreSQL and SQL Server dialects, which it reads only
+when a column is bound to one of those databases: another twentieth of a second for a SQLite
+ledger. While it is imported, `sqlalchemy.dialects` offers those two names as stand-ins that
+import the real dialect on first use (`_Deferred`); the stand-ins are then taken off the
+package, so `import sqlalchemy.dialects.postgresql` and the engine's dialect lookup run as
+ever, and only `UUIDType`'s own module keeps them.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 _SHELLS = ("sqlalchemy_utils", "sqlalchemy_utils.types")
+# The dialects `sqlalchemy_utils.types.uuid` imports by name and reads only at bind time.
+_DEFERRED_DIALECTS = ("mssql", "postgresql")
+
+
+class _Deferred:
+    """A dialect package, imported (the ordinary way) when an attribute is first read."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self._name), attribute)
+
+    def __repr__(self) -> str:
+        return f"<deferred {self._name}>"
 
 
 def _package_shells() -> list[str]:
@@ -41,13 +65,31 @@ def _package_shells() -> list[str]:
     return list(_SHELLS)
 
 
+def _deferred_dialects() -> dict[str, _Deferred]:
+    """Stand-ins set on `sqlalchemy.dialects` for the dialects not imported yet."""
+    import sqlalchemy.dialects
+
+    package = sqlalchemy.dialects
+    deferred = {name: _Deferred(f"{package.__name__}.{name}") for name in _DEFERRED_DIALECTS
+                if not hasattr(package, name)}
+    for name, stand_in in deferred.items():
+        setattr(package, name, stand_in)
+    return deferred
+
+
 def _import_store() -> None:
     installed = _package_shells()
+    deferred = _deferred_dialects() if installed else {}
     try:
         import eventsourcing_sqlalchemy.models  # noqa: F401  (the one user of UUIDType)
     finally:
         for name in installed:
             del sys.modules[name]
+        import sqlalchemy.dialects
+
+        for name, stand_in in deferred.items():
+            if getattr(sqlalchemy.dialects, name, None) is stand_in:
+                delattr(sqlalchemy.dialects, name)
 
 
 _import_store()

@@ -25,11 +25,9 @@ from trialctl.domain.protocol import Protocol
 from trialctl.domain.rules import TrialRuleError
 from trialctl.domain.trial import Roster, Trial, trial_id_for
 from trialctl.ledger.application import TrialLedger, UnlockedUser
-from trialctl.ledger.decisions import shown_status, stored_evidence
 from trialctl.ledger.entry import parse_entry
 from trialctl.ledger.errors import LedgerError
 from trialctl.ledger.history import project_events
-from trialctl.ledger.projection import catch_up
 from trialctl.ledger.requests import (
     CohortDecision,
     PatientStep,
@@ -139,6 +137,11 @@ class TrialActions:
         """The trial status now, with each cohort decision's signer and the trial's queries
         not closed yet (aged today): from the read models, brought up to date first, or
         computed from the trial when they hold no row yet."""
+        # The read models and decision evidence load with the first status or decision: a
+        # patient's step (most of `record`) needs neither.
+        from trialctl.ledger.decisions import shown_status
+        from trialctl.ledger.projection import catch_up
+
         trial = self.trial(trial_ref)
         views = catch_up(self.ledger)  # never a stale answer
         status = views.trial_status(trial.protocol_id) or trial.status(self.roster(trial))
@@ -265,6 +268,8 @@ class TrialActions:
         return _Pending(trial, None, (trial,), summary)
 
     def _decide(self, request: CohortDecision, now: datetime) -> _Pending:
+        from trialctl.ledger.decisions import stored_evidence
+
         trial = self.trial(request.trial)
         patients = self.roster(trial)
         # The evidence of the decision due, taken before the decision changes the trial.

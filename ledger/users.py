@@ -243,6 +243,13 @@ class User(Aggregate):
         pass  # the lock-out itself lives in the queue (ledger/lockout.py), which this empties
 
 
+# Every event type a user record holds (verify and the authority checks read these rows).
+USER_TOPICS = (
+    User.Registered.TOPIC, User.RoleGranted.TOPIC, User.RoleRevoked.TOPIC,
+    User.KeyRotated.TOPIC, User.KeyRevoked.TOPIC, User.Unlocked.TOPIC,
+)
+
+
 def is_user_event(domain_event: DomainEventProtocol[UUID]) -> bool:
     return str(getattr(type(domain_event), "TOPIC", "")).startswith(USER_EVENT_PREFIX)
 

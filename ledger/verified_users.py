@@ -28,8 +28,7 @@ from trialctl.ledger.history import advanced
 from trialctl.ledger.keys import key_id_of, load_public_key, signature_is_valid
 from trialctl.ledger.merkle import hash_leaf
 from trialctl.ledger.recorder import SignedRecorder
-from trialctl.ledger.users import User, user_aggregate_id
-from trialctl.ledger.verify_entries import USER_TOPICS
+from trialctl.ledger.users import USER_TOPICS, User, user_aggregate_id
 
 BATCH = 1000
 

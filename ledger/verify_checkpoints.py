@@ -20,8 +20,8 @@ from trialctl.ledger.merkle import (
 )
 from trialctl.ledger.merkle_frontier import Frontier, FrontierError, frontiers_at
 from trialctl.ledger.recorder import SignedRecorder
-from trialctl.ledger.users import LedgerRecord
-from trialctl.ledger.verify_entries import USER_TOPICS, read_rows
+from trialctl.ledger.users import USER_TOPICS, LedgerRecord
+from trialctl.ledger.verify_entries import read_rows
 from trialctl.ledger.verify_order import Auditor, Head
 from trialctl.ledger.verify_report import CheckpointResult, Finding, VerificationReport
 

@@ -33,14 +33,10 @@ from trialctl.ledger.entry import (
 from trialctl.ledger.keys import SignatureCheck, key_id_of, signature_check
 from trialctl.ledger.merkle import hash_leaf
 from trialctl.ledger.recorder import SignedRecorder
-from trialctl.ledger.users import LedgerRecord, User
+from trialctl.ledger.users import USER_TOPICS, LedgerRecord, User
 from trialctl.ledger.verify_report import Finding, VerificationReport
 
 KEY_EVENT_TYPES = (User.Registered.TOPIC, User.KeyRotated.TOPIC)
-USER_TOPICS = (
-    User.Registered.TOPIC, User.RoleGranted.TOPIC, User.RoleRevoked.TOPIC,
-    User.KeyRotated.TOPIC, User.KeyRevoked.TOPIC, User.Unlocked.TOPIC,
-)
 PARALLEL_THRESHOLD = 2000
 # Entries per worker batch: measured on 21,760 entries with 2 workers, 500 to 2,000 cost the
 # same CPU per entry, and 500 holds a quarter of the rows in flight (peak 79 MB, not 91).
