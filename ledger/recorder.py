@@ -33,7 +33,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -571,29 +571,26 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
 
     def entries_for(self, notification_ids: Sequence[int]) -> list[tuple[int, bytes]]:
         """(position, stored entry) for rows just written, in position order."""
-        record = self.events_record_cls
-        with self.transaction(commit=False) as session:
-            found = session.execute(
-                select(self.leaves.c.position, record.state)
-                .join(self.leaves, self.leaves.c.notification_id == record.id)
-                .where(record.id.in_(list(notification_ids)))
-                .order_by(self.leaves.c.position)
-            )
-            return [(int(position), bytes(state)) for position, state in found]
+        return [(int(position), bytes(state)) for position, state in
+                self._written(notification_ids, self.events_record_cls.state)]
 
     def positions_for(self, notification_ids: Sequence[int]) -> list[tuple[int, str]]:
         """(position, type) for rows just written, in position order: what a batch reports
         of each line, read without parsing every entry (the type column is the signed
         statement's type, as `verify` checks)."""
+        return [(int(position), str(topic)) for position, topic in
+                self._written(notification_ids, self.events_record_cls.topic)]
+
+    def _written(self, notification_ids: Sequence[int], column: Any) -> list[Row[Any]]:
+        """(position, `column`) of the rows with these notification ids, in position order."""
         record = self.events_record_cls
         with self.transaction(commit=False) as session:
-            found = session.execute(
-                select(self.leaves.c.position, record.topic)
+            return list(session.execute(
+                select(self.leaves.c.position, column)
                 .join(self.leaves, self.leaves.c.notification_id == record.id)
                 .where(record.id.in_(list(notification_ids)))
                 .order_by(self.leaves.c.position)
-            )
-            return [(int(position), str(topic)) for position, topic in found]
+            ))
 
     def entry_at(self, position: int) -> tuple[int, StoredEvent] | None:
         """The notification id and stored entry at a Merkle position."""

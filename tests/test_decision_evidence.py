@@ -78,7 +78,11 @@ def pat_keys(keys_home: Path, url: str) -> KeyPair:
 def resign(url: str, row_id: int, statement: dict[str, Any], keys: KeyPair) -> None:
     """Replace a stored entry with `statement` signed by `keys`, its leaf hash with it: as
     the holder of the signer's key and database access would."""
-    entry = seal(statement, keys)
+    replace_entry(url, row_id, seal(statement, keys))
+
+
+def replace_entry(url: str, row_id: int, entry: bytes) -> None:
+    """Store `entry` in place of a row's bytes, its leaf hash with it."""
     engine = engine_for(url)
     try:
         drop_append_only_triggers(engine)

@@ -12,15 +12,20 @@ from pathlib import Path
 
 from tests.conftest import trialctl
 from tests.demo_ledgers import demo_ledger
-from tests.ledgers import drop_append_only_triggers, engine_for, sql, write_file
-from tests.test_decision_evidence import DECISIONS, pat_keys, resign, statements
+from tests.ledgers import write_file
+from tests.test_decision_evidence import (
+    DECISIONS,
+    pat_keys,
+    replace_entry,
+    resign,
+    statements,
+)
 from tests.trial_helpers import second_protocol
 from trialctl.domain.facts import AdverseEvent
 from trialctl.ledger.application import TrialLedger, open_ledger
 from trialctl.ledger.checkpoint import SignedCheckpoint
 from trialctl.ledger.demo import DEMO_PROTOCOL, demo_password, shipped_protocol
 from trialctl.ledger.location import resolve_ledger
-from trialctl.ledger.merkle import hash_leaf
 from trialctl.ledger.requests import PatientStep, Registration
 from trialctl.ledger.trials import TrialActions
 from trialctl.ledger.verify import VerificationReport, verify_ledger
@@ -97,18 +102,6 @@ def test_only_touched_trials_are_rechecked_each_over_its_whole_history(
     assert ("decision", statement["position"], "signed dlts 1; recomputed 2") in \
         decision_findings
 
-
-
-def replace_entry(url: str, row_id: int, entry: bytes) -> None:
-    """Store `entry` in place of a row's bytes, its leaf hash with it."""
-    engine = engine_for(url)
-    try:
-        drop_append_only_triggers(engine)
-        sql(engine, "UPDATE trialctl_events SET state = :s WHERE id = :i", s=entry, i=row_id)
-        sql(engine, "UPDATE trialctl_leaves SET leaf_hash = :h WHERE notification_id = :i",
-            h=hash_leaf(entry), i=row_id)
-    finally:
-        engine.dispose()
 
 
 def test_an_assigned_patient_is_counted_whatever_its_consent_bytes(
