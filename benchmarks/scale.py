@@ -183,21 +183,6 @@ def _rebuild_figures(path: Path) -> LedgerFigures:
     return figures
 
 
-def _caught_up(path: Path) -> LedgerFigures:
-    """The ledger's entries and trials, its read models brought up to date first, so no
-    timed read pays for a catch-up the others skip."""
-    app = TrialLedger(resolve_ledger(str(path)))
-    try:
-        from trialctl.ledger.projection import catch_up
-        from trialctl.ledger.trials import TrialActions
-
-        catch_up(app)
-        return LedgerFigures(app.signed_recorder.tree_size(),
-                             len(TrialActions(app).trial_ids()))
-    finally:
-        app.close()
-
-
 def measure_reads(paths: Sequence[Path], repeats: int,
                   figures: Sequence[LedgerFigures]) -> None:
     """Each read of the first trial as whole processes, the ledgers taking turns in every
