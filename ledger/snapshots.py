@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import IntegrityError, Mapper, PersistenceError, StoredEvent
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -172,14 +173,24 @@ def kept_state(patient: Patient) -> dict[str, Any]:
     return {k: v for k, v in vars(patient).items() if k not in _NOT_KEPT}
 
 
+def _dumped(tree: Any) -> bytes:
+    """The tagged tree as compact UTF-8 JSON: orjson writes the same bytes as `json.dumps`
+    with these options several times faster; the few trees it refuses (integers beyond 64
+    bits, lone surrogates, very deep nesting) go to `json`, as every tree did before."""
+    try:
+        return orjson.dumps(tree)
+    except orjson.JSONEncodeError:
+        return json.dumps(tree, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 def state_bytes(patient: Patient) -> bytes:
     """The record's state, encoded; raises Unkeepable unless decoding gives it back."""
     state = kept_state(patient)
     with no_collection():
-        encoded = json.dumps(encode(state), ensure_ascii=False, separators=(",", ":"))
-        if not _identical(decode(encoded), state):
+        encoded = _dumped(encode(state))
+        if not _identical(decode(encoded), state):  # the very bytes that will be stored
             raise Unkeepable("the encoded state does not decode to the record")
-    return encoded.encode("utf-8")
+    return encoded
 
 
 def restored(data: bytes) -> Patient:
