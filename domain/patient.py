@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
@@ -85,6 +86,9 @@ from trialctl.domain.schedule import placed_visits
 PATIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
 
+# A pure function of its arguments, asked for on every line of a batch (uuid5 hashes each
+# time); bounded, since patient ids come from outside.
+@lru_cache(maxsize=4096)
 def patient_aggregate_id(trial_id: UUID, patient_id: str) -> UUID:
     return uuid5(TRIALCTL_NAMESPACE, f"patient:{trial_id}:{patient_id}")
 

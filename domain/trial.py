@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -43,6 +43,8 @@ from trialctl.domain.rules import TrialRuleError, not_in_future, parse_day
 Roster = Mapping[str, Patient]
 
 
+# A pure function of the id, asked for on every line of a batch (uuid5 hashes each time).
+@lru_cache(maxsize=256)
 def trial_id_for(protocol_id: str) -> UUID:
     return uuid5(TRIALCTL_NAMESPACE, f"trial:{protocol_id}")
 

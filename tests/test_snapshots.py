@@ -265,3 +265,38 @@ def test_a_record_whose_state_was_read_snapshots_as_one_never_read(
         read.state(protocols[read.trial_id])
         read.outcome(protocols[read.trial_id])
         assert state_bytes(read) == state_bytes(unread)
+
+
+def _patient_with(**attributes: Any) -> Patient:
+    patient: Patient = object.__new__(Patient)
+    patient.__dict__.update(attributes)
+    return patient
+
+
+def test_a_state_of_every_kept_type_is_written_as_compact_json_and_read_back() -> None:
+    """Awkward text (quotes, controls, non-ASCII, astral), every tagged type, and an integer
+    beyond 64 bits (which orjson refuses, so the standard encoder writes it): the bytes
+    are the compact JSON `json.dumps` gives, and restoring them gives the state back."""
+    import json
+
+    text = 'quote " backslash \\ tab \t nul \x00 del \x7f é 漢 😀 \u2028'
+    state = {
+        "_id": UUID(int=7), "text": text, "none": None, "flags": [True, False, 0, 1],
+        "nested": {"a": (1, "b"), (2, 3): {"x"}, "f": frozenset({"y"})},
+        "when": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC), "day": date(2026, 1, 2),
+        "amount": snapshots.Decimal("-1.50E+3"),
+    }
+    for big in (0, 2**70):
+        data = state_bytes(_patient_with(**state, big=big))
+        tree = snapshots.encode({**state, "big": big})
+        assert data == json.dumps(tree, ensure_ascii=False, separators=(",", ":")).encode()
+        assert same(kept_state(restored(data)), {**state, "big": big})
+
+
+@pytest.mark.parametrize("data", [
+    b'{"D":[["a",1,2]]}', b'{"D":[["a"]]}', b'{"D":["ab"]}', b'{"D":[["a",1],"ab"]}',
+    b'{"D":"ab"}', b'{"dt":[1]}', b'{"Q":[]}', b'{"L":[],"T":[]}',
+])
+def test_a_malformed_snapshot_value_is_refused(data: bytes) -> None:
+    with pytest.raises(snapshots.Unkeepable):
+        snapshots.decode(data)
