@@ -121,7 +121,7 @@ def test_a_new_entry_without_its_leaf_is_named(
 def test_an_old_entry_without_its_leaf_is_the_full_verifys_to_find(
     ledger_url: str, home: Path, tmp_path: Path
 ) -> None:
-    staff, note = checkpointed(ledger_url, tmp_path)
+    staff, _ = checkpointed(ledger_url, tmp_path)
     engine = engine_for(staff.url)
     drop_append_only_triggers(engine)
     sql(engine, "DELETE FROM trialctl_leaves WHERE notification_id = :i", i=rows(engine)[2][0])
