@@ -7,6 +7,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import trialctl
 from tests.ledgers import (
     Staff,
@@ -97,3 +99,33 @@ def test_a_rewritten_old_entry_breaks_consistency(
     assert "consistency" in checks
     assert report["notes"] == [f"{note}: no frontier is stored for tree size 4: every leaf "
                                "before tree size 4 was read instead"]
+
+
+@pytest.mark.parametrize("position", [4, 5, 6])  # the first, a middle and the last new entry
+def test_a_new_entry_without_its_leaf_is_named(
+    ledger_url: str, home: Path, tmp_path: Path, position: int
+) -> None:
+    staff, note = checkpointed(ledger_url, tmp_path)
+    engine = engine_for(staff.url)
+    drop_append_only_triggers(engine)
+    notification_id = rows(engine)[position][0]
+    sql(engine, "DELETE FROM trialctl_leaves WHERE notification_id = :i", i=notification_id)
+
+    code, report = since(staff, note)
+
+    assert code == 1
+    assert (position, "leaf", "entry has no Merkle leaf") in [
+        (f["position"], f["check"], f["detail"]) for f in report["findings"]]  # type: ignore[index, union-attr]
+
+
+def test_an_old_entry_without_its_leaf_is_the_full_verifys_to_find(
+    ledger_url: str, home: Path, tmp_path: Path
+) -> None:
+    staff, _ = checkpointed(ledger_url, tmp_path)
+    engine = engine_for(staff.url)
+    drop_append_only_triggers(engine)
+    sql(engine, "DELETE FROM trialctl_leaves WHERE notification_id = :i", i=rows(engine)[2][0])
+
+    full = json.loads(trialctl("verify", "--ledger", staff.url, "--json").stdout)
+
+    assert (2, "leaf") in [(f["position"], f["check"]) for f in full["findings"]]
