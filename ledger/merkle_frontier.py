@@ -97,3 +97,36 @@ def frontiers_at(
             found[target] = frontier.copy()
             target = next(pending, None)
     return found
+
+
+class PrefixTrees:
+    """Leaves folded in one at a time, a copy of the frontier kept as the fold reaches each
+    size asked for up front: the roots of those prefix trees, and of the whole tree, in
+    O(k log n) memory for k sizes instead of a hash per leaf."""
+
+    def __init__(self, sizes: Iterable[int], base: Frontier | None = None) -> None:
+        self.frontier = Frontier() if base is None else base.copy()
+        # Largest first, so the next size due is popped off the end.
+        self._due = sorted({s for s in sizes if s >= self.frontier.size}, reverse=True)
+        self.found: dict[int, Frontier] = {}
+        self._take()
+
+    @property
+    def size(self) -> int:
+        return self.frontier.size
+
+    def append(self, leaf_hash: bytes) -> None:
+        self.frontier.append(leaf_hash)
+        if self._due and self._due[-1] == self.frontier.size:
+            self._take()
+
+    def _take(self) -> None:
+        while self._due and self._due[-1] <= self.frontier.size:
+            if self._due.pop() == self.frontier.size:
+                self.found[self.frontier.size] = self.frontier.copy()
+
+    def at(self, size: int) -> Frontier | None:
+        """The tree of `size` leaves, if it was asked for (or is the whole tree so far)."""
+        if size == self.frontier.size:
+            return self.frontier
+        return self.found.get(size)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,9 +150,10 @@ def trust_roots_of(recorder: SignedRecorder) -> TrustRoots:
         TreeHead(len(leaf_hashes), root_from_leaf_hashes(leaf_hashes).hex()))
 
 
-def check_pins(recorder: SignedRecorder, leaf_hashes: list[bytes], pins: TrustRoots,
-               report: VerificationReport) -> None:
-    """Findings (check `pin`) for a genesis or history other than the pinned one."""
+def check_pins(recorder: SignedRecorder, tree_size: int, root_at: Callable[[int], bytes],
+               pins: TrustRoots, report: VerificationReport) -> None:
+    """Findings (check `pin`) for a genesis or history other than the pinned one;
+    `root_at(size)` is the root of the ledger's first `size` leaves."""
     def finding(detail: str, position: int | None = None) -> None:
         report.findings.append(Finding("pin", detail, position))
 
@@ -171,9 +173,9 @@ def check_pins(recorder: SignedRecorder, leaf_hashes: list[bytes], pins: TrustRo
                     f"{pins.first_admin_key[:16]}…: a substitute ledger", 1)
     if pins.last_seen is not None:
         size = pins.last_seen.tree_size
-        if size > len(leaf_hashes):
+        if size > tree_size:
             finding(f"ledger truncated: the trusted tree head covers {size} entries, the "
-                    f"ledger holds {len(leaf_hashes)}")
-        elif root_from_leaf_hashes(leaf_hashes[:size]).hex() != pins.last_seen.root_hash:
+                    f"ledger holds {tree_size}")
+        elif root_at(size).hex() != pins.last_seen.root_hash:
             finding(f"history rewritten: the first {size} entries no longer hash to the "
                     f"trusted root {pins.last_seen.root_hash[:16]}…")

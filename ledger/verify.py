@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from trialctl.ledger.checkpoint import SignedCheckpoint
 from trialctl.ledger.errors import VerificationIncompleteError, first_line
+from trialctl.ledger.merkle_frontier import PrefixTrees
 from trialctl.ledger.recorder import SignedRecorder
 from trialctl.ledger.trust import TrustRoots, check_pins
 from trialctl.ledger.verify_checkpoints import (
@@ -32,6 +33,7 @@ from trialctl.ledger.verify_checkpoints import (
     check_stored_frontiers,
     frontier_sizes,
     read_old_leaves,
+    sizes_named,
     start_after_checkpoint,
     tree_roots,
     tree_sizes_needed,
@@ -118,13 +120,22 @@ def _verify(
     pins: TrustRoots | None = None,
 ) -> VerificationReport:
     report = VerificationReport(location)
-    auditor = Auditor(report)
+    # A full verify holds every stored frontier to the leaves; it never relies on one.
+    stored = recorder.stored_frontiers() if since is None else []
+    pinned = [] if pins is None or pins.last_seen is None else [pins.last_seen.tree_size]
+    prefixes = None
+    if since is None:
+        # The sizes whose trees a check compares, known before the pass so it can keep
+        # each tree as it passes, not every leaf.
+        prefixes = PrefixTrees({*sizes_named(recorder), *frontier_sizes(stored), *pinned,
+                                *(c.checkpoint.tree_size for _, c in checkpoints)})
+    auditor = Auditor(report, prefixes=prefixes)
     first_position = 0
     if since is not None:
         first_position = start_after_checkpoint(recorder, auditor, since)
     keys = key_directory(recorder)
     total = row_count(recorder, first_position)
-    leaf_positions: set[int] = set()
+    joined = 0  # rows read with a Merkle leaf
     checked_rows = checked_in_order(
         recorder, first_position, keys, workers or os.cpu_count() or 1, total, batch_size
     )
@@ -132,12 +143,12 @@ def _verify(
         next_position = None if following is None else _position_of(*following)
         auditor.check(row, checked, next_position)
         if row.leaf_position is not None:
-            leaf_positions.add(row.leaf_position)
+            joined += 1
         if progress is not None and (done % 500 == 0 or done == total):
             progress(done, total)
     if since is None:
         auditor.finish()
-    check_orphan_leaves(recorder, leaf_positions, report, first_position)
+    check_orphan_leaves(recorder, joined, report, first_position)
     if since is not None and auditor.base.size and (
             checkpoints or pins or _below(auditor, auditor.base.size)):
         # A tree smaller than the trusted frontier's, or the consistency of other
@@ -145,19 +156,19 @@ def _verify(
         read_old_leaves(recorder, auditor, since)
     if since is not None:
         check_extends(since, auditor, report)
-    # A full verify holds every stored frontier to the leaves; it never relies on one.
-    stored = recorder.stored_frontiers() if since is None else []
-    trees = tree_roots(auditor, tree_sizes_needed(auditor, checkpoints, frontier_sizes(stored)))
+    trees = tree_roots(recorder, auditor, tree_sizes_needed(
+        auditor, checkpoints, [*frontier_sizes(stored), *pinned]))
     report.tree_size = auditor.tree_size
     report.root_hash = trees[auditor.tree_size].root().hex()
     check_recorded_checkpoints(auditor, trees, report)
     check_stored_frontiers(stored, trees, auditor.tree_size, report)
-    check_checkpoints(auditor, checkpoints, auditor.leaf_hashes, trees, report)
+    check_checkpoints(auditor, checkpoints, trees, report)
     # Its own pass: each trial re-checked over its whole history, whatever part was checked
     # entry by entry; after a checkpoint, only the trials touched since.
     check_decisions(recorder, report, None if since is None else since[1].checkpoint.tree_size)
     if pins is not None:
-        check_pins(recorder, auditor.leaf_hashes, pins, report)
+        check_pins(recorder, auditor.tree_size, lambda size: trees[size].root(), pins,
+                   report)
     return report
 
 

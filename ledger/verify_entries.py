@@ -369,18 +369,26 @@ def _batched(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
 
 
 def check_orphan_leaves(
-    recorder: SignedRecorder, joined: set[int], report: VerificationReport,
+    recorder: SignedRecorder, joined: int, report: VerificationReport,
     first_position: int = 0,
 ) -> None:
-    leaves = recorder.leaves.c.position
+    """Leaves (from `first_position`) whose entry is gone; `joined` counts the rows read
+    with a leaf. A leaf joins at most one row (its notification_id is unique), so equal
+    counts mean none is orphaned; else the store lists them, no set of positions held."""
+    leaves = recorder.leaves
+    record = recorder.events_record_cls
     with recorder.transaction(commit=False) as session:
         count = session.execute(
-            select(func.count()).where(leaves >= first_position)
+            select(func.count()).where(leaves.c.position >= first_position)
         ).scalar()
-        if count == len(joined):
+        if count == joined:
             return  # every leaf belongs to an entry read: nothing to list
-        positions = session.execute(select(leaves).where(leaves >= first_position)).scalars()
-        orphans = sorted(set(positions) - joined)
+        orphans = session.execute(
+            select(leaves.c.position)
+            .where(leaves.c.position >= first_position,
+                   ~select(record.id).where(record.id == leaves.c.notification_id).exists())
+            .order_by(leaves.c.position)
+        ).scalars().all()
     for position in orphans:
         report.findings.append(
             Finding("leaf", "Merkle leaf points at an entry that is gone", position=position)

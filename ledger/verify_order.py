@@ -17,7 +17,7 @@ from trialctl.ledger.authority import check_bootstrap, check_signature_authority
 from trialctl.ledger.entry import HEX_DIGEST
 from trialctl.ledger.history import advanced
 from trialctl.ledger.mapper import EntryMapper
-from trialctl.ledger.merkle_frontier import Frontier
+from trialctl.ledger.merkle_frontier import Frontier, PrefixTrees
 from trialctl.ledger.user_rules import security_log_problem, user_event_problem
 from trialctl.ledger.users import (
     SECURITY_LOG_PREFIX,
@@ -50,7 +50,10 @@ class Head:
 class Auditor:
     """Walks entries in commit order, keeping what each check needs from the past."""
 
-    def __init__(self, report: VerificationReport, first_position: int = 0) -> None:
+    def __init__(
+        self, report: VerificationReport, first_position: int = 0,
+        prefixes: PrefixTrees | None = None,
+    ) -> None:
         self.report = report
         self.sequence = SequenceCheck(first_position)
         self.chain: dict[str, Head] = {}
@@ -61,6 +64,10 @@ class Auditor:
         # The leaves checked, after `base`: the trusted frontier of a checkpoint's tree when
         # `--since-checkpoint` need not read the older leaves, else the empty tree.
         self.base = Frontier()
+        # A full verify folds each leaf into `prefixes` and keeps none: memory stays flat
+        # in the ledger's size. `--since-checkpoint` keeps the leaves it checks in
+        # `leaf_hashes` (a consistency proof may need them with the older ones).
+        self.prefixes = prefixes
         self.leaf_hashes: list[bytes] = []
         self.opening: tuple[Row, dict[str, Any]] | None = None
         self.mapper = EntryMapper(transcoder=None)  # type: ignore[arg-type]
@@ -76,6 +83,8 @@ class Auditor:
 
     @property
     def tree_size(self) -> int:
+        if self.prefixes is not None:
+            return self.prefixes.size
         return self.base.size + len(self.leaf_hashes)
 
     @property
@@ -124,7 +133,10 @@ class Auditor:
 
     def check(self, row: Row, checked: Checked, next_position: int | None = None) -> None:
         self.report.entries_checked += 1
-        self.leaf_hashes.append(checked.leaf_hash)
+        if self.prefixes is not None:
+            self.prefixes.append(checked.leaf_hash)
+        else:
+            self.leaf_hashes.append(checked.leaf_hash)
         if checked.statement is None:
             taken = self.sequence.take()
             position = taken if row.leaf_position is None else row.leaf_position
