@@ -22,7 +22,7 @@ from trialctl.domain.ctcae_terms import terms_for
 from trialctl.domain.dlt_rules import DltContext, describe_unmet, unmet_conditions
 from trialctl.domain.end_of_study import check_follow_up_status
 from trialctl.domain.forms import FormError
-from trialctl.domain.lab_grading import grade_value, lab_grading, patient_limit, show
+from trialctl.domain.lab_grading import grade_value, lab_grading, patient_limit
 from trialctl.domain.protocol import SERIOUS_CRITERIA
 from trialctl.domain.protocol import Protocol as TrialProtocol
 from trialctl.domain.recist import TargetLesion
@@ -929,7 +929,7 @@ class Lab(Fact):
         return {
             "grade": graded.grade,
             "grading": graded.grading,
-            "canonical_value": show(graded.canonical_value),
+            "canonical_value": graded.canonical_text,
             "canonical_unit": graded.canonical_unit,
         }
 

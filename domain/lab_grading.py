@@ -3,9 +3,11 @@
 
 A value is converted to its lab's canonical unit (only by a conversion the table defines)
 and graded there with exact rational arithmetic: a boundary such as "<1000/mm3" must grade
-the same whether the site reported 1000 /mm3 or 1.0 10^9/L. Below-normal grade 1 needs the
-patient's lower limit of normal, and ULN-relative grades the upper limit: without it the
-value is "not gradable", never guessed.
+the same whether the site reported 1000 /mm3 or 1.0 10^9/L. The arithmetic is on integer
+numerator and denominator pairs (what `Fraction` holds, without its per-operation cost: a
+rebuild grades every lab of every patient), compared by cross-multiplying. Below-normal
+grade 1 needs the patient's lower limit of normal, and ULN-relative grades the upper limit:
+without it the value is "not gradable", never guessed.
 
 `grade_duration_days` reads a series of graded samples for duration-based DLT rules
 ("grade 4 neutropenia lasting more than 5 days").
@@ -19,8 +21,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
+from math import gcd
 from typing import Any
 
 from trialctl.domain.rules import TrialRuleError, parse_day
@@ -70,7 +73,13 @@ class LabGrading:
         )
 
     def to_canonical(self, value: Decimal | Fraction, unit: str) -> Fraction:
-        return Fraction(value) * self.conversion(unit).factor
+        return Fraction(*_scaled(value, self.conversion(unit).factor))
+
+    @cached_property
+    def threshold_ratios(self) -> tuple[tuple[int, int] | None, ...]:
+        """The thresholds as (numerator, denominator) pairs, worked out once per lab."""
+        return tuple(None if t is None else (t.numerator, t.denominator)
+                     for t in self.thresholds)
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,7 @@ class Grade:
     canonical_value: Fraction
     canonical_unit: str
     grading: str
+    canonical_text: str = ""  # show(canonical_value), already worked out for `grading`
 
 
 def _unit_key(unit: str) -> str:
@@ -159,13 +169,30 @@ def lab_grading(test: str) -> LabGrading:
     return found
 
 
+Ratio = tuple[int, int]  # numerator, denominator > 0, in lowest terms (as Fraction holds them)
+
+
+def _scaled(value: Decimal | Fraction, factor: Fraction) -> Ratio:
+    """value x factor, exactly, in lowest terms."""
+    numerator, denominator = value.as_integer_ratio()
+    numerator *= factor.numerator
+    denominator *= factor.denominator
+    common = gcd(numerator, denominator)
+    return numerator // common, denominator // common
+
+
 def show(value: Fraction) -> str:
     """An exact value as decimal text: exact when it terminates, else to 4 places."""
-    decimal = Decimal(value.numerator) / Decimal(value.denominator)
-    if Fraction(decimal) != value:
+    return _show(value.numerator, value.denominator)
+
+
+def _show(numerator: int, denominator: int) -> str:
+    # (numerator, denominator) in lowest terms, so the decimal is exact exactly when its
+    # own lowest-terms ratio is this one.
+    decimal = Decimal(numerator) / Decimal(denominator)
+    if decimal.as_integer_ratio() != (numerator, denominator):
         decimal = decimal.quantize(Decimal("0.0001"))
-    text = format(decimal.normalize(), "f")
-    return text
+    return format(decimal.normalize(), "f")
 
 
 def grade_value(
@@ -174,46 +201,53 @@ def grade_value(
 ) -> Grade:
     """Grade one value. `limit` is the patient's LLN (labs graded below normal) or ULN
     (graded above), in `unit`; None when unknown."""
-    canonical = lab.to_canonical(value, unit)
-    normal = None if limit is None else lab.to_canonical(limit, unit)
-    shown = f"{show(canonical)} {lab.unit}"
+    factor = lab.conversion(unit).factor
+    canonical = _scaled(value, factor)
+    normal = None if limit is None else _scaled(limit, factor)
+    text = _show(*canonical)
+    shown = f"{text} {lab.unit}"
     source = f" ({limit_source})" if limit_source else ""
     if lab.direction == "below":
         grade, reason = _below(lab, canonical, normal, shown, source)
     else:
         grade, reason = _above(lab, canonical, normal, shown, source)
-    return Grade(grade, canonical, lab.unit, reason)
+    return Grade(grade, Fraction(*canonical), lab.unit, reason, text)
 
 
 def _below(
-    lab: LabGrading, value: Fraction, lln: Fraction | None, shown: str, source: str
+    lab: LabGrading, value: Ratio, lln: Ratio | None, shown: str, source: str
 ) -> tuple[int | None, str]:
+    # a/b < c/d exactly when a*d < c*b, the denominators being positive.
+    numerator, denominator = value
     for grade in (4, 3, 2, 1):
-        threshold = lab.thresholds[grade - 1]
+        threshold = lab.threshold_ratios[grade - 1]
         if threshold is None:
             if lln is None:
                 return None, f"not gradable: no LLN ({shown} is not below grade 2)"
-            if value < lln:
-                return grade, f"grade {grade}: {shown} < LLN {show(lln)} {lab.unit}{source}"
-        elif value < threshold:
-            return grade, f"grade {grade}: {shown} < {show(threshold)} {lab.unit}"
+            if numerator * lln[1] < lln[0] * denominator:
+                return grade, f"grade {grade}: {shown} < LLN {_show(*lln)} {lab.unit}{source}"
+        elif numerator * threshold[1] < threshold[0] * denominator:
+            return grade, f"grade {grade}: {shown} < {_show(*threshold)} {lab.unit}"
     assert lln is not None
-    return 0, f"grade 0: {shown} >= LLN {show(lln)} {lab.unit}{source}"
+    return 0, f"grade 0: {shown} >= LLN {_show(*lln)} {lab.unit}{source}"
 
 
 def _above(
-    lab: LabGrading, value: Fraction, uln: Fraction | None, shown: str, source: str
+    lab: LabGrading, value: Ratio, uln: Ratio | None, shown: str, source: str
 ) -> tuple[int | None, str]:
     if uln is None:
         return None, "not gradable: no ULN"
+    numerator, denominator = value
     for grade in (4, 3, 2, 1):
-        multiple = lab.thresholds[grade - 1]
+        multiple = lab.threshold_ratios[grade - 1]
         assert multiple is not None
-        if value > multiple * uln:
+        # value > multiple x ULN, with both sides over positive denominators.
+        if numerator * multiple[1] * uln[1] > multiple[0] * uln[0] * denominator:
             return grade, (
-                f"grade {grade}: {shown} > {show(multiple)} x ULN {show(uln)} {lab.unit}{source}"
+                f"grade {grade}: {shown} > {_show(*multiple)} x ULN {_show(*uln)} "
+                f"{lab.unit}{source}"
             )
-    return 0, f"grade 0: {shown} <= ULN {show(uln)} {lab.unit}{source}"
+    return 0, f"grade 0: {shown} <= ULN {_show(*uln)} {lab.unit}{source}"
 
 
 def patient_limit(
@@ -222,7 +256,8 @@ def patient_limit(
     """The limit of normal to grade with, in `unit`, and where it came from: the lab
     record's own, else the patient's screening value (held in the canonical unit)."""
     if given is not None:
-        return Fraction(Decimal(given)), f"{lab.limit_name} as recorded with the lab"
+        return (Fraction(*Decimal(given).as_integer_ratio()),
+                f"{lab.limit_name} as recorded with the lab")
     field = lab.screening_lln if lab.direction == "below" else lab.screening_uln
     if field is None or screening.get(field) is None:
         return None, ""

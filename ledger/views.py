@@ -189,17 +189,29 @@ class TrialViews(SQLAlchemyTrackingRecorder):
         self._insert_tracking(session, tracking)
 
     def write_rows(self, session: Session, rows: ViewRows) -> None:
-        """Upsert the rows, one statement per table (executed once per row by the driver,
-        compiled once: compiling a statement per row cost more than the rows' own work)."""
-        dialect = session.get_bind().dialect.name
-        insert = postgres_insert if dialect == "postgresql" else sqlite_insert
+        """Upsert the rows, one statement per table, compiled once and handed to the driver's
+        executemany with the rows as plain parameters: compiling a statement per row cost
+        more than the rows' own work, and SQLAlchemy's own per-row parameter handling a
+        tenth of a small rebuild. (The columns are text, integers and booleans, which both
+        drivers bind as they are: no type of ours converts a value on the way in.)"""
+        connection = session.connection()
+        dialect = connection.dialect
+        insert = postgres_insert if dialect.name == "postgresql" else sqlite_insert
         for table, key, values in rows.by_table():
+            columns = list(values[0])
             statement = insert(table)
             statement = statement.on_conflict_do_update(
                 index_elements=list(key),
-                set_={c: statement.excluded[c] for c in values[0] if c not in key},
+                set_={c: statement.excluded[c] for c in columns if c not in key},
             )
-            session.execute(statement, values)
+            compiled = statement.compile(dialect=dialect, column_keys=columns)
+            order = compiled.positiontup
+            if order is not None:  # qmark (sqlite3): each row a tuple in the bind order
+                parameters: list[Any] = [tuple(row[c] for c in order) for row in values]
+            else:  # named (psycopg's pyformat): each bind is named after its column
+                assert set(compiled.params) == set(columns), compiled.params
+                parameters = values
+            connection.exec_driver_sql(str(compiled), parameters)
 
     def trial_status(self, protocol_id: str) -> dict[str, Any] | None:
         with self.transaction(commit=False) as session:

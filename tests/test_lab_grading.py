@@ -20,6 +20,7 @@ from tests.trial_helpers import NOW, day, enrolled_patient, nct_protocol, roster
 from trialctl.domain import journey
 from trialctl.domain.facts import Correction, Lab
 from trialctl.domain.lab_grading import (
+    LabGrading,
     ctcae_v3_labs,
     grade_duration_days,
     grade_value,
@@ -268,3 +269,102 @@ def test_anc_typed_in_10e9_per_litre_grades_as_the_same_count_per_mm3(value: Dec
     anc = lab_grading("anc")
     assert (grade_value(anc, value, "10^9/L", Decimal("2")).grade
             == grade_value(anc, value * 1000, "/mm3", Decimal("2000")).grade)
+
+
+# -- the integer arithmetic grades as the Fraction definition does --------------------------
+
+
+def _fraction_show(value: Fraction) -> str:
+    decimal = Decimal(value.numerator) / Decimal(value.denominator)
+    if Fraction(decimal) != value:
+        decimal = decimal.quantize(Decimal("0.0001"))
+    return format(decimal.normalize(), "f")
+
+
+def _fraction_grade(
+    lab: LabGrading, value: Decimal | Fraction, unit: str, limit: Decimal | Fraction | None,
+    source: str,
+) -> tuple[int | None, Fraction, str]:
+    """The grading as first written, in `Fraction` arithmetic: the definition the faster
+    integer form must match, boundary for boundary and text for text."""
+    factor = lab.conversion(unit).factor
+    canonical = Fraction(value) * factor
+    normal = None if limit is None else Fraction(limit) * factor
+    shown = f"{_fraction_show(canonical)} {lab.unit}"
+    why = f" ({source})" if source else ""
+    if lab.direction == "below":
+        for grade in (4, 3, 2, 1):
+            threshold = lab.thresholds[grade - 1]
+            if threshold is None:
+                if normal is None:
+                    return None, canonical, f"not gradable: no LLN ({shown} is not below grade 2)"
+                if canonical < normal:
+                    return grade, canonical, (
+                        f"grade {grade}: {shown} < LLN {_fraction_show(normal)} {lab.unit}{why}")
+            elif canonical < threshold:
+                return grade, canonical, (
+                    f"grade {grade}: {shown} < {_fraction_show(threshold)} {lab.unit}")
+        assert normal is not None
+        return 0, canonical, f"grade 0: {shown} >= LLN {_fraction_show(normal)} {lab.unit}{why}"
+    if normal is None:
+        return None, canonical, "not gradable: no ULN"
+    for grade in (4, 3, 2, 1):
+        multiple = lab.thresholds[grade - 1]
+        assert multiple is not None
+        if canonical > multiple * normal:
+            return grade, canonical, (
+                f"grade {grade}: {shown} > {_fraction_show(multiple)} x ULN "
+                f"{_fraction_show(normal)} {lab.unit}{why}")
+    return 0, canonical, f"grade 0: {shown} <= ULN {_fraction_show(normal)} {lab.unit}{why}"
+
+
+LABS = sorted(ctcae_v3_labs())
+# How far from a boundary: none, one unit in the last place of a few decimal places, or more.
+NUDGES = st.sampled_from([Fraction(0)] + [
+    sign * Fraction(1, 10**places) for sign in (1, -1) for places in (0, 1, 2, 3, 4, 6, 9)
+])
+
+
+@st.composite
+def near_a_boundary(draw: st.DrawFn) -> tuple[LabGrading, str, Decimal | Fraction,
+                                               Decimal | Fraction | None]:
+    """A lab, one of its units, a value at or just either side of one of its grade
+    boundaries in that unit (as an exact fraction or as decimal text a site would type),
+    and a limit of normal in that unit (or none)."""
+    lab = lab_grading(draw(st.sampled_from(LABS)))
+    conversion = draw(st.sampled_from(lab.units))
+    limit_canonical = draw(st.one_of(
+        st.none(),
+        st.decimals(min_value=Decimal("0.001"), max_value=Decimal("200000"), places=3)
+        .map(Fraction),
+    ))
+    if lab.direction == "below":
+        boundaries = [t for t in lab.thresholds if t is not None]
+        if limit_canonical is not None:
+            boundaries.append(limit_canonical)
+    else:
+        uln = limit_canonical if limit_canonical is not None else Fraction(1)
+        boundaries = [t * uln for t in lab.thresholds if t is not None]
+    boundary = draw(st.sampled_from(boundaries)) / conversion.factor
+    value = max(Fraction(0), boundary + draw(NUDGES))
+    limit = None if limit_canonical is None else limit_canonical / conversion.factor
+    if draw(st.booleans()):  # as a site types it: decimal text, rounded near the boundary
+        places = draw(st.integers(min_value=0, max_value=9))
+        value = Decimal(value.numerator) / Decimal(value.denominator)
+        value = value.quantize(Decimal(1).scaleb(-places))
+        if limit is not None:
+            limit = (Decimal(limit.numerator) / Decimal(limit.denominator)).quantize(
+                Decimal("0.001"))
+    return lab, conversion.unit, value, limit
+
+
+@given(case=near_a_boundary(), source=st.sampled_from(["", "ULN as recorded with the lab"]))
+def test_grading_equals_the_fraction_definition_at_and_around_every_boundary(
+    case: tuple[LabGrading, str, Decimal | Fraction, Decimal | Fraction | None], source: str
+) -> None:
+    lab, unit, value, limit = case
+    graded = grade_value(lab, value, unit, limit, source)
+    grade, canonical, grading = _fraction_grade(lab, value, unit, limit, source)
+    assert (graded.grade, graded.canonical_value, graded.grading) == (grade, canonical, grading)
+    assert graded.canonical_text == _fraction_show(canonical)
+    assert lab.to_canonical(value, unit) == canonical
