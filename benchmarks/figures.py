@@ -20,6 +20,7 @@ class Figure:
     ratio: float | None  # value over baseline (or large over small); None when not a ratio
     target: str
     met: bool | None  # None: measured, no target to meet
+    notes: tuple[str, ...] = ()  # details for the figure's section, not the summary table
 
     @property
     def verdict(self) -> str:

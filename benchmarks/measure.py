@@ -21,6 +21,7 @@ from benchmarks.batch_entry import BatchEntryResult
 from benchmarks.concurrency import ConcurrencyConfig, ConcurrencyResult
 from benchmarks.figures import Figure
 from benchmarks.profile import Profile
+from benchmarks.timing import PartTime
 from benchmarks.workload import DoseLog, Save, drive
 from trialctl.ledger.application import TrialLedger
 from trialctl.ledger.entry import parse_entry
@@ -473,4 +474,8 @@ class Report:
     figures: list[Figure] = field(default_factory=list)
     sections: list[str] = field(default_factory=list)
     scale_sizes: tuple[int, ...] = ()  # entries of the generated ledgers, smallest first
+    # Seconds generating each cached ledger took (by entries), as its marker recorded it:
+    # done once, outside the run's time.
+    generation_seconds: dict[int, float] = field(default_factory=dict)
+    parts: list[PartTime] = field(default_factory=list)  # where the run's seconds went
 

@@ -77,6 +77,7 @@ from benchmarks.parts import (
 )
 from benchmarks.profile import profile_append, profile_verify
 from benchmarks.report import render
+from benchmarks.timing import PartClock
 from benchmarks.workload import (
     Backend,
     BareApp,
@@ -194,25 +195,44 @@ def scale_sizes(parts: Parts) -> tuple[int, ...]:
     return tuple(sorted(set(sizes)))
 
 
-def run_parts(parts: Parts, report: Report, log: Callable[[str], None]) -> None:
+def generation_seconds(parts: Parts) -> dict[int, float]:
+    """What generating each cached scale ledger took, where its marker recorded it."""
+    found: dict[int, float] = {}
+    for config in (parts.scale, parts.verify):
+        if config is None:
+            continue
+        for size in (config.small, config.middle, config.large):
+            seconds = None if size is None else scale.generation_seconds(size, config.cache)
+            if size is not None and seconds is not None:
+                found[size.entries] = seconds
+    return found
+
+
+def run_parts(parts: Parts, report: Report, log: Callable[[str], None],
+              clock: PartClock) -> None:
     if parts.scale is not None:
         log("scale …")
-        figures, section = measure_scale(parts.scale, log)
+        # With the verify part, its whole verifies give figure 1's peak memory too.
+        scale_config = replace(parts.scale, verify_peak=parts.verify is None)
+        figures, section = measure_scale(scale_config, log, clock)
         report.figures += figures
         report.sections.append(section)
     if parts.verify is not None:
         log("verify at scale …")
-        figures, section = measure_verify_scale(parts.verify, log)
+        figures, section = measure_verify_scale(parts.verify, log, clock)
         report.figures += figures
         report.sections.append(section)
     if parts.doses is not None:
         log("record-dose latency …")
-        latency = session_latency.measure(parts.doses)
+        with clock.part(f"record-dose latency, {parts.doses} doses in each mode"):
+            latency = session_latency.measure(parts.doses)
         report.figures += latency_figures(latency)
         report.sections.append(latency_section(latency))
     if parts.exports is not None:
         log("reports and exports …")
-        report.sections.append(render_exports(run_exports(parts.exports, log)))
+        with clock.part("reports and exports"):
+            report.sections.append(render_exports(run_exports(parts.exports, log)))
+    report.generation_seconds = generation_seconds(parts)
 
 
 def run_benchmarks(config: Config, log: Callable[[str], None] = lambda _: None,
@@ -222,24 +242,29 @@ def run_benchmarks(config: Config, log: Callable[[str], None] = lambda _: None,
     machine = machine_facts()
     results: list[BackendResult] = []
     concurrency: ConcurrencyResult | None = None
+    part_clock = PartClock()
     with temporary_home() as workdir:
         log("SQLite …")
-        with sqlite_backend(workdir) as backend:
+        with part_clock.part("SQLite: append, verify, profiles, batch entry"), \
+                sqlite_backend(workdir) as backend:
             results.append(run_backend(backend, config))
         if config.postgres_url:
             log("PostgreSQL …")
             with postgres_backend(config.postgres_url) as backend:
-                result = run_backend(backend, config)
+                with part_clock.part("PostgreSQL: append, verify, profiles, batch entry"):
+                    result = run_backend(backend, config)
                 result.server_version = backend.server_version
                 results.append(result)
                 log("PostgreSQL, concurrent writers …")
-                concurrency = bench_concurrency(backend.ledger_url, backend.name,
-                                                config.concurrency)
+                with part_clock.part("PostgreSQL: concurrent writers"):
+                    concurrency = bench_concurrency(backend.ledger_url, backend.name,
+                                                    config.concurrency)
     log("import cost …")
-    imports = bench_import(config.import_repeats)
+    with part_clock.part("start-up (import cost)"):
+        imports = bench_import(config.import_repeats)
     report = Report(config, started, 0.0, machine, results, imports, concurrency,
-                    scale_sizes=scale_sizes(parts))
-    run_parts(parts, report, log)
+                    scale_sizes=scale_sizes(parts), parts=part_clock.parts)
+    run_parts(parts, report, log, part_clock)
     machine["load average (1, 5, 15 min) at end"] = " ".join(
         f"{x:.2f}" for x in os.getloadavg()
     )

@@ -60,6 +60,10 @@ def test_quick_run_measures_every_part_and_writes_one_table_of_figures(
     assert {int(row[0].strip("| ")) for row in rows} >= {1, 2, 3, 4, 5, 6}
     assert any("verify --since-checkpoint" in row[1] for row in rows)
     assert any("`trialctl replay` of one trial" in row[1] for row in rows)
+    # Where the run's time went, part by part, closes the file; figure 1's peak memory comes
+    # from verify_scale's whole verifies alone (one row, not two).
+    assert "## Where the time went" in text and "| verify: figure 1, whole verify" in text
+    assert sum("`trialctl verify` peak memory" in row[1] for row in rows) == 1
     assert all(row[-1].strip(" |") in {"yes", "**no**", "measured"} for row in rows)
 
 
@@ -164,3 +168,41 @@ def test_run_takes_the_three_scale_sizes_of_the_issue(tmp_path: Path) -> None:
     _, _, defaults = run.parse_args([])
     assert defaults.verify is not None and defaults.verify.middle is None
     assert run.scale_sizes(defaults) == (10_000, 100_000)
+
+
+def test_cached_ledger_keeps_its_read_models_up_to_date_and_rebuilds_stale_ones(
+    quick_cache: Path,
+) -> None:
+    from benchmarks import scale
+    from trialctl.ledger.application import TrialLedger
+    from trialctl.ledger.location import resolve_ledger
+    from trialctl.ledger.projection import open_views
+
+    size = scale.QUICK.small
+    path = scale.cached_ledger(size, quick_cache, lambda _: None)
+    done = path.with_suffix(".done")
+
+    def views_position() -> tuple[int | None, int | None]:
+        app = TrialLedger(resolve_ledger(str(path)))
+        try:
+            return open_views(app).position(), app.signed_recorder.max_notification_id()
+        finally:
+            app.close()
+
+    made, views = done.read_text(encoding="utf-8").splitlines()
+    position, last = views_position()
+    assert position == last and views.startswith("views ")
+    # A marker from before read models were cached gets its views line, its first kept.
+    done.write_text(made + "\n", encoding="utf-8")
+    scale.cached_ledger(size, quick_cache, lambda _: None)
+    assert done.read_text(encoding="utf-8").splitlines() == [made, views]
+    # So do read models dropped behind the marker's back.
+    app = TrialLedger(resolve_ledger(str(path)))
+    try:
+        open_views(app).drop()
+    finally:
+        app.close()
+    assert views_position()[0] is None
+    scale.cached_ledger(size, quick_cache, lambda _: None)
+    assert views_position() == (last, last)
+    assert done.read_text(encoding="utf-8").splitlines() == [made, views]
