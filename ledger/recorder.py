@@ -44,7 +44,7 @@ from trialctl.ledger.entry import (
     entry_hash,
     seal,
 )
-from trialctl.ledger.errors import RecordingError
+from trialctl.ledger.errors import LedgerError, RecordingError
 from trialctl.ledger.keys import KeyPair
 from trialctl.ledger.merkle import hash_leaf
 from trialctl.ledger.sqlalchemy_store import SQLAlchemyApplicationRecorder, SQLAlchemyDatastore
@@ -250,6 +250,30 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
             sql = sql.replace("?", "%s")
         return session.connection().exec_driver_sql(sql, parameters)
 
+    def originators_with(self, topic: str, among: Sequence[UUID]) -> list[UUID]:
+        """Which of these records hold an entry of this topic, in the order of their first."""
+        if not among:
+            return []
+        marks = ", ".join("?" for _ in among)
+        with self.transaction(commit=False) as session:
+            rows = self._driver_sql(
+                session,
+                f"SELECT originator_id FROM {self.events_table_name} WHERE topic = ? "
+                f"AND originator_id IN ({marks}) GROUP BY originator_id ORDER BY min(id)",
+                (topic, *(self._id_parameter(i) for i in among)),
+            )
+            return [self._stored_id(row[0]) for row in rows]
+
+    @staticmethod
+    def _stored_id(value: object) -> UUID:
+        # The inverse of `_id_parameter`, for rows read with `_driver_sql`.
+        if isinstance(value, UUID):
+            return value
+        if isinstance(value, bytes) and len(value) == 16:
+            return UUID(bytes=value)
+        raise LedgerError(f"an entry's originator_id holds {value!r}, not a record id; "
+                          "run 'trialctl verify'")
+
     def _id_parameter(self, originator_id: UUID) -> object:
         # The id column holds 16 raw bytes on SQLite and a native uuid on PostgreSQL.
         return originator_id if self.dialect == "postgresql" else originator_id.bytes
@@ -305,6 +329,24 @@ class SignedRecorder(SQLAlchemyApplicationRecorder):
             self._remember(UUID(str(originator_id)), latest.originator_version,
                            entry_hash(latest.state))
         return stored
+
+    def stored_events_naming(self, topic: str, text: str) -> list[StoredEvent]:
+        """The entries of one topic whose stored bytes hold `text`, in the order they were
+        written: a filter the database applies, so a ledger of many trials returns only
+        the rows that may be about one (callers still decode and check each)."""
+        # A byte search in each dialect's own words (LIKE does not search SQLite's BLOBs).
+        holds = ("position(? IN state) > 0" if self.dialect == "postgresql"
+                 else "instr(state, ?) > 0")
+        with self.transaction(commit=False) as session:
+            rows = self._driver_sql(
+                session,
+                "SELECT originator_id, originator_version, topic, state "
+                f"FROM {self.events_table_name} WHERE topic = ? AND {holds} ORDER BY id",
+                (topic, text.encode("utf-8")),
+            )
+            return [StoredEvent(originator_id=self._stored_id(row[0]),
+                                originator_version=row[1], topic=row[2], state=bytes(row[3]))
+                    for row in rows]
 
     def _remember(self, originator_id: UUID, version: int, digest: str) -> None:
         known = self._known_heads.get(originator_id)

@@ -149,29 +149,23 @@ class TrialActions:
 
     def query_holders(self, trial: Trial) -> dict[str, Patient]:
         """Query id → the patient whose record it is about, across the trial."""
-        notifications = self.ledger.signed_recorder.select_notifications(
-            start=None, limit=1_000_000, topics=[Patient.QueryRaised.TOPIC]
-        )
         holders: dict[str, Patient] = {}
-        ours = set(self.trial_patient_ids(trial))  # other trials' records are not replayed
-        for originator in dict.fromkeys(UUID(str(n.originator_id)) for n in notifications):
-            if originator in ours:
-                patient: Patient = self.ledger.repository.get(originator)
-                holders.update({query_id: patient for query_id in patient.queries})
+        # Only this trial's records are asked about, so other trials' queries are not read.
+        for originator in self.ledger.signed_recorder.originators_with(
+                Patient.QueryRaised.TOPIC, self.trial_patient_ids(trial)):
+            patient: Patient = self.ledger.repository.get(originator)
+            holders.update({query_id: patient for query_id in patient.queries})
         return holders
 
     def trial_patient_ids(self, trial: Trial) -> list[UUID]:
         """The record ids of the trial's patients, in the order they consented: each opening
         consent names its trial, so only this trial's records are replayed."""
-        notifications = self.ledger.signed_recorder.select_notifications(
-            start=None, limit=1_000_000, topics=[Patient.ConsentSigned.TOPIC]
-        )
         # Every consent of the trial holds its id as written (hex and hyphens, never
-        # escaped): only those rows are decoded, so a ledger of many trials costs a byte
-        # search per other trial's consent, not a decoding.
-        named = str(trial.id).encode("ascii")
-        consents = (self.ledger.mapper.to_domain_event(n) for n in notifications
-                    if named in n.state)
+        # escaped, nothing LIKE treats as a wildcard): the database returns only those
+        # rows, so other trials' consents cost a byte search there, not a read here.
+        stored = self.ledger.signed_recorder.stored_events_naming(
+            Patient.ConsentSigned.TOPIC, str(trial.id))
+        consents = (self.ledger.mapper.to_domain_event(s) for s in stored)
         return list(dict.fromkeys(
             c.originator_id for c in consents
             if isinstance(c, Patient.ConsentSigned)

@@ -175,13 +175,18 @@ class TrialViews(SQLAlchemyTrackingRecorder):
     def position(self) -> int | None:
         return self.max_tracking_id(VIEWS_NAME)
 
-    def audit_extent(self) -> tuple[int, int | None]:
-        """How many audit rows there are, and the last position among them."""
+    def audit_ends(self) -> tuple[int, int] | None:
+        """The first and last positions among the audit rows, or None if there are none.
+
+        Two ends of the primary key, so the cost does not grow with the ledger (a count of
+        the rows read every row's index entry: a third of a second at a million)."""
         with self.transaction(commit=False) as session:
-            count, last = session.execute(
-                select(func.count(), func.max(audit_view.c.position))
-            ).one()
-        return int(count), None if last is None else int(last)
+            # Apart: SQLite reads an index end for a lone min() or max(), and scans for both.
+            first, last = session.execute(select(
+                select(func.min(audit_view.c.position)).scalar_subquery(),
+                select(func.max(audit_view.c.position)).scalar_subquery(),
+            )).one()
+        return None if first is None else (int(first), int(last))
 
     def write(self, session: Session, rows: ViewRows, tracking: Tracking) -> None:
         """Upsert the rows a batch produced and move the tracking position, together."""

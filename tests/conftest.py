@@ -33,6 +33,17 @@ TEST_SCRYPT_N = 2**14
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _key_files_never_reach_the_real_home(tmp_path_factory: pytest.TempPathFactory,
+                                         ) -> Iterator[None]:
+    """A TRIALCTL_HOME of this test process's own for fixtures that set none (module-scoped
+    sites): a key file left in ~/.trialctl by another run, or written there by a parallel
+    worker, would otherwise be read as this run's. Tests needing an empty one use `home`."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRIALCTL_HOME", str(tmp_path_factory.mktemp("session-home")))
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _test_key_files_use_the_lowest_cost() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(keys, "SCRYPT_N", TEST_SCRYPT_N)
