@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from eventsourcing.persistence import PersistenceError
 from sqlalchemy.exc import SQLAlchemyError
@@ -38,7 +38,7 @@ from trialctl.ledger.verify_checkpoints import (
     tree_roots,
     tree_sizes_needed,
 )
-from trialctl.ledger.verify_decisions import check_decisions
+from trialctl.ledger.verify_decisions import check_decisions, check_decisions_along
 from trialctl.ledger.verify_entries import (
     BATCH_SIZE,
     PARALLEL_THRESHOLD,
@@ -139,13 +139,28 @@ def _verify(
     checked_rows = checked_in_order(
         recorder, first_position, keys, workers or os.cpu_count() or 1, total, batch_size
     )
-    for done, ((row, checked), following) in enumerate(_with_next(checked_rows), start=1):
-        next_position = None if following is None else _position_of(*following)
-        auditor.check(row, checked, next_position)
-        if row.leaf_position is not None:
-            joined += 1
-        if progress is not None and (done % 500 == 0 or done == total):
-            progress(done, total)
+
+    def entry_checks() -> Iterator[tuple[Row, dict[str, Any] | None]]:
+        """The ordered checks, handing on each row and its whole statement."""
+        nonlocal joined
+        for done, ((row, checked, statement), following) in enumerate(
+                _with_next(checked_rows), start=1):
+            next_position = None if following is None else _position_of(*following[:2])
+            auditor.check(row, checked, next_position)
+            if row.leaf_position is not None:
+                joined += 1
+            if progress is not None and (done % 500 == 0 or done == total):
+                progress(done, total)
+            yield row, statement
+
+    # A full verify's decision pass rides along on the entry checks' reading of the
+    # ledger; its findings join the report where the pass's own would (below).
+    decisions = VerificationReport(location)
+    decisions_done = since is None and check_decisions_along(
+        recorder, entry_checks(), decisions)
+    if since is not None:
+        for _ in entry_checks():
+            pass
     if since is None:
         auditor.finish()
     check_orphan_leaves(recorder, joined, report, first_position)
@@ -165,7 +180,13 @@ def _verify(
     check_checkpoints(auditor, checkpoints, trees, report)
     # Its own pass: each trial re-checked over its whole history, whatever part was checked
     # entry by entry; after a checkpoint, only the trials touched since.
-    check_decisions(recorder, report, None if since is None else since[1].checkpoint.tree_size)
+    if decisions_done:
+        report.findings.extend(decisions.findings)
+        report.overrides.extend(decisions.overrides)
+        report.decisions_checked += decisions.decisions_checked
+    else:
+        check_decisions(recorder, report,
+                        None if since is None else since[1].checkpoint.tree_size)
     if pins is not None:
         check_pins(recorder, auditor.tree_size, lambda size: trees[size].root(), pins,
                    report)

@@ -109,6 +109,46 @@ def check_decisions(
         _replay(_in_position_order(read_rows(recorder, 0, TOPICS)), report)
 
 
+def check_decisions_along(
+    recorder: SignedRecorder, rows: Iterable[tuple[Row, dict[str, Any] | None]],
+    into: VerificationReport,
+) -> bool:
+    """A full verify's decision pass over the rows the entry checks read (every row in
+    commit order, each with its whole statement when it is well formed), so the ledger is
+    read and decoded once, not twice. Consumes all of `rows`. Findings, overrides and the
+    count go into `into` (to be added where `check_decisions` would add them). False when
+    the rows are not in position order or a trial was let go too early: then `into` is
+    incomplete and `check_decisions` must run instead (it sorts them first)."""
+    ends = _Ends.of(recorder)
+    feed = iter(rows)
+    try:
+        _replay(_in_order(_readable_read(feed)), into, ends)
+        complete = True
+    except (_OutOfOrder, _LetGo):
+        complete = False
+    for _ in feed:  # the entry checks go on to the last row either way
+        pass
+    return complete
+
+
+_TOPIC_SET = frozenset(TOPICS)
+
+
+def _readable_read(rows: Iterable[tuple[Row, dict[str, Any] | None]]
+                   ) -> Iterator[tuple[Row, dict[str, Any]]]:
+    """`_readable` over rows already read: the rows `read_rows(recorder, 0, TOPICS)` gives
+    (by their topic column), each with the statement the entry checks decoded. An entry they
+    found wanting is read here as `_readable` reads it (a statement that is not canonical is
+    still history)."""
+    for row, statement in rows:
+        if row.topic not in _TOPIC_SET:
+            continue
+        if statement is None or row.column_problems:
+            yield from _readable((row,))
+        else:
+            yield row, statement
+
+
 class _OutOfOrder(Exception):
     """A row's signed position is not after the one read before it."""
 
@@ -357,8 +397,13 @@ def _in_position_order(rows: Iterable[Row]) -> list[tuple[Row, dict[str, Any]]]:
 def _streamed_in_order(rows: Iterable[Row]) -> Iterator[tuple[Row, dict[str, Any]]]:
     """The readable entries as read, raising _OutOfOrder at the first whose position is
     not after the one before it."""
+    return _in_order(_readable(rows))
+
+
+def _in_order(entries: Iterable[tuple[Row, dict[str, Any]]]
+              ) -> Iterator[tuple[Row, dict[str, Any]]]:
     last = -1
-    for row, statement in _readable(rows):
+    for row, statement in entries:
         position = int(statement["position"])
         if position <= last:
             raise _OutOfOrder

@@ -115,30 +115,39 @@ def _public_key(key_id: str, keys: dict[str, str]) -> SignatureCheck | None:
 
 
 def check_entry(state: bytes, keys: dict[str, str]) -> Checked:
-    (problem, signature_problem, digest, leaf), statement = _check(state, keys)
-    if statement is not None:
-        statement = _as_read(statement)
-    return Checked(statement, problem, signature_problem, digest, leaf)
+    verdict, statement = _check(state, keys)
+    return _checked(verdict, statement)
 
 
 def checked_from_verdict(state: bytes, verdict: Verdict) -> Checked:
     """A worker's verdict on `state` as `check_entry` would have returned it."""
+    return _checked(verdict, decoded_statement(state, verdict))
+
+
+def decoded_statement(state: bytes, verdict: Verdict) -> dict[str, Any] | None:
+    """The whole statement of an entry a worker found well formed (None for any other)."""
+    if verdict[0] is not None:
+        return None
+    # The worker found these bytes canonical and well formed: orjson reads from them
+    # the value it did (parse_entry, should orjson ever refuse them, reads it too).
+    try:
+        decoded: dict[str, Any] = orjson.loads(state.partition(b"\n")[0])
+    except ValueError:
+        decoded = parse_entry(state).statement
+    return decoded
+
+
+def _checked(verdict: Verdict, statement: dict[str, Any] | None) -> Checked:
     problem, signature_problem, digest, leaf = verdict
-    statement = None
-    if problem is None:
-        # The worker found these bytes canonical and well formed: orjson reads from them
-        # the value it did (parse_entry, should orjson ever refuse them, reads it too).
-        try:
-            decoded = orjson.loads(state.partition(b"\n")[0])
-        except ValueError:
-            decoded = parse_entry(state).statement
-        statement = _as_read(decoded)
-    return Checked(statement, problem, signature_problem, digest, leaf)
+    return Checked(None if statement is None else _as_read(statement), problem,
+                   signature_problem, digest, leaf)
 
 
 def _as_read(statement: dict[str, Any]) -> dict[str, Any]:
+    """The statement as the ordered checks read it: a copy without the payload when they
+    read none of its type (the whole statement may serve the decision pass)."""
     if statement["type"] not in PAYLOADS_READ:
-        statement["payload"] = {}  # the ordered checks read no other payloads
+        return {**statement, "payload": {}}
     return statement
 
 
@@ -288,6 +297,10 @@ def _uuid_text(value: object, binary_ids: bool, problems: list[str]) -> str:
     """The aggregate id column as text: SQLite stores 16 raw bytes, PostgreSQL a uuid."""
     if binary_ids and not isinstance(value, (bytes, memoryview)):
         problems.append(f"originator_id holds {_kind(value)}, not the UUID's 16 bytes")
+    if type(value) is bytes and len(value) == 16:
+        # str(UUID(bytes=value)) without building the UUID (a row's hottest column).
+        h = value.hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
     try:
         if isinstance(value, (bytes, memoryview)):
             return str(UUID(bytes=bytes(value)))
@@ -329,12 +342,14 @@ def key_directory(recorder: SignedRecorder) -> dict[str, str]:
 def checked_in_order(
     recorder: SignedRecorder, first_position: int, keys: dict[str, str], workers: int,
     total: int, batch_size: int = BATCH_SIZE,
-) -> Iterator[tuple[Row, Checked]]:
-    """Each row with what the per-entry checks found, in commit order. Rows stream from the
-    store; only the batches in flight are held in memory."""
+) -> Iterator[tuple[Row, Checked, dict[str, Any] | None]]:
+    """Each row with what the per-entry checks found, and its whole statement when it is
+    well formed, in commit order. Rows stream from the store; only the batches in flight
+    are held in memory."""
     if workers <= 1 or total < PARALLEL_THRESHOLD:
         for row in read_rows(recorder, first_position):
-            yield row, check_entry(row.state, keys)
+            verdict, statement = _check(row.state, keys)
+            yield row, _checked(verdict, statement), statement
         return
     # Several batches per worker keep every core busy to the end; not so small that
     # sending them costs more than checking them.
@@ -352,9 +367,11 @@ def checked_in_order(
             yield from _joined(*in_flight.popleft())
 
 
-def _joined(rows: list[Row], future: Future[list[Verdict]]) -> Iterator[tuple[Row, Checked]]:
+def _joined(rows: list[Row], future: Future[list[Verdict]]
+            ) -> Iterator[tuple[Row, Checked, dict[str, Any] | None]]:
     for row, verdict in zip(rows, future.result(), strict=True):
-        yield row, checked_from_verdict(row.state, verdict)
+        statement = decoded_statement(row.state, verdict)
+        yield row, _checked(verdict, statement), statement
 
 
 def _batched(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
