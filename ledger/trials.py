@@ -166,10 +166,20 @@ class TrialActions:
         stored = self.ledger.signed_recorder.stored_events_naming(
             Patient.ConsentSigned.TOPIC, str(trial.id))
         consents = (self.ledger.mapper.to_domain_event(s) for s in stored)
-        return list(dict.fromkeys(
+        found = list(dict.fromkeys(
             c.originator_id for c in consents
             if isinstance(c, Patient.ConsentSigned)
             and vars(c).get("trial_id") == str(trial.id)))  # fields declared by Consent
+        held = set(found)
+        unfound = [p for p in self._roster_ids(trial)
+                   if patient_aggregate_id(trial.id, p) not in held]
+        if unfound:
+            # Every cohort patient consented first: a consent that no longer names its
+            # trial was changed in the store, and counts without it would be wrong.
+            raise LedgerError(f"trial {trial.protocol_id}'s cohorts name "
+                              f"{', '.join(unfound)}, whose consent this ledger does not "
+                              "hold; run 'trialctl verify'")
+        return found
 
 
     def decisions_since_corrected(self, trial: Trial, patient_id: str) -> list[dict[str, Any]]:
