@@ -9,6 +9,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -117,18 +118,25 @@ def test_read_models_whose_position_outlived_their_rows_are_rebuilt_on_open(
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
-@pytest.mark.parametrize("end", ["first", "last"])
-def test_read_models_missing_an_end_of_their_rows_are_rebuilt_on_open(
-    ledger_url: str, home: Path, end: str
-) -> None:
+def _caught_up_less_one_audit_row(ledger_url: str, position: Callable[[int], int]) -> int:
+    """A staff ledger with its read models caught up, then the audit row at `position(size)`
+    deleted by hand; returns the ledger's size."""
     staff = make_staff(ledger_url)
     catch_up(staff.app)
     size = staff.app.signed_recorder.tree_size()
     staff.app.close()
     engine = engine_for(ledger_url)
-    position = 0 if end == "first" else size - 1
-    sql(engine, f"DELETE FROM trialctl_view_audit WHERE position = {position}")
+    sql(engine, f"DELETE FROM trialctl_view_audit WHERE position = {position(size)}")
     engine.dispose()
+    return size
+
+
+@pytest.mark.parametrize("end", ["first", "last"])
+def test_read_models_missing_an_end_of_their_rows_are_rebuilt_on_open(
+    ledger_url: str, home: Path, end: str
+) -> None:
+    size = _caught_up_less_one_audit_row(ledger_url, lambda size: 0 if end == "first"
+                                         else size - 1)
 
     assert _logged_positions(ledger_url) == list(range(size))
 
@@ -138,13 +146,7 @@ def test_read_model_rows_deleted_between_the_ends_are_found_and_a_rebuild_restor
 ) -> None:
     # Opening reads only the ends of the audit rows (its cost must not grow with the
     # ledger): a row deleted by hand between them is the auditor's check to find.
-    staff = make_staff(ledger_url)
-    catch_up(staff.app)
-    size = staff.app.signed_recorder.tree_size()
-    staff.app.close()
-    engine = engine_for(ledger_url)
-    sql(engine, "DELETE FROM trialctl_view_audit WHERE position = 1")
-    engine.dispose()
+    size = _caught_up_less_one_audit_row(ledger_url, lambda _: 1)
 
     found = trialctl("verify", "--projections", "--ledger", ledger_url)
     assert found.returncode != 0
