@@ -80,23 +80,13 @@ def frontiers_at(
 ) -> dict[int, Frontier]:
     """The frontier at each of `sizes` (from `base.size` up to base.size + the leaves),
     in one pass over the leaves: each prefix tree is read off as the pass reaches it, so k
-    sizes cost O(n + k log n), not k passes."""
-    wanted = sorted({s for s in sizes if s >= base.size})
-    found: dict[int, Frontier] = {}
-    frontier = base.copy()
-    pending = iter(wanted)
-    target = next(pending, None)
-    while target is not None and target == frontier.size:
-        found[target] = frontier.copy()
-        target = next(pending, None)
+    sizes cost O(n + k log n), not k passes. The pass stops at the largest size asked."""
+    trees = PrefixTrees(sizes, base)
     for leaf in leaf_hashes:
-        if target is None:
+        if not trees.pending:
             break
-        frontier.append(leaf)
-        while target is not None and target == frontier.size:
-            found[target] = frontier.copy()
-            target = next(pending, None)
-    return found
+        trees.append(leaf)
+    return trees.found
 
 
 class PrefixTrees:
@@ -114,6 +104,11 @@ class PrefixTrees:
     @property
     def size(self) -> int:
         return self.frontier.size
+
+    @property
+    def pending(self) -> bool:
+        """Whether a size asked for is still ahead of the fold."""
+        return bool(self._due)
 
     def append(self, leaf_hash: bytes) -> None:
         self.frontier.append(leaf_hash)
