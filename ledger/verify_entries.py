@@ -115,26 +115,33 @@ def _public_key(key_id: str, keys: dict[str, str]) -> SignatureCheck | None:
 
 
 def check_entry(state: bytes, keys: dict[str, str]) -> Checked:
+    return read_entry(state, keys)[0]
+
+
+def read_entry(state: bytes, keys: dict[str, str]) -> tuple[Checked, dict[str, Any] | None]:
+    """`check_entry`, with the whole statement when the entry is well formed (the decision
+    pass reads it); what a verify in one process runs per row."""
     verdict, statement = _check(state, keys)
-    return _checked(verdict, statement)
+    return _checked(verdict, statement), statement
 
 
 def checked_from_verdict(state: bytes, verdict: Verdict) -> Checked:
     """A worker's verdict on `state` as `check_entry` would have returned it."""
-    return _checked(verdict, decoded_statement(state, verdict))
+    return read_verdict(state, verdict)[0]
 
 
-def decoded_statement(state: bytes, verdict: Verdict) -> dict[str, Any] | None:
-    """The whole statement of an entry a worker found well formed (None for any other)."""
+def read_verdict(state: bytes, verdict: Verdict) -> tuple[Checked, dict[str, Any] | None]:
+    """`checked_from_verdict`, with the whole statement of an entry the worker found well
+    formed (None for any other); what a verify with workers runs per row."""
     if verdict[0] is not None:
-        return None
+        return _checked(verdict, None), None
     # The worker found these bytes canonical and well formed: orjson reads from them
     # the value it did (parse_entry, should orjson ever refuse them, reads it too).
     try:
         decoded: dict[str, Any] = orjson.loads(state.partition(b"\n")[0])
     except ValueError:
         decoded = parse_entry(state).statement
-    return decoded
+    return _checked(verdict, decoded), decoded
 
 
 def _checked(verdict: Verdict, statement: dict[str, Any] | None) -> Checked:
@@ -348,8 +355,7 @@ def checked_in_order(
     are held in memory."""
     if workers <= 1 or total < PARALLEL_THRESHOLD:
         for row in read_rows(recorder, first_position):
-            verdict, statement = _check(row.state, keys)
-            yield row, _checked(verdict, statement), statement
+            yield row, *read_entry(row.state, keys)
         return
     # Several batches per worker keep every core busy to the end; not so small that
     # sending them costs more than checking them.
@@ -370,8 +376,7 @@ def checked_in_order(
 def _joined(rows: list[Row], future: Future[list[Verdict]]
             ) -> Iterator[tuple[Row, Checked, dict[str, Any] | None]]:
     for row, verdict in zip(rows, future.result(), strict=True):
-        statement = decoded_statement(row.state, verdict)
-        yield row, _checked(verdict, statement), statement
+        yield row, *read_verdict(row.state, verdict)
 
 
 def _batched(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
