@@ -156,13 +156,13 @@ def _verify(
     # A full verify's decision pass rides along on the entry checks' reading of the
     # ledger; its findings join the report where the pass's own would (below).
     decisions = VerificationReport(location)
-    decisions_done = since is None and check_decisions_along(
-        recorder, entry_checks(), decisions)
-    if since is not None:
+    if since is None:
+        decisions_done = check_decisions_along(recorder, entry_checks(), decisions)
+        auditor.finish()
+    else:
+        decisions_done = False  # only the trials touched since: their own pass (below)
         for _ in entry_checks():
             pass
-    if since is None:
-        auditor.finish()
     check_orphan_leaves(recorder, joined, report, first_position)
     if since is not None and auditor.base.size and (
             checkpoints or pins or _below(auditor, auditor.base.size)):
